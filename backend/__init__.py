@@ -1,0 +1,1 @@
+"""Everything that computes. Never imports Qt."""

@@ -1,0 +1,1 @@
+"""Everything that shows. Owns no mathematics: every number comes from backend/."""

@@ -1,0 +1,37 @@
+"""Irrep Studio entry point.
+
+No arguments (or only window options such as ``--preset``) opens the app; a sub-command
+runs headless: ``group``, ``train``, ``presets``, ``agf``, ``snapshot``. ``open RUN_DIR``
+opens a recorded run in the window; ``video`` renders a recorded run without a display.
+"""
+
+from __future__ import annotations
+
+import sys
+
+WINDOW_COMMANDS = {"open"}
+QT_HEADLESS_COMMANDS = {"video"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    first = args[0] if args else None
+    if first is None or first.startswith("-") or first in WINDOW_COMMANDS:
+        if first in ("-h", "--help") and len(args) == 1:
+            from backend.cli import main as headless_main
+
+            return headless_main(args)
+        from gui.launch import launch
+
+        return launch(args)
+    if first in QT_HEADLESS_COMMANDS:
+        from gui.commands import run_qt_command
+
+        return run_qt_command(args)
+    from backend.cli import main as headless_main
+
+    return headless_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
