@@ -39,11 +39,17 @@ create_environment() {
   fi
   echo "Setting up the Python environment in .venv (first run only)..." >&2
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  "$venv/bin/python" -c "import torch" 2>/dev/null || "$venv/bin/python" -m pip install -q torch==2.13.0 2>&1 | grep -v "is ignored" >&2 || true
-  "$venv/bin/python" -m pip install -q -e "$root_dir[test]" 2>&1 | grep -v "is ignored" >&2 || true
-  "$venv/bin/python" -c "import torch, PyQt6, pyqtgraph, scipy, pytest" \
-    || { echo "error: the Python environment could not be set up (see the pip messages above)" >&2; return 1; }
+  local log="$venv/install.log"
+  : > "$log"
+  "$venv/bin/python" -m pip install -q --upgrade pip >>"$log" 2>&1 || true
+  "$venv/bin/python" -c "import torch" 2>/dev/null \
+    || "$venv/bin/python" -m pip install torch==2.13.0 >>"$log" 2>&1 || true
+  "$venv/bin/python" -m pip install -e "$root_dir[test]" >>"$log" 2>&1 || true
+  if ! "$venv/bin/python" -c "import torch, PyQt6, pyqtgraph, scipy, imageio_ffmpeg, pytest" 2>>"$log"; then
+    grep -v "is ignored" "$log" | tail -n 25 >&2
+    echo "error: the Python environment could not be set up (pip's messages above; full log in $log)." >&2
+    return 1
+  fi
   echo "$want" > "$stamp"
 }
 
