@@ -1,0 +1,174 @@
+"""``train``: run a preset (or a config file) headless, record it and print a summary.
+
+    python main.py train --preset NAME [--set key=value ...] [--steps N] --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from backend.cli.progress import ProgressBar, format_duration
+from backend.config import ConfigError, RunConfig
+from backend.presets import DEFAULT_PRESET, load_preset
+from backend.recording import MetricHistory, RunDirectory, build_summary
+from backend.trainer import Trainer
+
+MAX_CHUNK = 2000
+"""Most steps between two progress updates."""
+SNAPSHOTS = 150
+"""About this many log-spaced and as many evenly spaced metric snapshots per run."""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a network headless and record the run",
+        description="Train the group-composition network of a preset (or a config file) "
+        "without the window, with a progress bar on stderr and a closing summary. With "
+        "--out the run directory receives config.toml, history.npz, checkpoint.pt and "
+        "summary.json.",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", metavar="NAME",
+                        help=f"preset to start from (default {DEFAULT_PRESET}; "
+                        "list them with: python main.py presets)")
+    source.add_argument("--config", metavar="FILE", help="a config.toml to start from")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        dest="overrides", help="change one configuration key (repeatable)")
+    parser.add_argument("--steps", type=int, metavar="N", help="number of steps (overrides the "
+                        "configuration's steps)")
+    parser.add_argument("--out", metavar="DIR", help="run directory to write")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a run already in --out")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N", default=0,
+                        help="save a checkpoint every N steps (default: every tenth of the run)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace) -> RunConfig:
+    if args.config:
+        config = RunConfig.from_toml(args.config)
+    else:
+        config = load_preset(args.preset or DEFAULT_PRESET)
+    config = config.with_overrides(args.overrides)
+    if args.steps is not None:
+        if args.steps < 0:
+            raise ConfigError(f"--steps {args.steps} must be 0 or more")
+        config = config.replace(steps=args.steps)
+    return config
+
+
+def snapshot_schedule(total: int) -> np.ndarray:
+    """Steps at which metrics are recorded: log-spaced early, evenly spaced later."""
+    if total <= 0:
+        return np.array([0], dtype=np.int64)
+    logarithmic = np.geomspace(1, total, SNAPSHOTS)
+    linear = np.linspace(0, total, SNAPSHOTS)
+    return np.unique(np.round(np.concatenate([[0], logarithmic, linear])).astype(np.int64))
+
+
+def run(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    if args.checkpoint_every < 0:
+        raise ConfigError("--checkpoint-every must be 0 (automatic) or a positive step count")
+    directory = RunDirectory(args.out) if args.out else None
+    if directory is not None:
+        directory.prepare(overwrite=args.overwrite)
+    trainer = Trainer(config)
+    if directory is not None:
+        directory.write_config(config)
+    total = config.steps
+    checkpoint_every = args.checkpoint_every or max(total // 10, 1)
+    history = MetricHistory()
+    schedule = snapshot_schedule(total)
+    history.add_snapshot(trainer.metrics())
+    progress = None if args.quiet else ProgressBar(total, label=config.preset or "train")
+    start = time.perf_counter()
+    loss = None
+    try:
+        loss = _train(trainer, history, schedule, total, checkpoint_every, directory, progress)
+    except KeyboardInterrupt:
+        _finish(trainer, history, directory, start, progress, loss, config)
+        raise
+    _finish(trainer, history, directory, start, progress, loss, config)
+    if trainer.divergence:
+        print(f"stopped: {trainer.divergence}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _train(trainer, history, schedule, total, checkpoint_every, directory, progress):
+    loss = None
+    next_checkpoint = checkpoint_every
+    while trainer.step_count < total and trainer.divergence is None:
+        done = trainer.step_count
+        upcoming = schedule[schedule > done]
+        target = min(int(upcoming[0]) if upcoming.size else total, done + MAX_CHUNK, total)
+        loss = trainer.step(target - done)
+        history.add_losses(*trainer.recent_losses())
+        if trainer.divergence is not None:
+            break
+        if trainer.step_count in schedule:
+            history.add_snapshot(trainer.metrics())
+        if directory is not None and trainer.step_count >= next_checkpoint:
+            directory.save_checkpoint(trainer.state_dict())
+            directory.save_history(history)
+            next_checkpoint = trainer.step_count + checkpoint_every
+        if progress is not None:
+            progress.update(trainer.step_count, loss)
+    return loss
+
+
+def _finish(trainer, history, directory, start, progress, loss, config) -> None:
+    wall = time.perf_counter() - start
+    snapshot = trainer.metrics()
+    history.add_snapshot(snapshot)
+    if progress is not None:
+        progress.finish(trainer.step_count, snapshot.loss)
+    rate = trainer.step_count / wall if wall > 0 else 0.0
+    summary = build_summary(
+        snapshot,
+        trainer.spectral.labels,
+        trainer.spectral.orbit_dims,
+        steps_per_second=rate,
+        wall_seconds=wall,
+    )
+    if directory is not None:
+        directory.save_checkpoint(trainer.state_dict())
+        directory.save_history(history)
+        directory.write_summary(summary)
+    print(summary_text(summary, config, trainer, directory))
+
+
+def summary_text(summary: dict, config: RunConfig, trainer: Trainer, directory) -> str:
+    """The closing summary printed to stdout."""
+    name = config.preset or "custom configuration"
+    lines = [
+        f"{name} · {trainer.group.name} (order {trainer.group.order}) · width {config.width} · "
+        f"{summary['steps']} steps in {format_duration(summary['wall_seconds'])} "
+        f"({summary['steps_per_second']:,.0f} steps/s)",
+    ]
+    test = summary["test_accuracy"]
+    test_text = "held-out accuracy n/a" if test is None else f"held-out accuracy {test:.1%}"
+    lines.append(
+        f"loss {summary['loss']:.5g}   train accuracy {summary['train_accuracy']:.1%}   "
+        + test_text
+    )
+    rank = ", ".join(f"{d}-dim {v:.1%}" for d, v in summary["rank_one_fraction"].items())
+    lines.append(
+        f"mean sparsity {summary['mean_sparsity']:.3f}   mean |z| {summary['mean_alignment']:.3f}"
+        + (f"   rank one (σ₂/σ₁ < 0.1): {rank}" if rank else "")
+    )
+    counts = ", ".join(f"{label}: {count}" for label, count in summary["orbit_counts"].items()
+                       if count)
+    lines.append(f"neurons per dominant orbit: {counts}")
+    if trainer.divergence:
+        lines.append("diverged: see the message above")
+    if directory is not None:
+        lines.append(f"run saved in {directory.path}")
+    return "\n".join(lines)

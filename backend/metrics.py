@@ -1,0 +1,283 @@
+"""Live metrics of what the neurons have learned (mathematics reference, section 4).
+
+Everything is computed from the neurons' effective functions a_m, b_m, c_m on G (for
+one-hot, the weight vectors themselves) with one Fourier product per layer, vectorised
+over neurons; the only Python loop runs over the real orbits of the group.
+
+- power p_{m,O}(ν) = P_O(ν_m)/‖ν_m‖² for ν ∈ {a, b, c};
+- dominant orbit O*_m = argmax_O of the layer mean (p_a + p_b + p_c)/3, sparsity its
+  maximum, IPR Σ_O of its squares;
+- phases φ¹ = arg â[ρ], φ² = arg b̂[ρ], ψ = arg ĉ[ρ] at the representative ρ of a
+  one-dimensional dominant orbit;
+- alignment z_m = tr(ĉ† b̂ â)/(‖b̂ â‖_F ‖ĉ‖_F) at the representative of the dominant orbit;
+- rank one: r₁ = σ₁²/‖·‖_F² and σ₂/σ₁ of â, b̂, ĉ there (NaN for one-dimensional orbits);
+- diversification: dominant-orbit histogram against the uniform law on the non-trivial
+  orbits, total-variation distance ½ Σ_O |h_O − u_O|;
+- Haar statistics R_ι = |mean_m e^{iιφ¹_m}| over the neurons of each one-dimensional
+  orbit, ι = 1..4 (NaN for orbits without such neurons);
+- learned-function power: mean over all pairs of P_O(f(g1, g2)) against P_O(t);
+- loss and accuracies: the class of a pair is argmax_j ⟨f, x_j⟩ (argmax f for one-hot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from backend.network import activation_value
+from backend.spectral import SpectralTools
+from backend.task import Task
+
+RANK_ONE_THRESHOLD = 0.1
+"""A coefficient matrix counts as rank one when σ₂/σ₁ is below this."""
+
+
+@dataclass
+class MetricSnapshot:
+    """Plain numpy copies, safe to hand to another thread (M neurons, K real orbits)."""
+
+    step: int
+    loss: float
+    train_accuracy: float
+    test_accuracy: float | None
+    power: np.ndarray  # (3, M, K) float32, normalised orbit power of a, b, c
+    dominant_orbit: np.ndarray  # (M,) int
+    sparsity: np.ndarray  # (M,)
+    ipr: np.ndarray  # (M,)
+    norms: np.ndarray  # (3, M) ‖a_m‖, ‖b_m‖, ‖c_m‖
+    phases: np.ndarray  # (3, M) φ¹, φ², ψ (NaN off one-dimensional orbits)
+    alignment: np.ndarray  # (M,) complex z
+    rank_one: np.ndarray  # (3, M) r₁ (NaN for one-dimensional orbits)
+    sigma_ratio: np.ndarray  # (3, M) σ₂/σ₁ (NaN for one-dimensional orbits)
+    orbit_counts: np.ndarray  # (K,) neurons per dominant orbit
+    diversification_tv: float
+    haar: np.ndarray  # (K, 4)
+    function_power: np.ndarray  # (K,)
+    template_power: np.ndarray  # (K,)
+
+    @property
+    def mean_sparsity(self) -> float:
+        return float(np.mean(self.sparsity))
+
+    @property
+    def mean_alignment(self) -> float:
+        """Mean |z| over neurons."""
+        return float(np.mean(np.abs(self.alignment)))
+
+    @property
+    def mean_abs_sin_phase(self) -> float:
+        """Mean |sin arg z| over neurons (0 when every ĉ is a positive multiple of b̂ â)."""
+        return float(np.mean(np.abs(np.sin(np.angle(self.alignment)))))
+
+    def rank_one_fraction(self, orbit_dims: np.ndarray) -> dict[str, float]:
+        """Orbit dimension (as a string, ≥ 2) -> fraction of the neurons whose dominant
+        orbit has that dimension with σ₂/σ₁ < 0.1 in all three layers."""
+        dims = np.asarray(orbit_dims)[self.dominant_orbit]
+        rank_one = np.all(self.sigma_ratio < RANK_ONE_THRESHOLD, axis=0)
+        result = {}
+        for d in sorted(set(int(x) for x in dims if x >= 2)):
+            chosen = dims == d
+            result[str(d)] = float(np.mean(rank_one[chosen]))
+        return result
+
+    def copy(self) -> MetricSnapshot:
+        values = {}
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            values[spec.name] = value.copy() if isinstance(value, np.ndarray) else value
+        return MetricSnapshot(**values)
+
+
+@dataclass
+class MajorityVote:
+    """The class scores of one pair split into per-orbit sums of neuron contributions.
+
+    scores[j] = Σ_m s_m σ_m ⟨ξ_m, x_j⟩ = per_orbit.sum(0)[j]; margin = scores[correct] −
+    max_{j ≠ correct} scores[j]; table_fraction = share of all pairs with a positive margin.
+    """
+
+    g1: int
+    g2: int
+    correct: int
+    scores: np.ndarray  # (n,)
+    per_orbit: np.ndarray  # (K, n)
+    margin: float
+    table_fraction: float
+
+
+# --------------------------------------------------------------------- neuron metrics
+def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, np.ndarray]:
+    """Per-neuron spectral metrics of effective functions (3, M, n)."""
+    effective = np.asarray(effective, dtype=np.float64)
+    layers, width, n = effective.shape
+    coefficients = spectral.representative_coefficients(effective)  # (3, M, r)
+    power = spectral.orbit_power_from_coefficients(coefficients)  # (3, M, K)
+    norms_sq = np.einsum("lmn,lmn->lm", effective, effective)
+    safe = np.where(norms_sq > 0, norms_sq, 1.0)
+    normalised = power / safe[..., None]
+    mean_power = normalised.mean(axis=0)
+    dominant = np.argmax(mean_power, axis=1)
+    sparsity = mean_power[np.arange(width), dominant]
+    ipr = np.sum(mean_power**2, axis=1)
+
+    phases = np.full((3, width), np.nan)
+    alignment = np.zeros(width, dtype=np.complex128)
+    rank_one = np.full((3, width), np.nan)
+    sigma_ratio = np.full((3, width), np.nan)
+    for orbit in np.unique(dominant):
+        chosen = np.flatnonzero(dominant == orbit)
+        blocks = spectral.block(coefficients[:, chosen], int(orbit))  # (3, m, d, d)
+        a_hat, b_hat, c_hat = blocks
+        product = b_hat @ a_hat
+        overlap = np.einsum("mij,mij->m", np.conj(c_hat), product)  # tr(ĉ† b̂ â)
+        denominator = np.linalg.norm(product, axis=(1, 2)) * np.linalg.norm(c_hat, axis=(1, 2))
+        alignment[chosen] = np.where(denominator > 0, overlap / np.where(
+            denominator > 0, denominator, 1.0), 0.0)
+        d = blocks.shape[-1]
+        if d == 1:
+            phases[:, chosen] = np.angle(blocks[..., 0, 0])
+        else:
+            singular = np.linalg.svd(blocks, compute_uv=False)  # (3, m, d) descending
+            total = np.sum(singular**2, axis=-1)
+            top = singular[..., 0]
+            rank_one[:, chosen] = np.where(total > 0, top**2 / np.where(total > 0, total, 1), 1)
+            sigma_ratio[:, chosen] = np.where(
+                top > 0, singular[..., 1] / np.where(top > 0, top, 1.0), 0.0
+            )
+    return {
+        "power": normalised.astype(np.float32),
+        "dominant_orbit": dominant.astype(np.int64),
+        "sparsity": sparsity,
+        "ipr": ipr,
+        "norms": np.sqrt(norms_sq),
+        "phases": phases,
+        "alignment": alignment,
+        "rank_one": rank_one,
+        "sigma_ratio": sigma_ratio,
+    }
+
+
+def diversification(dominant: np.ndarray, num_orbits: int) -> tuple[np.ndarray, float]:
+    """(counts per orbit, ½ Σ_O |h_O − u_O|) with u uniform on the non-trivial orbits."""
+    counts = np.bincount(dominant, minlength=num_orbits)
+    if num_orbits < 2 or counts.sum() == 0:
+        return counts, 0.0
+    share = counts / counts.sum()
+    uniform = np.full(num_orbits, 1.0 / (num_orbits - 1))
+    uniform[0] = 0.0
+    return counts, float(0.5 * np.abs(share - uniform).sum())
+
+
+def haar_statistics(
+    dominant: np.ndarray, first_phases: np.ndarray, num_orbits: int
+) -> np.ndarray:
+    """(K, 4): R_ι = |mean over the orbit's neurons of e^{iιφ¹}|, ι = 1..4."""
+    result = np.full((num_orbits, 4), np.nan)
+    defined = np.isfinite(first_phases)
+    harmonics = np.exp(1j * np.arange(1, 5)[None, :] * np.where(defined, first_phases, 0)[:, None])
+    membership = np.zeros((num_orbits, dominant.size))
+    membership[dominant[defined], np.flatnonzero(defined)] = 1.0
+    counts = membership.sum(axis=1)
+    sums = membership @ harmonics
+    present = counts > 0
+    result[present] = np.abs(sums[present] / counts[present, None])
+    return result
+
+
+# --------------------------------------------------------------------- output metrics
+def class_scores(outputs: np.ndarray, task: Task) -> np.ndarray:
+    """Score of class j for every pair: f[j] for one-hot, ⟨f, x_j⟩ for a template."""
+    return outputs if task.one_hot else outputs @ task.encoding.T
+
+
+def loss_on_pairs(outputs: np.ndarray, pairs: np.ndarray, task: Task, loss_kind: str) -> float:
+    """MSE (mean over pairs and coordinates) or cross-entropy (mean over pairs)."""
+    chosen = outputs[pairs]
+    classes = task.table.reshape(-1)[pairs]
+    if loss_kind == "mse":
+        return float(np.mean((chosen - task.encoding[classes]) ** 2))
+    shifted = chosen - chosen.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    return float(np.mean(log_norm - shifted[np.arange(len(pairs)), classes]))
+
+
+def accuracy_on_pairs(scores: np.ndarray, pairs: np.ndarray, task: Task) -> float:
+    classes = task.table.reshape(-1)[pairs]
+    return float(np.mean(np.argmax(scores[pairs], axis=1) == classes))
+
+
+def compute_metrics(
+    *,
+    step: int,
+    effective: tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray,
+    outputs: np.ndarray,
+    task: Task,
+    spectral: SpectralTools,
+    loss_kind: str,
+) -> MetricSnapshot:
+    """Every metric of MATH §4 from the effective functions (3 × (M, n)) and the network
+    outputs of all n² pairs ((n², n), flat pair order p = g1·n + g2)."""
+    effective = np.stack(effective) if isinstance(effective, tuple | list) else effective
+    per_neuron = neuron_metrics(effective, spectral)
+    counts, tv = diversification(per_neuron["dominant_orbit"], spectral.num_orbits)
+    haar = haar_statistics(
+        per_neuron["dominant_orbit"], per_neuron["phases"][0], spectral.num_orbits
+    )
+    scores = class_scores(outputs, task)
+    test_accuracy = (
+        accuracy_on_pairs(scores, task.test_pairs, task) if task.test_pairs.size else None
+    )
+    function_power = spectral.fourier.orbit_power(outputs).mean(axis=0)
+    return MetricSnapshot(
+        step=int(step),
+        loss=loss_on_pairs(outputs, task.train_pairs, task, loss_kind),
+        train_accuracy=accuracy_on_pairs(scores, task.train_pairs, task),
+        test_accuracy=test_accuracy,
+        orbit_counts=counts,
+        diversification_tv=tv,
+        haar=haar,
+        function_power=np.asarray(function_power, dtype=np.float64),
+        template_power=task.template_power.copy(),
+        **per_neuron,
+    )
+
+
+def majority_vote(
+    g1: int,
+    g2: int,
+    *,
+    effective: tuple[np.ndarray, np.ndarray, np.ndarray],
+    scales: np.ndarray,
+    activation: str,
+    outputs: np.ndarray,
+    task: Task,
+    spectral: SpectralTools,
+) -> MajorityVote:
+    """Split the class scores of (g1, g2) by the dominant orbit of each neuron."""
+    a, b, c = (np.asarray(x, dtype=np.float64) for x in effective)
+    hidden = activation_value(activation, torch.from_numpy(a[:, g1] + b[:, g2])).numpy()
+    contributions = (scales * hidden)[:, None] * c  # (M, n): s_m σ_m c_m(j)
+    dominant = neuron_metrics(np.stack([a, b, c]), spectral)["dominant_orbit"]
+    membership = np.zeros((spectral.num_orbits, a.shape[0]))
+    membership[dominant, np.arange(a.shape[0])] = 1.0
+    per_orbit = membership @ contributions
+    scores = per_orbit.sum(axis=0)
+    correct = int(task.table[g1, g2])
+    others = np.delete(scores, correct)
+    all_scores = class_scores(outputs, task)
+    classes = task.table.reshape(-1)
+    right = all_scores[np.arange(classes.size), classes]
+    masked = all_scores.copy()
+    masked[np.arange(classes.size), classes] = -np.inf
+    table_fraction = float(np.mean(right - masked.max(axis=1) > 0))
+    return MajorityVote(
+        g1=g1,
+        g2=g2,
+        correct=correct,
+        scores=scores,
+        per_orbit=per_orbit,
+        margin=float(scores[correct] - others.max()),
+        table_fraction=table_fraction,
+    )

@@ -1,0 +1,311 @@
+"""The two-layer composition network: parameters, forward pass, loss and its gradient.
+
+    f(g1, g2) = s · Σ_m ξ_m σ(⟨θ¹_m, x_{g1}⟩ + ⟨θ²_m, x_{g2}⟩) ∈ ℝⁿ
+
+Parameters live in one tensor ``theta`` of shape (L, n, M) whose columns are neurons:
+theta[0] = θ¹, theta[1] = θ² (absent with a shared embedding, L = 2) and theta[-1] = ξ.
+With A = X θ¹ (n × M, A[g, m] = ⟨θ¹_m, x_g⟩; for one-hot A = θ¹ itself) and B = X θ²,
+the hidden pre-activation of the pair (g1, g2) is H = A[g1] + B[g2]; the n² × 2n input
+matrix is never formed. The backward pass is written out by hand (it is checked against
+autograd and finite differences in the tests):
+
+    G = ∂L/∂F (pairs × n),  ∂L/∂ξ = s Gᵀ S,  ∂L/∂H = s (G ξᵀ) ⊙ σ'(H),
+    ∂L/∂A[g] = Σ_{pairs with g1 = g} ∂L/∂H,  ∂L/∂θ¹ = Xᵀ ∂L/∂A   (likewise B, θ²).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from backend.task import Task
+
+# --------------------------------------------------------------------- activations
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def activation_value(name: str, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """σ(h) for the named activation (written into ``out`` when given)."""
+    if name == "square":
+        return torch.mul(h, h, out=out) if out is not None else h * h
+    if name == "relu":
+        return torch.clamp(h, min=0, out=out) if out is not None else torch.relu(h)
+    if name == "abs":
+        return torch.abs(h, out=out) if out is not None else torch.abs(h)
+    if name == "gelu":
+        value = torch.nn.functional.gelu(h)
+    elif name == "tanh":
+        value = torch.tanh(h)
+    elif name == "identity":
+        value = h.clone()
+    else:
+        raise ValueError(f"unknown activation {name!r}")
+    if out is not None:
+        out.copy_(value)
+        return out
+    return value
+
+
+def activation_derivative(name: str, h: torch.Tensor) -> torch.Tensor:
+    """σ'(h): 2h, 1{h>0}, sign h, Φ(h) + h φ(h), 1 − tanh² h, 1."""
+    if name == "square":
+        return 2.0 * h
+    if name == "relu":
+        return (h > 0).to(h.dtype)
+    if name == "abs":
+        return torch.sign(h)
+    if name == "gelu":
+        cdf = 0.5 * (1.0 + torch.erf(h * _SQRT_HALF))
+        pdf = torch.exp(-0.5 * h * h) * _INV_SQRT_2PI
+        return cdf + h * pdf
+    if name == "tanh":
+        return 1.0 - torch.tanh(h) ** 2
+    if name == "identity":
+        return torch.ones_like(h)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+# --------------------------------------------------------------------- initialisation
+def initial_parameters(
+    *,
+    order: int,
+    width: int,
+    shared_embedding: bool,
+    parameterisation: str,
+    init_scale: float,
+    seed: int,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """theta (L, n, M) on the CPU, drawn from a generator seeded with ``seed``.
+
+    free: θ¹, θ² ~ N(0, α²/(2n)) and ξ ~ N(0, α²/n) entry-wise;
+    sphere: every column (θ¹_m, θ²_m, ξ_m) uniform on S^{n−1}.
+    """
+    layers = 2 if shared_embedding else 3
+    generator = torch.Generator().manual_seed(int(seed))
+    theta = torch.randn((layers, order, width), generator=generator, dtype=torch.float64)
+    if parameterisation == "sphere":
+        theta /= theta.norm(dim=1, keepdim=True)
+    else:
+        theta[:-1] *= init_scale / math.sqrt(2.0 * order)
+        theta[-1] *= init_scale / math.sqrt(order)
+    return theta.to(dtype)
+
+
+# --------------------------------------------------------------------- the network
+class CompositionNetwork:
+    """Forward pass, loss and hand-written gradient for one task on one device.
+
+    ``scale`` arguments are either a Python float s (folded into the matrix products) or
+    a tensor (M,) of per-neuron output scales s_m (f = Σ_m s_m ξ_m σ(·)).
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        *,
+        activation: str,
+        loss: str,
+        shared_embedding: bool,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> None:
+        self.task = task
+        self.activation = activation
+        self.loss_kind = loss
+        self.shared = shared_embedding
+        self.device = device
+        self.dtype = dtype
+        n = task.order
+        self.order = n
+        self.encoding = None if task.one_hot else torch.tensor(
+            task.encoding, dtype=dtype, device=device
+        )
+        self.classes = torch.tensor(task.table.reshape(-1), device=device)
+        self.targets = None
+        if loss == "mse":
+            self.targets = torch.tensor(task.targets(), dtype=dtype, device=device)
+        self.train_pairs = torch.tensor(task.train_pairs, device=device)
+        self.train_first = self.train_pairs // n
+        self.train_second = self.train_pairs % n
+        self._buffers: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # ----------------------------------------------------------------- embeddings
+    def embeddings(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A = X θ¹ and B = X θ² (n × M each)."""
+        first = theta[0]
+        second = theta[0] if self.shared else theta[1]
+        if self.encoding is None:
+            return first, second
+        if self.shared:
+            a = self.encoding @ first
+            return a, a
+        return self.encoding @ first, self.encoding @ second
+
+    def effective_functions(self, theta: torch.Tensor) -> torch.Tensor:
+        """(3, n, M): a(g) = ⟨θ¹_m, x_g⟩, b(g) = ⟨θ²_m, x_g⟩, c(g) = ⟨ξ_m, x_g⟩."""
+        a, b = self.embeddings(theta)
+        c = theta[-1] if self.encoding is None else self.encoding @ theta[-1]
+        return torch.stack([a, b, c])
+
+    # ----------------------------------------------------------------- forward
+    def hidden(self, theta: torch.Tensor, pairs: torch.Tensor | None = None) -> torch.Tensor:
+        """Pre-activations H (pairs × M); all n² pairs in flat order when pairs is None."""
+        a, b = self.embeddings(theta)
+        if pairs is None:
+            return (a[:, None, :] + b[None, :, :]).reshape(-1, a.shape[1])
+        return a.index_select(0, pairs // self.order) + b.index_select(0, pairs % self.order)
+
+    def outputs(
+        self, theta: torch.Tensor, scale, pairs: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """f for the given flat pairs (all n² when None), shape (pairs, n)."""
+        hidden = activation_value(self.activation, self.hidden(theta, pairs))
+        readout = theta[-1]
+        if isinstance(scale, torch.Tensor):
+            return hidden @ (readout * scale).T
+        return (hidden @ readout.T) * scale
+
+    def class_scores(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Score of each class j: f itself for one-hot, ⟨f, x_j⟩ for a template."""
+        return outputs if self.encoding is None else outputs @ self.encoding.T
+
+    def loss_of_outputs(self, outputs: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """Mean loss over the given pairs (MSE: also over the n output coordinates)."""
+        if self.loss_kind == "mse":
+            return torch.mean((outputs - self.targets.index_select(0, pairs)) ** 2)
+        log_p = torch.log_softmax(outputs, dim=1)
+        return -log_p.gather(1, self.classes.index_select(0, pairs)[:, None]).mean()
+
+    # ----------------------------------------------------------------- training step
+    def _workspace(self, rows: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (rows, width)
+        if key not in self._buffers:
+            self._buffers.clear()
+            shape = (rows, width)
+            self._buffers[key] = (
+                torch.empty(shape, dtype=self.dtype, device=self.device),
+                torch.empty(shape, dtype=self.dtype, device=self.device),
+            )
+        return self._buffers[key]
+
+    def loss_and_gradient(
+        self,
+        theta: torch.Tensor,
+        scale,
+        grad: torch.Tensor,
+        pairs: torch.Tensor | None = None,
+        *,
+        need_theta_grad: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Loss on ``pairs`` (all training pairs when None) and its gradient.
+
+        Writes ∂L/∂theta into ``grad`` (same shape as theta) when ``need_theta_grad``
+        and returns (loss, ∂L/∂s) where the second entry is the gradient with respect
+        to a per-neuron scale tensor (None for a float scale).
+        """
+        n = self.order
+        all_pairs = pairs is None and self.task.uses_all_pairs
+        if pairs is None:
+            pairs = self.train_pairs
+            first, second = self.train_first, self.train_second
+        else:
+            first, second = pairs // n, pairs % n
+        width = theta.shape[2]
+        rows = n * n if all_pairs else pairs.shape[0]
+        h, s = self._workspace(rows, width)
+        a, b = self.embeddings(theta)
+        if all_pairs:
+            torch.add(a[:, None, :], b[None, :, :], out=h.view(n, n, width))
+        else:
+            torch.index_select(a, 0, first, out=h)
+            h.add_(b.index_select(0, second))
+        activation_value(self.activation, h, out=s)
+
+        readout = theta[-1]
+        tensor_scale = isinstance(scale, torch.Tensor)
+        alpha = 1.0 if tensor_scale else float(scale)
+        effective_readout = readout * scale if tensor_scale else readout
+        outputs = torch.mm(s, effective_readout.T)
+        if alpha != 1.0:
+            outputs.mul_(alpha)
+        loss, g = self._loss_gradient(outputs, pairs, all_pairs)
+
+        # ∂L/∂(s ξ) = Gᵀ S  (n × M)
+        readout_grad = torch.mm(g.T, s)
+        if alpha != 1.0:
+            readout_grad.mul_(alpha)
+        scale_grad = None
+        if tensor_scale:
+            scale_grad = (readout_grad * readout).sum(0)
+        if not need_theta_grad:
+            return loss, scale_grad
+        if tensor_scale:
+            torch.mul(readout_grad, scale, out=grad[-1])
+        else:
+            grad[-1].copy_(readout_grad)
+
+        # ∂L/∂H = (s G ξᵀ) ⊙ σ'(H), the factor 2 of σ = z² folded into the product.
+        if self.activation == "square":
+            torch.mm(g, effective_readout, out=s)
+            s.mul_(2.0 * alpha)
+            h.mul_(s)
+        else:
+            derivative = activation_derivative(self.activation, h)
+            torch.mm(g, effective_readout, out=s)
+            if alpha != 1.0:
+                s.mul_(alpha)
+            torch.mul(s, derivative, out=h)
+
+        if all_pairs:
+            cube = h.view(n, n, width)
+            grad_a = cube.sum(1)
+            grad_b = cube.sum(0)
+        else:
+            grad_a = torch.zeros((n, width), dtype=h.dtype, device=h.device).index_add_(
+                0, first, h
+            )
+            grad_b = torch.zeros((n, width), dtype=h.dtype, device=h.device).index_add_(
+                0, second, h
+            )
+        if self.shared:
+            grad_a = grad_a + grad_b
+            self._pull_back(grad_a, grad[0])
+        else:
+            self._pull_back(grad_a, grad[0])
+            self._pull_back(grad_b, grad[1])
+        return loss, scale_grad
+
+    def _pull_back(self, grad_embedding: torch.Tensor, out: torch.Tensor) -> None:
+        """∂L/∂θ = Xᵀ ∂L/∂A (for one-hot, X = I)."""
+        if self.encoding is None:
+            out.copy_(grad_embedding)
+        else:
+            torch.mm(self.encoding.T, grad_embedding, out=out)
+
+    def _loss_gradient(
+        self, outputs: torch.Tensor, pairs: torch.Tensor, all_pairs: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(L, G = ∂L/∂F), written over ``outputs``.
+
+        MSE: L = (1/(P n)) Σ (F − Y)², G = 2(F − Y)/(P n).
+        Cross-entropy: L = −(1/P) Σ log softmax(F)[class], G = (softmax(F) − onehot)/P.
+        """
+        count = outputs.shape[0]
+        if self.loss_kind == "mse":
+            targets = self.targets if all_pairs else self.targets.index_select(0, pairs)
+            residual = outputs.sub_(targets)
+            flat = residual.view(-1)
+            loss = torch.dot(flat, flat) / flat.numel()
+            return loss, residual.mul_(2.0 / flat.numel())
+        classes = self.classes if all_pairs else self.classes.index_select(0, pairs)
+        log_p = torch.log_softmax(outputs, dim=1)
+        picked = log_p.gather(1, classes[:, None])
+        loss = -picked.sum() / count
+        gradient = log_p.exp_()
+        gradient.scatter_add_(
+            1, classes[:, None], torch.full_like(picked, -1.0)
+        )
+        return loss, gradient.div_(count)

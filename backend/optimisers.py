@@ -1,0 +1,168 @@
+"""Optimisers written out on plain tensors (the gradients come from the hand-written
+backward pass), with an optional projection onto the unit sphere.
+
+Each optimiser turns a gradient g into an additive step δ; ``apply`` adds it to the
+parameter. On the sphere (every column of theta a unit vector ν) the gradient is first
+made tangent, g ← g − ⟨g, ν⟩ν, the step is made tangent the same way, and the result is
+retracted: ν ← normalise(ν + δ) (projected, Riemannian gradient steps).
+
+- gd:        v ← μ v + g,  δ = −η v                        (μ = 0: plain gradient descent)
+- adam(w):   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
+             δ = −η m̂/(√v̂ + ε) with bias corrections m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ);
+             adam adds λθ to g, adamw shrinks θ ← (1 − ηλ)θ first.
+- scaled_gd: δ_m = −η c ‖θ_m‖^{1−k} g_m per neuron m (θ_m all parameters of neuron m),
+             c = log(1/α) or 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class Optimiser:
+    """Base class: ``step(param, grad)`` updates ``param`` in place."""
+
+    def __init__(self, learning_rate: float, weight_decay: float = 0.0, sphere: bool = False):
+        self.learning_rate = float(learning_rate)
+        self.weight_decay = float(weight_decay)
+        self.sphere = sphere
+        self.steps_taken = 0
+
+    # subclasses implement the step direction
+    def _delta(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        """One update of ``param`` (shape (L, n, M) or any shape when not on the sphere)."""
+        self.steps_taken += 1
+        if self.sphere:
+            _make_tangent(grad, param)
+        elif self.weight_decay and not isinstance(self, AdamW):
+            grad.add_(param, alpha=self.weight_decay)
+        delta = self._delta(param, grad)
+        if self.sphere:
+            _make_tangent(delta, param)
+            param.add_(delta)
+            param.div_(param.norm(dim=1, keepdim=True))
+        else:
+            param.add_(delta)
+
+    def state_dict(self) -> dict:
+        return {"learning_rate": self.learning_rate, "steps_taken": self.steps_taken}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.learning_rate = float(state["learning_rate"])
+        self.steps_taken = int(state["steps_taken"])
+
+
+class GradientDescent(Optimiser):
+    """Gradient descent with heavy-ball momentum μ (μ = 0: plain steps)."""
+
+    def __init__(self, learning_rate: float, momentum: float = 0.0, **kwargs) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.momentum = float(momentum)
+        self.velocity: torch.Tensor | None = None
+
+    def _delta(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        if self.momentum == 0.0:
+            return grad.mul_(-self.learning_rate)
+        if self.velocity is None:
+            self.velocity = torch.zeros_like(grad)
+        elif self.sphere:
+            _make_tangent(self.velocity, param)
+        self.velocity.mul_(self.momentum).add_(grad)
+        return self.velocity.mul(-self.learning_rate)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "velocity": _clone(self.velocity)}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.velocity = _clone(state["velocity"])
+
+
+class Adam(Optimiser):
+    """Adam with L2 weight decay added to the gradient."""
+
+    def __init__(
+        self, learning_rate: float, beta1: float, beta2: float, eps: float, **kwargs
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.first: torch.Tensor | None = None
+        self.second: torch.Tensor | None = None
+
+    def _delta(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        if self.first is None:
+            self.first = torch.zeros_like(grad)
+            self.second = torch.zeros_like(grad)
+        t = self.steps_taken
+        self.first.mul_(self.beta1).add_(grad, alpha=1.0 - self.beta1)
+        self.second.mul_(self.beta2).addcmul_(grad, grad, value=1.0 - self.beta2)
+        step_size = self.learning_rate / (1.0 - self.beta1**t)
+        denominator = torch.sqrt(self.second, out=grad)
+        denominator.mul_(1.0 / math.sqrt(1.0 - self.beta2**t)).add_(self.eps)
+        return torch.div(self.first, denominator, out=grad).mul_(-step_size)
+
+    def state_dict(self) -> dict:
+        return {
+            **super().state_dict(),
+            "first": _clone(self.first),
+            "second": _clone(self.second),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.first = _clone(state["first"])
+        self.second = _clone(state["second"])
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: θ ← (1 − ηλ)θ before the Adam step."""
+
+    def step(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        if self.weight_decay and not self.sphere:
+            param.mul_(1.0 - self.learning_rate * self.weight_decay)
+        super().step(param, grad)
+
+
+class ScaledGradientDescent(Optimiser):
+    """Per-neuron scaled steps δ_m = −η c ‖θ_m‖^{1−k} g_m; neurons are the last axis."""
+
+    def __init__(self, learning_rate: float, exponent: float, factor: float, **kwargs) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.exponent = float(exponent)
+        self.factor = float(factor)
+
+    def _delta(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        reduce_dims = tuple(range(param.dim() - 1))
+        norms = torch.linalg.vector_norm(param, dim=reduce_dims, keepdim=True)
+        scale = norms.pow_(1.0 - self.exponent).mul_(-self.learning_rate * self.factor)
+        return grad.mul_(scale)
+
+
+def build_optimiser(config, *, sphere: bool, learning_rate: float | None = None) -> Optimiser:
+    """The optimiser named by ``config.optimiser`` (gd, adam, adamw, scaled_gd)."""
+    rate = config.learning_rate if learning_rate is None else learning_rate
+    common = {"weight_decay": config.weight_decay, "sphere": sphere}
+    if config.optimiser == "gd":
+        return GradientDescent(rate, momentum=config.momentum, **common)
+    if config.optimiser in ("adam", "adamw"):
+        kind = Adam if config.optimiser == "adam" else AdamW
+        return kind(rate, config.adam_beta1, config.adam_beta2, config.adam_eps, **common)
+    if config.optimiser == "scaled_gd":
+        factor = math.log(1.0 / config.init_scale) if config.scaled_log_factor else 1.0
+        return ScaledGradientDescent(rate, config.scaled_exponent, factor, **common)
+    raise ValueError(f"unknown optimiser {config.optimiser!r}")
+
+
+def _make_tangent(vectors: torch.Tensor, points: torch.Tensor) -> None:
+    """vectors ← vectors − ⟨vectors, ν⟩ν column by column (unit columns ν along dim 1)."""
+    radial = (vectors * points).sum(dim=1, keepdim=True)
+    vectors.sub_(points * radial)
+
+
+def _clone(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.detach().clone()

@@ -1,0 +1,302 @@
+"""Recording a run: a decimated metric history with bounded memory, and run directories.
+
+Decimation keeps, for every bucket of a log-spaced grid over the step axis, the first
+record that fell in it, plus always the latest record. A step s falls in bucket
+floor(log(1 + s/s₀) / r); the resolution r starts fine (every early step is its own
+bucket: dense early) and doubles whenever the number of buckets exceeds the capacity,
+so memory stays bounded however long the run (log-spaced later).
+
+A run directory holds ``config.toml``, ``history.npz``, ``checkpoint.pt`` (periodic and
+final) and ``summary.json``; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from backend.atomic_files import write_bytes_atomic, write_text_atomic
+from backend.config import RunConfig
+from backend.errors import UserError
+from backend.metrics import MetricSnapshot
+
+STEP_OFFSET = 10.0
+"""s₀: below about this many steps the grid is linear (every step its own bucket)."""
+INITIAL_RESOLUTION = 1e-4
+
+
+class RunDirectoryError(UserError):
+    """A run directory that cannot be written or read."""
+
+
+def _buckets(steps: np.ndarray, resolution: float) -> np.ndarray:
+    return np.floor(np.log1p(np.asarray(steps, dtype=np.float64) / STEP_OFFSET) / resolution)
+
+
+def _keep_mask(steps: np.ndarray, resolution: float) -> np.ndarray:
+    """First entry of every bucket, plus the last entry (steps sorted ascending)."""
+    keep = np.zeros(steps.size, dtype=bool)
+    if steps.size == 0:
+        return keep
+    _, first = np.unique(_buckets(steps, resolution), return_index=True)
+    keep[first] = True
+    keep[-1] = True
+    return keep
+
+
+class DecimatedSeries:
+    """Rows of numbers indexed by step, decimated to at most ``capacity`` (+1) rows."""
+
+    def __init__(self, columns: int, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self.resolution = INITIAL_RESOLUTION
+        self.steps = np.zeros(0, dtype=np.int64)
+        self.values = np.zeros((0, columns))
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
+
+    def extend(self, steps: np.ndarray, values: np.ndarray) -> None:
+        """Append rows (steps increasing and after the stored ones; earlier steps
+        replace the stored tail, e.g. after a restored state)."""
+        steps = np.asarray(steps, dtype=np.int64).reshape(-1)
+        if steps.size == 0:
+            return
+        values = np.asarray(values, dtype=np.float64).reshape(steps.size, -1)
+        keep_old = self.steps < steps[0]
+        self.steps = np.concatenate([self.steps[keep_old], steps])
+        self.values = np.concatenate([self.values[keep_old], values])
+        self._decimate()
+
+    def _decimate(self) -> None:
+        mask = _keep_mask(self.steps, self.resolution)
+        while mask.sum() > self.capacity + 1:
+            self.resolution *= 2.0
+            mask = _keep_mask(self.steps, self.resolution)
+        self.steps = self.steps[mask]
+        self.values = self.values[mask]
+
+
+class MetricHistory:
+    """The decimated record of a run.
+
+    - ``losses``: (step, loss) of the optimiser steps, up to ``loss_capacity`` rows;
+    - ``scalars``: (step, loss, train accuracy, test accuracy or NaN) of every snapshot;
+    - ``snapshots``: full MetricSnapshots, up to ``snapshot_capacity``.
+    """
+
+    def __init__(
+        self,
+        snapshot_capacity: int = 300,
+        loss_capacity: int = 20000,
+        scalar_capacity: int = 5000,
+    ) -> None:
+        self.losses = DecimatedSeries(1, loss_capacity)
+        self.scalars = DecimatedSeries(3, scalar_capacity)
+        self.snapshot_capacity = int(snapshot_capacity)
+        self.snapshot_resolution = INITIAL_RESOLUTION
+        self._snapshots: list[MetricSnapshot] = []
+
+    # ----------------------------------------------------------------- adding
+    def add_losses(self, steps: np.ndarray, losses: np.ndarray) -> None:
+        self.losses.extend(steps, losses)
+
+    def add_snapshot(self, snapshot: MetricSnapshot) -> None:
+        test = math.nan if snapshot.test_accuracy is None else snapshot.test_accuracy
+        self.scalars.extend(
+            np.array([snapshot.step]),
+            np.array([[snapshot.loss, snapshot.train_accuracy, test]]),
+        )
+        kept = [s for s in self._snapshots if s.step < snapshot.step]
+        kept.append(snapshot.copy())
+        steps = np.array([s.step for s in kept])
+        mask = _keep_mask(steps, self.snapshot_resolution)
+        while mask.sum() > self.snapshot_capacity + 1:
+            self.snapshot_resolution *= 2.0
+            mask = _keep_mask(steps, self.snapshot_resolution)
+        self._snapshots = [s for s, k in zip(kept, mask, strict=True) if k]
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def snapshots(self) -> list[MetricSnapshot]:
+        return list(self._snapshots)
+
+    @property
+    def latest(self) -> MetricSnapshot | None:
+        return self._snapshots[-1] if self._snapshots else None
+
+    def snapshot_steps(self) -> np.ndarray:
+        return np.array([s.step for s in self._snapshots], dtype=np.int64)
+
+    def snapshot_at(self, step: int) -> MetricSnapshot | None:
+        """The recorded snapshot closest to ``step`` (None when nothing is recorded)."""
+        if not self._snapshots:
+            return None
+        steps = self.snapshot_steps()
+        return self._snapshots[int(np.argmin(np.abs(steps - step)))]
+
+    # ----------------------------------------------------------------- files
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "loss_steps": self.losses.steps,
+            "loss_values": self.losses.values[:, 0],
+            "scalar_steps": self.scalars.steps,
+            "scalar_values": self.scalars.values,
+            "resolutions": np.array(
+                [self.losses.resolution, self.scalars.resolution, self.snapshot_resolution]
+            ),
+            "capacities": np.array(
+                [self.losses.capacity, self.scalars.capacity, self.snapshot_capacity]
+            ),
+        }
+        if self._snapshots:
+            for spec in fields(MetricSnapshot):
+                column = [getattr(s, spec.name) for s in self._snapshots]
+                if spec.name == "test_accuracy":
+                    column = [math.nan if v is None else v for v in column]
+                arrays[f"snapshot_{spec.name}"] = np.stack([np.asarray(v) for v in column])
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays) -> MetricHistory:
+        capacities = arrays["capacities"]
+        history = cls(int(capacities[2]), int(capacities[0]), int(capacities[1]))
+        history.losses.steps = np.asarray(arrays["loss_steps"], dtype=np.int64)
+        history.losses.values = np.asarray(arrays["loss_values"], dtype=np.float64)[:, None]
+        history.scalars.steps = np.asarray(arrays["scalar_steps"], dtype=np.int64)
+        history.scalars.values = np.asarray(arrays["scalar_values"], dtype=np.float64)
+        resolutions = arrays["resolutions"]
+        history.losses.resolution = float(resolutions[0])
+        history.scalars.resolution = float(resolutions[1])
+        history.snapshot_resolution = float(resolutions[2])
+        if "snapshot_step" in arrays:
+            count = len(arrays["snapshot_step"])
+            for i in range(count):
+                values = {}
+                for spec in fields(MetricSnapshot):
+                    value = arrays[f"snapshot_{spec.name}"][i]
+                    if spec.name == "step":
+                        value = int(value)
+                    elif spec.name in ("loss", "train_accuracy", "diversification_tv"):
+                        value = float(value)
+                    elif spec.name == "test_accuracy":
+                        value = None if math.isnan(float(value)) else float(value)
+                    else:
+                        value = np.array(value)
+                    values[spec.name] = value
+                history._snapshots.append(MetricSnapshot(**values))
+        return history
+
+    def save(self, path: Path) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **self.to_arrays())
+        write_bytes_atomic(Path(path), buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> MetricHistory:
+        with np.load(Path(path), allow_pickle=False) as arrays:
+            return cls.from_arrays({key: arrays[key] for key in arrays.files})
+
+
+def build_summary(
+    snapshot: MetricSnapshot,
+    orbit_labels: list[str] | tuple[str, ...],
+    orbit_dims: np.ndarray,
+    *,
+    steps_per_second: float,
+    wall_seconds: float,
+) -> dict:
+    """The final figures of a run, under the keys scripts rely on."""
+    return {
+        "steps": int(snapshot.step),
+        "loss": float(snapshot.loss),
+        "train_accuracy": float(snapshot.train_accuracy),
+        "test_accuracy": None if snapshot.test_accuracy is None else float(snapshot.test_accuracy),
+        "mean_sparsity": snapshot.mean_sparsity,
+        "mean_alignment": snapshot.mean_alignment,
+        "rank_one_fraction": snapshot.rank_one_fraction(orbit_dims),
+        "orbit_counts": {
+            label: int(count)
+            for label, count in zip(orbit_labels, snapshot.orbit_counts, strict=True)
+        },
+        "steps_per_second": float(steps_per_second),
+        "wall_seconds": float(wall_seconds),
+    }
+
+
+class RunDirectory:
+    """A folder holding one run: config.toml, history.npz, checkpoint.pt, summary.json."""
+
+    CONFIG = "config.toml"
+    HISTORY = "history.npz"
+    CHECKPOINT = "checkpoint.pt"
+    SUMMARY = "summary.json"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def prepare(self, *, overwrite: bool = False) -> None:
+        """Create the folder; refuse to mix with an existing run unless ``overwrite``."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirectoryError(f"{self.path} is a file; give a folder for the run")
+        if (self.path / self.CONFIG).exists() and not overwrite:
+            raise RunDirectoryError(
+                f"{self.path} already holds a run; choose another folder or add --overwrite"
+            )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunDirectoryError(f"cannot create {self.path}: {error.strerror}") from None
+
+    def write_config(self, config: RunConfig) -> None:
+        config.to_toml(self.path / self.CONFIG)
+
+    def save_history(self, history: MetricHistory) -> None:
+        history.save(self.path / self.HISTORY)
+
+    def save_checkpoint(self, state: dict) -> None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_bytes_atomic(self.path / self.CHECKPOINT, buffer.getvalue())
+
+    def write_summary(self, summary: dict) -> None:
+        write_text_atomic(self.path / self.SUMMARY, json.dumps(summary, indent=2) + "\n")
+
+    def read_summary(self) -> dict:
+        return json.loads((self.path / self.SUMMARY).read_text(encoding="utf-8"))
+
+    @staticmethod
+    def load(path: str | Path) -> tuple[RunConfig, dict | None, MetricHistory]:
+        """(configuration, trainer state or None, history) of a saved run."""
+        directory = RunDirectory(path)
+        config_path = directory.path / RunDirectory.CONFIG
+        if not config_path.is_file():
+            raise RunDirectoryError(
+                f"{directory.path} is not a run directory (it has no {RunDirectory.CONFIG}); "
+                "give the folder passed to --out"
+            )
+        config = RunConfig.from_toml(config_path)
+        state = None
+        checkpoint = directory.path / RunDirectory.CHECKPOINT
+        if checkpoint.is_file():
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        history_path = directory.path / RunDirectory.HISTORY
+        history = MetricHistory.load(history_path) if history_path.is_file() else MetricHistory()
+        return config, state, history
+
+
+def load_trainer(path: str | Path):
+    """A Trainer restored from a run directory (continuing exactly), and its history."""
+    from backend.trainer import Trainer
+
+    config, state, history = RunDirectory.load(path)
+    trainer = Trainer(config)
+    if state is not None:
+        trainer.load_state_dict(state)
+    return trainer, history

@@ -1,0 +1,434 @@
+"""Trainer: owns one network's weights and optimiser state and steps them.
+
+- ``step(k)`` takes k optimiser steps and returns the last loss with a single device
+  sync; the loss of every step is kept (``recent_losses``) without syncing per step.
+- Deterministic: the same configuration and seed give the same trajectory bit for bit on
+  the CPU however the steps are split (all state, including the minibatch generator, is
+  part of ``state_dict``).
+- Divergence: every ``CHECK_INTERVAL`` steps (and at the end of every ``step`` call) the
+  losses and weights are checked for finiteness and the state is remembered; a
+  non-finite value restores the last remembered state, stops training and sets
+  ``divergence`` to a sentence that says why and what to do.
+- Regimes: free (small initialisation, output scale 1) and sphere (unit weight vectors,
+  output scale a/M; Stage I trains the directions, Stage II freezes them and trains the
+  scale a, tied or per neuron).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from backend.config import ConfigError, RunConfig
+from backend.metrics import MajorityVote, MetricSnapshot, compute_metrics, majority_vote
+from backend.network import CompositionNetwork, initial_parameters
+from backend.optimisers import GradientDescent, Optimiser, build_optimiser
+from backend.spectral import SpectralTools, load_group
+from backend.task import build_task
+
+CHECK_INTERVAL = 64
+"""Steps between finiteness checks (each one a device sync)."""
+
+STAGE_FREE = "free"
+STAGE_ONE = "stage I"
+STAGE_TWO = "stage II"
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto: CUDA when available, else the CPU; cuda without a GPU is refused."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "device = 'cuda' was asked for but PyTorch sees no CUDA GPU here; "
+            "use device = 'auto' or 'cpu'"
+        )
+    return torch.device(name)
+
+
+class Trainer:
+    """Training state of one run (see the module docstring)."""
+
+    def __init__(self, config: RunConfig) -> None:
+        config = copy.deepcopy(config).validate()
+        self.config = config
+        self.group = load_group(config.group)
+        if self.group.order < 2:
+            raise ConfigError(
+                f"group {config.group!r} has a single element, so there is nothing to learn; "
+                "choose a group of order 2 or more"
+            )
+        if config.shared_embedding and not self.group.is_abelian:
+            raise ConfigError(
+                f"shared_embedding = true needs a commutative group, because θ¹ = θ² makes "
+                f"f(g1, g2) = f(g2, g1) while {self.group.name} has g1 g2 ≠ g2 g1 for some "
+                "pairs; set shared_embedding = false"
+            )
+        self.spectral = SpectralTools.of(self.group)
+        self.irreps = self.spectral.irrep_set
+        self.fourier = self.spectral.fourier
+        self.task = build_task(config, self.group, self.irreps, self.fourier)
+        self.device = resolve_device(config.device)
+        self.dtype = torch.float64 if config.precision == "float64" else torch.float32
+        self.network = CompositionNetwork(
+            self.task,
+            activation=config.activation,
+            loss=config.loss,
+            shared_embedding=config.shared_embedding,
+            device=self.device,
+            dtype=self.dtype,
+        )
+        self.divergence: str | None = None
+        self.reinitialise(config.seed)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def width(self) -> int:
+        return self.config.width
+
+    @property
+    def sphere(self) -> bool:
+        return self.config.parameterisation == "sphere"
+
+    def reinitialise(self, seed: int | None = None) -> None:
+        """Fresh weights and optimiser state from ``seed`` (the configured seed if None)."""
+        seed = self.config.seed if seed is None else int(seed)
+        self.seed = seed
+        theta = initial_parameters(
+            order=self.group.order,
+            width=self.config.width,
+            shared_embedding=self.config.shared_embedding,
+            parameterisation=self.config.parameterisation,
+            init_scale=self.config.init_scale,
+            seed=seed,
+            dtype=self.dtype,
+        )
+        self.theta = theta.to(self.device)
+        self.grad = torch.zeros_like(self.theta)
+        self.optimiser: Optimiser = build_optimiser(self.config, sphere=self.sphere)
+        self.scale_optimiser: Optimiser | None = None
+        self.scale: float | torch.Tensor = (
+            self.config.sphere_scale / self.config.width if self.sphere else 1.0
+        )
+        self.stage = STAGE_ONE if self.sphere else STAGE_FREE
+        self.step_count = 0
+        self.batch_generator = torch.Generator().manual_seed(seed + 1_000_003)
+        self.divergence = None
+        self._recent_steps = np.zeros(0, dtype=np.int64)
+        self._recent_losses = np.zeros(0)
+        self._last_loss = math.nan
+        self._remember_good_state()
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly (tensors copied to the CPU)."""
+        scale = self.scale.detach().cpu().clone() if isinstance(self.scale, torch.Tensor) else (
+            self.scale
+        )
+        return {
+            "config": self.config.to_dict(),
+            "seed": self.seed,
+            "theta": self.theta.detach().cpu().clone(),
+            "scale": scale,
+            "stage": self.stage,
+            "step_count": self.step_count,
+            "optimiser": _cpu(self.optimiser.state_dict()),
+            "scale_optimiser": None
+            if self.scale_optimiser is None
+            else _cpu(self.scale_optimiser.state_dict()),
+            "batch_generator": self.batch_generator.get_state(),
+            "divergence": self.divergence,
+            "last_loss": self._last_loss,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state from ``state_dict`` (of a run with the same configuration)."""
+        theta = state["theta"]
+        if tuple(theta.shape) != tuple(self.theta.shape):
+            raise ConfigError(
+                f"the saved weights have shape {tuple(theta.shape)} but this configuration "
+                f"needs {tuple(self.theta.shape)}; load it with its own config.toml"
+            )
+        self.seed = int(state["seed"])
+        self.theta = theta.to(device=self.device, dtype=self.dtype).clone()
+        self.grad = torch.zeros_like(self.theta)
+        scale = state["scale"]
+        self.scale = scale.to(self.device).clone() if isinstance(scale, torch.Tensor) else scale
+        self.stage = state["stage"]
+        self.step_count = int(state["step_count"])
+        self.optimiser = build_optimiser(self.config, sphere=self.sphere)
+        self.optimiser.load_state_dict(_to_device(state["optimiser"], self.device))
+        self.scale_optimiser = None
+        if state["scale_optimiser"] is not None:
+            self.scale_optimiser = self._build_scale_optimiser()
+            self.scale_optimiser.load_state_dict(
+                _to_device(state["scale_optimiser"], self.device)
+            )
+        self.batch_generator = torch.Generator()
+        self.batch_generator.set_state(state["batch_generator"])
+        self.divergence = state["divergence"]
+        self._last_loss = float(state["last_loss"])
+        self._recent_steps = np.zeros(0, dtype=np.int64)
+        self._recent_losses = np.zeros(0)
+        self._remember_good_state()
+
+    # ------------------------------------------------------------------ controls
+    def set_learning_rate(self, learning_rate: float) -> None:
+        """Change η from the next step on (clears a divergence so training can resume)."""
+        if not (learning_rate > 0 and math.isfinite(learning_rate)):
+            raise ConfigError(f"learning rate {learning_rate!r} must be a positive number")
+        target = self.scale_optimiser if self.stage == STAGE_TWO else self.optimiser
+        target.learning_rate = float(learning_rate)
+        if self.stage == STAGE_TWO:
+            self.config.stage_two_learning_rate = float(learning_rate)
+        else:
+            self.config.learning_rate = float(learning_rate)
+        self.divergence = None
+
+    @property
+    def learning_rate(self) -> float:
+        target = self.scale_optimiser if self.stage == STAGE_TWO else self.optimiser
+        return target.learning_rate
+
+    def perturb(
+        self, neurons: Sequence[int] | None, relative_scale: float, seed: int
+    ) -> None:
+        """Add Gaussian noise of relative size ``relative_scale`` to the chosen neurons.
+
+        Each parameter vector v of a chosen neuron becomes v + ε‖v‖ u/√n with u standard
+        normal (‖noise‖ ≈ ε‖v‖); on the sphere it is renormalised afterwards.
+        """
+        if not (relative_scale >= 0 and math.isfinite(relative_scale)):
+            raise ConfigError(f"perturbation scale {relative_scale!r} must be 0 or more")
+        columns = self._neuron_indices(neurons)
+        generator = torch.Generator().manual_seed(int(seed))
+        noise = torch.randn(
+            (self.theta.shape[0], self.theta.shape[1], len(columns)),
+            generator=generator,
+            dtype=torch.float64,
+        ).to(device=self.device, dtype=self.dtype)
+        index = torch.as_tensor(columns, device=self.device)
+        chosen = self.theta.index_select(2, index)
+        norms = chosen.norm(dim=1, keepdim=True)
+        chosen = chosen + relative_scale * norms * noise / math.sqrt(self.theta.shape[1])
+        if self.sphere:
+            chosen = chosen / chosen.norm(dim=1, keepdim=True)
+        self.theta.index_copy_(2, index, chosen)
+        self._remember_good_state()
+
+    def _neuron_indices(self, neurons: Sequence[int] | None) -> list[int]:
+        if neurons is None:
+            return list(range(self.width))
+        columns = [int(m) for m in neurons]
+        wrong = [m for m in columns if not 0 <= m < self.width]
+        if wrong:
+            raise ConfigError(
+                f"neuron index {wrong[0]} does not exist; this network has neurons "
+                f"0..{self.width - 1}"
+            )
+        return columns
+
+    def start_stage_two(self) -> None:
+        """Freeze the directions and train the output scale from now on (sphere only)."""
+        if not self.sphere:
+            raise ConfigError(
+                "Stage II trains the output scale of the sphere parameterisation; this run "
+                "uses parameterisation = 'free'"
+            )
+        if self.stage == STAGE_TWO:
+            return
+        a = self.config.sphere_scale
+        if self.config.stage_two_scale == "per_neuron":
+            self.scale = torch.full((self.width,), a / self.width, dtype=self.dtype,
+                                    device=self.device)
+        else:
+            self.scale = torch.tensor(a / self.width, dtype=self.dtype, device=self.device)
+        self.scale_optimiser = self._build_scale_optimiser()
+        self.stage = STAGE_TWO
+
+    def _build_scale_optimiser(self) -> Optimiser:
+        if self.config.optimiser == "gd":
+            return GradientDescent(
+                self.config.stage_two_learning_rate,
+                momentum=self.config.momentum,
+                weight_decay=self.config.weight_decay,
+            )
+        return build_optimiser(
+            self.config, sphere=False, learning_rate=self.config.stage_two_learning_rate
+        )
+
+    # ------------------------------------------------------------------ training
+    def step(self, k: int = 1) -> float:
+        """Take k optimiser steps; return the loss of the last one (before its update).
+
+        Does nothing after a divergence (returns the last finite loss) until the learning
+        rate is changed, the weights are reinitialised or a state is loaded.
+        """
+        k = int(k)
+        if k < 0:
+            raise ValueError("the number of steps must be 0 or more")
+        if self.divergence is not None or k == 0:
+            self._recent_steps = np.zeros(0, dtype=np.int64)
+            self._recent_losses = np.zeros(0)
+            return self._last_loss
+        losses = torch.empty(k, dtype=self.dtype, device=self.device)
+        start = self.step_count
+        checked = 0
+        for i in range(k):
+            if self.sphere and self.stage == STAGE_ONE and (
+                self.config.stage_two_after and self.step_count >= self.config.stage_two_after
+            ):
+                self.start_stage_two()
+            losses[i] = self._one_step()
+            self.step_count += 1
+            if self.step_count % CHECK_INTERVAL == 0:
+                if not self._check_finite(losses[checked : i + 1], start + checked):
+                    return self._last_loss
+                checked = i + 1
+        if checked < k and not self._check_finite(losses[checked:k], start + checked):
+            return self._last_loss
+        values = losses.cpu().numpy().astype(np.float64)
+        self._recent_steps = np.arange(start, start + k, dtype=np.int64)
+        self._recent_losses = values
+        self._last_loss = float(values[-1])
+        return self._last_loss
+
+    def _one_step(self) -> torch.Tensor:
+        pairs = self._next_batch()
+        if self.stage == STAGE_TWO:
+            scale_vector = self.scale if self.scale.dim() == 1 else self.scale.expand(self.width)
+            loss, scale_grad = self.network.loss_and_gradient(
+                self.theta, scale_vector, self.grad, pairs, need_theta_grad=False
+            )
+            if self.scale.dim() == 0:
+                scale_grad = scale_grad.sum()
+            self.scale_optimiser.step(self.scale, scale_grad)
+            return loss
+        loss, _ = self.network.loss_and_gradient(self.theta, self.scale, self.grad, pairs)
+        self.optimiser.step(self.theta, self.grad)
+        return loss
+
+    def _next_batch(self) -> torch.Tensor | None:
+        size = self.config.batch_size
+        train = self.network.train_pairs
+        if size == 0 or size >= train.shape[0]:
+            return None
+        chosen = torch.randperm(train.shape[0], generator=self.batch_generator)[:size]
+        return train.index_select(0, chosen.to(self.device))
+
+    def _check_finite(self, losses: torch.Tensor, first_step: int) -> bool:
+        """One sync: are these losses and the weights finite? Restores and reports if not."""
+        finite = bool(torch.isfinite(losses).all() & torch.isfinite(self.theta).all())
+        if isinstance(self.scale, torch.Tensor):
+            finite = finite and bool(torch.isfinite(self.scale).all())
+        if finite:
+            if losses.numel():
+                self._last_loss = float(losses[-1])
+            self._remember_good_state()
+            return True
+        values = losses.cpu().numpy()
+        bad = np.flatnonzero(~np.isfinite(values))
+        at = first_step + (int(bad[0]) if bad.size else values.size)
+        restored = self._good_state["step_count"]
+        self._restore_good_state()
+        self._recent_steps = np.zeros(0, dtype=np.int64)
+        self._recent_losses = np.zeros(0)
+        what = "loss" if bad.size else "weights"
+        rate = self.learning_rate
+        self.divergence = (
+            f"Training diverged: the {what} became infinite or NaN near step {at}, so "
+            f"training stopped and the weights of step {restored} were restored. Lower the "
+            f"learning rate (now {rate:g}, try {rate / 10:g}) or the output / initial scale, "
+            "then continue."
+        )
+        return False
+
+    def _remember_good_state(self) -> None:
+        self._good_state = self.state_dict()
+
+    def _restore_good_state(self) -> None:
+        state = self._good_state
+        self.load_state_dict(state)
+
+    def loss_value(self) -> float:
+        """The loss on the training pairs at the current weights (one forward pass)."""
+        with torch.no_grad():
+            outputs = self.network.outputs(self.theta, self._scale_for_forward())
+            pairs = self.network.train_pairs
+            return float(self.network.loss_of_outputs(outputs.index_select(0, pairs), pairs))
+
+    def recent_losses(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, losses) of every step taken by the last ``step`` call."""
+        return self._recent_steps.copy(), self._recent_losses.copy()
+
+    # ------------------------------------------------------------------ views
+    def _scale_for_forward(self) -> float | torch.Tensor:
+        if isinstance(self.scale, torch.Tensor):
+            return self.scale if self.scale.dim() == 1 else self.scale.expand(self.width)
+        return self.scale
+
+    def output_scales(self) -> np.ndarray:
+        """Per-neuron output scale s_m (M,) as numpy."""
+        scale = self._scale_for_forward()
+        if isinstance(scale, torch.Tensor):
+            return scale.detach().cpu().numpy().astype(np.float64)
+        return np.full(self.width, float(scale))
+
+    def effective_functions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(a, b, c) each (M, n): a_m(g) = ⟨θ¹_m, x_g⟩, b_m(g) = ⟨θ²_m, x_g⟩, c_m(g) = ⟨ξ_m, x_g⟩."""
+        with torch.no_grad():
+            stacked = self.network.effective_functions(self.theta)
+        values = stacked.transpose(1, 2).cpu().numpy().astype(np.float64)
+        return values[0], values[1], values[2]
+
+    def all_outputs(self) -> np.ndarray:
+        """f(g1, g2) for every flat pair p = g1·n + g2, (n², n) float64."""
+        with torch.no_grad():
+            outputs = self.network.outputs(self.theta, self._scale_for_forward())
+        return outputs.cpu().numpy().astype(np.float64)
+
+    def metrics(self) -> MetricSnapshot:
+        """All live metrics of the current weights (plain numpy copies)."""
+        return compute_metrics(
+            step=self.step_count,
+            effective=self.effective_functions(),
+            outputs=self.all_outputs(),
+            task=self.task,
+            spectral=self.spectral,
+            loss_kind=self.config.loss,
+        )
+
+    def majority_vote(self, g1: int, g2: int) -> MajorityVote:
+        """Per-orbit split of the class scores of the pair (g1, g2) (MATH §4)."""
+        n = self.group.order
+        for name, value in (("g1", g1), ("g2", g2)):
+            if not 0 <= int(value) < n:
+                raise ConfigError(f"{name} = {value} is not an element index of 0..{n - 1}")
+        effective = self.effective_functions()
+        return majority_vote(
+            int(g1),
+            int(g2),
+            effective=effective,
+            scales=self.output_scales(),
+            activation=self.config.activation,
+            outputs=self.all_outputs(),
+            task=self.task,
+            spectral=self.spectral,
+        )
+
+
+def _cpu(state: dict) -> dict:
+    return {
+        key: value.detach().cpu().clone() if isinstance(value, torch.Tensor) else value
+        for key, value in state.items()
+    }
+
+
+def _to_device(state: dict, device: torch.device) -> dict:
+    return {
+        key: value.to(device) if isinstance(value, torch.Tensor) else value
+        for key, value in state.items()
+    }

@@ -1,0 +1,150 @@
+"""Open the window: parse the window's options, build the app, optionally script a run.
+
+    python main.py                                   the default preset, ready to train
+    python main.py --preset NAME [--set key=value]   another preset, keys overridden
+    python main.py open RUN_DIR                      a recorded run, for replay and scrubbing
+    python main.py --preset NAME --run-steps N --screenshot FILE.png
+                                                     train N steps live, save the window, exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.errors import UserError
+
+SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+SCRIPT_TIMEOUT_SECONDS = 600
+
+
+@dataclass
+class WindowRequest:
+    """What the command line asked the window to do, checked before anything starts."""
+
+    config: Any
+    run_dir: Path | None = None
+    state: Any = None
+    history: Any = None
+    run_steps: int = 0
+    screenshot: Path | None = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="irrep-studio",
+        description="Irrep Studio window. `open RUN_DIR` opens a recorded run; without it the "
+        "window opens on a preset.",
+    )
+    parser.add_argument("command", nargs="?", metavar="open", help="open a recorded run")
+    parser.add_argument("run_dir", nargs="?", help="run directory for `open`")
+    parser.add_argument("--preset", help="preset to open (see `presets`)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a configuration key (repeatable)")
+    parser.add_argument("--run-steps", type=int, default=0, metavar="N",
+                        help="train N steps with the views live, then (with --screenshot) exit")
+    parser.add_argument("--screenshot", metavar="FILE.png",
+                        help="save a picture of the whole window after --run-steps, then exit")
+    return parser
+
+
+def parse_request(argv: list[str]) -> WindowRequest:
+    """Read and check the window's options; raise UserError naming the problem and the fix."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        if stop.code == 0:
+            raise
+        raise UserError("cannot read the window's options (see the line above); "
+                        "`python main.py --help` lists them") from None
+    if args.command not in (None, "open"):
+        raise UserError(f"unexpected argument {args.command!r}; to open a recorded run write "
+                        f"`python main.py open {args.command}`")
+    if args.command == "open" and not args.run_dir:
+        raise UserError("`open` needs a run directory: python main.py open RUN_DIR")
+    if args.command is None and args.run_dir:
+        raise UserError(f"unexpected argument {args.run_dir!r}; to open a recorded run write "
+                        f"`python main.py open {args.run_dir}`")
+    if args.run_steps < 0:
+        raise UserError(f"--run-steps {args.run_steps} must be 0 or more")
+    screenshot = None
+    if args.screenshot:
+        screenshot = Path(args.screenshot).expanduser()
+        if screenshot.suffix.lower() not in SCREENSHOT_SUFFIXES:
+            raise UserError(f"--screenshot {screenshot}: use a .png (or .jpg) file name")
+        folder = screenshot.resolve().parent
+        if not folder.is_dir():
+            raise UserError(f"--screenshot {screenshot}: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise UserError(f"--screenshot {screenshot}: the folder {folder} is not writable")
+    if args.run_dir:
+        if args.preset:
+            raise UserError("`open RUN_DIR` uses the run's own configuration; drop --preset")
+        config, state, history = load_run_directory(Path(args.run_dir))
+        if args.overrides:
+            config = config.with_overrides(args.overrides)
+        return WindowRequest(config=config, run_dir=Path(args.run_dir), state=state,
+                             history=history, run_steps=args.run_steps, screenshot=screenshot)
+    config = load_preset_config(args.preset)
+    if args.overrides:
+        config = config.with_overrides(args.overrides)
+    return WindowRequest(config=config, run_steps=args.run_steps, screenshot=screenshot)
+
+
+def load_preset_config(name: str | None) -> Any:
+    """The RunConfig of preset ``name`` (None: the default preset)."""
+    from backend import presets
+
+    if name is None:
+        name = presets.DEFAULT_PRESET
+    return presets.load_preset(name)
+
+
+def load_run_directory(path: Path) -> tuple[Any, Any, Any]:
+    """(config, trainer state, history) of a recorded run directory."""
+    from backend.recording import RunDirectory
+
+    if not path.exists():
+        raise UserError(f"run directory {path} does not exist; record one with "
+                        "`python main.py train --preset NAME --out DIR`")
+    return RunDirectory.load(path)
+
+
+def run_app(argv: list[str]) -> int:
+    """Open the window as the options ask; the exit status of the app."""
+    try:
+        request = parse_request(argv)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as stop:  # --help
+        return int(stop.code or 0)
+
+    from PyQt6.QtWidgets import QApplication
+
+    from gui import theme
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Irrep Studio")
+    app.setOrganizationName("IrrepStudio")
+    theme.configure_pyqtgraph()
+    app.setStyle("Fusion")
+    app.setStyleSheet(theme.style_sheet())
+    window = MainWindow(request.config, state=request.state, history=request.history)
+    window.show()
+    if request.screenshot is not None or request.run_steps:
+        from gui.scripted_run import ScriptedRun
+
+        script = ScriptedRun(window, request.run_steps, request.screenshot,
+                             quit_after=request.screenshot is not None,
+                             timeout_seconds=SCRIPT_TIMEOUT_SECONDS)
+        script.start()
+        status = app.exec()
+        return script.exit_code if request.screenshot is not None else status
+    return app.exec()

@@ -1,0 +1,100 @@
+"""(e) Rank-one and alignment summary: σ₂/σ₁ of â, b̂, ĉ and the alignment |z|."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtWidgets import QLabel
+
+from gui import theme
+from gui.panels.base import Panel
+from gui.run_context import RunContext
+
+DEFINITION = (
+    "Rank one: for neurons whose dominant orbit has irreps of dimension ≥ 2, the ratio "
+    "σ₂/σ₁ of the two largest singular values of â[ρ], b̂[ρ], ĉ[ρ] at the dominant irrep "
+    "(0 = rank one; theory: all three become rank one).\n"
+    "Alignment: |z| with z = tr(ĉ† b̂ â) / (‖b̂ â‖_F ‖ĉ‖_F), for every neuron (theory: "
+    "ĉ is a positive multiple of b̂ â, so |z| → 1 and arg z → 0)."
+)
+BINS = np.linspace(0.0, 1.0, 26)
+
+
+class AlignmentPanel(Panel):
+    """Histograms of σ₂/σ₁ per layer (matrix irreps) and of |z|, with a one-line summary."""
+
+    title = "Rank one and alignment"
+    definition = DEFINITION
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.summary = QLabel("")
+        self.summary.setObjectName("muted")
+        self.summary.setWordWrap(True)
+        self.summary.setToolTip(DEFINITION)
+        self.layout_.addWidget(self.summary)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setToolTip(DEFINITION)
+        self.layout_.addWidget(self.canvas, 1)
+        self.rank_plot = self.canvas.addPlot(row=0, col=0)
+        self.rank_plot.setTitle(theme.plot_title("σ₂/σ₁ at the dominant irrep (dim ≥ 2)"))
+        self.align_plot = self.canvas.addPlot(row=1, col=0)
+        self.align_plot.setTitle(theme.plot_title("alignment |z|"))
+        for plot in (self.rank_plot, self.align_plot):
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.setMouseEnabled(x=False, y=False)
+            plot.setXRange(0, 1, padding=0.02)
+            plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
+            plot.setLabel("left", "neurons")
+        legend = self.rank_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+        self.rank_curves = []
+        for name, colour in zip(theme.LAYER_NAMES, theme.LAYER_COLOURS, strict=True):
+            fill = pg.mkColor(colour)
+            fill.setAlpha(45)
+            curve = self.rank_plot.plot(stepMode="center", fillLevel=0, brush=pg.mkBrush(fill),
+                                        pen=pg.mkPen(colour, width=1.5))
+            legend.addItem(curve, name)
+            self.rank_curves.append(curve)
+        self.align_bars = self.align_plot.plot(
+            stepMode="center", fillLevel=0, pen=pg.mkPen(theme.GOOD, width=1.2),
+            brush=pg.mkBrush(139, 212, 156, 90))
+
+    def set_context(self, context: RunContext) -> None:
+        super().set_context(context)
+        for curve in self.rank_curves:
+            curve.setData([], [])
+        self.align_bars.setData([], [])
+        self.summary.setText("")
+
+    def show_snapshot(self, snapshot: Any) -> None:
+        super().show_snapshot(snapshot)
+        if snapshot is None or self.context is None:
+            return
+        dominant = np.asarray(snapshot.dominant_orbit)
+        matrix = self.context.orbit_dims[dominant] >= 2
+        ratios = np.asarray(snapshot.sigma_ratio, dtype=float)[:, matrix]
+        for layer, curve in enumerate(self.rank_curves):
+            values = ratios[layer][np.isfinite(ratios[layer])]
+            counts, _ = np.histogram(values, bins=BINS)
+            curve.setData(BINS, counts)
+        modulus = np.abs(np.asarray(snapshot.alignment))
+        modulus = modulus[np.isfinite(modulus)]
+        counts, _ = np.histogram(np.clip(modulus, 0, 1), bins=BINS)
+        self.align_bars.setData(BINS, counts)
+        fractions = snapshot.rank_one_fraction(self.context.orbit_dims)
+        text = []
+        if fractions:
+            text.append("rank one (σ₂/σ₁ < 0.1 in θ¹, θ², ξ): " + ", ".join(
+                f"{100 * share:.0f}% of the neurons on {dim}-dim irreps"
+                for dim, share in fractions.items()))
+        else:
+            text.append("no neuron sits on a matrix irrep (dimension ≥ 2)")
+        self.rank_plot.enableAutoRange(axis="y", enable=bool(matrix.any()))
+        if not matrix.any():
+            self.rank_plot.setYRange(0, 1, padding=0)
+        text.append(f"mean |z| = {snapshot.mean_alignment:.3f}, "
+                    f"mean |sin arg z| = {snapshot.mean_abs_sin_phase:.3f}")
+        self.summary.setText(";  ".join(text))

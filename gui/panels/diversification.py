@@ -1,0 +1,70 @@
+"""(f) How the neurons spread over the orbits, against the uniform law."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+
+from gui import theme
+from gui.panels.base import Panel
+from gui.run_context import RunContext
+
+DEFINITION = (
+    "Diversification: the number of neurons whose dominant orbit is each orbit (bars), "
+    "against the uniform law over the nontrivial orbits (dashed line).\n"
+    "TV is the total-variation distance between the two. Theory (Abelian group, one-hot, "
+    "no self-conjugate nontrivial character, cross-entropy): uniform, TV → 0."
+)
+
+
+class DiversificationPanel(Panel):
+    """A bar per orbit (neuron counts) with the uniform level and the TV distance."""
+
+    title = "Diversification"
+    definition = DEFINITION
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.plot = self.new_plot(tooltip=DEFINITION)
+        self.layout_.addWidget(self.plot, 1)
+        item = self.plot.getPlotItem()
+        item.setLabel("left", "neurons")
+        item.setMouseEnabled(x=False, y=False)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
+        item.addItem(self.bars)
+        self.uniform = pg.InfiniteLine(angle=0, pen=pg.mkPen(theme.PREDICTION_COLOUR, width=1.2,
+                                                             style=Qt.PenStyle.DashLine))
+        item.addItem(self.uniform)
+        self.tv_text = pg.TextItem("", color=theme.FOREGROUND, anchor=(1, 0))
+        item.addItem(self.tv_text, ignoreBounds=True)
+        self.brushes: list = []
+
+    def set_context(self, context: RunContext) -> None:
+        super().set_context(context)
+        k = context.num_orbits
+        labels = context.short_orbit_labels(8)
+        stride = max(1, int(np.ceil(k / 16)))
+        self.plot.getPlotItem().getAxis("bottom").setTicks(
+            [[(i, labels[i]) for i in range(0, k, stride)], []])
+        self.brushes = [pg.mkBrush(theme.orbit_colour(i, k)) for i in range(k)]
+        self.bars.setOpts(x=np.arange(k), height=np.zeros(k), width=0.8, brushes=self.brushes)
+        self.plot.getPlotItem().setXRange(-0.6, k - 0.4, padding=0)
+
+    def show_snapshot(self, snapshot: Any) -> None:
+        super().show_snapshot(snapshot)
+        if snapshot is None or self.context is None:
+            return
+        counts = np.asarray(snapshot.orbit_counts, dtype=float)
+        k = len(counts)
+        self.bars.setOpts(x=np.arange(k), height=counts, width=0.8, brushes=self.brushes)
+        nontrivial = int(np.count_nonzero(~self.context.orbit_trivial))
+        level = counts.sum() / nontrivial if nontrivial else 0.0
+        self.uniform.setPos(level)
+        top = max(float(counts.max()) if k else 1.0, level) * 1.15 + 1e-9
+        item = self.plot.getPlotItem()
+        item.setYRange(0, top, padding=0)
+        self.tv_text.setText(f"TV to uniform = {float(snapshot.diversification_tv):.3f}")
+        self.tv_text.setPos(k - 0.5, top)

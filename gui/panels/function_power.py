@@ -1,0 +1,89 @@
+"""(d) Power of the learned function per orbit over time, against the template's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+
+from gui import theme
+from gui.panels.base import Panel
+from gui.run_context import RunContext
+
+DEFINITION = (
+    "Learned-function power per orbit: the mean over pairs (g1, g2) of P_O(f(g1, g2)), "
+    "solid, against the template's power P_O(t), dashed in the same colour (the target "
+    "has the template's power at every pair).\nAn orbit is learned when its solid line "
+    "reaches its dashed line; each such rise is one step of the loss staircase."
+)
+MAX_LEGEND = 12
+
+
+class FunctionPowerPanel(Panel):
+    """One curve per nontrivial orbit over steps, with the template's level dashed."""
+
+    title = "Learned function power"
+    definition = DEFINITION
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.plot = self.new_plot(tooltip=DEFINITION)
+        self.layout_.addWidget(self.plot, 1)
+        item = self.plot.getPlotItem()
+        item.setLabel("left", "power")
+        item.setLabel("bottom", "step")
+        self.curves: list[pg.PlotDataItem] = []
+        self.targets: list[pg.InfiniteLine] = []
+        self.orbits: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.CURSOR_COLOUR, width=1))
+        self.cursor.setVisible(False)
+        item.addItem(self.cursor, ignoreBounds=True)
+
+    def set_context(self, context: RunContext) -> None:
+        super().set_context(context)
+        item = self.plot.getPlotItem()
+        for curve in self.curves:
+            item.removeItem(curve)
+        for line in self.targets:
+            item.removeItem(line)
+        if item.legend is not None:
+            item.legend.scene().removeItem(item.legend)
+            item.legend = None
+        self.orbits = np.flatnonzero(~context.orbit_trivial)
+        legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt", colCount=2) \
+            if len(self.orbits) <= MAX_LEGEND else None
+        self.curves, self.targets = [], []
+        for orbit in self.orbits:
+            colour = theme.orbit_colour(int(orbit), context.num_orbits)
+            curve = item.plot(pen=pg.mkPen(colour, width=1.6), skipFiniteCheck=True)
+            if legend is not None:
+                legend.addItem(curve, context.orbit_labels[orbit])
+            line = pg.InfiniteLine(angle=0, pen=pg.mkPen(colour, width=1,
+                                                         style=Qt.PenStyle.DashLine))
+            line.setVisible(False)
+            item.addItem(line)
+            self.curves.append(curve)
+            self.targets.append(line)
+
+    def show_snapshot(self, snapshot: Any) -> None:
+        super().show_snapshot(snapshot)
+        if snapshot is None or self.context is None:
+            return
+        template = np.asarray(snapshot.template_power, dtype=float)
+        for line, orbit in zip(self.targets, self.orbits, strict=True):
+            line.setPos(float(template[orbit]))
+            line.setVisible(True)
+
+    def show_history(self, history: Any, step: int | None = None) -> None:
+        steps, power = history.series("function_power", step)
+        if len(steps) == 0 or np.ndim(power) != 2:
+            return
+        for curve, orbit in zip(self.curves, self.orbits, strict=True):
+            curve.setData(steps, power[:, orbit])
+        if step is None:
+            self.cursor.setVisible(False)
+        else:
+            self.cursor.setPos(float(step))
+            self.cursor.setVisible(True)

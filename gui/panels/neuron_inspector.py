@@ -1,0 +1,155 @@
+"""(g) One neuron up close: its per-orbit power race, its functions a, b, c, its phases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel
+
+from gui import theme
+from gui.panels.base import Panel
+from gui.run_context import RunContext
+from gui.worker_commands import NeuronFunctions
+
+DEFINITION = (
+    "The selected neuron (click a row of the heat maps). Left: its normalised orbit power "
+    "p(m, O) over time for the chosen layer — the race between orbits that one of them "
+    "wins. Right: its effective functions on G, a(g) = ⟨θ¹, x_g⟩, b(g) = ⟨θ², x_g⟩, "
+    "c(g) = ⟨ξ, x_g⟩. Below: dominant orbit, sparsity = max_O p, IPR = Σ_O p², norms, "
+    "phases φ¹, φ², ψ and the alignment phasor z."
+)
+MAX_LEGEND = 8
+
+
+class NeuronInspectorPanel(Panel):
+    """Power race, functions on G and phase figures of one neuron."""
+
+    title = "Neuron inspector"
+    definition = DEFINITION
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        bar = QHBoxLayout()
+        self.heading = QLabel("Click a heat-map row to inspect a neuron.")
+        bar.addWidget(self.heading, 1)
+        bar.addWidget(QLabel("power of"))
+        self.layer_box = QComboBox()
+        for name in theme.LAYER_NAMES:
+            self.layer_box.addItem(name)
+        self.layer_box.setToolTip("Which layer's orbit power the race shows.")
+        self.layer_box.currentIndexChanged.connect(self._redraw_race)
+        bar.addWidget(self.layer_box)
+        self.layout_.addLayout(bar)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setToolTip(DEFINITION)
+        self.layout_.addWidget(self.canvas, 1)
+        self.race_plot = self.canvas.addPlot(row=0, col=0)
+        self.race_plot.setTitle(theme.plot_title("orbit power over time"))
+        self.race_plot.setLabel("bottom", "step")
+        self.race_plot.setYRange(0, 1.02, padding=0)
+        self.function_plot = self.canvas.addPlot(row=0, col=1)
+        self.function_plot.setTitle(theme.plot_title("a, b, c on G"))
+        self.function_plot.setLabel("bottom", "group element")
+        for plot in (self.race_plot, self.function_plot):
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
+        legend = self.function_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+        self.function_curves = []
+        for letter, colour in zip("abc", theme.LAYER_COLOURS, strict=True):
+            curve = self.function_plot.plot(pen=pg.mkPen(colour, width=1.4), symbol="o",
+                                            symbolSize=4, symbolBrush=colour, symbolPen=None)
+            legend.addItem(curve, letter)
+            self.function_curves.append(curve)
+        self.race_curves: list[pg.PlotDataItem] = []
+        self.details = QLabel("")
+        self.details.setObjectName("muted")
+        self.details.setWordWrap(True)
+        self.layout_.addWidget(self.details)
+        self.neuron: int | None = None
+        self._history: Any = None
+        self._history_step: int | None = None
+
+    def set_context(self, context: RunContext) -> None:
+        super().set_context(context)
+        self.race_plot.clear()
+        if self.race_plot.legend is not None:
+            self.race_plot.legend.scene().removeItem(self.race_plot.legend)
+            self.race_plot.legend = None
+        legend = (self.race_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+                  if context.num_orbits <= MAX_LEGEND else None)
+        self.race_curves = []
+        for orbit, label in enumerate(context.orbit_labels):
+            colour = theme.orbit_colour(orbit, context.num_orbits)
+            curve = self.race_plot.plot(pen=pg.mkPen(colour, width=1.5), skipFiniteCheck=True)
+            if legend is not None:
+                legend.addItem(curve, label)
+            self.race_curves.append(curve)
+        n = context.order
+        names = [name if len(name) <= 6 else name[:5] + "…" for name in context.element_names]
+        longest = max((len(name) for name in names), default=1)
+        stride = max(1, int(np.ceil(n * (longest + 1) / 30)))  # about 30 characters fit
+        self.function_plot.getAxis("bottom").setTicks(
+            [[(i, names[i]) for i in range(0, n, stride)], []])
+        if self.neuron is not None and self.neuron >= context.width:
+            self.neuron = None
+        for curve in self.function_curves:
+            curve.setData([], [])
+
+    def set_neuron(self, neuron: int | None) -> None:
+        """Inspect ``neuron`` (None: nobody)."""
+        self.neuron = neuron
+        for curve in self.function_curves:
+            curve.setData([], [])
+        self._describe()
+        self._redraw_race()
+
+    def show_snapshot(self, snapshot: Any) -> None:
+        super().show_snapshot(snapshot)
+        self._describe()
+
+    def show_history(self, history: Any, step: int | None = None) -> None:
+        self._history, self._history_step = history, step
+        self._redraw_race()
+
+    def show_functions(self, functions: NeuronFunctions | None) -> None:
+        """Draw a, b, c of the inspected neuron (sent by the worker with live snapshots)."""
+        if functions is None or functions.neuron != self.neuron:
+            return
+        x = np.arange(functions.functions.shape[1])
+        for curve, values in zip(self.function_curves, functions.functions, strict=True):
+            curve.setData(x, values)
+
+    def _redraw_race(self, *_args) -> None:
+        if self.neuron is None or self._history is None or len(self._history) == 0:
+            for curve in self.race_curves:
+                curve.setData([], [])
+            return
+        steps, power = self._history.neuron_power(self.neuron, self._history_step)
+        layer = self.layer_box.currentIndex()
+        for orbit, curve in enumerate(self.race_curves):
+            if orbit < power.shape[2]:
+                curve.setData(steps, power[:, layer, orbit])
+
+    def _describe(self) -> None:
+        snapshot, context, m = self.snapshot, self.context, self.neuron
+        if m is None or snapshot is None or context is None:
+            self.heading.setText("Click a heat-map row to inspect a neuron.")
+            self.details.setText("")
+            return
+        orbit = int(np.asarray(snapshot.dominant_orbit)[m])
+        self.heading.setText(f"Neuron {m}  →  orbit {context.orbit_labels[orbit]} "
+                             f"(dim {int(context.orbit_dims[orbit])})")
+        norms = np.asarray(snapshot.norms)[:, m]
+        phases = np.asarray(snapshot.phases)[:, m]
+        z = complex(np.asarray(snapshot.alignment)[m])
+        phase_text = ", ".join(
+            f"{name} = {value:+.2f}" if np.isfinite(value) else f"{name} = n/a"
+            for name, value in zip(("φ¹", "φ²", "ψ"), phases, strict=True))
+        self.details.setText(
+            f"sparsity {float(np.asarray(snapshot.sparsity)[m]):.3f}   "
+            f"IPR {float(np.asarray(snapshot.ipr)[m]):.3f}   "
+            f"norms ‖θ¹‖ {norms[0]:.3g}, ‖θ²‖ {norms[1]:.3g}, ‖ξ‖ {norms[2]:.3g}   "
+            f"{phase_text}   |z| = {abs(z):.3f}, arg z = {np.angle(z):+.2f}")

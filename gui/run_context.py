@@ -1,0 +1,76 @@
+"""The static facts about a run that every panel needs besides the snapshot.
+
+Built once per trainer (in the worker thread) from the backend, then handed to the window
+as plain data: orbit labels and dimensions, element names, the width, the AGF prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Group and model facts that do not change while a run trains."""
+
+    config: Any
+    group_name: str
+    element_names: tuple[str, ...]
+    orbit_labels: tuple[str, ...]
+    orbit_dims: np.ndarray  # (K,) dimension of each member irrep
+    orbit_trivial: np.ndarray  # (K,) bool
+    width: int
+    device: str
+    predicted_drops: tuple = ()
+    prediction_note: str = ""
+    orbit_power: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    recorded_history: Any = field(default=None, repr=False)  # a reopened run's MetricHistory
+
+    @property
+    def order(self) -> int:
+        return len(self.element_names)
+
+    @property
+    def num_orbits(self) -> int:
+        return len(self.orbit_labels)
+
+    def short_orbit_labels(self, limit: int = 12) -> list[str]:
+        """Orbit labels without their parenthesised notes, cut to ``limit`` characters."""
+        short = [label.split(" (")[0] for label in self.orbit_labels]
+        return [label if len(label) <= limit else label[: limit - 1] + "…" for label in short]
+
+
+def context_from_trainer(trainer: Any) -> RunContext:
+    """Collect the static facts of ``trainer`` (a backend Trainer) into a RunContext."""
+    irreps = trainer.irreps
+    orbits = irreps.orbits
+    predicted, note = _predicted_drops(trainer.config)
+    return RunContext(
+        config=trainer.config,
+        group_name=str(trainer.group.name),
+        element_names=tuple(str(name) for name in trainer.group.element_names),
+        orbit_labels=tuple(str(orbit.label) for orbit in orbits),
+        orbit_dims=np.array([int(orbit.dim) for orbit in orbits], dtype=np.int64),
+        orbit_trivial=np.array([bool(orbit.is_trivial) for orbit in orbits], dtype=bool),
+        width=int(trainer.config.width),
+        device=str(trainer.device),
+        predicted_drops=tuple(predicted),
+        prediction_note=note,
+        orbit_power=trainer.fourier.orbit_power,
+    )
+
+
+def _predicted_drops(config: Any) -> tuple[list, str]:
+    """The closed-form AGF staircase for ``config``, or an empty list and the reason."""
+    try:
+        from backend.agf.theory import predict_staircase
+    except ImportError:
+        return [], "The AGF prediction is not available in this installation."
+    try:
+        return list(predict_staircase(config)), ""
+    except ValueError as error:  # UserError and ConfigError are ValueErrors
+        return [], str(error)

@@ -1,0 +1,351 @@
+"""The training worker: one QThread that owns the Trainer and obeys queued commands.
+
+The window never touches the model. It puts commands (gui.worker_commands) on a
+``queue.Queue``; the worker trains in chunks of about 15 ms, reads the queue between
+chunks, and emits copied MetricSnapshots at most about 30 times a second (fewer when
+computing the metrics would cost more than a few per cent of the time), plus always one
+after a pause, a finished step, a reset and a divergence. A report is only emitted while
+the window has fewer than two reports waiting, so a busy window never builds a backlog.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PyQt6.QtCore import QThread, pyqtSignal
+
+from backend.errors import UserError
+from gui.run_context import RunContext, context_from_trainer
+from gui.worker_commands import (
+    Inspect,
+    LoadState,
+    NeuronFunctions,
+    Pause,
+    Perturb,
+    Reset,
+    RunToNextDrop,
+    SetLearningRate,
+    Start,
+    Step,
+    Stop,
+    WorkerReport,
+)
+
+CHUNK_SECONDS = 0.015  # target duration of one chunk of optimiser steps
+MAX_SNAPSHOTS_PER_SECOND = 30.0
+METRICS_TIME_SHARE = 0.05  # at most this share of the worker's time goes to snapshots
+DROP_CHECK_SECONDS = 0.25  # how often "run to the next drop" looks at the loss curve
+MAX_REPORTS_IN_FLIGHT = 2
+
+IDLE, RUNNING, STEPPING, TO_DROP = "idle", "running", "stepping", "to next drop"
+
+
+def default_trainer_factory(config: Any) -> Any:
+    """Build the backend Trainer for ``config`` (imported here so tests may substitute)."""
+    from backend.trainer import Trainer
+
+    return Trainer(config)
+
+
+def default_drop_detector(steps: np.ndarray, losses: np.ndarray) -> list:
+    """Detected loss drops of a recorded curve (backend.agf.staircase)."""
+    from backend.agf.staircase import detect_drops
+
+    return list(detect_drops(steps, losses))
+
+
+class TrainingWorker(QThread):
+    """Owns one Trainer; trains, perturbs and resets it on command; reports snapshots."""
+
+    context_ready = pyqtSignal(object)  # RunContext, after every (re)build of the trainer
+    report_ready = pyqtSignal(object)  # WorkerReport
+    failed = pyqtSignal(str)  # a message for people
+    mode_changed = pyqtSignal(str)  # idle / running / stepping / to next drop
+
+    def __init__(
+        self,
+        trainer_factory: Callable[[Any], Any] = default_trainer_factory,
+        drop_detector: Callable[[np.ndarray, np.ndarray], list] = default_drop_detector,
+        parent=None,
+    ) -> None:
+        super().__init__(parent)
+        self._commands: queue.Queue = queue.Queue()
+        self._factory = trainer_factory
+        self._detect_drops = drop_detector
+        self._trainer: Any = None
+        self._mode = IDLE
+        self._steps_left = 0
+        self._chunk = 1
+        self._inspected: int | None = None
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self._last_emit = 0.0
+        self._metrics_seconds = 0.0
+        self._rate_window: list[tuple[float, int]] = []
+        self._steps_per_second = 0.0
+        self._pending_steps: list[int] = []
+        self._pending_losses: list[float] = []
+        self._curve_steps: list[int] = []
+        self._curve_losses: list[float] = []
+        self._drops_at_start = 0
+        self._last_drop_check = 0.0
+
+    # ----------------------------------------------------------------- window side
+    def send(self, command: Any) -> None:
+        """Queue a command for the worker (safe from any thread)."""
+        self._commands.put(command)
+
+    def acknowledge_report(self) -> None:
+        """The window has drawn a report; the worker may send another."""
+        with self._in_flight_lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    def shutdown(self, timeout_ms: int = 900) -> bool:
+        """Ask the loop to end and wait for it; True when the thread has finished."""
+        self.send(Stop())
+        return self.wait(timeout_ms)
+
+    # ----------------------------------------------------------------- worker side
+    def run(self) -> None:  # noqa: D401 - QThread entry point
+        while True:
+            busy = self._mode != IDLE and self._trainer is not None
+            try:
+                command = self._commands.get_nowait() if busy else self._commands.get()
+            except queue.Empty:
+                command = None
+            if isinstance(command, Stop):
+                break
+            if command is not None:
+                self._obey(command)
+                continue
+            self._train_chunk()
+        self._trainer = None
+
+    def _obey(self, command: Any) -> None:
+        try:
+            self._dispatch(command)
+        except Exception as error:  # a message in the window, never a traceback
+            self._report_failure(error)
+
+    def _dispatch(self, command: Any) -> None:
+        if isinstance(command, (Reset, LoadState)):
+            self._rebuild(command)
+            return
+        if self._trainer is None:
+            return
+        if isinstance(command, Start):
+            self._set_mode(RUNNING)
+        elif isinstance(command, Pause):
+            was_busy = self._mode != IDLE
+            self._set_mode(IDLE)
+            if was_busy:
+                self._emit(force=True)
+        elif isinstance(command, Step):
+            self._steps_left = max(1, int(command.count))
+            self._set_mode(STEPPING)
+        elif isinstance(command, RunToNextDrop):
+            self._drops_at_start = len(self._current_drops())
+            self._last_drop_check = time.perf_counter()
+            self._set_mode(TO_DROP)
+        elif isinstance(command, SetLearningRate):
+            self._trainer.set_learning_rate(float(command.learning_rate))
+        elif isinstance(command, Perturb):
+            neurons = None if command.neurons is None else list(command.neurons)
+            self._trainer.perturb(neurons, float(command.relative_scale), int(command.seed))
+            self._emit(force=True)
+        elif isinstance(command, Inspect):
+            self._inspected = command.neuron
+            if self._mode == IDLE:
+                self._emit(force=True)
+
+    def _rebuild(self, command: Reset | LoadState) -> None:
+        self._set_mode(IDLE)
+        if isinstance(command, LoadState):
+            trainer = self._factory(command.config)
+            trainer.load_state_dict(command.state)
+        elif command.config is not None:
+            config = command.config
+            if command.seed is not None:
+                config = _with_seed(config, command.seed)
+            trainer = self._factory(config)
+        elif self._trainer is not None:
+            trainer = self._trainer
+            trainer.reinitialise(command.seed)
+        else:
+            return
+        context = context_from_trainer(trainer)
+        if isinstance(command, LoadState) and command.history is not None:
+            context = dataclasses.replace(context, recorded_history=command.history)
+        self._trainer = trainer
+        self._chunk = 1
+        self._rate_window.clear()
+        self._steps_per_second = 0.0
+        self._pending_steps.clear()
+        self._pending_losses.clear()
+        self._curve_steps = []
+        self._curve_losses = []
+        if self._inspected is not None and self._inspected >= context.width:
+            self._inspected = None
+        self.context_ready.emit(context)
+        self._emit(force=True)
+
+    def _train_chunk(self) -> None:
+        trainer = self._trainer
+        count = self._chunk
+        if self._mode == STEPPING:
+            count = min(count, self._steps_left)
+        started = time.perf_counter()
+        try:
+            loss = float(trainer.step(count))
+        except Exception as error:
+            self._set_mode(IDLE)
+            self._report_failure(error)
+            self._emit(force=True)
+            return
+        elapsed = time.perf_counter() - started
+        self._adapt_chunk(count, elapsed)
+        self._note_rate(trainer.step_count)
+        step = int(trainer.step_count)
+        steps, losses = _chunk_losses(trainer, step, loss)
+        self._pending_steps.extend(steps)
+        self._pending_losses.extend(losses)
+        self._curve_steps.extend(steps)
+        self._curve_losses.extend(losses)
+
+        if trainer.divergence:
+            self._set_mode(IDLE)
+            self._emit(force=True, message=f"Training stopped: {trainer.divergence}")
+            return
+        if self._mode == STEPPING:
+            self._steps_left -= count
+            if self._steps_left <= 0:
+                self._set_mode(IDLE)
+                self._emit(force=True)
+                return
+        if self._mode == TO_DROP and self._drop_reached():
+            self._set_mode(IDLE)
+            self._emit(force=True, message=f"Paused after a loss drop, at step {step}.")
+            return
+        self._emit(force=False)
+
+    def _adapt_chunk(self, count: int, elapsed: float) -> None:
+        if count < self._chunk:  # a short final chunk of a step request says little
+            return
+        per_step = max(elapsed, 1e-6) / count
+        ideal = CHUNK_SECONDS / per_step
+        self._chunk = int(min(max(1, ideal), 2 * self._chunk, 100_000))
+
+    def _note_rate(self, step_count: int) -> None:
+        now = time.perf_counter()
+        self._rate_window.append((now, int(step_count)))
+        while len(self._rate_window) > 2 and now - self._rate_window[1][0] > 1.0:
+            self._rate_window.pop(0)
+        first_time, first_step = self._rate_window[0]
+        if now > first_time and step_count > first_step:
+            self._steps_per_second = (step_count - first_step) / (now - first_time)
+
+    def _current_drops(self) -> list:
+        if len(self._curve_steps) < 3:
+            return []
+        return self._detect_drops(
+            np.asarray(self._curve_steps, dtype=np.int64),
+            np.asarray(self._curve_losses, dtype=np.float64),
+        )
+
+    def _drop_reached(self) -> bool:
+        now = time.perf_counter()
+        if now - self._last_drop_check < DROP_CHECK_SECONDS:
+            return False
+        self._last_drop_check = now
+        return len(self._current_drops()) > self._drops_at_start
+
+    def _set_mode(self, mode: str) -> None:
+        if mode != IDLE:
+            self._rate_window.clear()
+        else:
+            self._steps_left = 0
+        if mode != self._mode:
+            self._mode = mode
+            self.mode_changed.emit(mode)
+
+    def _emit(self, force: bool, message: str = "") -> None:
+        if self._trainer is None:
+            return
+        now = time.perf_counter()
+        interval = max(1.0 / MAX_SNAPSHOTS_PER_SECOND, self._metrics_seconds / METRICS_TIME_SHARE)
+        if not force:
+            if now - self._last_emit < interval:
+                return
+            with self._in_flight_lock:
+                if self._in_flight >= MAX_REPORTS_IN_FLIGHT:
+                    return
+        started = time.perf_counter()
+        try:
+            snapshot = self._trainer.metrics()
+            functions = self._neuron_functions()
+        except Exception as error:
+            self._set_mode(IDLE)
+            self._report_failure(error)
+            return
+        cost = time.perf_counter() - started
+        self._metrics_seconds = cost if self._metrics_seconds == 0 else (
+            0.7 * self._metrics_seconds + 0.3 * cost)
+        self._last_emit = time.perf_counter()
+        report = WorkerReport(
+            snapshot=snapshot,
+            running=self._mode != IDLE,
+            steps_per_second=self._steps_per_second,
+            stage=str(getattr(self._trainer, "stage", "")),
+            device=str(getattr(self._trainer, "device", "")),
+            loss_steps=np.asarray(self._pending_steps, dtype=np.int64),
+            loss_values=np.asarray(self._pending_losses, dtype=np.float64),
+            neuron_functions=functions,
+            message=message,
+        )
+        self._pending_steps.clear()
+        self._pending_losses.clear()
+        with self._in_flight_lock:
+            self._in_flight += 1
+        self.report_ready.emit(report)
+
+    def _neuron_functions(self) -> NeuronFunctions | None:
+        if self._inspected is None:
+            return None
+        a, b, c = self._trainer.effective_functions()
+        m = int(self._inspected)
+        stacked = np.stack([np.asarray(a)[m], np.asarray(b)[m], np.asarray(c)[m]]).copy()
+        return NeuronFunctions(neuron=m, functions=stacked)
+
+    def _report_failure(self, error: BaseException) -> None:
+        if isinstance(error, UserError):
+            self.failed.emit(str(error))
+            return
+        traceback.print_exception(error, file=sys.stderr)
+        self.failed.emit(f"Internal error ({type(error).__name__}): {error}. "
+                         "The run is paused; Reset starts it afresh.")
+
+
+def _chunk_losses(trainer: Any, step: int, loss: float) -> tuple[list[int], list[float]]:
+    """Every (step, loss) of the last chunk when the trainer keeps them, else the last one."""
+    recent = getattr(trainer, "recent_losses", None)
+    if recent is not None:
+        steps, losses = recent()
+        if len(steps):
+            return np.asarray(steps).tolist(), np.asarray(losses, dtype=float).tolist()
+    return ([step], [loss]) if np.isfinite(loss) else ([], [])
+
+
+def _with_seed(config: Any, seed: int) -> Any:
+    """A copy of ``config`` with another seed."""
+    return config.replace(seed=int(seed))
+
+
+__all__ = ["TrainingWorker", "RunContext", "IDLE", "RUNNING", "STEPPING", "TO_DROP"]

@@ -1,0 +1,169 @@
+"""The hand-written forward and backward passes against an independent autograd model
+that multiplies the full n² × 2n input matrix, and against finite differences."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from backend.config import RunConfig
+from backend.groups import fourier_transform_of, irreps_of, parse_group
+from backend.network import CompositionNetwork, activation_derivative, initial_parameters
+from backend.task import build_task
+
+
+def make(config: RunConfig):
+    group = parse_group(config.group)
+    irreps = irreps_of(group)
+    task = build_task(config, group, irreps, fourier_transform_of(irreps))
+    network = CompositionNetwork(
+        task,
+        activation=config.activation,
+        loss=config.loss,
+        shared_embedding=config.shared_embedding,
+        device=torch.device("cpu"),
+        dtype=torch.float64,
+    )
+    theta = initial_parameters(
+        order=group.order,
+        width=config.width,
+        shared_embedding=config.shared_embedding,
+        parameterisation="free",
+        init_scale=1.0,
+        seed=3,
+        dtype=torch.float64,
+    )
+    return group, task, network, theta
+
+
+def reference_loss(theta, scale, task, config, pairs):
+    """Straightforward model: concatenated inputs [x_g1, x_g2] times [θ¹; θ²]."""
+    n = task.order
+    x = torch.tensor(task.encoding)
+    first = torch.tensor(pairs // n)
+    second = torch.tensor(pairs % n)
+    inputs = torch.cat([x[first], x[second]], dim=1)  # (P, 2n)
+    w1 = theta[0]
+    w2 = theta[0] if config.shared_embedding else theta[1]
+    hidden = inputs @ torch.cat([w1, w2], dim=0)
+    activations = {
+        "square": lambda h: h**2,
+        "relu": torch.relu,
+        "abs": torch.abs,
+        "gelu": torch.nn.functional.gelu,
+        "tanh": torch.tanh,
+        "identity": lambda h: h,
+    }
+    s = activations[config.activation](hidden)
+    readout = theta[-1] * scale if isinstance(scale, torch.Tensor) else theta[-1]
+    f = s @ readout.T
+    if not isinstance(scale, torch.Tensor):
+        f = f * scale
+    classes = torch.tensor(task.table.reshape(-1)[pairs])
+    if config.loss == "mse":
+        return torch.mean((f - x[classes]) ** 2)
+    return torch.nn.functional.cross_entropy(f, classes)
+
+
+CASES = [
+    dict(group="C5", encoding="onehot", loss="cross_entropy", activation="square"),
+    dict(group="D3", encoding="onehot", loss="mse", activation="relu"),
+    dict(group="C6", encoding="random_fourier", loss="mse", activation="gelu"),
+    dict(group="S3", encoding="gaussian", loss="mse", activation="tanh"),
+    dict(group="C4", encoding="onehot", loss="cross_entropy", activation="abs",
+         shared_embedding=True),
+    dict(group="C7", encoding="template", template_powers=[1.0, 2.0, 0.5], loss="mse",
+         activation="identity", shared_embedding=True),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['group']}-{c['activation']}")
+@pytest.mark.parametrize("split", [1.0, 0.6])
+@pytest.mark.parametrize("tensor_scale", [False, True])
+def test_gradient_matches_autograd_of_concatenated_model(case, split, tensor_scale):
+    config = RunConfig(width=7, parameterisation="free", optimiser="gd", train_fraction=split,
+                       **case).validate()
+    group, task, network, theta = make(config)
+    scale = torch.linspace(0.5, 1.5, 7, dtype=torch.float64) if tensor_scale else 0.7
+    grad = torch.zeros_like(theta)
+    loss, scale_grad = network.loss_and_gradient(theta, scale, grad)
+
+    reference_theta = theta.clone().requires_grad_(True)
+    reference_scale = scale.clone().requires_grad_(True) if tensor_scale else scale
+    expected = reference_loss(reference_theta, reference_scale, task, config, task.train_pairs)
+    expected.backward()
+    assert float(loss) == pytest.approx(expected.item(), rel=1e-12)
+    torch.testing.assert_close(grad, reference_theta.grad, rtol=1e-10, atol=1e-12)
+    if tensor_scale:
+        torch.testing.assert_close(scale_grad, reference_scale.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_minibatch_gradient_matches_autograd():
+    config = RunConfig(group="D4", width=5, parameterisation="free", loss="mse",
+                       encoding="onehot").validate()
+    group, task, network, theta = make(config)
+    pairs = torch.tensor([3, 17, 17, 40, 63, 0])
+    grad = torch.zeros_like(theta)
+    loss, _ = network.loss_and_gradient(theta, 1.3, grad, pairs)
+    reference = theta.clone().requires_grad_(True)
+    expected = reference_loss(reference, 1.3, task, config, pairs.numpy())
+    expected.backward()
+    assert float(loss) == pytest.approx(expected.item(), rel=1e-12)
+    torch.testing.assert_close(grad, reference.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_matches_finite_differences():
+    config = RunConfig(group="C3", width=2, parameterisation="free", loss="mse",
+                       encoding="random_fourier").validate()
+    group, task, network, theta = make(config)
+    grad = torch.zeros_like(theta)
+    network.loss_and_gradient(theta, 1.0, grad)
+    step = 1e-6
+    for index in itertools.product(*(range(s) for s in theta.shape)):
+        plus, minus = theta.clone(), theta.clone()
+        plus[index] += step
+        minus[index] -= step
+        pairs = torch.tensor(task.train_pairs)
+        numeric = (
+            network.loss_of_outputs(network.outputs(plus, 1.0), pairs)
+            - network.loss_of_outputs(network.outputs(minus, 1.0), pairs)
+        ) / (2 * step)
+        assert float(grad[index]) == pytest.approx(float(numeric), rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["square", "relu", "abs", "gelu", "tanh", "identity"])
+def test_activation_derivatives_match_autograd(name):
+    from backend.network import activation_value
+
+    h = torch.linspace(-2.3, 2.1, 41, dtype=torch.float64).requires_grad_(True)
+    activation_value(name, h).sum().backward()
+    torch.testing.assert_close(activation_derivative(name, h.detach()), h.grad)
+
+
+def test_outputs_agree_with_direct_sum_over_neurons():
+    config = RunConfig(group="C4xC2", width=4, parameterisation="free", loss="mse",
+                       encoding="gaussian").validate()
+    group, task, network, theta = make(config)
+    outputs = network.outputs(theta, 0.5).numpy()
+    x = task.encoding
+    t = theta.numpy()
+    n = group.order
+    for g1, g2 in [(0, 0), (1, 5), (7, 3)]:
+        direct = sum(
+            0.5 * t[2][:, m] * (x[g1] @ t[0][:, m] + x[g2] @ t[1][:, m]) ** 2 for m in range(4)
+        )
+        np.testing.assert_allclose(outputs[g1 * n + g2], direct, rtol=1e-12)
+
+
+def test_free_initialisation_has_the_stated_variances():
+    theta = initial_parameters(order=50, width=4000, shared_embedding=False,
+                               parameterisation="free", init_scale=0.01, seed=0,
+                               dtype=torch.float64)
+    assert float(theta[0].var()) == pytest.approx(0.01**2 / 100, rel=0.03)
+    assert float(theta[2].var()) == pytest.approx(0.01**2 / 50, rel=0.03)
+    sphere = initial_parameters(order=9, width=30, shared_embedding=True,
+                                parameterisation="sphere", init_scale=0.01, seed=0,
+                                dtype=torch.float64)
+    assert sphere.shape == (2, 9, 30)
+    torch.testing.assert_close(sphere.norm(dim=1), torch.ones(2, 30, dtype=torch.float64))
