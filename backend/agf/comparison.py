@@ -1,0 +1,187 @@
+"""Predicted against measured: run gradient descent and read its staircase per orbit.
+
+The GD run records the loss of every step and, at about ``CHECKPOINTS`` evenly spaced
+steps, the fraction of each orbit's target power that the network has fitted,
+
+    explained_O = 1 − mean_pairs P_O(y − f) / P_O(t)     (1 once O is learned).
+
+An orbit is **learned** at the step where explained_O first reaches 1/2 (interpolated
+between checkpoints); the measured order is the orbits sorted by that step, and the
+measured level after each orbit is the plateau (staircase.find_plateaus) that follows it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from backend.agf.simulation import AgfResult
+from backend.agf.staircase import find_plateaus
+from backend.agf.theory import PredictedDrop
+from backend.config import RunConfig
+
+CHECKPOINTS = 400
+LEARNED_FRACTION = 0.5
+
+
+@dataclass
+class GradientDescentRun:
+    """Loss of every step, explained fraction per orbit at checkpoints, wall time."""
+
+    steps: np.ndarray
+    losses: np.ndarray
+    checkpoint_steps: np.ndarray
+    explained: np.ndarray  # (checkpoints, num_orbits)
+    orbit_labels: list[str]
+    orbit_dims: list[int]
+    template_power: np.ndarray
+    seconds: float
+
+
+@dataclass(frozen=True)
+class MeasuredDrop:
+    """An orbit learned by gradient descent: label, irrep dimension, step, plateau after."""
+
+    orbit: str
+    dim: int
+    step: float
+    level: float
+
+
+def run_gradient_descent(
+    config: RunConfig, progress: Callable[[int, float], None] | None = None
+) -> GradientDescentRun:
+    """Train ``config`` for ``config.steps`` steps with the Trainer, recording as above."""
+    from backend.trainer import Trainer
+
+    start = time.perf_counter()
+    trainer = Trainer(config)
+    total = int(config.steps)
+    stops = np.unique(np.linspace(0, total, CHECKPOINTS + 1).round().astype(np.int64))
+    targets = trainer.task.targets()
+    power = np.asarray(trainer.task.template_power, dtype=np.float64)
+    steps, losses, checkpoints, explained = [], [], [], []
+
+    def record() -> None:
+        residual = targets - trainer.all_outputs()
+        left = trainer.fourier.orbit_power(residual).mean(axis=0)
+        fraction = np.where(power > 0, 1.0 - left / np.where(power > 0, power, 1.0), np.nan)
+        checkpoints.append(trainer.step_count)
+        explained.append(fraction)
+
+    record()
+    for stop in stops[1:]:
+        trainer.step(int(stop - trainer.step_count))
+        recent_steps, recent_losses = trainer.recent_losses()
+        steps.append(recent_steps)
+        losses.append(recent_losses)
+        record()
+        if trainer.divergence:
+            break
+        if progress is not None:
+            last = float(recent_losses[-1]) if recent_losses.size else math.nan
+            progress(trainer.step_count, last)
+    orbits = trainer.irreps.orbits
+    return GradientDescentRun(
+        steps=np.concatenate(steps) if steps else np.zeros(0),
+        losses=np.concatenate(losses) if losses else np.zeros(0),
+        checkpoint_steps=np.asarray(checkpoints, dtype=np.float64),
+        explained=np.asarray(explained),
+        orbit_labels=[orbit.label for orbit in orbits],
+        orbit_dims=[int(orbit.dim) for orbit in orbits],
+        template_power=power,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def learned_step(steps: np.ndarray, fraction: np.ndarray, threshold: float = LEARNED_FRACTION):
+    """First step where ``fraction`` reaches ``threshold`` (linear interpolation), or None."""
+    above = np.flatnonzero(fraction >= threshold)
+    if above.size == 0:
+        return None
+    i = int(above[0])
+    if i == 0:
+        return float(steps[0])
+    f0, f1 = fraction[i - 1], fraction[i]
+    weight = (threshold - f0) / (f1 - f0) if f1 != f0 else 1.0
+    return float(steps[i - 1] + weight * (steps[i] - steps[i - 1]))
+
+
+def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
+    """The orbits learned by the run in the order they were learned, with their plateaus."""
+    plateaus = find_plateaus(run.steps, run.losses) if run.steps.size >= 3 else []
+    found = []
+    for index, label in enumerate(run.orbit_labels):
+        if not run.template_power[index] > 0:
+            continue
+        step = learned_step(run.checkpoint_steps, run.explained[:, index])
+        if step is not None:
+            found.append((step, index, label))
+    found.sort()
+    drops = []
+    for position, (step, index, label) in enumerate(found):
+        following = found[position + 1][0] if position + 1 < len(found) else math.inf
+        after = [p for p in plateaus if p.end > step and p.start < following]
+        level = after[-1].level if after else math.nan
+        drops.append(MeasuredDrop(label, run.orbit_dims[index], step, level))
+    return drops
+
+
+def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
+    """The AGF simulation's staircase read per orbit: an orbit is learned at the first
+    round after which explained_O ≥ 1/2; its level is the loss after the last round
+    before the next orbit is learned."""
+    found = []
+    for index, label in enumerate(result.orbit_labels):
+        for round_, fractions in zip(result.rounds, result.explained, strict=True):
+            if fractions[index] >= LEARNED_FRACTION:
+                found.append((round_.step, index, label))
+                break
+    found.sort()
+    drops = []
+    for position, (step, index, label) in enumerate(found):
+        following = found[position + 1][0] if position + 1 < len(found) else math.inf
+        level = [r.loss_after for r in result.rounds if step <= r.step < following][-1]
+        drops.append(MeasuredDrop(label, result.orbit_dims[index], step, level))
+    return drops
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One position in the staircase: predicted and measured orbit, step and level."""
+
+    position: int
+    predicted: PredictedDrop
+    measured: MeasuredDrop | None
+
+    @property
+    def step_ratio(self) -> float:
+        if self.measured is None or not math.isfinite(self.predicted.step):
+            return math.nan
+        return self.predicted.step / self.measured.step
+
+    @property
+    def level_error(self) -> float:
+        """|predicted − measured| / L(0)-free relative error of the plateau level."""
+        if self.measured is None or not math.isfinite(self.measured.level):
+            return math.nan
+        reference = max(abs(self.measured.level), 1e-12)
+        return abs(self.predicted.level - self.measured.level) / reference
+
+
+def compare(predicted: list[PredictedDrop], measured: list[MeasuredDrop]) -> list[ComparisonRow]:
+    """Pair the i-th predicted drop with the i-th measured one."""
+    return [
+        ComparisonRow(i + 1, drop, measured[i] if i < len(measured) else None)
+        for i, drop in enumerate(predicted)
+    ]
+
+
+def order_matches(predicted: list[PredictedDrop], measured: list[MeasuredDrop]) -> bool:
+    """True when every measured orbit comes in the predicted position."""
+    count = min(len(predicted), len(measured))
+    return count > 0 and all(predicted[i].label == measured[i].orbit for i in range(count))

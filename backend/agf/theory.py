@@ -1,0 +1,266 @@
+"""Closed-form Alternating Gradient Flows for σ(z) = z² and the mean-squared-error loss.
+
+Notation (mathematics reference §5). A dormant neuron is θ = (u, v, w) = (θ¹, θ², ξ) with
+unit norm ‖u‖² + ‖v‖² + ‖w‖² = 1; its output on the pair (g1, g2) is
+f(g1, g2) = w (⟨u, x_g1⟩ + ⟨v, x_g2⟩)². Two normalisations of its utility appear here:
+
+* the **utility** U(θ) = (1/n²) Σ_pairs ⟨f_θ(g1, g2), y(g1, g2)⟩ (residual = target, the
+  network still zero). Its maximum over the sphere, restricted to one real orbit O, is
+
+      U*_O = (2 / (3√3)) ‖t̂[ρ]‖_op³ / (n^{3/2} sqrt(C_O d_ρ)),   t̂[ρ] = Σ_g t(g) ρ(g)†,
+
+  with C_O = 1 for a real irrep, 2 for a complex-conjugate pair and 2 for a quaternionic
+  irrep, and, for the trivial orbit, U* = (4 / (3√3)) |Σ_g t(g)|³ / n^{3/2}.
+  One-hot D3 gives 0.02619 (sign) and 0.01852 (2-dimensional irrep), the published
+  figure's 26.19 and 18.52 in units of 10⁻³.
+* the **growth utility** G(θ) = (2/n) U(θ): the rate the training loss actually imposes.
+  The trainer's loss is L = (1/(n² n)) Σ_pairs ‖f − y‖² (mean over pairs and outputs), so
+  for a neuron of small norm −∇L = ∇[(2/(n² n)) Σ_pairs ⟨f_θ, r⟩] = ∇G with r = y − f.
+
+The quaternionic constant C = 2 is not taken from a proof we could read. Derivation: the
+ρ-isotypic coefficients of a real vector are d × d complex matrices with quaternionic
+structure (an m × m matrix of quaternions, d = 2m); the maximiser of the trilinear form
+Re tr(ĉ† b̂ â) over such matrices is quaternion-rank-one, so its complex singular values
+come in equal pairs, which costs a factor 1/√2 against a real rank-one matrix of the same
+Frobenius norm — exactly as for a complex pair, whose norm is split between ρ and ρ̄.
+Checked numerically (tests/backend/agf/test_theory.py): projected gradient ascent of the
+direct pair sum on the sphere, restricted to each orbit, for one-hot and random templates
+on C5, C12, D3, D5, Q8, Dic3, Dic5, A4, C7⋊C3, SL(2,3), S4, Q8×C3, C3×C5 and A5 (real,
+complex, quaternionic and 2-dimensional complex orbits) agrees with every U*_O to 2e-4;
+with C = 1 the quaternionic value would be √2 too large.
+
+Levels: once the set S of orbits is learned, the loss plateau is (1/n) Σ_{O∉S} P_O(t),
+P_O(t) = ‖Π_O t‖² the template's power on O. Timing: under plain gradient flow with
+rate η a neuron's norm obeys d(1/‖θ‖)/dt = −κ η G(θ̄) with κ = 3, so a neuron aligned
+with orbit O and started at norm ‖θ(0)‖ activates (reaches norm 1) after about
+(1/‖θ(0)‖ − 1) / (3 η G*_O) steps; with momentum μ the rate is η/(1 − μ); with per-neuron
+scaled SGD (θ_m ← θ_m − η ‖θ_m‖^{-1} ∇_{θ_m} L) the growth is exponential and the time is
+ln(1/‖θ(0)‖) / (3 η G*_O). Gradient flow conserves ‖u‖² + ‖v‖² − 2‖w‖², which keeps a
+freshly initialised neuron off the balanced maximiser ‖u‖ = ‖v‖ = ‖w‖ until it has grown;
+the timings below integrate that exactly for an aligned neuron (a ~2 % correction for the
+free initialisation). They ignore the time a random neuron needs to align, which the
+numerical AGF (simulation.py) includes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import quad
+
+from backend.errors import UserError
+
+QUATERNIONIC_CONSTANT = 2.0
+"""C_O for a quaternionic irrep (verified numerically, see the module docstring)."""
+
+MAXIMISER_CONSTANT = 2.0 / (3.0 * math.sqrt(3.0))
+"""max of x y z over x² + y² + z² = 1 (x = y = z = 1/√3), times 2 for the cross term 2ab."""
+
+HOMOGENEITY = 3
+"""κ: a z² neuron's output is homogeneous of degree 3 in its parameters."""
+
+
+def unnormalised_transform(matrices: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """t̂[ρ] = Σ_g t(g) ρ(g)† for one irrep given by its matrices (n, d, d)."""
+    return np.einsum("g,gba->ab", template, matrices.conj())
+
+
+def orbit_constant(indicator: int, num_irreps_in_orbit: int) -> float:
+    """C_O of the closed form: 1 for a real irrep, 2 for a complex pair or a quaternionic irrep."""
+    if num_irreps_in_orbit == 2:
+        return 2.0
+    if indicator < 0:
+        return QUATERNIONIC_CONSTANT
+    return 1.0
+
+
+def maximal_utilities(irrep_set, template: np.ndarray) -> np.ndarray:
+    """U*_O for every real orbit O (utility normalisation, see the module docstring).
+
+    Returns float64 (num_orbits,), indexed like ``irrep_set.orbits``.
+    """
+    template = np.asarray(template, dtype=np.float64)
+    n = template.shape[0]
+    values = np.zeros(len(irrep_set.orbits))
+    for index, orbit in enumerate(irrep_set.orbits):
+        irrep = irrep_set.irreps[orbit.irreps[0]]
+        if orbit.is_trivial:
+            total = float(template.sum())
+            values[index] = 2.0 * MAXIMISER_CONSTANT * abs(total) ** 3 / n**1.5
+            continue
+        transform = unnormalised_transform(irrep.matrices, template)
+        operator_norm = float(np.linalg.norm(transform, ord=2))
+        constant = orbit_constant(orbit.indicator, len(orbit.irreps))
+        values[index] = (
+            MAXIMISER_CONSTANT * operator_norm**3 / (n**1.5 * math.sqrt(constant * irrep.dim))
+        )
+    return values
+
+
+def growth_utilities(irrep_set, template: np.ndarray) -> np.ndarray:
+    """G*_O = (2/n) U*_O: the growth rate the mean-squared-error loss gives each orbit."""
+    n = np.asarray(template).shape[0]
+    return (2.0 / n) * maximal_utilities(irrep_set, template)
+
+
+def orbit_powers(irrep_set, template: np.ndarray) -> np.ndarray:
+    """P_O(t) = Σ_{ρ∈O} (d_ρ/n) ‖t̂[ρ]‖_F² (= n d_ρ ‖(1/n)Σ t ρ†‖_F²); sums to ‖t‖²."""
+    template = np.asarray(template, dtype=np.float64)
+    n = template.shape[0]
+    powers = np.zeros(len(irrep_set.orbits))
+    for index, orbit in enumerate(irrep_set.orbits):
+        for irrep_index in orbit.irreps:
+            irrep = irrep_set.irreps[irrep_index]
+            transform = unnormalised_transform(irrep.matrices, template)
+            powers[index] += irrep.dim / n * float(np.sum(np.abs(transform) ** 2))
+    return powers
+
+
+def balance_factor(imbalance: float) -> float:
+    """g(D) = (1 + D/2) sqrt(1 − D): utility of an aligned neuron relative to U*.
+
+    D = (‖u‖² + ‖v‖² − 2‖w‖²)/‖θ‖² is fixed by the conserved quantity; with ‖u‖ = ‖v‖ the
+    best split is ‖w‖² = (1 − D)/3, ‖u‖² = ‖v‖² = (2 + D)/6, and the trilinear utility
+    3√3 U* ‖u‖‖v‖‖w‖ becomes U* g(D).
+    """
+    return (1.0 + imbalance / 2.0) * math.sqrt(1.0 - imbalance)
+
+
+@dataclass(frozen=True)
+class StepClock:
+    """How AGF time maps to optimiser steps.
+
+    ``rate`` is the effective learning rate per step (η, or η/(1 − μ) with momentum μ,
+    times the optional logarithmic factor of scaled SGD); ``scaled`` selects per-neuron
+    scaled SGD (exponential growth) instead of plain gradient descent.
+    """
+
+    rate: float
+    scaled: bool = False
+
+
+def activation_steps(
+    growth_utility: float,
+    initial_norm: float,
+    clock: StepClock,
+    initial_imbalance: float = -0.5,
+    threshold: float = 1.0,
+) -> float:
+    """Steps until a neuron aligned with an orbit of growth utility G* reaches ``threshold``.
+
+    Plain GD: d(1/ρ)/dt = −3 η G* g(D0 ρ0²/ρ²), so with x = ρ0/ρ
+        steps = (1/ρ0) ∫_{ρ0/threshold}^{1} dx / g(D0 x²) / (3 η G*).
+    Scaled SGD: d ln ρ/dt = 3 η G* g(D0 ρ0²/ρ²), so
+        steps = ∫_{ρ0/threshold}^{1} dx / (x g(D0 x²)) / (3 η G*).
+    Returns inf when G* ≤ 0 (the orbit is never learned).
+    """
+    if growth_utility <= 0.0 or initial_norm >= threshold:
+        return math.inf if growth_utility <= 0.0 else 0.0
+    lower = initial_norm / threshold
+
+    def inverse_balance(x: float) -> float:
+        return 1.0 / balance_factor(initial_imbalance * x * x)
+
+    if clock.scaled:
+        # One scaled step multiplies the norm by 1 + 3ηG (not e^{3ηG}): rate ln(1 + 3ηG).
+        integral, _ = quad(lambda x: inverse_balance(x) / x, lower, 1.0, limit=200)
+        return integral / math.log1p(HOMOGENEITY * clock.rate * growth_utility)
+    integral, _ = quad(inverse_balance, lower, 1.0, limit=200)
+    return integral / initial_norm / (HOMOGENEITY * clock.rate * growth_utility)
+
+
+@dataclass(frozen=True)
+class PredictedDrop:
+    """One step of the predicted staircase: the orbit learned, its irrep dimension, its
+    maximal utility U* (utility normalisation), the optimiser step of the drop and the
+    loss plateau after it."""
+
+    orbit: int
+    label: str
+    dim: int
+    utility: float
+    step: float
+    level: float
+
+
+def predict_drops(
+    irrep_set,
+    template: np.ndarray,
+    initial_norm: float,
+    clock: StepClock,
+    initial_imbalance: float = -0.5,
+    relative_tolerance: float = 1e-9,
+) -> list[PredictedDrop]:
+    """The closed-form staircase: orbits in decreasing U*, each with its step and level.
+
+    Orbits with no template power (U* ≈ 0) are never learned and are left out. The level
+    after learning S is (1/n) Σ_{O∉S} P_O(t); the starting level is ‖t‖²/n.
+    """
+    template = np.asarray(template, dtype=np.float64)
+    n = template.shape[0]
+    utilities = maximal_utilities(irrep_set, template)
+    powers = orbit_powers(irrep_set, template)
+    order = np.argsort(-utilities, kind="stable")
+    scale = float(utilities.max()) if utilities.size else 0.0
+    remaining = float(powers.sum())
+    drops = []
+    for index in order:
+        if utilities[index] <= relative_tolerance * scale or scale == 0.0:
+            continue
+        remaining -= float(powers[index])
+        orbit = irrep_set.orbits[int(index)]
+        step = activation_steps(
+            (2.0 / n) * float(utilities[index]), initial_norm, clock, initial_imbalance
+        )
+        drops.append(
+            PredictedDrop(
+                orbit=int(index),
+                label=orbit.label,
+                dim=int(orbit.dim),
+                utility=float(utilities[index]),
+                step=float(step),
+                level=max(remaining, 0.0) / n,
+            )
+        )
+    return drops
+
+
+class AgfTheoryError(UserError):
+    """A configuration that the AGF theory does not describe."""
+
+
+def expected_initial_norm(init_scale: float) -> float:
+    """E‖θ(0)‖ ≈ α √2 for θ¹, θ² ~ N(0, α²/(2n)), ξ ~ N(0, α²/n): ‖θ‖² ≈ α²/2 + α²/2 + α²."""
+    return init_scale * math.sqrt(2.0)
+
+
+def clock_of(config) -> StepClock:
+    """The step clock of a configuration: gd (η/(1 − μ)) or scaled_gd with k = 2."""
+    if config.optimiser == "scaled_gd":
+        if abs(config.scaled_exponent - 2.0) > 1e-12:
+            raise AgfTheoryError(
+                f"scaled_exponent = {config.scaled_exponent:g}: the closed-form timing covers "
+                "k = 2 (binary composition); set scaled_exponent = 2"
+            )
+        factor = math.log(1.0 / config.init_scale) if config.scaled_log_factor else 1.0
+        return StepClock(rate=config.learning_rate * factor, scaled=True)
+    return StepClock(rate=config.learning_rate / (1.0 - config.momentum), scaled=False)
+
+
+def predict_staircase(config) -> list[PredictedDrop]:
+    """The closed-form staircase of a configuration (σ = z², MSE, free initialisation).
+
+    Refuses (AgfTheoryError) a configuration outside AGF before any work.
+    """
+    from backend.agf.simulation import check_agf_config
+    from backend.spectral import SpectralTools, load_group
+    from backend.task import build_template
+
+    check_agf_config(config)
+    group = load_group(config.group)
+    irrep_set = SpectralTools.of(group).irrep_set
+    template = build_template(config, group, irrep_set)
+    initial_norm = expected_initial_norm(config.init_scale)
+    return predict_drops(irrep_set, template, initial_norm, clock_of(config))
