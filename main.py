@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 WINDOW_COMMANDS = {"open"}
-QT_HEADLESS_COMMANDS = {"video"}
+QT_HEADLESS_COMMANDS = {"video", "snapshot"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,7 @@ from PyQt6.QtWidgets import (
 )
 
 from gui.config_form import ConfigForm
+from gui.export_actions import install_export_actions
 from gui.panels import (
     AgfRoundsPanel,
     AlignmentPanel,
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
         self._build_timeline()
         self._build_status_bar()
         self._build_menus()
+        install_export_actions(self)
 
         self.worker = worker or TrainingWorker()
         self.worker.context_ready.connect(self._context_ready)

@@ -23,6 +23,7 @@ import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
 from backend.errors import UserError
+from gui.export.state_request import FetchState
 from gui.run_context import RunContext, context_from_trainer
 from gui.worker_commands import (
     Inspect,
@@ -165,6 +166,8 @@ class TrainingWorker(QThread):
             self._inspected = command.neuron
             if self._mode == IDLE:
                 self._emit(force=True)
+        elif isinstance(command, FetchState):
+            command.reply(self._trainer.state_dict())
 
     def _rebuild(self, command: Reset | LoadState) -> None:
         self._set_mode(IDLE)

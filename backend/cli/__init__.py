@@ -8,7 +8,7 @@ import sys
 
 from backend.errors import UserError
 
-COMMAND_MODULES = ("group", "presets", "train", "agf", "snapshot")
+COMMAND_MODULES = ("group", "presets", "train", "agf")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(subparsers)
     subparsers.add_parser("open", help="open a recorded run directory or session in the window")
     subparsers.add_parser("video", help="render a video of a recorded run (no display needed)")
+    subparsers.add_parser(
+        "snapshot", help="export a recorded run as PNG, SVG or .npz (no display needed)"
+    )
     return parser
 
 

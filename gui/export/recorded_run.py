@@ -1,0 +1,54 @@
+"""A recorded run, ready to draw offscreen: configuration, weights, the panels' context
+and the history as the window's RunRecord."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backend.recording import MetricHistory
+from backend.session_file import load_recorded_run
+from gui.run_context import RunContext, context_from_trainer
+from gui.run_record import RunRecord
+
+
+@dataclass
+class RecordedRun:
+    """Everything the export needs from a run directory or a session file."""
+
+    source: Path
+    config: Any
+    state: dict | None
+    history: MetricHistory
+    context: RunContext
+    record: RunRecord
+
+
+def open_recorded_run(path: str | Path) -> RecordedRun:
+    """Load a run directory or a session file (UserError with a message otherwise)."""
+    from backend.trainer import Trainer
+
+    session = load_recorded_run(path)
+    trainer = Trainer(session.config)
+    return RecordedRun(
+        source=Path(path),
+        config=session.config,
+        state=session.state,
+        history=session.history,
+        context=context_from_trainer(trainer),
+        record=record_from_history(session.history),
+    )
+
+
+def record_from_history(history: MetricHistory) -> RunRecord:
+    """The window's RunRecord filled from a backend MetricHistory (every snapshot kept)."""
+    snapshots = history.snapshots
+    record = RunRecord(max_snapshots=max(len(snapshots), 8))
+    record.add_losses(np.asarray(history.losses.steps),
+                      np.asarray(history.losses.values).reshape(-1))
+    for snapshot in snapshots:
+        record.add_snapshot(snapshot)
+    return record
