@@ -125,6 +125,7 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Check every key; raise ConfigError naming the key and the allowed values."""
         for spec in dataclasses.fields(self):
+            setattr(self, spec.name, _coerce(spec.name, getattr(self, spec.name)))
             _check_type(spec, getattr(self, spec.name))
             allowed = spec.metadata.get("allowed")
             value = getattr(self, spec.name)
@@ -188,7 +189,9 @@ class RunConfig:
         }
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str = "the configuration") -> RunConfig:
+    def from_dict(
+        cls, values: Mapping[str, Any], *, source: str = "the configuration"
+    ) -> RunConfig:
         """Build and validate a configuration; unknown keys are refused by name."""
         known = known_keys()
         for key in values:

@@ -139,12 +139,14 @@ def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, 
         if d == 1:
             phases[:, chosen] = np.angle(blocks[..., 0, 0])
         else:
-            singular = np.linalg.svd(blocks, compute_uv=False)  # (3, m, d) descending
-            total = np.sum(singular**2, axis=-1)
-            top = singular[..., 0]
-            rank_one[:, chosen] = np.where(total > 0, top**2 / np.where(total > 0, total, 1), 1)
+            # σ² are the eigenvalues of X†X (ascending): cheaper than an SVD per matrix
+            gram = np.conj(np.swapaxes(blocks, -1, -2)) @ blocks
+            squares = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
+            total = squares.sum(axis=-1)
+            top = squares[..., -1]
+            rank_one[:, chosen] = np.where(total > 0, top / np.where(total > 0, total, 1), 1)
             sigma_ratio[:, chosen] = np.where(
-                top > 0, singular[..., 1] / np.where(top > 0, top, 1.0), 0.0
+                top > 0, np.sqrt(squares[..., -2] / np.where(top > 0, top, 1.0)), 0.0
             )
     return {
         "power": normalised.astype(np.float32),
@@ -219,6 +221,11 @@ def compute_metrics(
 ) -> MetricSnapshot:
     """Every metric of MATH §4 from the effective functions (3 × (M, n)) and the network
     outputs of all n² pairs ((n², n), flat pair order p = g1·n + g2)."""
+    with np.errstate(all="ignore"):  # a diverged network may hold huge values
+        return _compute_metrics(step, effective, outputs, task, spectral, loss_kind)
+
+
+def _compute_metrics(step, effective, outputs, task, spectral, loss_kind) -> MetricSnapshot:
     effective = np.stack(effective) if isinstance(effective, tuple | list) else effective
     per_neuron = neuron_metrics(effective, spectral)
     counts, tv = diversification(per_neuron["dominant_orbit"], spectral.num_orbits)
@@ -229,7 +236,9 @@ def compute_metrics(
     test_accuracy = (
         accuracy_on_pairs(scores, task.test_pairs, task) if task.test_pairs.size else None
     )
-    function_power = spectral.fourier.orbit_power(outputs).mean(axis=0)
+    # single precision halves the cost of this n⁴ product; it is a display figure
+    single = torch.from_numpy(np.ascontiguousarray(outputs, dtype=np.float32))
+    function_power = spectral.fourier.orbit_power_torch(single).double().mean(0).numpy()
     return MetricSnapshot(
         step=int(step),
         loss=loss_on_pairs(outputs, task.train_pairs, task, loss_kind),

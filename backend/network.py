@@ -180,15 +180,21 @@ class CompositionNetwork:
         return -log_p.gather(1, self.classes.index_select(0, pairs)[:, None]).mean()
 
     # ----------------------------------------------------------------- training step
-    def _workspace(self, rows: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _workspace(self, rows: int, width: int) -> dict[str, torch.Tensor]:
+        """Preallocated buffers for ``rows`` pairs and ``width`` neurons."""
         key = (rows, width)
         if key not in self._buffers:
             self._buffers.clear()
-            shape = (rows, width)
-            self._buffers[key] = (
-                torch.empty(shape, dtype=self.dtype, device=self.device),
-                torch.empty(shape, dtype=self.dtype, device=self.device),
-            )
+            options = {"dtype": self.dtype, "device": self.device}
+            n = self.order
+            self._buffers[key] = {
+                "hidden": torch.empty((rows, width), **options),
+                "activated": torch.empty((rows, width), **options),
+                "ones_rows": torch.ones((n, 1, n), **options),
+                "ones": torch.ones((1, n), **options),
+                "minus_ones": torch.full((rows,), -1.0, **options),
+                "outputs": torch.empty((rows, n), **options),
+            }
         return self._buffers[key]
 
     def loss_and_gradient(
@@ -204,7 +210,9 @@ class CompositionNetwork:
 
         Writes ∂L/∂theta into ``grad`` (same shape as theta) when ``need_theta_grad``
         and returns (loss, ∂L/∂s) where the second entry is the gradient with respect
-        to a per-neuron scale tensor (None for a float scale).
+        to a per-neuron scale tensor (None for a float scale). Scalar factors (the
+        output scale, 1/pairs, the 2 of σ = z²) are folded into the small matrix G so
+        that no extra pass over the pairs × neurons buffers is needed.
         """
         n = self.order
         all_pairs = pairs is None and self.task.uses_all_pairs
@@ -215,7 +223,8 @@ class CompositionNetwork:
             first, second = pairs // n, pairs % n
         width = theta.shape[2]
         rows = n * n if all_pairs else pairs.shape[0]
-        h, s = self._workspace(rows, width)
+        work = self._workspace(rows, width)
+        h, s = work["hidden"], work["activated"]
         a, b = self.embeddings(theta)
         if all_pairs:
             torch.add(a[:, None, :], b[None, :, :], out=h.view(n, n, width))
@@ -228,41 +237,38 @@ class CompositionNetwork:
         tensor_scale = isinstance(scale, torch.Tensor)
         alpha = 1.0 if tensor_scale else float(scale)
         effective_readout = readout * scale if tensor_scale else readout
-        outputs = torch.mm(s, effective_readout.T)
-        if alpha != 1.0:
-            outputs.mul_(alpha)
-        loss, g = self._loss_gradient(outputs, pairs, all_pairs)
+        outputs = torch.addmm(work["outputs"], s, effective_readout.T, beta=0.0, alpha=alpha)
+        loss, g = self._loss_gradient(outputs, pairs, all_pairs, work, alpha)
+        # g now holds α ∂L/∂F, so ∂L/∂(s ξ) = Sᵀ g needs no further scaling.
 
-        # ∂L/∂(s ξ) = Gᵀ S  (n × M)
-        readout_grad = torch.mm(g.T, s)
-        if alpha != 1.0:
-            readout_grad.mul_(alpha)
         scale_grad = None
         if tensor_scale:
+            readout_grad = torch.mm(g.T, s)
             scale_grad = (readout_grad * readout).sum(0)
-        if not need_theta_grad:
-            return loss, scale_grad
-        if tensor_scale:
+            if not need_theta_grad:
+                return loss, scale_grad
             torch.mul(readout_grad, scale, out=grad[-1])
+        elif not need_theta_grad:
+            return loss, None
         else:
-            grad[-1].copy_(readout_grad)
+            torch.mm(g.T, s, out=grad[-1])
 
-        # ∂L/∂H = (s G ξᵀ) ⊙ σ'(H), the factor 2 of σ = z² folded into the product.
+        # ∂L/∂H = α (G ξᵀ) ⊙ σ'(H)
         if self.activation == "square":
-            torch.mm(g, effective_readout, out=s)
-            s.mul_(2.0 * alpha)
+            torch.mm(g.mul_(2.0), effective_readout, out=s)
             h.mul_(s)
         else:
             derivative = activation_derivative(self.activation, h)
             torch.mm(g, effective_readout, out=s)
-            if alpha != 1.0:
-                s.mul_(alpha)
             torch.mul(s, derivative, out=h)
 
+        if all_pairs and self.encoding is None and not self.shared:
+            self._sum_over_pairs(h, work, grad[0], grad[1])
+            return loss, scale_grad
         if all_pairs:
-            cube = h.view(n, n, width)
-            grad_a = cube.sum(1)
-            grad_b = cube.sum(0)
+            grad_a = torch.empty((n, width), dtype=h.dtype, device=h.device)
+            grad_b = torch.empty((n, width), dtype=h.dtype, device=h.device)
+            self._sum_over_pairs(h, work, grad_a, grad_b)
         else:
             grad_a = torch.zeros((n, width), dtype=h.dtype, device=h.device).index_add_(
                 0, first, h
@@ -271,12 +277,22 @@ class CompositionNetwork:
                 0, second, h
             )
         if self.shared:
-            grad_a = grad_a + grad_b
-            self._pull_back(grad_a, grad[0])
+            self._pull_back(grad_a.add_(grad_b), grad[0])
         else:
             self._pull_back(grad_a, grad[0])
             self._pull_back(grad_b, grad[1])
         return loss, scale_grad
+
+    def _sum_over_pairs(
+        self, h: torch.Tensor, work: dict, out_first: torch.Tensor, out_second: torch.Tensor
+    ) -> None:
+        """out_first[g1] = Σ_{g2} h[(g1, g2)], out_second[g2] = Σ_{g1} h[(g1, g2)], as
+        matrix products with vectors of ones (faster than strided reductions)."""
+        n = self.order
+        width = h.shape[1]
+        cube = h.view(n, n, width)
+        torch.bmm(work["ones_rows"], cube, out=out_first.view(n, 1, width))
+        torch.mm(work["ones"], h.view(n, n * width), out=out_second.view(1, n * width))
 
     def _pull_back(self, grad_embedding: torch.Tensor, out: torch.Tensor) -> None:
         """∂L/∂θ = Xᵀ ∂L/∂A (for one-hot, X = I)."""
@@ -286,9 +302,14 @@ class CompositionNetwork:
             torch.mm(self.encoding.T, grad_embedding, out=out)
 
     def _loss_gradient(
-        self, outputs: torch.Tensor, pairs: torch.Tensor, all_pairs: bool
+        self,
+        outputs: torch.Tensor,
+        pairs: torch.Tensor,
+        all_pairs: bool,
+        work: dict,
+        alpha: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(L, G = ∂L/∂F), written over ``outputs``.
+        """(L, α G) with G = ∂L/∂F, written over ``outputs``.
 
         MSE: L = (1/(P n)) Σ (F − Y)², G = 2(F − Y)/(P n).
         Cross-entropy: L = −(1/P) Σ log softmax(F)[class], G = (softmax(F) − onehot)/P.
@@ -299,13 +320,20 @@ class CompositionNetwork:
             residual = outputs.sub_(targets)
             flat = residual.view(-1)
             loss = torch.dot(flat, flat) / flat.numel()
-            return loss, residual.mul_(2.0 / flat.numel())
+            return loss, residual.mul_(2.0 * alpha / flat.numel())
         classes = self.classes if all_pairs else self.classes.index_select(0, pairs)
+        positions = classes + torch.arange(count, device=classes.device) * self.order if (
+            not all_pairs
+        ) else self._target_positions()
         log_p = torch.log_softmax(outputs, dim=1)
-        picked = log_p.gather(1, classes[:, None])
-        loss = -picked.sum() / count
+        loss = log_p.view(-1).take(positions).sum().mul_(-1.0 / count)
         gradient = log_p.exp_()
-        gradient.scatter_add_(
-            1, classes[:, None], torch.full_like(picked, -1.0)
-        )
-        return loss, gradient.div_(count)
+        gradient.view(-1).index_add_(0, positions, work["minus_ones"][:count])
+        return loss, gradient.mul_(alpha / count)
+
+    def _target_positions(self) -> torch.Tensor:
+        """Flat positions p·n + class(p) of the targets in the (n², n) output matrix."""
+        if getattr(self, "_positions", None) is None:
+            count = self.order * self.order
+            self._positions = self.classes + torch.arange(count, device=self.device) * self.order
+        return self._positions

@@ -1,9 +1,9 @@
 """Optimisers written out on plain tensors (the gradients come from the hand-written
 backward pass), with an optional projection onto the unit sphere.
 
-Each optimiser turns a gradient g into an additive step δ; ``apply`` adds it to the
+Each optimiser turns a gradient g into an additive step δ that ``step`` adds to the
 parameter. On the sphere (every column of theta a unit vector ν) the gradient is first
-made tangent, g ← g − ⟨g, ν⟩ν, the step is made tangent the same way, and the result is
+made tangent, g ← g − ⟨g, ν⟩ν, the optimiser's step is taken with it and the result is
 retracted: ν ← normalise(ν + δ) (projected, Riemannian gradient steps).
 
 - gd:        v ← μ v + g,  δ = −η v                        (μ = 0: plain gradient descent)
@@ -30,8 +30,8 @@ class Optimiser:
         self.sphere = sphere
         self.steps_taken = 0
 
-    # subclasses implement the step direction
-    def _delta(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    # subclasses implement the step: δ = factor · direction
+    def _direction(self, param: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, float]:
         raise NotImplementedError
 
     def step(self, param: torch.Tensor, grad: torch.Tensor) -> None:
@@ -41,13 +41,10 @@ class Optimiser:
             _make_tangent(grad, param)
         elif self.weight_decay and not isinstance(self, AdamW):
             grad.add_(param, alpha=self.weight_decay)
-        delta = self._delta(param, grad)
+        direction, factor = self._direction(param, grad)
+        param.add_(direction, alpha=factor)
         if self.sphere:
-            _make_tangent(delta, param)
-            param.add_(delta)
-            param.div_(param.norm(dim=1, keepdim=True))
-        else:
-            param.add_(delta)
+            param.div_(torch.linalg.vecdot(param, param, dim=1).sqrt_().unsqueeze(1))
 
     def state_dict(self) -> dict:
         return {"learning_rate": self.learning_rate, "steps_taken": self.steps_taken}
@@ -65,15 +62,15 @@ class GradientDescent(Optimiser):
         self.momentum = float(momentum)
         self.velocity: torch.Tensor | None = None
 
-    def _delta(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    def _direction(self, param: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, float]:
         if self.momentum == 0.0:
-            return grad.mul_(-self.learning_rate)
+            return grad, -self.learning_rate
         if self.velocity is None:
             self.velocity = torch.zeros_like(grad)
         elif self.sphere:
             _make_tangent(self.velocity, param)
         self.velocity.mul_(self.momentum).add_(grad)
-        return self.velocity.mul(-self.learning_rate)
+        return self.velocity, -self.learning_rate
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "velocity": _clone(self.velocity)}
@@ -94,17 +91,18 @@ class Adam(Optimiser):
         self.first: torch.Tensor | None = None
         self.second: torch.Tensor | None = None
 
-    def _delta(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    def _direction(self, param: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, float]:
         if self.first is None:
             self.first = torch.zeros_like(grad)
             self.second = torch.zeros_like(grad)
         t = self.steps_taken
-        self.first.mul_(self.beta1).add_(grad, alpha=1.0 - self.beta1)
+        self.first.lerp_(grad, 1.0 - self.beta1)
         self.second.mul_(self.beta2).addcmul_(grad, grad, value=1.0 - self.beta2)
-        step_size = self.learning_rate / (1.0 - self.beta1**t)
-        denominator = torch.sqrt(self.second, out=grad)
-        denominator.mul_(1.0 / math.sqrt(1.0 - self.beta2**t)).add_(self.eps)
-        return torch.div(self.first, denominator, out=grad).mul_(-step_size)
+        # m̂/(√v̂ + ε) = (√c₂/c₁) m/(√v + ε√c₂) with c = 1 − βᵗ
+        root_correction = math.sqrt(1.0 - self.beta2**t)
+        step_size = self.learning_rate * root_correction / (1.0 - self.beta1**t)
+        denominator = torch.sqrt(self.second, out=grad).add_(self.eps * root_correction)
+        return torch.div(self.first, denominator, out=grad), -step_size
 
     def state_dict(self) -> dict:
         return {
@@ -136,11 +134,10 @@ class ScaledGradientDescent(Optimiser):
         self.exponent = float(exponent)
         self.factor = float(factor)
 
-    def _delta(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    def _direction(self, param: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, float]:
         reduce_dims = tuple(range(param.dim() - 1))
         norms = torch.linalg.vector_norm(param, dim=reduce_dims, keepdim=True)
-        scale = norms.pow_(1.0 - self.exponent).mul_(-self.learning_rate * self.factor)
-        return grad.mul_(scale)
+        return grad.mul_(norms.pow_(1.0 - self.exponent)), -self.learning_rate * self.factor
 
 
 def build_optimiser(config, *, sphere: bool, learning_rate: float | None = None) -> Optimiser:
@@ -160,8 +157,8 @@ def build_optimiser(config, *, sphere: bool, learning_rate: float | None = None)
 
 def _make_tangent(vectors: torch.Tensor, points: torch.Tensor) -> None:
     """vectors ← vectors − ⟨vectors, ν⟩ν column by column (unit columns ν along dim 1)."""
-    radial = (vectors * points).sum(dim=1, keepdim=True)
-    vectors.sub_(points * radial)
+    radial = torch.linalg.vecdot(vectors, points, dim=1).unsqueeze(1)
+    vectors.addcmul_(points, radial, value=-1.0)
 
 
 def _clone(tensor: torch.Tensor | None) -> torch.Tensor | None:

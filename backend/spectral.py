@@ -91,11 +91,28 @@ class SpectralTools:
         return self.orbit_dims == 1
 
     def representative_coefficients(self, values: np.ndarray) -> np.ndarray:
-        """v R for real v (..., n): complex (..., r), every orbit's v̂[ρ_O] flattened."""
-        return (values @ self.rows_real) + 1j * (values @ self.rows_imag)
+        """v R for real v (..., n): complex (..., r), every orbit's v̂[ρ_O] flattened.
+
+        One real matrix product with [Re R | Im R] on the flattened batch."""
+        values = np.asarray(values, dtype=np.float64)
+        flat = values.reshape(-1, values.shape[-1]) @ self.rows_stacked
+        r = self.rows_real.shape[1]
+        result = np.empty((flat.shape[0], r), dtype=np.complex128)
+        result.real = flat[:, :r]
+        result.imag = flat[:, r:]
+        return result.reshape(*values.shape[:-1], r)
+
+    @property
+    def rows_stacked(self) -> np.ndarray:
+        """[Re R | Im R], (n, 2r)."""
+        cached = self.__dict__.get("_rows_stacked")
+        if cached is None:
+            cached = np.ascontiguousarray(np.concatenate([self.rows_real, self.rows_imag], 1))
+            object.__setattr__(self, "_rows_stacked", cached)
+        return cached
 
     def block(self, coefficients: np.ndarray, orbit: int) -> np.ndarray:
-        """The (..., d, d) coefficient matrices of one orbit from ``representative_coefficients``."""
+        """The (..., d, d) coefficients of one orbit from ``representative_coefficients``."""
         d = int(self.orbit_dims[orbit])
         start = int(self.block_starts[orbit])
         part = coefficients[..., start : start + d * d]

@@ -160,7 +160,8 @@ def split_pairs(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndar
     count = int(round(fraction * total))
     if count < 1:
         raise ConfigError(
-            f"train_fraction = {fraction} keeps no pair of the {total}; use at least {1 / total:.3g}"
+            f"train_fraction = {fraction} keeps no pair of the {total}; "
+            f"use at least {1 / total:.3g}"
         )
     order = np.random.default_rng(seed).permutation(total)
     return np.sort(order[:count]), np.sort(order[count:])

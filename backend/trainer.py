@@ -121,6 +121,7 @@ class Trainer:
         self._recent_steps = np.zeros(0, dtype=np.int64)
         self._recent_losses = np.zeros(0)
         self._last_loss = math.nan
+        self._good_state = None
         self._remember_good_state()
 
     def state_dict(self) -> dict:
@@ -274,7 +275,7 @@ class Trainer:
             self._recent_steps = np.zeros(0, dtype=np.int64)
             self._recent_losses = np.zeros(0)
             return self._last_loss
-        losses = torch.empty(k, dtype=self.dtype, device=self.device)
+        losses: list[torch.Tensor] = []
         start = self.step_count
         checked = 0
         for i in range(k):
@@ -282,15 +283,15 @@ class Trainer:
                 self.config.stage_two_after and self.step_count >= self.config.stage_two_after
             ):
                 self.start_stage_two()
-            losses[i] = self._one_step()
+            losses.append(self._one_step())
             self.step_count += 1
             if self.step_count % CHECK_INTERVAL == 0:
-                if not self._check_finite(losses[checked : i + 1], start + checked):
+                if not self._check_finite(torch.stack(losses[checked:]), start + checked):
                     return self._last_loss
                 checked = i + 1
-        if checked < k and not self._check_finite(losses[checked:k], start + checked):
+        if checked < k and not self._check_finite(torch.stack(losses[checked:]), start + checked):
             return self._last_loss
-        values = losses.cpu().numpy().astype(np.float64)
+        values = torch.stack(losses).cpu().numpy().astype(np.float64)
         self._recent_steps = np.arange(start, start + k, dtype=np.int64)
         self._recent_losses = values
         self._last_loss = float(values[-1])
@@ -332,8 +333,8 @@ class Trainer:
         values = losses.cpu().numpy()
         bad = np.flatnonzero(~np.isfinite(values))
         at = first_step + (int(bad[0]) if bad.size else values.size)
-        restored = self._good_state["step_count"]
         self._restore_good_state()
+        restored = self.step_count
         self._recent_steps = np.zeros(0, dtype=np.int64)
         self._recent_losses = np.zeros(0)
         what = "loss" if bad.size else "weights"
@@ -347,11 +348,22 @@ class Trainer:
         return False
 
     def _remember_good_state(self) -> None:
+        """Keep this state and the one before it: the loss at the newest weights is only
+        seen by the next step, so the older one is the fallback if it is not finite."""
+        previous = getattr(self, "_good_state", None)
         self._good_state = self.state_dict()
+        self._older_good_state = previous if previous is not None else self._good_state
 
     def _restore_good_state(self) -> None:
-        state = self._good_state
-        self.load_state_dict(state)
+        """Load the newest remembered state whose loss is finite."""
+        newest, older = self._good_state, self._older_good_state
+        for state in (newest, older):
+            self.load_state_dict(state)
+            loss = self.loss_value()
+            if math.isfinite(loss):
+                break
+        self._good_state = self._older_good_state = self.state_dict()
+        self._last_loss = loss
 
     def loss_value(self) -> float:
         """The loss on the training pairs at the current weights (one forward pass)."""
@@ -378,7 +390,8 @@ class Trainer:
         return np.full(self.width, float(scale))
 
     def effective_functions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(a, b, c) each (M, n): a_m(g) = ⟨θ¹_m, x_g⟩, b_m(g) = ⟨θ²_m, x_g⟩, c_m(g) = ⟨ξ_m, x_g⟩."""
+        """(a, b, c) each (M, n): a_m(g) = ⟨θ¹_m, x_g⟩, b_m(g) = ⟨θ²_m, x_g⟩,
+        c_m(g) = ⟨ξ_m, x_g⟩."""
         with torch.no_grad():
             stacked = self.network.effective_functions(self.theta)
         values = stacked.transpose(1, 2).cpu().numpy().astype(np.float64)

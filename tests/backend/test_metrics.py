@@ -200,7 +200,7 @@ def test_snapshot_outputs_metrics_against_direct_loops(small_trainer):
     assert snapshot.test_accuracy == pytest.approx(np.mean([correct(p) for p in task.test_pairs]))
     # learned-function power: average of per-pair power
     per_pair = np.array([trainer.fourier.orbit_power(outputs[p]) for p in range(n * n)])
-    np.testing.assert_allclose(snapshot.function_power, per_pair.mean(0), rtol=1e-10)
+    np.testing.assert_allclose(snapshot.function_power, per_pair.mean(0), rtol=1e-5)
     np.testing.assert_allclose(snapshot.template_power, trainer.fourier.orbit_power(task.template))
     assert snapshot.power.shape == (3, 6, len(trainer.irreps.orbits))
 
@@ -214,7 +214,8 @@ def test_majority_vote_splits_the_scores(small_trainer):
     np.testing.assert_allclose(vote.scores, scores, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(vote.per_orbit.sum(0), scores, rtol=1e-10, atol=1e-12)
     assert vote.correct == trainer.group.table[2, 4]
-    assert vote.margin == pytest.approx(scores[vote.correct] - np.delete(scores, vote.correct).max())
+    runner_up = np.delete(scores, vote.correct).max()
+    assert vote.margin == pytest.approx(scores[vote.correct] - runner_up)
     a, b, c = trainer.effective_functions()
     dominant = trainer.metrics().dominant_orbit
     for orbit in range(len(trainer.irreps.orbits)):

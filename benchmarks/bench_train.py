@@ -1,0 +1,165 @@
+"""Training speed: the Trainer against a straightforward PyTorch baseline and the floor.
+
+For each configuration (one-hot, sphere, cross-entropy, σ = z², Adam) this prints, in
+one run, the steps per second of
+
+- the Trainer (hand-written backward pass, A[g1] + B[g2] instead of the input matrix);
+- a baseline written the way a researcher would: an nn.Module fed the n² × 2n matrix of
+  concatenated one-hot inputs, autograd, torch.optim.Adam, renormalisation to the sphere;
+- the floor: the forward and backward of the unavoidable products alone (S Ξ, G Ξᵀ and
+  Sᵀ G on preallocated buffers),
+
+and the ratios Trainer / baseline (target ≥ 3) and Trainer / floor (target ≥ 0.6).
+
+    python benchmarks/bench_train.py [--seconds 2] [--threads N] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backend.config import RunConfig  # noqa: E402
+from backend.trainer import Trainer  # noqa: E402
+
+CONFIGURATIONS = [("frobenius21", "C7:C3", 512), ("A5", "A5", 1200)]
+
+
+class ConcatenatedNetwork(torch.nn.Module):
+    """f(g1, g2) = (a/M) Σ_m ξ_m (⟨[θ¹_m; θ²_m], [x_g1; x_g2]⟩)² on concatenated inputs."""
+
+    def __init__(self, n: int, width: int, scale: float) -> None:
+        super().__init__()
+        self.embed = torch.nn.Linear(2 * n, width, bias=False)
+        self.readout = torch.nn.Linear(width, n, bias=False)
+        self.scale = scale / width
+        with torch.no_grad():
+            self.renormalise()
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.readout(self.embed(inputs) ** 2)
+
+    def renormalise(self) -> None:
+        n = self.embed.weight.shape[1] // 2
+        first, second = self.embed.weight[:, :n], self.embed.weight[:, n:]
+        first /= first.norm(dim=1, keepdim=True)
+        second /= second.norm(dim=1, keepdim=True)
+        self.readout.weight /= self.readout.weight.norm(dim=0, keepdim=True)
+
+
+def rate(step, seconds: float) -> float:
+    """Steps per second of ``step()`` over about ``seconds`` (after a warm-up)."""
+    for _ in range(3):
+        step()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def measure(group: str, width: int, seconds: float, device: str) -> dict[str, float]:
+    config = RunConfig(group=group, width=width, encoding="onehot", parameterisation="sphere",
+                       loss="cross_entropy", optimiser="adam", learning_rate=1e-3,
+                       device=device)
+    trainer = Trainer(config)
+    n = trainer.group.order
+    dev = trainer.device
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+
+    def trainer_step():
+        trainer.step(1)
+
+    table = torch.tensor(trainer.group.table.reshape(-1), device=dev)
+    first = torch.arange(n, device=dev).repeat_interleave(n)
+    second = torch.arange(n, device=dev).repeat(n)
+    eye = torch.eye(n, device=dev)
+    inputs = torch.cat([eye[first], eye[second]], dim=1)  # (n², 2n)
+    model = ConcatenatedNetwork(n, width, config.sphere_scale).to(dev)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def baseline_step():
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(inputs), table)
+        loss.backward()
+        optimiser.step()
+        with torch.no_grad():
+            model.renormalise()
+        sync()
+
+    hidden = torch.randn(n * n, width, device=dev)
+    readout = torch.randn(width, n, device=dev)
+    outputs = torch.empty(n * n, n, device=dev)
+    hidden_grad = torch.empty(n * n, width, device=dev)
+    readout_grad = torch.empty(width, n, device=dev)
+
+    def floor_step():
+        torch.mm(hidden, readout, out=outputs)
+        torch.mm(outputs, readout.T, out=hidden_grad)
+        torch.mm(hidden.T, outputs, out=readout_grad)
+        sync()
+
+    return {
+        "trainer": rate(trainer_step, seconds),
+        "baseline": rate(baseline_step, seconds),
+        "floor": rate(floor_step, seconds),
+    }
+
+
+def measure_metrics(seconds: float) -> dict[str, float]:
+    """Milliseconds for every metric of 1024 neurons over S5 (order 120): the
+    per-neuron part alone, compute_metrics given the outputs, and the forward pass of
+    all n² pairs that produces those outputs."""
+    from backend.metrics import compute_metrics, neuron_metrics
+
+    trainer = Trainer(RunConfig(group="S5", width=1024, device="cpu"))
+    effective = np.stack(trainer.effective_functions())
+    outputs = trainer.all_outputs()
+
+    def per_neuron():
+        neuron_metrics(effective, trainer.spectral)
+
+    def everything():
+        compute_metrics(step=0, effective=effective, outputs=outputs, task=trainer.task,
+                        spectral=trainer.spectral, loss_kind=trainer.config.loss)
+
+    return {
+        "per-neuron metrics": 1e3 / rate(per_neuron, seconds),
+        "all metrics (outputs given)": 1e3 / rate(everything, seconds),
+        "forward of all pairs": 1e3 / rate(trainer.all_outputs, seconds),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing per measurement")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    print(f"{'configuration':<24}{'trainer':>10}{'baseline':>10}{'floor':>10}"
+          f"{'×baseline':>11}{'÷floor':>9}   (steps/s; targets ≥ 3 and ≥ 0.6)")
+    for name, group, width in CONFIGURATIONS:
+        result = measure(group, width, args.seconds, args.device)
+        print(
+            f"{name + f' (width {width})':<24}{result['trainer']:>10.1f}{result['baseline']:>10.1f}"
+            f"{result['floor']:>10.1f}{result['trainer'] / result['baseline']:>11.2f}"
+            f"{result['trainer'] / result['floor']:>9.2f}"
+        )
+    print("metrics of 1024 neurons over S5 (order 120), target < 20 ms:")
+    for name, milliseconds in measure_metrics(args.seconds).items():
+        print(f"  {name:<30}{milliseconds:8.1f} ms  ({milliseconds / 20:.2f} of the target)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

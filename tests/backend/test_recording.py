@@ -1,0 +1,130 @@
+"""MetricHistory decimation and files, RunDirectory save / load / continue."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from backend.config import RunConfig
+from backend.recording import (
+    DecimatedSeries,
+    MetricHistory,
+    RunDirectory,
+    RunDirectoryError,
+    load_trainer,
+)
+from backend.trainer import Trainer
+
+SUMMARY_KEYS = {"steps", "loss", "train_accuracy", "test_accuracy", "mean_sparsity",
+                "mean_alignment", "rank_one_fraction", "orbit_counts", "steps_per_second",
+                "wall_seconds"}
+
+
+def test_decimated_series_is_bounded_dense_early_and_keeps_the_latest():
+    series = DecimatedSeries(1, capacity=500)
+    total = 1_000_000
+    for start in range(0, total, 50_000):
+        steps = np.arange(start, start + 50_000)
+        series.extend(steps, np.sin(steps))
+    assert len(series) <= 501
+    np.testing.assert_array_equal(series.steps[:10], np.arange(10))  # dense early
+    assert series.steps[-1] == total - 1  # always the latest
+    assert np.all(np.diff(series.steps) > 0)
+    np.testing.assert_allclose(series.values[:, 0], np.sin(series.steps))
+    # log-spaced later: the gaps grow roughly in proportion to the step
+    gaps = np.diff(series.steps[len(series) // 2 :])
+    assert gaps[-2] > 5 * gaps[0]
+
+
+def test_rewritten_tail_replaces_later_records():
+    series = DecimatedSeries(1, capacity=100)
+    series.extend(np.arange(20), np.arange(20))
+    series.extend(np.arange(10, 15), -np.ones(5))
+    assert series.steps[-1] == 14 and series.values[-1, 0] == -1
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    config = RunConfig(group="C5", width=6, parameterisation="free", loss="mse",
+                       encoding="random_fourier", optimiser="adam", init_scale=0.5,
+                       train_fraction=0.7, learning_rate=0.01)
+    return Trainer(config)
+
+
+def test_history_snapshots_are_capped_and_round_trip(trainer, tmp_path):
+    history = MetricHistory(snapshot_capacity=20, loss_capacity=300)
+    base = trainer.metrics()
+    for step in range(0, 5000, 7):
+        snapshot = base.copy()
+        snapshot.step = step
+        snapshot.loss = float(step)
+        history.add_snapshot(snapshot)
+    history.add_losses(np.arange(5000), np.linspace(1, 0, 5000))
+    assert len(history.snapshots) <= 21
+    assert history.latest.step == 4998
+    assert history.snapshots[0].step == 0
+    assert history.snapshot_at(2400).step == pytest.approx(2400, abs=600)
+    path = tmp_path / "history.npz"
+    history.save(path)
+    loaded = MetricHistory.load(path)
+    assert [s.step for s in loaded.snapshots] == [s.step for s in history.snapshots]
+    for original, copy in zip(history.snapshots, loaded.snapshots, strict=True):
+        np.testing.assert_array_equal(original.power, copy.power)
+        np.testing.assert_array_equal(original.alignment, copy.alignment)
+        assert original.test_accuracy == copy.test_accuracy
+    np.testing.assert_array_equal(loaded.losses.steps, history.losses.steps)
+    np.testing.assert_array_equal(loaded.scalars.values, history.scalars.values)
+
+
+def test_run_directory_saves_loads_and_continues_bit_for_bit(tmp_path):
+    config = RunConfig(group="D4", width=10, optimiser="adam", learning_rate=0.01,
+                       stage_two_after=12)
+    uninterrupted = Trainer(config)
+    uninterrupted.step(20)
+
+    first = Trainer(config)
+    first.step(8)
+    directory = RunDirectory(tmp_path / "run")
+    directory.prepare()
+    directory.write_config(config)
+    history = MetricHistory()
+    history.add_losses(*first.recent_losses())
+    history.add_snapshot(first.metrics())
+    directory.save_history(history)
+    directory.save_checkpoint(first.state_dict())
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "checkpoint.pt", "config.toml", "history.npz"]
+
+    resumed, loaded_history = load_trainer(tmp_path / "run")
+    assert resumed.step_count == 8
+    assert loaded_history.latest.step == 8
+    resumed.step(12)
+    assert resumed.stage == uninterrupted.stage == "stage II"
+    assert torch.equal(resumed.theta, uninterrupted.theta)
+    assert torch.equal(resumed.scale, uninterrupted.scale)
+
+
+def test_run_directory_refuses_to_mix_runs(tmp_path):
+    directory = RunDirectory(tmp_path)
+    directory.prepare()
+    directory.write_config(RunConfig())
+    with pytest.raises(RunDirectoryError, match="already holds a run.*--overwrite"):
+        RunDirectory(tmp_path).prepare()
+    RunDirectory(tmp_path).prepare(overwrite=True)
+    with pytest.raises(RunDirectoryError, match="not a run directory"):
+        RunDirectory.load(tmp_path / "elsewhere")
+
+
+def test_summary_has_exactly_the_documented_keys(trainer, tmp_path):
+    from backend.recording import build_summary
+
+    snapshot = trainer.metrics()
+    summary = build_summary(snapshot, trainer.spectral.labels, trainer.spectral.orbit_dims,
+                            steps_per_second=10.0, wall_seconds=1.0)
+    assert set(summary) == SUMMARY_KEYS
+    directory = RunDirectory(tmp_path)
+    directory.write_summary(summary)
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    assert set(summary["orbit_counts"]) == set(trainer.spectral.labels)
+    assert sum(summary["orbit_counts"].values()) == 6

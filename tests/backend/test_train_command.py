@@ -1,0 +1,59 @@
+"""`train` and `presets` end to end, as a user runs them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_train_writes_a_run_directory_and_prints_a_summary(tmp_path):
+    out = tmp_path / "run"
+    result = run("train", "--preset", "frobenius21-sphere", "--set", "width=48",
+                 "--set", "train_fraction=0.8", "--steps", "120", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "steps/s" in result.stderr and "ETA" in result.stderr
+    assert "frobenius21-sphere · C7:C3" in result.stdout
+    assert "train accuracy" in result.stdout and f"run saved in {out}" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt", "config.toml", "history.npz", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 120
+    assert isinstance(summary["test_accuracy"], float)
+    assert sum(summary["orbit_counts"].values()) == 48
+    assert "width = 48" in (out / "config.toml").read_text()
+
+    again = run("train", "--preset", "frobenius21-sphere", "--steps", "1", "--out", str(out))
+    assert again.returncode == 2
+    assert "already holds a run" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_train_refuses_unknown_keys_values_and_presets():
+    result = run("train", "--set", "lerning_rate=0.1", "--steps", "1")
+    assert result.returncode == 2
+    assert "error: unknown key 'lerning_rate'" in result.stderr
+    assert "did you mean 'learning_rate'" in result.stderr
+    result = run("train", "--set", "loss=hinge", "--steps", "1")
+    assert result.returncode == 2 and "'mse', 'cross_entropy'" in result.stderr
+    result = run("train", "--preset", "nope", "--steps", "1")
+    assert result.returncode == 2 and "unknown preset 'nope'" in result.stderr
+    result = run("train", "--bogus")
+    assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+
+
+def test_presets_lists_every_preset_with_one_line():
+    result = run("presets")
+    assert result.returncode == 0
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 6
+    assert lines[0].startswith("frobenius21-sphere") and lines[0].endswith("(default)")
+    shown = run("presets", "--show", "c11-agf")
+    assert 'group = "C11"' in shown.stdout
+    keys = run("presets", "--keys")
+    assert "learning_rate = 0.01" in keys.stdout
