@@ -13,13 +13,36 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _mode_for_new_files() -> int:
+    """The permissions an ordinary new file gets under this process's umask (0o666 & ~umask).
+
+    Temporary files are created private (0o600); the finished file is given these instead,
+    so an exported picture or run is as readable as any file the user saves.
+    """
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+NEW_FILE_MODE = _mode_for_new_files()
+
+
+def temporary_file_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """An empty file in ``path``'s folder, with ordinary permissions, to be renamed over it."""
+    handle, name = tempfile.mkstemp(prefix=f".{Path(path).stem}.", suffix=suffix,
+                                    dir=Path(path).parent)
+    os.close(handle)
+    os.chmod(name, NEW_FILE_MODE)
+    return Path(name)
+
+
 def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(handle)`` on a temporary file in ``path``'s folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = temporary_file_beside(path)
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with open(temporary, "wb") as stream:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())

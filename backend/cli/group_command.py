@@ -5,12 +5,11 @@ the Cayley table and the irreps for independent checking."""
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from backend.atomic_files import write_atomic
 from backend.errors import UserError
 from backend.groups.irreps import IrrepSet, irreps_of
 from backend.groups.spec import SPEC_HELP, parse_group
@@ -107,14 +106,7 @@ def save_npz(irrep_set: IrrepSet, path: str | Path) -> Path:
     }
     for index, irrep in enumerate(irrep_set.irreps):
         arrays[f"irrep_{index}"] = irrep.matrices
-    handle, temporary = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda stream: np.savez(stream, **arrays))
     return path
 
 

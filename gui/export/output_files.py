@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from backend.atomic_files import temporary_file_beside
 from backend.errors import UserError
 from backend.session_file import SessionFileError, check_writable_file, write_failure_message
 
@@ -94,12 +94,9 @@ def _temporary_only(path: Path) -> Iterator[Path]:
 def _new_temporary(path: Path) -> Path:
     """An empty temporary file beside ``path`` with the same suffix (encoders read it)."""
     try:
-        handle, name = tempfile.mkstemp(prefix=f".{path.stem}.",
-                                        suffix=f".part{path.suffix}", dir=path.parent)
+        return temporary_file_beside(path, suffix=f".part{path.suffix}")
     except OSError as error:
         raise ExportError(write_failure_message(path, error)) from None
-    os.close(handle)
-    return Path(name)
 
 
 def _remove(path: Path) -> None:
