@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.agf.simulation import AgfResult
-from backend.agf.staircase import find_plateaus
+from backend.agf.staircase import find_plateaus, flattest_level
 from backend.agf.theory import PredictedDrop
 from backend.config import RunConfig
 
@@ -126,7 +126,10 @@ def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
     for position, (step, index, label) in enumerate(found):
         following = found[position + 1][0] if position + 1 < len(found) else math.inf
         after = [p for p in plateaus if p.end > step and p.start < following]
-        level = after[-1].level if after else math.nan
+        if after:
+            level = after[-1].level
+        else:
+            level = flattest_level(run.steps, run.losses, step, min(following, run.steps[-1]))
         drops.append(MeasuredDrop(label, run.orbit_dims[index], step, level))
     return drops
 
@@ -134,7 +137,7 @@ def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
 def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
     """The AGF simulation's staircase read per orbit: an orbit is learned at the first
     round after which explained_O ≥ 1/2; its level is the loss after the last round
-    before the next orbit is learned."""
+    before the next orbit is learned (orbits learned in the same round share it)."""
     found = []
     for index, label in enumerate(result.orbit_labels):
         for round_, fractions in zip(result.rounds, result.explained, strict=True):
@@ -143,8 +146,8 @@ def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
                 break
     found.sort()
     drops = []
-    for position, (step, index, label) in enumerate(found):
-        following = found[position + 1][0] if position + 1 < len(found) else math.inf
+    for step, index, label in found:
+        following = min((s for s, _, _ in found if s > step), default=math.inf)
         level = [r.loss_after for r in result.rounds if step <= r.step < following][-1]
         drops.append(MeasuredDrop(label, result.orbit_dims[index], step, level))
     return drops
@@ -157,6 +160,8 @@ class ComparisonRow:
     position: int
     predicted: PredictedDrop
     measured: MeasuredDrop | None
+    drop: float = math.nan
+    """The predicted size of this drop (level before − level after)."""
 
     @property
     def step_ratio(self) -> float:
@@ -166,19 +171,30 @@ class ComparisonRow:
 
     @property
     def level_error(self) -> float:
-        """|predicted − measured| / L(0)-free relative error of the plateau level."""
+        """|predicted − measured| relative to the predicted level; after the last drop,
+        where the predicted level is 0, relative to the size of that drop."""
         if self.measured is None or not math.isfinite(self.measured.level):
             return math.nan
-        reference = max(abs(self.measured.level), 1e-12)
-        return abs(self.predicted.level - self.measured.level) / reference
+        reference = self.predicted.level if self.predicted.level > 0 else self.drop
+        return abs(self.predicted.level - self.measured.level) / max(reference, 1e-300)
 
 
-def compare(predicted: list[PredictedDrop], measured: list[MeasuredDrop]) -> list[ComparisonRow]:
-    """Pair the i-th predicted drop with the i-th measured one."""
-    return [
-        ComparisonRow(i + 1, drop, measured[i] if i < len(measured) else None)
-        for i, drop in enumerate(predicted)
-    ]
+
+def compare(
+    predicted: list[PredictedDrop],
+    measured: list[MeasuredDrop],
+    initial_level: float = math.nan,
+) -> list[ComparisonRow]:
+    """Pair the i-th predicted drop with the i-th measured one (``initial_level``: the
+    loss before the first drop, ‖t‖²/n)."""
+    rows = []
+    for i, drop in enumerate(predicted):
+        before = predicted[i - 1].level if i > 0 else initial_level
+        size = before - drop.level
+        rows.append(
+            ComparisonRow(i + 1, drop, measured[i] if i < len(measured) else None, size)
+        )
+    return rows
 
 
 def order_matches(predicted: list[PredictedDrop], measured: list[MeasuredDrop]) -> bool:

@@ -13,14 +13,17 @@ per-neuron scaled SGD otherwise) gives, for a z² neuron (homogeneous of degree 
     dθ̄/dt = η_eff ρ^{2−k} (∇G − 3 G θ̄)        (projected ascent on the sphere)
     dρ/dt  = 3 η_eff ρ^{3−k} G(θ̄),
 
-t in optimiser steps. The dormant neurons are integrated together (one vectorised
-evaluation of G and its gradient per time step, the step chosen so that no neuron turns by
-more than ``angle_step`` radians or grows by more than that in log-norm). A neuron
-**activates** when its norm reaches 1; the active neurons (the new ones at their current
-weights) are then trained to convergence on the loss by L-BFGS (**cost minimisation**),
-which changes the residual. Dormant neurons keep their directions and norms. The loop
-ends when no neuron is dormant, the loss has vanished, nothing is left to grow, or the
-horizon is reached. Each round records its time, activated neurons, their orbits, the
+t in optimiser steps. In (θ̄, ln ρ) the dormant dynamics is smooth — for scaled SGD
+(k = 2) it does not depend on ρ at all, and ln ρ grows linearly once θ̄ has settled — so
+all dormant neurons are integrated together by an adaptive Runge–Kutta method (one
+vectorised evaluation of G and ∇G per stage, long steps where nothing turns), stopped by
+an event when the first neuron reaches norm 1. That neuron **activates**, with every
+dormant neuron within a factor COACTIVATION of its norm; each weight vector of an
+activated neuron is put on its dominant orbit and kept there, and the active neurons
+writing into the orbits that gained neurons are trained to convergence by L-BFGS
+(**cost minimisation**), which changes the residual. Dormant neurons keep their
+directions and norms. The loop ends when no neuron is dormant, the loss has vanished, or
+the horizon is reached. Each round records its time, activated neurons, their orbits, the
 loss before and after, and all weights after the round.
 """
 
@@ -30,6 +33,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
 from backend.agf.theory import AgfTheoryError
@@ -41,10 +45,15 @@ ACTIVATION_NORM = 1.0
 HORIZON_FACTOR = 3.0
 """By default AGF runs up to this many times the configuration's number of steps."""
 
-ANGLE_STEP = 0.05
-"""Largest turn (radians) or log-norm growth of any dormant neuron in one time step."""
+TOLERANCE = 1e-6
+"""Relative accuracy of the adaptive integration of the dormant neurons."""
 
-COST_ITERATIONS = 500
+COACTIVATION = 0.3
+"""Dormant neurons with a norm at least this fraction of the activation norm when a neuron
+activates join the same round (their output, ∝ ρ³, is no longer negligible)."""
+
+
+COST_ITERATIONS = 3000
 """Most L-BFGS iterations of one cost minimisation."""
 
 VANISHED_LOSS = 1e-9
@@ -129,45 +138,24 @@ class GrowthLaw:
             return cls(config.learning_rate * factor, config.scaled_exponent)
         return cls(config.learning_rate / (1.0 - config.momentum), 1.0)
 
-    def speed(self, norms: np.ndarray) -> np.ndarray:
-        """η_eff ρ^{2−k}: the angular speed per unit projected gradient."""
-        return self.rate * norms ** (2.0 - self.exponent)
+    def flow(
+        self, problem: AgfProblem, directions: np.ndarray, log_norms: np.ndarray,
+        residual: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(s', P⊥∇G, d ln ρ/dt) of dormant neurons, per optimiser step.
 
-    def grow(
-        self, norms: np.ndarray, utility: np.ndarray, turn: np.ndarray, dt: float
-    ) -> np.ndarray:
-        """ρ after dt steps at fixed direction.
-
-        k = 2 (exponential growth): one optimiser step multiplies ρ by exactly
-        m = sqrt((1 + 3ηG)² + (η‖P⊥∇G‖)²), so ρ ← ρ m^dt — the discrete steps, not the
-        flow e^{3ηG dt}, which at 3ηG ≈ 0.05 would run ~25 % fast over a few hundred
-        steps. Otherwise ρ^{k−2} changes linearly by −3(2−k)ηG dt (the flow; there the
-        per-step growth 3ηρ^{2−k}G is tiny while the neuron is dormant), and blow-up, for
-        k < 2, is cut at the activation norm. ``turn`` is η ρ^{2−k} ‖P⊥∇G‖.
+        One step moves θ = ρθ̄ by s ρ ∇G, s = η_eff ρ^{2−k}; with ∇G = 3Gθ̄ + P⊥∇G the new
+        direction is normalise(θ̄ + s' P⊥∇G), s' = s/(1 + 3sG), and the norm is multiplied
+        by sqrt((1 + 3sG)² + (s‖P⊥∇G‖)²). Taken per step (not as the flow e^{3sG}), which
+        keeps the log-norm exact for scaled SGD, where 3sG is a few per cent.
         """
-        k = self.exponent
-        if abs(k - 2.0) < 1e-12:
-            radial = 1.0 + 3.0 * self.rate * utility
-            factor = np.sqrt(radial**2 + turn**2)
-            return norms * np.exp(dt * np.log(np.maximum(factor, 1e-300)))
-        q = norms ** (k - 2.0) - 3.0 * (2.0 - k) * self.rate * utility * dt
-        if k < 2.0:
-            q = np.maximum(q, ACTIVATION_NORM ** (k - 2.0))
-        return np.maximum(q, 1e-300) ** (1.0 / (k - 2.0))
-
-    def time_to_activation(self, norms: np.ndarray, utility: np.ndarray) -> np.ndarray:
-        """Time for ρ to reach the activation norm at fixed direction (inf if never)."""
-        k = self.exponent
-        positive = utility > 0
-        safe = np.where(positive, utility, 1.0)
-        if abs(k - 2.0) < 1e-12:
-            time = np.log(ACTIVATION_NORM / norms) / np.log1p(3.0 * self.rate * safe)
-        elif k < 2.0:
-            gap = norms ** (k - 2.0) - ACTIVATION_NORM ** (k - 2.0)
-            time = gap / (3.0 * (2.0 - k) * self.rate * safe)
-        else:
-            return np.full_like(norms, math.inf)
-        return np.where(positive, np.maximum(time, 0.0), math.inf)
+        utility, gradient = problem.utility_and_gradient(directions, residual)
+        tangent = gradient - 3.0 * utility * directions
+        speed = self.rate * np.exp((2.0 - self.exponent) * log_norms)
+        radial = np.maximum(1.0 + 3.0 * speed * utility, 1e-3)
+        turn = speed * np.sqrt(np.einsum("lnm,lnm->m", tangent, tangent))
+        growth = 0.5 * np.log(radial**2 + turn**2)
+        return speed / radial, tangent, growth
 
 
 class AgfProblem:
@@ -202,6 +190,7 @@ class AgfProblem:
         self.encoding = np.asarray(self.task.encoding, dtype=np.float64)
         self.targets = np.asarray(self.task.targets(), dtype=np.float64)[pairs]
         self.law = GrowthLaw.of(config)
+        self._projectors: np.ndarray | None = None
 
     @property
     def order(self) -> int:
@@ -257,12 +246,53 @@ class AgfProblem:
         hidden_gradient = (2.0 * scale) * hidden * on_residual
         return utility, np.stack([*self._pull_back(hidden_gradient), readout])
 
-    def minimise_cost(self, theta: np.ndarray) -> np.ndarray:
-        """Train the active neurons to a stationary point of the loss (L-BFGS)."""
+    def orbit_projectors(self) -> np.ndarray:
+        """Π_O (K, n, n): the orthogonal projector of ℝⁿ onto orbit O's isotypic part,
+        Π_O[x, y] = Σ_{ρ∈O} (d_ρ/n) Re χ_ρ(g_x g_y⁻¹). It commutes with every λ(g), so a
+        weight vector in Π_O ℝⁿ has effective functions ⟨θ, x_g⟩ on O alone."""
+        if self._projectors is None:
+            group = self.irreps.group
+            n = group.order
+            table = np.asarray(group.table)
+            quotient = table[np.arange(n)[:, None], np.asarray(group.inverse)[None, :]]
+            projectors = np.zeros((len(self.irreps.orbits), n, n))
+            for k, orbit in enumerate(self.irreps.orbits):
+                for index in orbit.irreps:
+                    irrep = self.irreps.irreps[index]
+                    character = np.asarray(irrep.character)
+                    projectors[k] += (irrep.dim / n) * character[quotient].real
+            self._projectors = projectors
+        return self._projectors
+
+    def restrict(self, theta: np.ndarray, orbits: np.ndarray) -> np.ndarray:
+        """Each weight vector projected on its orbit: Π_{O[l, m]} θ[l, :, m]; ``orbits``
+        (L, M) gives one orbit per layer and neuron."""
+        projectors = self.orbit_projectors()[orbits]
+        return np.einsum("lmab,lbm->lam", projectors, theta)
+
+    def layer_orbits(self, theta: np.ndarray) -> np.ndarray:
+        """Dominant orbit of every weight vector (L, M): argmax_O P_O(·) of its effective
+        function ⟨θ[l, :, m], x_g⟩."""
+        functions = np.einsum("gi,lim->lmg", self.encoding, theta)
+        return self.fourier.orbit_power(functions).argmax(axis=2)
+
+    def minimise_cost(self, theta: np.ndarray, orbits: np.ndarray | None = None) -> np.ndarray:
+        """Train the active neurons to a stationary point of the loss (L-BFGS).
+
+        With ``orbits`` (L, M) every weight vector stays on its orbit (weights and
+        gradient projected by Π_O). Gradient descent keeps an active neuron there: its
+        parts on other orbits are of the initial scale and sit at a saddle (the utility is
+        cubic in them), whereas an unconstrained quasi-Newton method would leave that
+        saddle at once and fit orbits that gradient descent learns only rounds later.
+        """
         shape = theta.shape
+        if orbits is not None:
+            theta = self.restrict(theta, orbits)
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             loss, gradient = self.loss_and_gradient(flat.reshape(shape))
+            if orbits is not None:
+                gradient = self.restrict(gradient, orbits)
             return loss, gradient.ravel()
 
         result = minimize(
@@ -270,7 +300,7 @@ class AgfProblem:
             theta.ravel(),
             jac=True,
             method="L-BFGS-B",
-            options={"maxiter": COST_ITERATIONS, "ftol": 1e-12, "gtol": 1e-9, "maxcor": 20},
+            options={"maxiter": COST_ITERATIONS, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 30},
         )
         return result.x.reshape(shape)
 
@@ -312,26 +342,80 @@ def _column_norms(theta: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
 
 
+def integrate_dormant(
+    problem: AgfProblem,
+    directions: np.ndarray,
+    log_norms: np.ndarray,
+    residual: np.ndarray,
+    start: float,
+    stop: float,
+    tolerance: float = TOLERANCE,
+) -> tuple[float, np.ndarray, np.ndarray, bool]:
+    """Integrate the dormant neurons from optimiser step ``start`` until the first one
+    reaches the activation norm or ``stop``.
+
+    ``directions`` (L, n, D) are unit columns, ``log_norms`` (D,) their ln ρ. The state is
+    (θ̄, ln ρ) of every dormant neuron at once; an adaptive Runge–Kutta method (DOP853)
+    takes large steps wherever the directions have settled (with scaled SGD the log-norms
+    then grow linearly), and an event stops it at the activation. Returns the time
+    reached, the directions and log-norms there, and whether a neuron activated.
+    """
+    law = problem.law
+    shape = directions.shape
+    size = directions.size
+    threshold = math.log(ACTIVATION_NORM)
+
+    def field(_, state: np.ndarray) -> np.ndarray:
+        current = state[:size].reshape(shape)
+        current = current / np.maximum(_column_norms(current), 1e-300)
+        speed, tangent, growth = law.flow(problem, current, state[size:], residual)
+        return np.concatenate([(speed * tangent).ravel(), growth])
+
+    def activation(_, state: np.ndarray) -> float:
+        return float(state[size:].max()) - threshold
+
+    activation.terminal = True
+    activation.direction = 1.0
+    if stop <= start:
+        return start, directions, log_norms, False
+    solution = solve_ivp(
+        field,
+        (start, stop),
+        np.concatenate([directions.ravel(), log_norms]),
+        method="DOP853",
+        events=activation,
+        rtol=tolerance,
+        atol=tolerance * 1e-4,
+    )
+    final = solution.y[:, -1]
+    moved = final[:size].reshape(shape)
+    moved = moved / np.maximum(_column_norms(moved), 1e-300)
+    arrived = bool(solution.status == 1 and solution.t_events[0].size)
+    return float(solution.t[-1]), moved, final[size:].copy(), arrived
+
+
 def run_agf(
     config: RunConfig,
     max_rounds: int | None = None,
     *,
     horizon: float | None = None,
-    angle_step: float = ANGLE_STEP,
+    tolerance: float = TOLERANCE,
     problem: AgfProblem | None = None,
 ) -> AgfResult:
     """Alternate utility maximisation and cost minimisation (see the module docstring).
 
-    ``horizon`` is the last optimiser step simulated (default HORIZON_FACTOR × steps).
+    ``horizon`` is the last optimiser step simulated (default HORIZON_FACTOR × steps);
+    ``tolerance`` the relative accuracy of the dormant integration.
     """
     problem = problem or AgfProblem(config)
     horizon = float(horizon if horizon is not None else HORIZON_FACTOR * max(config.steps, 1))
-    law = problem.law
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
     norms = _column_norms(theta)
+    log_norms = np.log(np.maximum(norms, 1e-300))
     directions = theta / np.maximum(norms, 1e-300)
     active = np.zeros(width, dtype=bool)
+    orbit_of = np.full((theta.shape[0], width), -1, dtype=np.int64)
     residual = problem.targets.copy()
     initial_loss = float(np.mean(residual**2))
     current_loss = initial_loss
@@ -340,6 +424,7 @@ def run_agf(
     explained: list[np.ndarray] = []
     time = 0.0
     stop_reason = "horizon reached"
+    together = math.log(COACTIVATION * ACTIVATION_NORM)
     while True:
         dormant = np.flatnonzero(~active)
         if dormant.size == 0:
@@ -351,54 +436,54 @@ def run_agf(
         if max_rounds is not None and len(rounds) >= max_rounds:
             stop_reason = f"{max_rounds} rounds done"
             break
-        current = directions[:, :, dormant]
-        utility, gradient = problem.utility_and_gradient(current, residual)
-        tangent = gradient - 3.0 * utility * current
-        # One optimiser step moves θ̄ by η s P⊥∇G / (1 + 3η s G), s = ρ^{2−k}.
-        speed = law.speed(norms[dormant])
-        speed = speed / np.maximum(1.0 + 3.0 * speed * utility, 1e-3)
-        turn = speed * np.sqrt(np.einsum("lnm,lnm->m", tangent, tangent))
-        growth = 3.0 * speed * np.abs(utility)
-        fastest = float(np.maximum(turn, growth).max())
-        dt = angle_step / fastest if fastest > 0 else math.inf
-        hit = law.time_to_activation(norms[dormant], utility)
-        dt = min(dt, float(hit.min()), horizon - time)
-        if not math.isfinite(dt) or dt <= 0:
-            stop_reason = "horizon reached" if time >= horizon else "nothing left to grow"
+        if time >= horizon:
             break
-        time += dt
-        moved = current + (dt * speed) * tangent
-        directions[:, :, dormant] = moved / _column_norms(moved)
-        new_norms = law.grow(norms[dormant], utility, turn, dt)
-        norms[dormant] = new_norms
-        arrived = dormant[new_norms >= ACTIVATION_NORM * (1.0 - 1e-9)]
-        if arrived.size == 0:
-            continue
-        norms[arrived] = ACTIVATION_NORM
-        theta[:, :, arrived] = directions[:, :, arrived] * ACTIVATION_NORM
-        active[arrived] = True
+        time, moved, grown, arrived = integrate_dormant(
+            problem, directions[:, :, dormant], log_norms[dormant], residual, time, horizon,
+            tolerance,
+        )
+        directions[:, :, dormant] = moved
+        log_norms[dormant] = grown
+        if not arrived:
+            break
+        # Neurons within a factor COACTIVATION of the activation norm are of order one as
+        # well (their output, ∝ ρ³, is no longer negligible): they join the round. A
+        # neuron writes into the orbit of its output weights ξ, which labels it.
+        layers = problem.layer_orbits(directions[:, :, dormant])
+        joining = grown >= together
+        dominant = layers[-1]
+        newcomers = dormant[joining]
+        log_norms[newcomers] = np.minimum(log_norms[newcomers], math.log(ACTIVATION_NORM))
+        orbit_index = dominant[joining]
+        orbit_of[:, newcomers] = layers[:, joining]
+        active[newcomers] = True
+        theta[:, :, active] = directions[:, :, active] * np.exp(log_norms[active])
         loss_before = current_loss
-        trained = problem.minimise_cost(theta[:, :, active])
-        theta[:, :, active] = trained
-        active_norms = _column_norms(trained)
-        norms[active] = active_norms
-        directions[:, :, active] = trained / np.maximum(active_norms, 1e-300)
-        residual = problem.targets - problem.outputs(trained)
+        # The loss splits over orbits (a neuron writes only into its ξ's orbit of the
+        # output), so only the orbits that gained neurons are trained again.
+        changed = active & np.isin(orbit_of[-1], orbit_index)
+        trained = problem.minimise_cost(theta[:, :, changed], orbit_of[:, changed])
+        theta[:, :, changed] = trained
+        changed_norms = _column_norms(trained)
+        log_norms[changed] = np.log(np.maximum(changed_norms, 1e-300))
+        directions[:, :, changed] = trained / np.maximum(changed_norms, 1e-300)
+        residual = problem.targets - problem.outputs(theta[:, :, active])
         current_loss = float(np.mean(residual**2))
+        norms = np.exp(log_norms)
         snapshot = _current_weights(theta, directions, norms, active)
-        orbit_index = problem.dominant_orbits(theta[:, :, arrived])
         explained.append(problem.explained(residual))
         rounds.append(
             AgfRound(
                 round=len(rounds) + 1,
                 step=time,
                 orbits=sorted({labels[i] for i in orbit_index}, key=labels.index),
-                neurons=[int(i) for i in arrived],
+                neurons=[int(i) for i in newcomers],
                 loss_before=loss_before,
                 loss_after=current_loss,
                 weights=_split_weights(snapshot),
             )
         )
+    norms = np.exp(log_norms)
     return AgfResult(
         rounds=rounds,
         initial_loss=initial_loss,

@@ -1,11 +1,16 @@
 """Plateaus and drops of a recorded loss curve.
 
-A point s of the curve lies on a **plateau** when the loss changes by less than
-``flatness`` × L(0) between s − W and s + W, W = ``window`` × (last step − first step).
-Runs of such points at least 2W long are plateaus, with the median loss as their level;
-neighbouring plateaus whose levels differ by less than ``min_drop`` × L(0) are merged.
-Between two plateaus lies a **drop**: its step is where the loss first crosses the
-midpoint of the two levels after the earlier plateau ends.
+The curve is resampled uniformly in log-time u = ln(s − s₀ + δ), δ = (last − first step)/1000:
+the plateaus of a staircase from small initialisation get longer as training goes on
+(each drop takes a time proportional to when it happens), and a window of fixed length
+in steps would miss the short early plateaus or blur the late drops. A point lies on a
+**plateau** when the loss changes by less than ``flatness`` × L(0) between u − W and
+u + W, W = ``window`` × (u range). Runs of such points at least 2W long are plateaus (one
+touching either end of the curve may be shorter), with the median loss of the run as
+their level, so a plateau that creeps slowly still has a level; neighbouring plateaus
+whose levels differ by less than ``min_drop`` × L(0) are merged. Between two plateaus lies
+a **drop**: its step is where the loss first crosses the midpoint of the two levels
+after the earlier plateau ends.
 """
 
 from __future__ import annotations
@@ -34,8 +39,14 @@ class Plateau:
     level: float
 
 
-def _uniform(steps: np.ndarray, losses: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
-    grid = np.linspace(steps[0], steps[-1], points)
+def _log_uniform(
+    steps: np.ndarray, losses: np.ndarray, points: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, losses) on a grid uniform in u = ln(s − s₀ + δ)."""
+    offset = (steps[-1] - steps[0]) / 1000.0
+    times = np.log(steps - steps[0] + offset)
+    grid = np.exp(np.linspace(times[0], times[-1], points)) - offset + steps[0]
+    grid[0], grid[-1] = steps[0], steps[-1]
     return grid, np.interp(grid, steps, losses)
 
 
@@ -43,7 +54,7 @@ def find_plateaus(
     steps,
     losses,
     *,
-    window: float = 0.01,
+    window: float = 0.005,
     flatness: float = 0.004,
     min_drop: float = 0.02,
 ) -> list[Plateau]:
@@ -59,7 +70,7 @@ def find_plateaus(
         raise UserError("the steps of a loss curve must increase strictly")
     finite = np.isfinite(losses)
     steps, losses = steps[finite], losses[finite]
-    grid, values = _uniform(steps, losses, 2001)
+    grid, values = _log_uniform(steps, losses, 2001)
     scale = max(abs(float(values[0])), 1e-300)
     half = max(int(round(window * (grid.size - 1))), 1)
     padded = np.pad(values, half, mode="edge")
@@ -99,3 +110,22 @@ def detect_drops(steps, losses, **options) -> list[DetectedDrop]:
         step = float(candidates[0]) if candidates.size else 0.5 * (before.end + after.start)
         drops.append(DetectedDrop(step, before.level, after.level))
     return drops
+
+
+def flattest_level(steps, losses, start: float, stop: float) -> float:
+    """The loss where the curve is flattest (smallest |dL/ds|) between ``start`` and
+    ``stop``: the level of a plateau too short or too tilted for ``find_plateaus``, or
+    the last value reached by a curve still falling at the end of the run. NaN only when
+    no recorded step lies in [start, stop]."""
+    steps = np.asarray(steps, dtype=np.float64)
+    losses = np.asarray(losses, dtype=np.float64)
+    inside = (steps >= start) & (steps <= stop) & np.isfinite(losses)
+    if not inside.any():
+        return float("nan")
+    if inside.sum() < 3:
+        return float(losses[inside][-1])
+    grid = np.linspace(max(start, steps[inside][0]), min(stop, steps[inside][-1]), 201)
+    values = np.interp(grid, steps[inside], losses[inside])
+    slope = np.abs(np.gradient(values, grid))
+    smooth = np.convolve(slope, np.ones(9) / 9.0, mode="same")
+    return float(values[int(np.argmin(smooth[4:-4])) + 4])

@@ -23,11 +23,12 @@ structure (an m × m matrix of quaternions, d = 2m); the maximiser of the trilin
 Re tr(ĉ† b̂ â) over such matrices is quaternion-rank-one, so its complex singular values
 come in equal pairs, which costs a factor 1/√2 against a real rank-one matrix of the same
 Frobenius norm — exactly as for a complex pair, whose norm is split between ρ and ρ̄.
-Checked numerically (tests/backend/agf/test_theory.py): projected gradient ascent of the
-direct pair sum on the sphere, restricted to each orbit, for one-hot and random templates
-on C5, C12, D3, D5, Q8, Dic3, Dic5, A4, C7⋊C3, SL(2,3), S4, Q8×C3, C3×C5 and A5 (real,
-complex, quaternionic and 2-dimensional complex orbits) agrees with every U*_O to 2e-4;
-with C = 1 the quaternionic value would be √2 too large.
+Checked numerically (tests/backend/agf/test_theory.py): the maximum of the direct pair
+sum on the sphere, restricted to each orbit (higher-order power method from several
+starts), for one-hot and random templates on every catalogue group up to order 60 —
+C2…C60, D3…D30, Q8, Dic2…Dic15, S3, S4, A4, A5, SL(2,3), every C_p⋊C_q and 22 direct
+products (real, complex, quaternionic and higher-dimensional orbits) — agrees with every
+U*_O to 1e-4; with C = 1 the quaternionic value would be √2 too large.
 
 Levels: once the set S of orbits is learned, the loss plateau is (1/n) Σ_{O∉S} P_O(t),
 P_O(t) = ‖Π_O t‖² the template's power on O. Timing: under plain gradient flow with
@@ -205,6 +206,7 @@ def predict_drops(
     order = np.argsort(-utilities, kind="stable")
     scale = float(utilities.max()) if utilities.size else 0.0
     remaining = float(powers.sum())
+    negligible = 1e-12 * remaining
     drops = []
     for index in order:
         if utilities[index] <= relative_tolerance * scale or scale == 0.0:
@@ -221,7 +223,7 @@ def predict_drops(
                 dim=int(orbit.dim),
                 utility=float(utilities[index]),
                 step=float(step),
-                level=max(remaining, 0.0) / n,
+                level=remaining / n if remaining > negligible else 0.0,
             )
         )
     return drops

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from backend.agf.comparison import (
     agf_orbit_drops,
+    compare,
     measured_drops,
     order_matches,
     run_gradient_descent,
@@ -75,23 +76,27 @@ def _check_json_path(path: str | None) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     config = _config(args)
     json_path = _check_json_path(args.json)
+    start = time.perf_counter()
     predicted = predict_staircase(config)
+    agf_seconds = time.perf_counter() - start
     start = time.perf_counter()
     problem = AgfProblem(config)
     result = run_agf(config, problem=problem, horizon=float(config.steps))
-    agf_seconds = time.perf_counter() - start
+    simulation_seconds = time.perf_counter() - start
 
     print(f"AGF for {config.group} ({config.preset or 'configuration'}), "
           f"{config.steps} steps, initial loss {result.initial_loss:.4g}")
-    print("\nclosed form (orbits in order of maximal utility U*):")
+    print(f"\nclosed form (orbits in order of maximal utility U*; {agf_seconds * 1e3:.1f} ms):")
     print(f"{'orbit':>12} {'dim':>4} {'U*':>10} {'step':>10} {'level':>10}")
     for drop in predicted:
         print(f"{drop.label:>12} {drop.dim:>4} {drop.utility:>10.4g} {drop.step:>10.0f} "
               f"{drop.level:>10.4g}")
-    print(f"\nrounds of the numerical AGF ({agf_seconds:.2f} s, {result.stop_reason}):")
+    print(f"\nrounds of the numerical AGF ({simulation_seconds:.2f} s, {result.stop_reason}):")
     print(f"{'round':>5} {'step':>10}  {'orbit':<16} {'neurons':<16} loss before → after")
     for entry in result.rounds:
-        neurons = ",".join(str(i) for i in entry.neurons)
+        neurons = ",".join(str(i) for i in entry.neurons[:4])
+        if len(entry.neurons) > 4:
+            neurons = f"{len(entry.neurons)}: {neurons},…"
         print(f"{entry.round:>5} {entry.step:>10.0f}  {', '.join(entry.orbits):<16} "
               f"{neurons:<16} {entry.loss_before:.4g} → {entry.loss_after:.4g}")
 
@@ -122,21 +127,26 @@ def run(args: argparse.Namespace) -> int:
                        float(run_gd.losses[-1]) if run_gd.losses.size else None)
         measured = measured_drops(run_gd)
         simulated = agf_orbit_drops(result)
-        print(f"\npredicted against measured (gradient descent {run_gd.seconds:.2f} s, "
-              f"AGF {agf_seconds:.2f} s, {run_gd.seconds / max(agf_seconds, 1e-9):.1f}× "
-              "faster):")
+        rows = compare(predicted, measured, result.initial_loss)
+        closed_ratio = run_gd.seconds / max(agf_seconds, 1e-9)
+        simulation_ratio = run_gd.seconds / max(simulation_seconds, 1e-9)
+        print(f"\npredicted against measured (gradient descent {run_gd.seconds:.2f} s; "
+              f"closed form {agf_seconds * 1e3:.1f} ms, {closed_ratio:.0f}× faster; "
+              f"numerical AGF {simulation_seconds:.2f} s, {simulation_ratio:.1f}× faster):")
         print(f"{'#':>2} {'closed form':>12} {'AGF':>12} {'measured':>12} "
               f"{'step closed':>11} {'step AGF':>9} {'step GD':>9} "
-              f"{'level pred.':>11} {'level GD':>9}")
+              f"{'level pred.':>11} {'level GD':>9} {'level err':>9}")
         for i in range(max(len(predicted), len(measured))):
             p = predicted[i] if i < len(predicted) else None
             s = simulated[i] if i < len(simulated) else None
             m = measured[i] if i < len(measured) else None
+            error = rows[i].level_error if i < len(rows) else math.nan
             print(f"{i + 1:>2} {p.label if p else '-':>12} {s.orbit if s else '-':>12} "
                   f"{m.orbit if m else '-':>12} "
                   f"{p.step if p else math.nan:>11.0f} {s.step if s else math.nan:>9.0f} "
                   f"{m.step if m else math.nan:>9.0f} "
-                  f"{p.level if p else math.nan:>11.4g} {m.level if m else math.nan:>9.4g}")
+                  f"{p.level if p else math.nan:>11.4g} {m.level if m else math.nan:>9.4g} "
+                  f"{error:>9.2%}")
         agree = "yes" if order_matches(predicted, measured) else "no"
         print(f"order of the closed form matches gradient descent: {agree}")
         payload["measured"] = [

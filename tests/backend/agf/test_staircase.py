@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.agf.staircase import detect_drops, find_plateaus
+from backend.agf.staircase import detect_drops, find_plateaus, flattest_level
 from backend.errors import UserError
 
 
@@ -43,3 +43,34 @@ def test_bad_curves_are_refused():
         detect_drops([0, 1], [1, 1])
     with pytest.raises(UserError, match="increase"):
         detect_drops([0, 2, 1], [1, 1, 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_creeping_plateaus_of_a_small_initialisation_staircase_all_have_levels(seed):
+    """Drops that come later and later (short early plateaus, long late ones), plateaus
+    that creep down by up to 3 % of their level, multiplicative noise: every plateau is
+    found with its level, and every drop with its step."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(0, 16000, dtype=np.float64)
+    levels = [3.41, 2.27, 1.36, 0.68, 0.227, 0.0]
+    jumps = [900, 1270, 1970, 7050, 12800]
+    widths = [15, 20, 30, 250, 300]
+    curve = np.full(steps.shape, levels[0])
+    for jump, width, before, after in zip(jumps, widths, levels[:-1], levels[1:], strict=True):
+        curve += (after - before) / (1.0 + np.exp(np.clip(-(steps - jump) / width, -50, 50)))
+    creep = 1.0 - 0.03 * rng.uniform(0.5, 1.0) * (steps / steps[-1])
+    noisy = curve * creep * (1.0 + rng.normal(0.0, 2e-4, steps.size))
+    plateaus = find_plateaus(steps, noisy)
+    assert len(plateaus) == len(levels)
+    for plateau, level in zip(plateaus, levels, strict=True):
+        assert np.isfinite(plateau.level)
+        assert plateau.level == pytest.approx(level, rel=0.035, abs=5e-3)
+    drops = detect_drops(steps, noisy)
+    assert [round(d.step, -2) for d in drops] == pytest.approx(jumps, abs=200)
+
+
+def test_flattest_level_reads_a_plateau_too_short_for_detection():
+    steps = np.arange(0, 3000, dtype=np.float64)
+    curve = 2.0 - sum(0.5 / (1 + np.exp(-(steps - jump) / 10)) for jump in (1000, 1150))
+    assert flattest_level(steps, curve, 1000, 1150) == pytest.approx(1.5, rel=1e-3)
+    assert np.isnan(flattest_level(steps, curve, 5000, 6000))
