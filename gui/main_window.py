@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PyQt6.QtCore import QSettings, Qt, pyqtSignal
+from PyQt6.QtCore import QCoreApplication, QEvent, QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QCheckBox,
     QDockWidget,
     QDoubleSpinBox,
+    QGraphicsView,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -30,7 +31,6 @@ from PyQt6.QtWidgets import (
 )
 
 from gui.config_form import ConfigForm
-from gui.export_actions import install_export_actions
 from gui.panels import (
     AgfRoundsPanel,
     AlignmentPanel,
@@ -42,6 +42,7 @@ from gui.panels import (
     PhaseCirclesPanel,
     PowerHeatmapsPanel,
 )
+from gui.panels.base import cache_axes
 from gui.run_context import RunContext
 from gui.run_record import RunRecord
 from gui.training_worker import IDLE, TrainingWorker
@@ -59,13 +60,16 @@ from gui.worker_commands import (
 )
 
 MESSAGE_SECONDS = 20
+DRAWING_TIME_SHARE = 0.06  # live frames take at most about this share of the time
+MIN_FRAME_SECONDS = 1 / 30
+START_FALLBACK_MS = 400  # build the first run by then even if the window never painted
 
 
 class MainWindow(QMainWindow):
     """Irrep Studio's window. ``config`` is the run it opens on; with ``state`` (and the
     recorded ``history``) it reopens a saved run instead of starting a fresh one."""
 
-    agf_finished = pyqtSignal(object, object, str)  # token, rounds, note
+    agf_finished = pyqtSignal(object, object, str)  # token, AgfStates or None, note
 
     def __init__(self, config: Any, worker: TrainingWorker | None = None,
                  state: Any = None, history: Any = None,
@@ -81,10 +85,19 @@ class MainWindow(QMainWindow):
         self.selected_neurons: list[int] = []
         self.last_message = ""
         self.last_report: WorkerReport | None = None
-        self.reports_drawn = 0
+        self.reports_drawn = 0  # reports taken from the worker
+        self.frames_drawn = 0  # live frames drawn from them
         self._agf_token = 0
         self._perturb_seed = random.Random()
         self._closing = False
+        self._drawn: dict[str, tuple] = {}  # panel key -> the moment it shows
+        self._graphics_scenes: list = []
+        self._frame_timer = QTimer(self)  # the next live frame, when training
+        self._frame_timer.setSingleShot(True)
+        self._frame_timer.timeout.connect(self._draw_live)
+        self._frame_cost = 0.0  # seconds a live frame takes (smoothed)
+        self._last_frame = 0.0
+        self._pending_functions = None
 
         self.form = ConfigForm()
         self.panels: dict[str, Panel] = {}
@@ -94,7 +107,6 @@ class MainWindow(QMainWindow):
         self._build_timeline()
         self._build_status_bar()
         self._build_menus()
-        install_export_actions(self)
 
         self.worker = worker or TrainingWorker()
         self.worker.context_ready.connect(self._context_ready)
@@ -106,11 +118,27 @@ class MainWindow(QMainWindow):
             lambda rate: self.worker.send(SetLearningRate(rate)))
         self.agf_finished.connect(self._agf_finished)
         self.form.set_config(config)
+        # The first run is queued now and built once the window is on screen (building
+        # loads the backend's numerical libraries, which takes a moment).
+        self.worker.send(Reset(config=config) if state is None
+                         else LoadState(config, state, history))
+        self._started = False
+        QTimer.singleShot(START_FALLBACK_MS, self._begin)
+
+    def _begin(self) -> None:
+        """Start the worker (once): it builds the queued first run."""
+        if self._started or self._closing:
+            return
+        self._started = True
         self.worker.start()
-        if state is None:
-            self.worker.send(Reset(config=config))
-        else:
-            self.worker.send(LoadState(config, state, history))
+        from gui.export_actions import install_export_actions  # the File menu
+
+        install_export_actions(self)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if not self._started:
+            QTimer.singleShot(0, self._begin)
 
     # ================================================================= building
     def _build_panels(self) -> None:
@@ -168,6 +196,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["loss"]], [int(0.34 * width)], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["phases"]], [int(0.36 * self.height())],
                          Qt.Orientation.Vertical)
+        right = int(0.64 * self.height())
+        self.resizeDocks([self.docks["loss"], self.docks["function_power"]],
+                         [int(0.55 * right), int(0.45 * right)], Qt.Orientation.Vertical)
         bottom = [self.docks[key] for key in ("phases", "alignment", "diversification",
                                               "inspector")]
         self.resizeDocks(bottom, [int(f * width) for f in (0.3, 0.2, 0.2, 0.3)],
@@ -190,6 +221,9 @@ class MainWindow(QMainWindow):
             dock.setToolTip(widget.definition)
         self.addDockWidget(area, dock)
         self.docks[key] = dock
+        if key in self.panels:
+            dock.visibilityChanged.connect(
+                lambda visible, k=key: self._dock_shown(k, visible))
 
     def _action(self, text: str, shortcut: str | QKeySequence | None, tip: str,
                 slot) -> QAction:
@@ -299,6 +333,10 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("device —")
         self.stage_label = QLabel("")
         self.mode_label = QLabel("paused")
+        for label, width in ((self.step_label, "step 00,000,000"),
+                             (self.rate_label, "000,000 steps/s"),
+                             (self.device_label, "device cuda:0")):
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance(width) + 12)
         for label, tip in ((self.step_label, "optimiser steps taken"),
                            (self.rate_label, "optimiser steps per second, over the last second"),
                            (self.device_label, "where the model trains"),
@@ -356,7 +394,9 @@ class MainWindow(QMainWindow):
         self.worker.send(Step(int(self.step_count_spin.value())))
 
     def run_to_next_drop(self) -> None:
-        self.worker.send(RunToNextDrop())
+        """Train until the loss curve shows its next drop, then pause (D)."""
+        steps, losses = self.record.loss_curve()
+        self.worker.send(RunToNextDrop(steps.copy(), losses.copy()))
 
     def reset(self) -> None:
         """Re-initialise the weights with the current seed (the history starts afresh)."""
@@ -401,7 +441,8 @@ class MainWindow(QMainWindow):
         self.worker.send(LoadState(config, state, history))
 
     def simulate_agf(self) -> None:
-        """Run the AGF simulation for the current configuration in the background."""
+        """Run the AGF simulation for the current configuration in the background, and
+        measure the network after each of its rounds."""
         if self.context is None:
             return
         self._agf_token += 1
@@ -410,14 +451,13 @@ class MainWindow(QMainWindow):
 
         def work() -> None:
             try:
-                from backend.agf.simulation import run_agf
+                from gui.agf_states import simulate_agf
 
-                result = run_agf(config)
-                self.agf_finished.emit(token, list(result.rounds), "")
-            except ValueError as error:
-                self.agf_finished.emit(token, [], str(error))
+                self.agf_finished.emit(token, simulate_agf(config), "")
+            except ValueError as error:  # the backend's UserError: a message for people
+                self.agf_finished.emit(token, None, str(error))
             except Exception as error:  # shown, not raised: the window must stay up
-                self.agf_finished.emit(token, [], f"AGF simulation failed: {error}")
+                self.agf_finished.emit(token, None, f"AGF simulation failed: {error}")
 
         threading.Thread(target=work, name="agf-simulation", daemon=True).start()
 
@@ -439,13 +479,17 @@ class MainWindow(QMainWindow):
 
     def _context_ready(self, context: RunContext) -> None:
         self.context = context
-        self.record.clear()
-        if context.recorded_history is not None:
-            _fill_record(self.record, context.recorded_history)
+        history = context.recorded_history
+        self.record = RunRecord() if history is None else RunRecord.from_history(history)
+        self._pending_functions = None
+        self._agf_token += 1  # a simulation still running belongs to the previous run
+        self.agf_panel.set_busy(False)
+        self._drawn.clear()
         self.scrub_index = None
         self.selected_neurons = [m for m in self.selected_neurons if m < context.width]
         for panel in self.panels.values():
             panel.set_context(context)
+            cache_axes(panel)  # legends and ticks made for this run
         self.heatmaps.set_selection(self.selected_neurons)
         self.inspector.set_neuron(self.selected_neurons[0] if self.selected_neurons else None)
         self.device_label.setText(f"device {context.device}")
@@ -467,13 +511,33 @@ class MainWindow(QMainWindow):
             if report.message:
                 self.show_error(report.message)
             self._sync_timeline()
-            if self.scrub_index is None:
-                self.redraw()
             if report.neuron_functions is not None:
-                self.inspector.show_functions(report.neuron_functions)
+                self._pending_functions = report.neuron_functions
             self.reports_drawn += 1
+            if not report.running:
+                self._draw_live()  # a pause, a step or a reset shows at once
+            elif not self._frame_timer.isActive():
+                wait = self._last_frame + self._frame_cost / DRAWING_TIME_SHARE
+                delay = max(0.0, max(wait, self._last_frame + MIN_FRAME_SECONDS)
+                            - time.perf_counter())
+                self._frame_timer.start(int(1000 * delay))
         finally:
             self.worker.acknowledge_report()
+
+    def _draw_live(self) -> None:
+        """Draw and paint the latest report (the views follow live unless scrubbed)."""
+        self._frame_timer.stop()
+        started = time.perf_counter()
+        if self.scrub_index is None:
+            self.redraw()
+        if self._pending_functions is not None:
+            self.inspector.show_functions(self._pending_functions)
+            self._pending_functions = None
+        self.paint_now()
+        self.frames_drawn += 1
+        self._last_frame = time.perf_counter()
+        cost = self._last_frame - started
+        self._frame_cost = cost if self._frame_cost == 0 else 0.7 * self._frame_cost + 0.3 * cost
 
     def _mode_changed(self, mode: str) -> None:
         self.mode = mode
@@ -484,15 +548,15 @@ class MainWindow(QMainWindow):
         self.mode_label.style().unpolish(self.mode_label)
         self.mode_label.style().polish(self.mode_label)
 
-    def _agf_finished(self, token: int, rounds: list, note: str) -> None:
-        if token != self._agf_token:
+    def _agf_finished(self, token: int, states: Any, note: str) -> None:
+        if token != self._agf_token or self._closing:
             return
         self.agf_panel.set_busy(False)
-        self.agf_panel.set_rounds(rounds, note=note)
+        if len(self.record):
+            self.agf_panel.show_history(self.record, self.shown_step())
+        self.agf_panel.set_states(states, note=note)
         if note:
             self.show_error(note)
-        if self.record:
-            self.agf_panel.show_history(self.record)
 
     # ================================================================= drawing
     def shown_step(self) -> int | None:
@@ -502,14 +566,54 @@ class MainWindow(QMainWindow):
         return int(self.record.snapshot_steps[self.scrub_index])
 
     def redraw(self) -> None:
-        """Draw every panel at the shown moment."""
+        """Draw the visible panels at the shown moment.
+
+        A panel that is hidden (a closed dock, a tab behind another) is drawn when it shows
+        again; a panel that already shows this moment of this record is left alone.
+        """
+        if self.context is None or not len(self.record):
+            return
+        for key, panel in self.panels.items():
+            if panel.isVisible():
+                self._draw_panel(key)
+
+    def _draw_panel(self, key: str) -> None:
         if self.context is None or not len(self.record):
             return
         step = self.shown_step()
         snapshot = self.record.snapshot_at(step)
-        for panel in self.panels.values():
-            panel.show_snapshot(snapshot)
-            panel.show_history(self.record, step)
+        moment = (id(self.record), self.record.version, step, id(snapshot))
+        if self._drawn.get(key) == moment:
+            return
+        panel = self.panels[key]
+        panel.show_snapshot(snapshot)
+        panel.show_history(self.record, step)
+        self._drawn[key] = moment
+
+    def paint_now(self) -> None:
+        """Paint what the last drawing changed, now (not at the next turn of the event
+        loop), so that the cost of a frame is known and paid at once."""
+        for scene in self._scenes():  # a scene tells its views what changed by a queued call
+            QCoreApplication.sendPostedEvents(scene, QEvent.Type.MetaCall)
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.UpdateRequest)
+
+    def _scenes(self) -> list:
+        if not self._graphics_scenes:
+            views = [view for panel in self.panels.values()
+                     for view in panel.findChildren(QGraphicsView)]
+            self._graphics_scenes = list({id(v.scene()): v.scene() for v in views}.values())
+        return self._graphics_scenes
+
+    def draw_frame(self) -> float:
+        """Draw the shown moment and paint it; the seconds it took."""
+        started = time.perf_counter()
+        self.redraw()
+        self.paint_now()
+        return time.perf_counter() - started
+
+    def _dock_shown(self, key: str, visible: bool) -> None:
+        if visible and not self._closing:
+            self._draw_panel(key)
 
     def _sync_timeline(self) -> None:
         last = max(len(self.record) - 1, 0)
@@ -575,10 +679,3 @@ def _list_presets() -> list[tuple[str, str]]:
     except ImportError:
         return []
 
-
-def _fill_record(record: RunRecord, history: Any) -> None:
-    """Copy a backend MetricHistory (loss samples and snapshots) into the window's record."""
-    record.add_losses(np.asarray(history.losses.steps),
-                      np.asarray(history.losses.values)[:, 0])
-    for snapshot in history.snapshots:
-        record.add_snapshot(snapshot)

@@ -1,87 +1,107 @@
-"""What the window has seen of a run: the loss samples and the snapshots, for the views.
+"""What the window shows of a run: a view over the backend's MetricHistory.
 
-Live, it grows from the worker's reports; opened from a run directory, it is filled from
-the backend's MetricHistory. It holds at most ``max_snapshots`` snapshots: when full, every
-second one of the older half is let go (the latest and the earliest always stay), so a long
-run keeps dense recent detail and a coarse past in bounded memory.
+The record itself is the backend's decimated ``MetricHistory`` (dense early, log-spaced
+later, always the latest; bounded memory however long the run). Live, it grows from the
+worker's reports; opened from a run directory or a session file, it *is* that run's
+history. This class adds only what the views need on top: the moment shown for a
+scrubbed step (the last snapshot at or before it), and the per-step series the curves
+draw, cached until the history changes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from backend.recording import MetricHistory
+
 DEFAULT_MAX_SNAPSHOTS = 800
+SCALAR_COLUMNS = {"loss": 0, "train_accuracy": 1, "test_accuracy": 2}
 
 
 class RunRecord:
-    """Loss samples and snapshots of one run, ordered by step."""
+    """Loss samples and snapshots of one run, ordered by step (a MetricHistory underneath)."""
 
-    def __init__(self, max_snapshots: int = DEFAULT_MAX_SNAPSHOTS) -> None:
+    def __init__(self, max_snapshots: int = DEFAULT_MAX_SNAPSHOTS,
+                 history: MetricHistory | None = None) -> None:
         self.max_snapshots = max(8, int(max_snapshots))
-        self.clear()
+        self._history = history  # made on first use: the backend loads slowly at launch
+        self.version = 0  # grows with every change; views compare it to skip redrawing
+        self._cache: dict[Any, Any] = {}
+
+    @property
+    def history(self) -> MetricHistory:
+        """The backend's record underneath."""
+        if self._history is None:
+            from backend.recording import MetricHistory
+
+            self._history = MetricHistory(self.max_snapshots)
+        return self._history
+
+    @classmethod
+    def from_history(cls, history: MetricHistory) -> RunRecord:
+        """A record showing a recorded run's history (used as is, not copied)."""
+        return cls(max(history.snapshot_capacity, len(history.snapshots)), history)
 
     def clear(self) -> None:
         """Forget everything (a new run)."""
-        self._loss_steps: list[np.ndarray] = []
-        self._loss_values: list[np.ndarray] = []
-        self._loss_cache: tuple[np.ndarray, np.ndarray] | None = None
-        self.snapshots: list[Any] = []
-        self._steps: list[int] = []
+        self._history = None
+        self._changed()
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._cache.clear()
+
+    def _cached(self, key: Any, build):
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     # ------------------------------------------------------------------ filling
     def add_losses(self, steps: np.ndarray, values: np.ndarray) -> None:
-        """Append (step, loss) samples; samples at or before the last step are ignored."""
-        steps = np.asarray(steps, dtype=np.int64)
-        values = np.asarray(values, dtype=np.float64)
-        if len(steps) == 0:
-            return
+        """Append (step, loss) samples after the recorded ones (non-finite ones are left out)."""
+        steps = np.asarray(steps, dtype=np.int64).reshape(-1)
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
         last = self.last_loss_step()
-        if last is not None:
-            keep = steps > last
-            steps, values = steps[keep], values[keep]
-        if len(steps):
-            self._loss_steps.append(steps)
-            self._loss_values.append(values)
-            self._loss_cache = None
+        keep = np.isfinite(values) if last is None else np.isfinite(values) & (steps > last)
+        if keep.any():
+            self.history.add_losses(steps[keep], values[keep])
+            self._changed()
 
     def add_snapshot(self, snapshot: Any) -> None:
-        """Append a snapshot (one at the same step as the last replaces it)."""
-        step = int(snapshot.step)
-        if self._steps and step < self._steps[-1]:
+        """Append a snapshot (one at the same step as the last replaces it). Its loss joins
+        the loss curve when no loss sample covers its step yet."""
+        latest = self.history.latest
+        if latest is not None and int(snapshot.step) < int(latest.step):
             return
-        if self._steps and step == self._steps[-1]:
-            self.snapshots[-1] = snapshot
-        else:
-            self.snapshots.append(snapshot)
-            self._steps.append(step)
-        if np.isfinite(getattr(snapshot, "loss", np.nan)):
-            self.add_losses(np.array([step]), np.array([float(snapshot.loss)]))
-        if len(self.snapshots) > self.max_snapshots:
-            self._thin()
-
-    def _thin(self) -> None:
-        half = len(self.snapshots) // 2
-        keep = [i for i in range(len(self.snapshots)) if i >= half or i % 2 == 0 or i == 0]
-        self.snapshots = [self.snapshots[i] for i in keep]
-        self._steps = [self._steps[i] for i in keep]
+        self.history.add_snapshot(snapshot)
+        self.add_losses(np.array([int(snapshot.step)]), np.array([float(snapshot.loss)]))
+        self._changed()
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
         return len(self.snapshots)
 
     @property
+    def snapshots(self) -> list[Any]:
+        if self._history is None:
+            return []
+        return self._cached("snapshots", lambda: self._history.snapshots)
+
+    @property
     def snapshot_steps(self) -> np.ndarray:
-        return np.asarray(self._steps, dtype=np.int64)
+        if self._history is None:
+            return np.zeros(0, dtype=np.int64)
+        return self._cached("steps", self._history.snapshot_steps)
 
     def last_loss_step(self) -> int | None:
-        if not self._loss_steps:
-            return None
-        return int(self._loss_steps[-1][-1])
+        steps = self._history.losses.steps if self._history is not None else []
+        return int(steps[-1]) if len(steps) else None
 
     def latest(self) -> Any:
-        return self.snapshots[-1] if self.snapshots else None
+        return self._history.latest if self._history is not None else None
 
     def index_at(self, step: int) -> int:
         """Index of the last snapshot taken at or before ``step`` (0 when none is)."""
@@ -89,46 +109,50 @@ class RunRecord:
         return max(index, 0)
 
     def snapshot_at(self, step: int | None) -> Any:
-        """The snapshot shown for ``step`` (None: the latest)."""
-        if not self.snapshots:
+        """The snapshot shown for ``step``: the last one at or before it (None: the latest)."""
+        snapshots = self.snapshots
+        if not snapshots:
             return None
-        if step is None:
-            return self.snapshots[-1]
-        return self.snapshots[self.index_at(step)]
+        return snapshots[-1] if step is None else snapshots[self.index_at(step)]
 
     def loss_curve(self, upto: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(steps, losses) up to and including ``upto`` (None: all)."""
-        if self._loss_cache is None:
-            if self._loss_steps:
-                self._loss_cache = (np.concatenate(self._loss_steps),
-                                    np.concatenate(self._loss_values))
-                self._loss_steps = [self._loss_cache[0]]
-                self._loss_values = [self._loss_cache[1]]
-            else:
-                self._loss_cache = (np.zeros(0, np.int64), np.zeros(0, np.float64))
-        steps, values = self._loss_cache
+        steps = self.history.losses.steps
+        values = self.history.losses.values.reshape(-1)
         if upto is None:
             return steps, values
         end = int(np.searchsorted(steps, int(upto), side="right"))
         return steps[:end], values[:end]
 
     def series(self, name: str, upto: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(steps, values) of one snapshot field stacked over the snapshots up to ``upto``."""
-        end = len(self.snapshots) if upto is None else self.index_at(upto) + 1
-        chosen = self.snapshots[:end]
-        steps = self.snapshot_steps[:end]
-        if not chosen:
-            return steps, np.zeros(0)
-        values = [getattr(snapshot, name) for snapshot in chosen]
-        if all(value is None for value in values):
-            return steps, np.full(len(values), np.nan)
-        return steps, np.asarray([np.nan if value is None else value for value in values],
-                                 dtype=float) if np.ndim(values[0]) == 0 else np.stack(values)
+        """(steps, values) of one snapshot field over the snapshots up to ``upto``.
+
+        Loss and accuracies come from the history's scalar series (a row per snapshot
+        ever taken); other fields are stacked over the kept snapshots.
+        """
+        if name in SCALAR_COLUMNS:
+            steps = self.history.scalars.steps
+            values = self.history.scalars.values
+            values = values[:, SCALAR_COLUMNS[name]] if len(steps) else np.zeros(0)
+            end = len(steps) if upto is None else int(
+                np.searchsorted(steps, int(upto), side="right"))
+            return steps[:end], values[:end]
+        stacked = self._cached(("series", name), lambda: self._stack(name))
+        end = len(stacked[0]) if upto is None else self.index_at(upto) + 1
+        return stacked[0][:end], stacked[1][:end]
+
+    def _stack(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        snapshots = self.snapshots
+        if not snapshots:
+            return self.snapshot_steps, np.zeros(0)
+        return self.snapshot_steps, np.stack([np.asarray(getattr(s, name)) for s in snapshots])
 
     def neuron_power(self, neuron: int, upto: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(steps, power (T, 3, K)) of one neuron over the snapshots up to ``upto``."""
-        end = len(self.snapshots) if upto is None else self.index_at(upto) + 1
+        end = len(self) if upto is None else self.index_at(upto) + 1
         steps = self.snapshot_steps[:end]
         if end == 0:
             return steps, np.zeros((0, 3, 0))
-        return steps, np.stack([np.asarray(s.power)[:, neuron, :] for s in self.snapshots[:end]])
+        power = self._cached(("neuron", int(neuron)), lambda: np.stack(
+            [np.asarray(s.power)[:, neuron, :] for s in self.snapshots]))
+        return steps, power[:end]

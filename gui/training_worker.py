@@ -1,16 +1,20 @@
 """The training worker: one QThread that owns the Trainer and obeys queued commands.
 
 The window never touches the model. It puts commands (gui.worker_commands) on a
-``queue.Queue``; the worker trains in chunks of about 15 ms, reads the queue between
-chunks, and emits copied MetricSnapshots at most about 30 times a second (fewer when
-computing the metrics would cost more than a few per cent of the time), plus always one
-after a pause, a finished step, a reset and a divergence. A report is only emitted while
-the window has fewer than two reports waiting, so a busy window never builds a backlog.
+``queue.Queue``; the worker trains in chunks of about 8 ms, reads the queue between
+chunks and lets the window's thread have the interpreter lock between them (a chunk that
+held it for long would freeze the window). It emits copied MetricSnapshots at most about
+30 times a second, fewer when computing the metrics would take more than a few per cent
+of the time, plus always one after a pause, a finished step, a reset and a divergence.
+A report is only emitted while the window has fewer than two reports waiting, so a busy
+window never builds a backlog. (The window records every report but draws at its own
+pace: see MainWindow.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
 import sys
 import threading
@@ -23,7 +27,6 @@ import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
 from backend.errors import UserError
-from gui.export.state_request import FetchState
 from gui.run_context import RunContext, context_from_trainer
 from gui.worker_commands import (
     Inspect,
@@ -40,13 +43,44 @@ from gui.worker_commands import (
     WorkerReport,
 )
 
-CHUNK_SECONDS = 0.015  # target duration of one chunk of optimiser steps
+CHUNK_SECONDS = 0.008  # target duration of one chunk of optimiser steps
+MAX_CHUNK = 100_000
 MAX_SNAPSHOTS_PER_SECOND = 30.0
-METRICS_TIME_SHARE = 0.05  # at most this share of the worker's time goes to snapshots
-DROP_CHECK_SECONDS = 0.25  # how often "run to the next drop" looks at the loss curve
+METRICS_TIME_SHARE = 0.04  # at most this share of the worker's time goes to snapshots
+LOSS_CURVE_CAPACITY = 20_000  # loss samples kept for "run to the next drop" (decimated)
+DROP_CHECK_SECONDS = 0.25  # "run to the next drop" looks at the loss curve this often,
+DROP_CHECK_SHARE = 0.01  # ... or sooner once the run has grown by this share of its steps,
+DROP_CHECK_MIN_SECONDS = 0.03  # ... but not more often than this
 MAX_REPORTS_IN_FLIGHT = 2
 
 IDLE, RUNNING, STEPPING, TO_DROP = "idle", "running", "stepping", "to next drop"
+
+
+def next_chunk(chunk: int, count: int, elapsed: float) -> int:
+    """The size of the next chunk after ``count`` steps took ``elapsed`` seconds: enough
+    steps for about CHUNK_SECONDS, growing at most twofold per chunk. A count below the
+    current chunk (the short tail of a step request) says little and changes nothing."""
+    if count < chunk:
+        return chunk
+    per_step = max(elapsed, 1e-6) / count
+    ideal = CHUNK_SECONDS / per_step
+    return int(min(max(1, ideal), 2 * chunk, MAX_CHUNK))
+
+
+def yield_interpreter() -> None:
+    """Let another thread (the window's) take the interpreter lock now, if it waits."""
+    time.sleep(0)
+
+
+def leave_a_core_for_the_window() -> None:
+    """Train on all cores but one, so that drawing never waits for a core: torch's
+    parallel operations stall whenever one of their threads loses its core, and the
+    window's thread would take it many times a second."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    if cores > 1 and torch.get_num_threads() >= cores:
+        torch.set_num_threads(cores - 1)
 
 
 def default_trainer_factory(config: Any) -> Any:
@@ -94,10 +128,11 @@ class TrainingWorker(QThread):
         self._steps_per_second = 0.0
         self._pending_steps: list[int] = []
         self._pending_losses: list[float] = []
-        self._curve_steps: list[int] = []
-        self._curve_losses: list[float] = []
+        self._curve: Any = None  # the loss curve "run to the next drop" watches
+        self._curve_pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._drops_at_start = 0
         self._last_drop_check = 0.0
+        self._last_drop_step = 0
 
     # ----------------------------------------------------------------- window side
     def send(self, command: Any) -> None:
@@ -105,7 +140,7 @@ class TrainingWorker(QThread):
         self._commands.put(command)
 
     def acknowledge_report(self) -> None:
-        """The window has drawn a report; the worker may send another."""
+        """The window has taken a report; the worker may send another."""
         with self._in_flight_lock:
             self._in_flight = max(0, self._in_flight - 1)
 
@@ -116,6 +151,7 @@ class TrainingWorker(QThread):
 
     # ----------------------------------------------------------------- worker side
     def run(self) -> None:  # noqa: D401 - QThread entry point
+        leave_a_core_for_the_window()
         while True:
             busy = self._mode != IDLE and self._trainer is not None
             try:
@@ -137,6 +173,8 @@ class TrainingWorker(QThread):
             self._report_failure(error)
 
     def _dispatch(self, command: Any) -> None:
+        from gui.export.state_request import FetchState  # loads the backend: not at launch
+
         if isinstance(command, (Reset, LoadState)):
             self._rebuild(command)
             return
@@ -153,8 +191,18 @@ class TrainingWorker(QThread):
             self._steps_left = max(1, int(command.count))
             self._set_mode(STEPPING)
         elif isinstance(command, RunToNextDrop):
+            self._curve = _loss_curve()
+            self._curve_pending.clear()
+            steps = np.asarray(command.steps, dtype=np.int64)
+            known = steps < int(self._trainer.step_count)
+            self._curve.extend(steps[known], np.asarray(command.losses, dtype=float)[known])
+            unreported = _joined(self._pending_steps, np.int64)
+            later = unreported > (int(steps[known][-1]) if known.any() else -1)
+            self._curve_pending.append(
+                (unreported[later], _joined(self._pending_losses, np.float64)[later]))
             self._drops_at_start = len(self._current_drops())
             self._last_drop_check = time.perf_counter()
+            self._last_drop_step = int(self._trainer.step_count)
             self._set_mode(TO_DROP)
         elif isinstance(command, SetLearningRate):
             self._trainer.set_learning_rate(float(command.learning_rate))
@@ -193,8 +241,8 @@ class TrainingWorker(QThread):
         self._steps_per_second = 0.0
         self._pending_steps.clear()
         self._pending_losses.clear()
-        self._curve_steps = []
-        self._curve_losses = []
+        self._curve = None
+        self._curve_pending.clear()
         if self._inspected is not None and self._inspected >= context.width:
             self._inspected = None
         self.context_ready.emit(context)
@@ -214,14 +262,14 @@ class TrainingWorker(QThread):
             self._emit(force=True)
             return
         elapsed = time.perf_counter() - started
-        self._adapt_chunk(count, elapsed)
+        self._chunk = next_chunk(self._chunk, count, elapsed)
         self._note_rate(trainer.step_count)
         step = int(trainer.step_count)
         steps, losses = _chunk_losses(trainer, step, loss)
-        self._pending_steps.extend(steps)
-        self._pending_losses.extend(losses)
-        self._curve_steps.extend(steps)
-        self._curve_losses.extend(losses)
+        self._pending_steps.append(steps)
+        self._pending_losses.append(losses)
+        if self._mode == TO_DROP:
+            self._curve_pending.append((steps, losses))
 
         if trainer.divergence:
             self._set_mode(IDLE)
@@ -238,13 +286,7 @@ class TrainingWorker(QThread):
             self._emit(force=True, message=f"Paused after a loss drop, at step {step}.")
             return
         self._emit(force=False)
-
-    def _adapt_chunk(self, count: int, elapsed: float) -> None:
-        if count < self._chunk:  # a short final chunk of a step request says little
-            return
-        per_step = max(elapsed, 1e-6) / count
-        ideal = CHUNK_SECONDS / per_step
-        self._chunk = int(min(max(1, ideal), 2 * self._chunk, 100_000))
+        yield_interpreter()
 
     def _note_rate(self, step_count: int) -> None:
         now = time.perf_counter()
@@ -256,18 +298,24 @@ class TrainingWorker(QThread):
             self._steps_per_second = (step_count - first_step) / (now - first_time)
 
     def _current_drops(self) -> list:
-        if len(self._curve_steps) < 3:
+        if self._curve is None:
             return []
-        return self._detect_drops(
-            np.asarray(self._curve_steps, dtype=np.int64),
-            np.asarray(self._curve_losses, dtype=np.float64),
-        )
+        if self._curve_pending:
+            self._curve.extend(np.concatenate([s for s, _ in self._curve_pending]),
+                               np.concatenate([v for _, v in self._curve_pending]))
+            self._curve_pending.clear()
+        if len(self._curve) < 3:
+            return []
+        return self._detect_drops(self._curve.steps, self._curve.values[:, 0])
 
     def _drop_reached(self) -> bool:
         now = time.perf_counter()
-        if now - self._last_drop_check < DROP_CHECK_SECONDS:
+        step = int(self._trainer.step_count)
+        since = now - self._last_drop_check
+        grown = step - self._last_drop_step >= max(1, DROP_CHECK_SHARE * step)
+        if since < DROP_CHECK_MIN_SECONDS or (since < DROP_CHECK_SECONDS and not grown):
             return False
-        self._last_drop_check = now
+        self._last_drop_check, self._last_drop_step = now, step
         return len(self._current_drops()) > self._drops_at_start
 
     def _set_mode(self, mode: str) -> None:
@@ -308,8 +356,8 @@ class TrainingWorker(QThread):
             steps_per_second=self._steps_per_second,
             stage=str(getattr(self._trainer, "stage", "")),
             device=str(getattr(self._trainer, "device", "")),
-            loss_steps=np.asarray(self._pending_steps, dtype=np.int64),
-            loss_values=np.asarray(self._pending_losses, dtype=np.float64),
+            loss_steps=_joined(self._pending_steps, np.int64),
+            loss_values=_joined(self._pending_losses, np.float64),
             neuron_functions=functions,
             message=message,
         )
@@ -325,7 +373,7 @@ class TrainingWorker(QThread):
         a, b, c = self._trainer.effective_functions()
         m = int(self._inspected)
         stacked = np.stack([np.asarray(a)[m], np.asarray(b)[m], np.asarray(c)[m]]).copy()
-        return NeuronFunctions(neuron=m, functions=stacked)
+        return NeuronFunctions(neuron=m, functions=stacked, step=int(self._trainer.step_count))
 
     def _report_failure(self, error: BaseException) -> None:
         if isinstance(error, UserError):
@@ -336,14 +384,27 @@ class TrainingWorker(QThread):
                          "The run is paused; Reset starts it afresh.")
 
 
-def _chunk_losses(trainer: Any, step: int, loss: float) -> tuple[list[int], list[float]]:
+def _chunk_losses(trainer: Any, step: int, loss: float) -> tuple[np.ndarray, np.ndarray]:
     """Every (step, loss) of the last chunk when the trainer keeps them, else the last one."""
     recent = getattr(trainer, "recent_losses", None)
     if recent is not None:
         steps, losses = recent()
         if len(steps):
-            return np.asarray(steps).tolist(), np.asarray(losses, dtype=float).tolist()
-    return ([step], [loss]) if np.isfinite(loss) else ([], [])
+            return (np.array(steps, dtype=np.int64), np.array(losses, dtype=np.float64))
+    if not np.isfinite(loss):
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    return np.array([step], dtype=np.int64), np.array([loss], dtype=np.float64)
+
+
+def _loss_curve() -> Any:
+    """An empty decimated (step, loss) series of bounded size (backend.recording)."""
+    from backend.recording import DecimatedSeries
+
+    return DecimatedSeries(1, LOSS_CURVE_CAPACITY)
+
+
+def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 def _with_seed(config: Any, seed: int) -> Any:

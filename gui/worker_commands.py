@@ -32,7 +32,14 @@ class Step:
 
 @dataclass(frozen=True)
 class RunToNextDrop:
-    """Train until the loss curve shows one more drop than now, then pause."""
+    """Train until the loss curve shows one more drop than now, then pause.
+
+    ``steps``/``losses`` are the loss curve recorded so far (the window's record), so that
+    drops are counted on the whole run; the worker adds what it trains after.
+    """
+
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    losses: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class NeuronFunctions:
 
     neuron: int
     functions: np.ndarray  # (3, n)
+    step: int = -1  # the optimiser step they belong to
 
 
 @dataclass

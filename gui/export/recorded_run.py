@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from backend.recording import MetricHistory
 from backend.session_file import load_recorded_run
 from gui.run_context import RunContext, context_from_trainer
@@ -44,11 +42,5 @@ def open_recorded_run(path: str | Path) -> RecordedRun:
 
 
 def record_from_history(history: MetricHistory) -> RunRecord:
-    """The window's RunRecord filled from a backend MetricHistory (every snapshot kept)."""
-    snapshots = history.snapshots
-    record = RunRecord(max_snapshots=max(len(snapshots), 8))
-    record.add_losses(np.asarray(history.losses.steps),
-                      np.asarray(history.losses.values).reshape(-1))
-    for snapshot in snapshots:
-        record.add_snapshot(snapshot)
-    return record
+    """The window's RunRecord showing a backend MetricHistory (every snapshot kept)."""
+    return RunRecord.from_history(history)

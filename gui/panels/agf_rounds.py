@@ -10,21 +10,24 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton
 
 from gui import theme
-from gui.panels.base import Panel
+from gui.panels.base import Panel, SteadyRange, decade_range, fix_text_height, nice_ceiling
 from gui.run_context import RunContext
 
 DEFINITION = (
     "Alternating Gradient Flows, simulated for this configuration: each round the dormant "
     "neuron(s) of largest accumulated utility U(θ̄) = (1/N) Σ_pairs ⟨f_θ̄, r⟩ activate and "
     "the active neurons are trained to convergence. Gold: AGF's loss after each round, "
-    "placed at the round's step (t = η · steps). White: gradient descent's measured loss.\n"
-    "◀ / ▶ step through the rounds; the text compares AGF's state after the round with "
-    "gradient descent at the same step."
+    "placed at the round's optimiser step. White: gradient descent's measured loss.\n"
+    "◀ / ▶ step through the rounds. Right: the normalised orbit power of θ¹ per neuron "
+    "(rows grouped by dominant orbit) for AGF after the round and for gradient descent at "
+    "the same step; the text gives the neurons per dominant orbit of each."
 )
+MAP_LAYER = 0  # the heat maps show θ¹
 
 
 class AgfRoundsPanel(Panel):
-    """Round stepper, AGF staircase against the GD loss, and a per-round comparison."""
+    """Round stepper, AGF staircase against the GD loss, and AGF's state after the round
+    beside gradient descent's at the same step."""
 
     title = "AGF rounds"
     definition = DEFINITION
@@ -50,33 +53,75 @@ class AgfRoundsPanel(Panel):
         bar.addWidget(self.next_button)
         bar.addWidget(self.round_label, 1)
         self.layout_.addLayout(bar)
-        self.plot = self.new_plot(tooltip=DEFINITION)
-        item = self.plot.getPlotItem()
-        item.setLogMode(x=False, y=True)
-        item.setLabel("bottom", "step")
-        item.setLabel("left", "loss")
-        item.vb.setLimits(minYRange=0.3)
-        self.gd_curve = item.plot(pen=pg.mkPen(theme.LOSS_COLOUR, width=1.2), skipFiniteCheck=True)
+
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setToolTip(DEFINITION)
+        self.layout_.addWidget(self.canvas, 1)
+        self.plot = self.canvas.addPlot(row=0, col=0)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setLogMode(x=False, y=True)
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", "loss")
+        self.canvas.ci.layout.setColumnStretchFactor(0, 3)
+        self.x_range = SteadyRange(self.plot, "x")
+        self.y_range = SteadyRange(self.plot, "y")
+        self.gd_curve = self.plot.plot(pen=pg.mkPen(theme.LOSS_COLOUR, width=1.2),
+                                       skipFiniteCheck=True, antialias=False)
         self.gd_curve.setDownsampling(auto=True, method="peak")
-        self.agf_curve = item.plot(pen=pg.mkPen(theme.PREDICTION_COLOUR, width=2),
-                                   stepMode=None, skipFiniteCheck=True)
+        self.gd_curve.setClipToView(True)
+        self.agf_curve = self.plot.plot(pen=pg.mkPen(theme.PREDICTION_COLOUR, width=2),
+                                        skipFiniteCheck=True)
         self.round_marker = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(theme.CURSOR_COLOUR),
                                                pen=pg.mkPen("w", width=1))
-        item.addItem(self.round_marker)
-        self.layout_.addWidget(self.plot, 1)
+        self.plot.addItem(self.round_marker)
+
+        self.maps: list[pg.ImageItem] = []
+        self.map_plots: list[pg.PlotItem] = []
+        lut = theme.lookup_table("viridis")
+        for column, name in enumerate(("AGF", "gradient descent"), start=1):
+            plot = self.canvas.addPlot(row=0, col=column)
+            plot.setTitle(theme.plot_title(f"{name}: θ¹ power"))
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.setMouseEnabled(x=False, y=False)
+            plot.invertY(True)
+            plot.getAxis("left").setStyle(showValues=False)
+            image = pg.ImageItem(axisOrder="row-major")
+            image.setLookupTable(lut)
+            image.setLevels((0.0, 1.0))
+            plot.addItem(image)
+            self.canvas.ci.layout.setColumnStretchFactor(column, 1)
+            self.maps.append(image)
+            self.map_plots.append(plot)
+
         self.details = QLabel("")
         self.details.setWordWrap(True)
         self.details.setObjectName("muted")
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        fix_text_height(self.details, 3)
         self.layout_.addWidget(self.details)
         self.rounds: list = []
+        self.round_states: list = []
         self.current = -1
         self._history: Any = None
         self._update_buttons()
 
     def set_context(self, context: RunContext) -> None:
         super().set_context(context)
-        self.set_rounds([], note=context.prediction_note)
+        labels = context.short_orbit_labels(6)
+        k = context.num_orbits
+        stride = max(1, int(np.ceil(k / 4)))
+        for plot in self.map_plots:
+            plot.getAxis("bottom").setTicks([[(i + 0.5, labels[i]) for i in range(0, k, stride)],
+                                             []])
+            plot.setXRange(0, k, padding=0)
+            plot.setYRange(0, context.width, padding=0)
+        self.x_range.reset()
+        self.y_range.reset()
+        self._history = None
+        self.gd_curve.setData([], [])
+        self.set_states(None, note=context.prediction_note)
 
     def set_busy(self, busy: bool) -> None:
         """Show that a simulation is running."""
@@ -84,9 +129,17 @@ class AgfRoundsPanel(Panel):
         if busy:
             self.round_label.setText("simulating AGF…")
 
-    def set_rounds(self, rounds: list, note: str = "") -> None:
-        """Adopt the rounds of an AGF simulation (AgfRound objects, in order)."""
+    def set_states(self, states: Any, note: str = "") -> None:
+        """Adopt an AGF simulation (gui.agf_states.AgfStates; None: none)."""
+        rounds = list(states.rounds) if states is not None else []
+        snapshots = list(states.snapshots) if states is not None else []
+        self.set_rounds(rounds, note=note, snapshots=snapshots)
+
+    def set_rounds(self, rounds: list, note: str = "", snapshots: list | None = None) -> None:
+        """Adopt the rounds of an AGF simulation (AgfRound objects, in order) and the
+        backend's snapshot of the network after each (optional)."""
         self.rounds = list(rounds)
+        self.round_states = list(snapshots or [])
         self.current = -1
         if self.rounds:
             steps = [0.0] + [float(r.step) for r in self.rounds]
@@ -96,10 +149,13 @@ class AgfRoundsPanel(Panel):
             y = np.repeat(np.asarray(losses), 2)[:-1]
             keep = y > 0
             self.agf_curve.setData(x[keep], y[keep])
+            self._fit_ranges()
             self.select_round(0)
         else:
             self.agf_curve.setData([], [])
             self.round_marker.setData([], [])
+            for image in self.maps:
+                image.clear()
             self.round_label.setText("no rounds yet")
             self.details.setText(note)
         self._update_buttons()
@@ -116,43 +172,91 @@ class AgfRoundsPanel(Panel):
         if float(agf_round.loss_after) > 0:
             self.round_marker.setData([float(agf_round.step)],
                                       [np.log10(float(agf_round.loss_after))])
+        self._show_maps()
         self._describe_round()
         self._update_buttons()
         self.round_changed.emit(int(round(float(agf_round.step))))
+
+    def round_snapshot(self) -> Any:
+        """The backend's snapshot of AGF's network after the round shown (None: none)."""
+        if 0 <= self.current < len(self.round_states):
+            return self.round_states[self.current]
+        return None
+
+    def gd_snapshot(self) -> Any:
+        """Gradient descent's recorded snapshot at the round's step (None: not reached)."""
+        if self.current < 0 or self._history is None or not len(self._history):
+            return None
+        step = float(self.rounds[self.current].step)
+        if float(self._history.snapshot_steps[-1]) < step:
+            return None
+        return self._history.snapshot_at(int(round(step)))
+
+    def _show_maps(self) -> None:
+        for image, snapshot in zip(self.maps, (self.round_snapshot(), self.gd_snapshot()),
+                                   strict=True):
+            if snapshot is None:
+                image.clear()
+                continue
+            rows = np.argsort(np.asarray(snapshot.dominant_orbit), kind="stable")
+            power = np.asarray(snapshot.power)[MAP_LAYER][rows]
+            image.setImage(np.ascontiguousarray(power, dtype=np.float32), autoLevels=False,
+                           levels=(0.0, 1.0))
+
+    def _counts_text(self, snapshot: Any, neurons: np.ndarray | None = None) -> str:
+        dominant = np.asarray(snapshot.dominant_orbit)
+        if neurons is not None:
+            dominant = dominant[neurons]
+        labels = self.context.short_orbit_labels(10) if self.context else []
+        counts = np.bincount(dominant, minlength=len(labels))
+        shown = [f"{labels[k]} {int(counts[k])}" for k in np.argsort(-counts, kind="stable")
+                 if counts[k] > 0]
+        return ", ".join(shown[:6]) or "—"
 
     def _describe_round(self) -> None:
         if self.current < 0:
             return
         agf_round = self.rounds[self.current]
         orbits = ", ".join(str(label) for label in agf_round.orbits) or "—"
-        neurons = list(agf_round.neurons)
-        shown = ", ".join(str(int(m)) for m in neurons[:8]) + ("…" if len(neurons) > 8 else "")
-        text = (f"<b>AGF after round {int(agf_round.round)}</b>: learned {orbits} "
-                f"(neurons {shown or '—'}); loss {float(agf_round.loss_before):.4g} → "
-                f"{float(agf_round.loss_after):.4g}.")
-        if self._history is not None and len(self._history):
-            steps, losses = self._history.loss_curve()
-            step = float(agf_round.step)
-            if len(steps) and steps[-1] >= step:
-                at = int(np.searchsorted(steps, step, side="right")) - 1
-                text += (f"<br><b>Gradient descent at step {int(steps[max(at, 0)])}</b>: "
-                         f"loss {float(losses[max(at, 0)]):.4g}")
-                snapshot = self._history.snapshot_at(int(step))
-                if snapshot is not None and self.context is not None:
-                    counts = np.asarray(snapshot.orbit_counts)
-                    top = np.argsort(counts)[::-1][:3]
-                    text += "; most neurons on " + ", ".join(
-                        f"{self.context.orbit_labels[k]} ({int(counts[k])})" for k in top)
-            else:
-                text += "<br>Gradient descent has not reached this step yet."
+        text = (f"<b>AGF round {int(agf_round.round)}</b>: learned {orbits} "
+                f"({len(agf_round.neurons)} neuron(s)); loss "
+                f"{float(agf_round.loss_before):.4g} → {float(agf_round.loss_after):.4g}")
+        state = self.round_snapshot()
+        if state is not None:
+            active = np.unique(np.concatenate(
+                [np.asarray(r.neurons, dtype=np.int64) for r in self.rounds[:self.current + 1]]))
+            text += f". Active neurons per orbit: {self._counts_text(state, active)}"
+        gd = self.gd_snapshot()
+        if gd is not None:
+            text += (f"<br><b>Gradient descent at step {int(gd.step):,}</b>: loss "
+                     f"{float(gd.loss):.4g}; neurons per orbit: {self._counts_text(gd)}")
+        else:
+            text += "<br>Gradient descent has not reached this step yet."
         self.details.setText(text)
 
     def _update_buttons(self) -> None:
         self.previous_button.setEnabled(self.current > 0)
         self.next_button.setEnabled(0 <= self.current < len(self.rounds) - 1)
 
+    def _fit_ranges(self, losses: np.ndarray | None = None) -> None:
+        end = 1.0
+        if self._history is not None and len(self._history):
+            end = float(self._history.snapshot_steps[-1])
+        if self.rounds:
+            end = max(end, float(self.rounds[-1].step))
+        self.x_range.set(0.0, nice_ceiling(max(end, 1.0)))
+        values = [np.asarray(losses if losses is not None else [], dtype=float)]
+        values += [np.array([float(r.loss_before), float(r.loss_after)]) for r in self.rounds]
+        decades = decade_range(np.concatenate(values))
+        if decades is not None:
+            self.y_range.set(*decades)
+
     def show_history(self, history: Any, step: int | None = None) -> None:
         self._history = history
         steps, losses = history.loss_curve(step)
         positive = losses > 0
         self.gd_curve.setData(steps[positive], losses[positive])
+        self._fit_ranges(losses[positive])
+        if self.current >= 0:
+            self._show_maps()
+            self._describe_round()

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtWidgets import QLabel
 
 from gui import theme
-from gui.panels.base import Panel
+from gui.panels.base import Panel, SteadyRange, fix_text_height, nice_ceiling
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -33,6 +33,7 @@ class AlignmentPanel(Panel):
         self.summary = QLabel("")
         self.summary.setObjectName("muted")
         self.summary.setWordWrap(True)
+        fix_text_height(self.summary, 3)
         self.summary.setToolTip(DEFINITION)
         self.layout_.addWidget(self.summary)
         self.canvas = pg.GraphicsLayoutWidget()
@@ -47,8 +48,10 @@ class AlignmentPanel(Panel):
             plot.hideButtons()
             plot.setMouseEnabled(x=False, y=False)
             plot.setXRange(0, 1, padding=0.02)
-            plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
+            pass  # plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
             plot.setLabel("left", "neurons")
+        self.rank_y_range = SteadyRange(self.rank_plot, "y")
+        self.align_y_range = SteadyRange(self.align_plot, "y")
         legend = self.rank_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
         self.rank_curves = []
         for name, colour in zip(theme.LAYER_NAMES, theme.LAYER_COLOURS, strict=True):
@@ -76,14 +79,18 @@ class AlignmentPanel(Panel):
         dominant = np.asarray(snapshot.dominant_orbit)
         matrix = self.context.orbit_dims[dominant] >= 2
         ratios = np.asarray(snapshot.sigma_ratio, dtype=float)[:, matrix]
+        highest = 0
         for layer, curve in enumerate(self.rank_curves):
             values = ratios[layer][np.isfinite(ratios[layer])]
             counts, _ = np.histogram(values, bins=BINS)
             curve.setData(BINS, counts)
+            highest = max(highest, int(counts.max()))
+        self.rank_y_range.set(0.0, nice_ceiling(1.05 * max(highest, 1)))
         modulus = np.abs(np.asarray(snapshot.alignment))
         modulus = modulus[np.isfinite(modulus)]
         counts, _ = np.histogram(np.clip(modulus, 0, 1), bins=BINS)
         self.align_bars.setData(BINS, counts)
+        self.align_y_range.set(0.0, nice_ceiling(1.05 * max(int(counts.max()), 1)))
         fractions = snapshot.rank_one_fraction(self.context.orbit_dims)
         text = []
         if fractions:
@@ -92,9 +99,6 @@ class AlignmentPanel(Panel):
                 for dim, share in fractions.items()))
         else:
             text.append("no neuron sits on a matrix irrep (dimension ≥ 2)")
-        self.rank_plot.enableAutoRange(axis="y", enable=bool(matrix.any()))
-        if not matrix.any():
-            self.rank_plot.setYRange(0, 1, padding=0)
         text.append(f"mean |z| = {snapshot.mean_alignment:.3f}, "
                     f"mean |sin arg z| = {snapshot.mean_abs_sin_phase:.3f}")
         self.summary.setText(";  ".join(text))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtWidgets import QVBoxLayout, QWidget
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from gui import theme
 from gui.run_context import RunContext
+
+NICE_MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+CACHED = QGraphicsItem.CacheMode.DeviceCoordinateCache
 
 
 class Panel(QWidget):
@@ -32,6 +38,10 @@ class Panel(QWidget):
         self.layout_.setContentsMargins(2, 2, 2, 2)
         self.layout_.setSpacing(2)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        cache_axes(self)
+
     def set_context(self, context: RunContext) -> None:
         """Adopt a new run: labels, sizes and predictions."""
         self.context = context
@@ -52,7 +62,92 @@ class Panel(QWidget):
         item.hideButtons()
         if title:
             item.setTitle(theme.plot_title(title))
-        plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
+        pass  # plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
         if tooltip:
             plot.setToolTip(tooltip)
         return plot
+
+
+TEXT_ITEMS = (pg.AxisItem, pg.LegendItem, pg.LabelItem, pg.TextItem)
+
+
+def cache_axes(widget: QWidget) -> None:
+    """Keep the axes, legends, titles and text of ``widget``'s plots as pixmaps, redrawn
+    only when they change.
+
+    Drawing text is the dearest part of a frame, and a curve that changes under a legend
+    (or an axis with a grid) makes it repaint; from a pixmap that costs almost nothing.
+    """
+    for view in widget.findChildren(pg.GraphicsView):
+        for item in view.scene().items():
+            if isinstance(item, TEXT_ITEMS) and item.cacheMode() != CACHED:
+                item.setCacheMode(CACHED)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest m·10^k ≥ ``value`` with m in NICE_MANTISSAS (about ten per decade), so
+    an axis that follows growing data changes its range now and then, not every frame."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    for mantissa in NICE_MANTISSAS:
+        ceiling = mantissa * 10.0**exponent
+        if ceiling >= value * (1 - 1e-12):
+            return ceiling
+    return 10.0 ** (exponent + 1)
+
+
+def decade_range(values: np.ndarray) -> tuple[float, float] | None:
+    """(floor, ceil) of log10 over the positive finite ``values``: a log axis range that
+    changes only when the data cross a decade (None without such values)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return None
+    low = math.floor(math.log10(float(values.min())))
+    high = math.ceil(math.log10(float(values.max())))
+    return float(low), float(max(high, low + 1))
+
+
+class SteadyRange:
+    """Sets a plot's x or y range only when it differs from the one set last (a new range
+    regenerates the axis, which is one of the dearest things in a frame)."""
+
+    def __init__(self, plot_item: pg.PlotItem, axis: str, padding: float = 0.0) -> None:
+        self.plot_item = plot_item
+        self.axis = axis
+        self.padding = padding
+        self.current: tuple[float, float] | None = None
+
+    def set(self, low: float, high: float) -> None:
+        wanted = (float(low), float(high))
+        if wanted == self.current or not (math.isfinite(wanted[0]) and math.isfinite(wanted[1])):
+            return
+        if wanted[1] <= wanted[0]:
+            wanted = (wanted[0], wanted[0] + 1.0)
+        self.current = wanted
+        if self.axis == "x":
+            self.plot_item.setXRange(*wanted, padding=self.padding)
+        else:
+            self.plot_item.setYRange(*wanted, padding=self.padding)
+
+    def reset(self) -> None:
+        self.current = None
+
+
+def fix_text_height(label, lines: int) -> None:
+    """Give a (word-wrapped) label room for ``lines`` lines whatever its text, so that new
+    text never changes the layout around it (which would repaint whole docks)."""
+    from PyQt6.QtWidgets import QSizePolicy
+
+    height = label.fontMetrics().lineSpacing() * lines + 4
+    label.setFixedHeight(height)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+
+
+def fix_text_width(label) -> None:
+    """Let a one-line label take the width its layout gives it, whatever its text."""
+    from PyQt6.QtWidgets import QSizePolicy
+
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
 from gui import theme
-from gui.panels.base import Panel
+from gui.panels.base import Panel, SteadyRange, nice_ceiling
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -41,6 +41,7 @@ class DiversificationPanel(Panel):
         self.tv_text = pg.TextItem("", color=theme.FOREGROUND, anchor=(1, 0))
         item.addItem(self.tv_text, ignoreBounds=True)
         self.brushes: list = []
+        self.y_range = SteadyRange(item, "y")
 
     def set_context(self, context: RunContext) -> None:
         super().set_context(context)
@@ -63,8 +64,7 @@ class DiversificationPanel(Panel):
         nontrivial = int(np.count_nonzero(~self.context.orbit_trivial))
         level = counts.sum() / nontrivial if nontrivial else 0.0
         self.uniform.setPos(level)
-        top = max(float(counts.max()) if k else 1.0, level) * 1.15 + 1e-9
-        item = self.plot.getPlotItem()
-        item.setYRange(0, top, padding=0)
+        top = nice_ceiling(max(float(counts.max()) if k else 1.0, level, 1.0) * 1.15)
+        self.y_range.set(0.0, top)
         self.tv_text.setText(f"TV to uniform = {float(snapshot.diversification_tv):.3f}")
         self.tv_text.setPos(k - 0.5, top)

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
 from gui import theme
-from gui.panels.base import Panel
+from gui.panels.base import Panel, SteadyRange, nice_ceiling
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -40,6 +40,8 @@ class FunctionPowerPanel(Panel):
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.CURSOR_COLOUR, width=1))
         self.cursor.setVisible(False)
         item.addItem(self.cursor, ignoreBounds=True)
+        self.x_range = SteadyRange(item, "x")
+        self.y_range = SteadyRange(item, "y")
 
     def set_context(self, context: RunContext) -> None:
         super().set_context(context)
@@ -51,6 +53,8 @@ class FunctionPowerPanel(Panel):
         if item.legend is not None:
             item.legend.scene().removeItem(item.legend)
             item.legend = None
+        self.x_range.reset()
+        self.y_range.reset()
         self.orbits = np.flatnonzero(~context.orbit_trivial)
         legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt", colCount=2) \
             if len(self.orbits) <= MAX_LEGEND else None
@@ -82,6 +86,13 @@ class FunctionPowerPanel(Panel):
             return
         for curve, orbit in zip(self.curves, self.orbits, strict=True):
             curve.setData(steps, power[:, orbit])
+        last = float(history.snapshot_steps[-1]) if len(history) else 1.0
+        self.x_range.set(0.0, nice_ceiling(max(last, 1.0)))
+        top = float(np.nanmax(power[:, self.orbits])) if len(self.orbits) else 0.0
+        if self.snapshot is not None and len(self.orbits):
+            template = np.asarray(self.snapshot.template_power, dtype=float)[self.orbits]
+            top = max(top, float(np.nanmax(template)))
+        self.y_range.set(0.0, nice_ceiling(1.05 * top))
         if step is None:
             self.cursor.setVisible(False)
         else:

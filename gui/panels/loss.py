@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
 from gui import theme
-from gui.panels.base import Panel
+from gui.panels.base import Panel, SteadyRange, decade_range, nice_ceiling
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -39,11 +39,14 @@ class LossPanel(Panel):
         item.showAxis("right")
         item.getAxis("right").setLogMode(False)
         item.setLabel("bottom", "step")
-        item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        item.addLegend(offset=(-8, 8), labelTextSize="8pt",
+                       brush=pg.mkBrush(32, 37, 47, 200))
         self.loss_curve = item.plot(pen=pg.mkPen(theme.LOSS_COLOUR, width=1.6), name="loss",
                                     skipFiniteCheck=True)
         self.loss_curve.setDownsampling(auto=True, method="peak")
         self.loss_curve.setClipToView(True)
+        self.x_range = SteadyRange(item, "x")
+        self.y_range = SteadyRange(item, "y")
 
         self.accuracy_box = pg.ViewBox()
         item.scene().addItem(self.accuracy_box)
@@ -94,6 +97,8 @@ class LossPanel(Panel):
             item.addItem(line, ignoreBounds=True)
             self.jumps.append(line)
         self._draw_plateaus(None)
+        self.x_range.reset()
+        self.y_range.reset()
         self.loss_curve.setData([], [])
         self.train_accuracy.setData([], [])
         self.test_accuracy.setData([], [])
@@ -112,6 +117,18 @@ class LossPanel(Panel):
         y = np.log10(np.repeat(levels[positive], 2))
         self.plateaus.setData(x, y)
 
+    def _fit_ranges(self, losses: np.ndarray, last_step: float | None) -> None:
+        """Whole decades of loss and a rounded step range, kept until the data leave them."""
+        drops = self.context.predicted_drops if self.context else ()
+        end = max(float(last_step or 0.0), 1.0)
+        if drops:
+            end = max(end, 1.25 * max(float(d.step) for d in drops))
+        self.x_range.set(0.0, nice_ceiling(end))
+        levels = np.array([float(d.level) for d in drops], dtype=float)
+        decades = decade_range(np.concatenate([losses, levels]))
+        if decades is not None:
+            self.y_range.set(*decades)
+
     def show_history(self, history: Any, step: int | None = None) -> None:
         steps, losses = history.loss_curve(step)
         positive = losses > 0
@@ -127,6 +144,7 @@ class LossPanel(Panel):
                 self.test_accuracy.setData([], [])
         last = float(history.snapshot_steps[-1]) if len(history) else None
         self._draw_plateaus(last)
+        self._fit_ranges(losses[positive], last)
         if step is None:
             self.cursor.setVisible(False)
         else:

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from gui import theme
-from gui.panels.base import Panel
+from gui.panels.base import Panel, SteadyRange, fix_text_height, fix_text_width, nice_ceiling
 from gui.run_context import RunContext
 from gui.worker_commands import NeuronFunctions
 
@@ -17,9 +17,11 @@ DEFINITION = (
     "The selected neuron (click a row of the heat maps). Left: its normalised orbit power "
     "p(m, O) over time for the chosen layer — the race between orbits that one of them "
     "wins. Right: its effective functions on G, a(g) = ⟨θ¹, x_g⟩, b(g) = ⟨θ², x_g⟩, "
-    "c(g) = ⟨ξ, x_g⟩. Below: dominant orbit, sparsity = max_O p, IPR = Σ_O p², norms, "
-    "phases φ¹, φ², ψ and the alignment phasor z."
+    "c(g) = ⟨ξ, x_g⟩ — known for the live weights only, since the history records metrics, "
+    "not weights. Below: dominant orbit, sparsity = max_O p, IPR = Σ_O p², norms, "
+    "phases φ¹, φ², ψ and the alignment phasor z at the moment shown."
 )
+LIVE_ONLY = "a, b, c on G are known\nfor the live weights only:\npress Live (End)"
 MAX_LEGEND = 8
 
 
@@ -34,7 +36,7 @@ class NeuronInspectorPanel(Panel):
         bar = QHBoxLayout()
         self.heading = QLabel("Click a heat-map row to inspect a neuron.")
         bar.addWidget(self.heading, 1)
-        bar.addWidget(QLabel("power of"))
+        bar.addWidget(QLabel("layer"))
         self.layer_box = QComboBox()
         for name in theme.LAYER_NAMES:
             self.layer_box.addItem(name)
@@ -52,10 +54,12 @@ class NeuronInspectorPanel(Panel):
         self.function_plot = self.canvas.addPlot(row=0, col=1)
         self.function_plot.setTitle(theme.plot_title("a, b, c on G"))
         self.function_plot.setLabel("bottom", "group element")
+        self.race_x_range = SteadyRange(self.race_plot, "x")
+        self.function_y_range = SteadyRange(self.function_plot, "y", padding=0.05)
         for plot in (self.race_plot, self.function_plot):
             plot.setMenuEnabled(False)
             plot.hideButtons()
-            plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
+            pass  # plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
         legend = self.function_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
         self.function_curves = []
         for letter, colour in zip("abc", theme.LAYER_COLOURS, strict=True):
@@ -63,14 +67,21 @@ class NeuronInspectorPanel(Panel):
                                             symbolSize=4, symbolBrush=colour, symbolPen=None)
             legend.addItem(curve, letter)
             self.function_curves.append(curve)
+        self.live_only_note = pg.TextItem(LIVE_ONLY, color=theme.MUTED, anchor=(0.5, 0.5))
+        self.live_only_note.setVisible(False)
+        self.function_plot.addItem(self.live_only_note, ignoreBounds=True)
         self.race_curves: list[pg.PlotDataItem] = []
         self.details = QLabel("")
         self.details.setObjectName("muted")
         self.details.setWordWrap(True)
+        fix_text_height(self.details, 3)
+        fix_text_width(self.heading)
         self.layout_.addWidget(self.details)
         self.neuron: int | None = None
         self._history: Any = None
         self._history_step: int | None = None
+        self._functions: NeuronFunctions | None = None
+        self.scrubbed = False  # True while the moment shown is not the live one
 
     def set_context(self, context: RunContext) -> None:
         super().set_context(context)
@@ -83,11 +94,15 @@ class NeuronInspectorPanel(Panel):
         self.race_curves = []
         for orbit, label in enumerate(context.orbit_labels):
             colour = theme.orbit_colour(orbit, context.num_orbits)
-            curve = self.race_plot.plot(pen=pg.mkPen(colour, width=1.5), skipFiniteCheck=True)
+            curve = self.race_plot.plot(pen=pg.mkPen(colour, width=1.5), skipFiniteCheck=True,
+                                        antialias=False)
             if legend is not None:
                 legend.addItem(curve, label)
             self.race_curves.append(curve)
+        self.race_x_range.reset()
+        self.function_y_range.reset()
         n = context.order
+        self.function_plot.setXRange(-0.5, n - 0.5, padding=0)
         names = [name if len(name) <= 6 else name[:5] + "…" for name in context.element_names]
         longest = max((len(name) for name in names), default=1)
         stride = max(1, int(np.ceil(n * (longest + 1) / 30)))  # about 30 characters fit
@@ -95,14 +110,15 @@ class NeuronInspectorPanel(Panel):
             [[(i, names[i]) for i in range(0, n, stride)], []])
         if self.neuron is not None and self.neuron >= context.width:
             self.neuron = None
-        for curve in self.function_curves:
-            curve.setData([], [])
+        self.live_only_note.setPos((n - 1) / 2, 0.0)
+        self._functions = None
+        self.scrubbed = False
+        self._draw_functions()
 
     def set_neuron(self, neuron: int | None) -> None:
         """Inspect ``neuron`` (None: nobody)."""
         self.neuron = neuron
-        for curve in self.function_curves:
-            curve.setData([], [])
+        self._draw_functions()
         self._describe()
         self._redraw_race()
 
@@ -112,15 +128,37 @@ class NeuronInspectorPanel(Panel):
 
     def show_history(self, history: Any, step: int | None = None) -> None:
         self._history, self._history_step = history, step
+        scrubbed = step is not None and len(history) > 0 and (
+            int(history.snapshot_at(step).step) < int(history.snapshot_steps[-1]))
+        if scrubbed != self.scrubbed:
+            self.scrubbed = scrubbed
+            self._draw_functions()
+            self._describe()
         self._redraw_race()
 
     def show_functions(self, functions: NeuronFunctions | None) -> None:
-        """Draw a, b, c of the inspected neuron (sent by the worker with live snapshots)."""
+        """Keep and draw a, b, c of the inspected neuron (sent by the worker with live
+        snapshots); while a past moment is shown they wait for the return to live."""
         if functions is None or functions.neuron != self.neuron:
+            return
+        self._functions = functions
+        self._draw_functions()
+
+    def _draw_functions(self) -> None:
+        functions = self._functions
+        live = functions is not None and functions.neuron == self.neuron
+        self.live_only_note.setVisible(self.scrubbed and self.neuron is not None)
+        if self.scrubbed or not live:
+            for curve in self.function_curves:
+                curve.setData([], [])
             return
         x = np.arange(functions.functions.shape[1])
         for curve, values in zip(self.function_curves, functions.functions, strict=True):
             curve.setData(x, values)
+        extent = float(np.nanmax(np.abs(functions.functions))) if functions.functions.size else 1.0
+        extent = nice_ceiling(extent)
+        self.function_y_range.set(-extent, extent)
+        self.live_only_note.setPos(self.live_only_note.pos().x(), 0.0)
 
     def _redraw_race(self, *_args) -> None:
         if self.neuron is None or self._history is None or len(self._history) == 0:
@@ -132,6 +170,8 @@ class NeuronInspectorPanel(Panel):
         for orbit, curve in enumerate(self.race_curves):
             if orbit < power.shape[2]:
                 curve.setData(steps, power[:, layer, orbit])
+        last = float(self._history.snapshot_steps[-1])
+        self.race_x_range.set(0.0, nice_ceiling(max(last, 1.0)))
 
     def _describe(self) -> None:
         snapshot, context, m = self.snapshot, self.context, self.neuron
@@ -140,8 +180,9 @@ class NeuronInspectorPanel(Panel):
             self.details.setText("")
             return
         orbit = int(np.asarray(snapshot.dominant_orbit)[m])
-        self.heading.setText(f"Neuron {m}  →  orbit {context.orbit_labels[orbit]} "
-                             f"(dim {int(context.orbit_dims[orbit])})")
+        moment = f"step {int(snapshot.step):,}" + (" (scrubbed)" if self.scrubbed else "")
+        self.heading.setText(f"Neuron {m} → {context.short_orbit_labels(16)[orbit]} "
+                             f"(dim {int(context.orbit_dims[orbit])}), {moment}")
         norms = np.asarray(snapshot.norms)[:, m]
         phases = np.asarray(snapshot.phases)[:, m]
         z = complex(np.asarray(snapshot.alignment)[m])

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from gui import theme
-from gui.panels.base import Panel
+from gui.panels.base import Panel, fix_text_width
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -20,7 +20,7 @@ DEFINITION = (
     "dominant irrep (any dimension); theory: z → 1.\n"
     "Haar statistics R_ι = |mean_m exp(iιφ_m)| for ι = 1..4; theory (Abelian, one-hot): → 0."
 )
-AUTO = "most populated"
+AUTO = "most populated"  # among the orbits with phases (one-dimensional), when any
 CIRCLE_POINTS = 121
 
 
@@ -43,6 +43,7 @@ class PhaseCirclesPanel(Panel):
         self.haar_label = QLabel("")
         self.haar_label.setToolTip("Haar statistics R_ι = |mean_m e^{iιφ_m}|, ι = 1..4, "
                                    "of the chosen orbit (0 for Haar-uniform phases).")
+        fix_text_width(self.haar_label)
         bar.addWidget(self.haar_label, 1)
         self.layout_.addLayout(bar)
 
@@ -104,6 +105,9 @@ class PhaseCirclesPanel(Panel):
         if chosen is None or chosen < 0:
             counts = np.asarray(self.snapshot.orbit_counts, dtype=float).copy()
             counts[self.context.orbit_trivial] = -1
+            with_phases = counts * (self.context.orbit_dims == 1)
+            if with_phases.max(initial=0) > 0:  # phases exist on one-dimensional orbits only
+                counts = np.where(self.context.orbit_dims == 1, counts, -1)
             return int(np.argmax(counts)) if len(counts) else None
         return int(chosen)
 

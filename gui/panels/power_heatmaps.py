@@ -10,7 +10,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton
 
 from gui import theme
-from gui.panels.base import Panel
+from gui.panels.base import Panel, fix_text_width
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -44,8 +44,10 @@ class PowerHeatmapsPanel(Panel):
         self.selection_label.setObjectName("muted")
         bar.addWidget(self.sort_box)
         bar.addWidget(self.resort_button)
-        bar.addStretch(1)
-        bar.addWidget(self.selection_label)
+        fix_text_width(self.selection_label)
+        self.selection_label.setAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+        bar.addWidget(self.selection_label, 1)
         self.layout_.addLayout(bar)
 
         self.canvas = pg.GraphicsLayoutWidget()
@@ -69,7 +71,7 @@ class PowerHeatmapsPanel(Panel):
             else:
                 plot.getAxis("left").setStyle(showValues=False)
                 plot.setYLink(self.plots[0])
-            image = pg.ImageItem(axisOrder="row-major")
+            image = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
             image.setLookupTable(lut)
             image.setLevels((0.0, 1.0))
             plot.addItem(image)

@@ -118,9 +118,10 @@ def test_timeline_scrubs_every_view(qtbot, window):
     window.step_many()
     qtbot.waitUntil(lambda: window.last_report.snapshot.step == 60
                     and not window.last_report.running, timeout=10000)
-    for _ in range(3):
+    for target in (61, 62, 63):
         window.step_once()
-        qtbot.waitUntil(lambda: not window.last_report.running, timeout=5000)
+        qtbot.waitUntil(lambda t=target: window.last_report.snapshot.step == t
+                        and not window.last_report.running, timeout=5000)
     assert len(window.record) >= 3
     window.timeline.setValue(0)
     assert window.scrub_index == 0 and window.shown_step() == 0
@@ -194,8 +195,11 @@ def test_random_rapid_clicks_never_hang(qtbot, window):
     assert time.perf_counter() - started < 20
     assert window.worker.isRunning()
     assert not errors
+    qtbot.waitUntil(lambda: window.worker._commands.empty() and window.mode == "idle",
+                    timeout=20000)
+    wait_idle(qtbot, window)
+    step = window.worker._trainer.step_count  # every command is done: this is final
     window.step_once()  # still obeys
-    step = window.last_report.snapshot.step
     qtbot.waitUntil(lambda: window.last_report.snapshot.step == step + 1, timeout=5000)
 
 

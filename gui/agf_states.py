@@ -1,0 +1,59 @@
+"""The AGF simulation as the window shows it: its rounds, and the metrics of the network
+after each round, computed by the backend from that round's weights.
+
+Runs off the GUI thread (it trains nothing, but simulating AGF and measuring every round
+takes seconds); the result is plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class AgfStates:
+    """The rounds of one AGF simulation and, per round, the backend's MetricSnapshot of
+    the weights after it (its ``step`` is the round's optimiser step, rounded)."""
+
+    rounds: list = field(default_factory=list)
+    snapshots: list = field(default_factory=list)
+    stop_reason: str = ""
+
+
+def simulate_agf(config: Any) -> AgfStates:
+    """Run AGF for ``config`` and measure the network after every round.
+
+    Raises the backend's UserError for a configuration AGF does not describe.
+    """
+    from backend.agf import run_agf
+
+    result = run_agf(config)
+    return AgfStates(list(result.rounds), round_snapshots(config, result.rounds),
+                     result.stop_reason)
+
+
+def round_snapshots(config: Any, rounds: list) -> list:
+    """The MetricSnapshot of each round's weights (θ¹, θ², ξ), by the backend's Trainer:
+    the weights are loaded into a trainer of the same configuration, which measures them."""
+    import torch
+
+    from backend.trainer import Trainer
+
+    if not rounds:
+        return []
+    trainer = Trainer(config.replace(device="cpu"))
+    state = trainer.state_dict()
+    shared = tuple(state["theta"].shape)[0] == 2
+    snapshots = []
+    for agf_round in rounds:
+        first, second, readout = (np.asarray(w, dtype=np.float64) for w in agf_round.weights)
+        layers = [first, readout] if shared else [first, second, readout]
+        # the trainer holds weights as (layers, n, M); a round gives (M, n) per layer
+        state["theta"] = torch.from_numpy(np.stack([w.T for w in layers]))
+        state["step_count"] = int(round(float(agf_round.step)))
+        trainer.load_state_dict(state)
+        snapshots.append(trainer.metrics())
+    return snapshots

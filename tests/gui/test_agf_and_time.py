@@ -1,0 +1,117 @@
+"""AGF in the window against the real backend, and views of a scrubbed moment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.agf import detect_drops, predict_staircase
+from backend.presets import load_preset
+from tests.gui.conftest import wait_idle
+
+
+@pytest.fixture
+def agf_window(qtbot):
+    """The window on the one-hot D3 AGF preset (σ = z², MSE, tiny initialisation)."""
+    from gui.main_window import MainWindow
+
+    main = MainWindow(load_preset("d3-agf-onehot"))
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitUntil(lambda: main.context is not None and len(main.record) > 0, timeout=20000)
+    yield main
+    main.worker.shutdown(2000)
+
+
+def test_loss_panel_overlays_the_predicted_staircase(agf_window):
+    predicted = predict_staircase(agf_window.context.config)
+    assert [d.label for d in agf_window.context.predicted_drops] == [d.label for d in predicted]
+    panel = agf_window.loss_panel
+    assert [line.value() for line in panel.jumps] == pytest.approx([d.step for d in predicted])
+    x, y = panel.plateaus.getData()
+    positive = [d.level for d in predicted if d.level > 0]
+    assert len(x) == 2 * len(positive)
+    assert 10 ** np.asarray(y)[::2] == pytest.approx(positive)
+
+
+def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
+    window, panel = agf_window, agf_window.agf_panel
+    window.docks["agf"].raise_()
+    window.simulate_agf()
+    qtbot.waitUntil(lambda: bool(panel.rounds), timeout=60000)
+    assert len(panel.round_states) == len(panel.rounds) >= 2
+    first = panel.rounds[0]
+    state = panel.round_snapshot()
+    assert state.step == round(first.step)
+    assert state.loss == pytest.approx(first.loss_after, rel=0.05)
+    assert panel.maps[0].image.shape == (window.context.width, window.context.num_orbits)
+    assert panel.maps[1].image is None  # gradient descent is still at step 0
+    assert "not reached" in panel.details.text()
+    assert "Active neurons per orbit" in panel.details.text()
+    assert not panel.previous_button.isEnabled()
+
+    panel.next_button.click()
+    assert panel.current == 1
+    assert panel.round_snapshot() is panel.round_states[1]
+    assert panel.round_label.text().startswith("round 2 of")
+    panel.previous_button.click()
+    assert panel.current == 0
+
+    target = int(np.ceil(first.step)) + 10
+    window.step_count_spin.setValue(target)
+    window.step_many()
+    qtbot.waitUntil(lambda: window.last_report.snapshot.step == target
+                    and not window.last_report.running, timeout=60000)
+    qtbot.waitUntil(lambda: panel.maps[1].image is not None, timeout=5000)
+    assert "Gradient descent at step" in panel.details.text()
+    assert panel.gd_snapshot().step <= target
+
+
+def test_run_to_next_drop_pauses_after_a_drop(qtbot, agf_window):
+    window = agf_window
+    window.run_to_next_drop()
+    qtbot.waitUntil(lambda: window.mode == "to next drop", timeout=5000)
+    qtbot.waitUntil(lambda: "loss drop" in window.last_message, timeout=90000)
+    wait_idle(qtbot, window)
+    steps, losses = window.record.loss_curve()
+    drops = detect_drops(steps, losses)
+    assert len(drops) == 1  # it stopped after the first drop, not a later one
+    assert drops[0].level_after < drops[0].level_before
+    stopped = int(window.last_report.snapshot.step)
+    assert drops[0].step < stopped < window.context.predicted_drops[1].step
+
+
+def test_agf_refusal_is_a_message(qtbot, window):
+    window.simulate_agf()  # the default small run uses Adam and ReLU: AGF does not apply
+    qtbot.waitUntil(lambda: window.agf_panel.compute_button.isEnabled(), timeout=20000)
+    assert window.agf_panel.rounds == []
+    assert window.last_message and "Traceback" not in window.last_message
+
+
+def test_inspector_of_a_scrubbed_moment(qtbot, window):
+    window.select_neurons([4])
+    qtbot.waitUntil(lambda: window.last_report.neuron_functions is not None
+                    and window.last_report.neuron_functions.neuron == 4, timeout=5000)
+    window.step_count_spin.setValue(30)
+    window.step_many()
+    qtbot.waitUntil(lambda: window.last_report.snapshot.step == 30
+                    and not window.last_report.running, timeout=10000)
+    inspector = window.inspector
+    assert len(inspector.function_curves[0].getData()[0]) == window.context.order
+    assert not inspector.live_only_note.isVisible()
+
+    window.timeline.setValue(0)
+    assert inspector.scrubbed
+    assert inspector.live_only_note.isVisible()
+    assert inspector.function_curves[0].getData()[0] is None or \
+        len(inspector.function_curves[0].getData()[0]) == 0
+    steps, _power = window.record.neuron_power(4, 0)
+    x, _y = inspector.race_curves[0].getData()
+    assert list(x) == list(steps) == [0]
+    first = window.record.snapshots[0]
+    assert "step 0 (scrubbed)" in inspector.heading.text()
+    assert f"{np.asarray(first.sparsity)[4]:.3f}" in inspector.details.text()
+
+    window.go_live()
+    assert not inspector.scrubbed and not inspector.live_only_note.isVisible()
+    assert len(inspector.function_curves[0].getData()[0]) == window.context.order
