@@ -18,7 +18,6 @@ PANEL_BACKGROUND = "#20252f"
 FOREGROUND = "#d8dee9"
 MUTED = "#8a93a6"
 ACCENT = "#5fb3f9"
-GRID_ALPHA = 0.18
 ERROR = "#ff7a7a"
 GOOD = "#8bd49c"
 

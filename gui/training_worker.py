@@ -45,8 +45,8 @@ from gui.worker_commands import (
 
 CHUNK_SECONDS = 0.008  # target duration of one chunk of optimiser steps
 MAX_CHUNK = 100_000
-MAX_SNAPSHOTS_PER_SECOND = 30.0
-METRICS_TIME_SHARE = 0.04  # at most this share of the worker's time goes to snapshots
+MAX_SNAPSHOTS_PER_SECOND = 15.0
+METRICS_TIME_SHARE = 0.03  # at most this share of the worker's time goes to snapshots
 LOSS_CURVE_CAPACITY = 20_000  # loss samples kept for "run to the next drop" (decimated)
 DROP_CHECK_SECONDS = 0.25  # "run to the next drop" looks at the loss curve this often,
 DROP_CHECK_SHARE = 0.01  # ... or sooner once the run has grown by this share of its steps,

@@ -48,7 +48,6 @@ class AlignmentPanel(Panel):
             plot.hideButtons()
             plot.setMouseEnabled(x=False, y=False)
             plot.setXRange(0, 1, padding=0.02)
-            pass  # plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
             plot.setLabel("left", "neurons")
         self.rank_y_range = SteadyRange(self.rank_plot, "y")
         self.align_y_range = SteadyRange(self.align_plot, "y")

@@ -62,7 +62,8 @@ class Panel(QWidget):
         item.hideButtons()
         if title:
             item.setTitle(theme.plot_title(title))
-        pass  # plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
+        # no grid: an axis that draws one covers its whole plot and must be redrawn with
+        # every change of a curve, which would double the cost of a frame
         if tooltip:
             plot.setToolTip(tooltip)
         return plot

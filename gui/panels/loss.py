@@ -46,7 +46,7 @@ class LossPanel(Panel):
         self.loss_curve.setDownsampling(auto=True, method="peak")
         self.loss_curve.setClipToView(True)
         self.x_range = SteadyRange(item, "x")
-        self.y_range = SteadyRange(item, "y")
+        self.y_range = SteadyRange(item, "y", padding=0.03)
 
         self.accuracy_box = pg.ViewBox()
         item.scene().addItem(self.accuracy_box)

@@ -59,7 +59,6 @@ class NeuronInspectorPanel(Panel):
         for plot in (self.race_plot, self.function_plot):
             plot.setMenuEnabled(False)
             plot.hideButtons()
-            pass  # plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
         legend = self.function_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
         self.function_curves = []
         for letter, colour in zip("abc", theme.LAYER_COLOURS, strict=True):

@@ -71,7 +71,7 @@ class PowerHeatmapsPanel(Panel):
             else:
                 plot.getAxis("left").setStyle(showValues=False)
                 plot.setYLink(self.plots[0])
-            image = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
+            image = pg.ImageItem(axisOrder="row-major")
             image.setLookupTable(lut)
             image.setLevels((0.0, 1.0))
             plot.addItem(image)
