@@ -131,7 +131,8 @@ def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, 
         blocks = spectral.block(coefficients[:, chosen], int(orbit))  # (3, m, d, d)
         a_hat, b_hat, c_hat = blocks
         product = b_hat @ a_hat
-        overlap = np.einsum("mij,mij->m", np.conj(c_hat), product)  # tr(ĉ† b̂ â)
+        conj_c = np.conj(c_hat) if np.iscomplexobj(c_hat) else c_hat
+        overlap = np.einsum("mij,mij->m", conj_c, product)  # tr(ĉ† b̂ â)
         denominator = np.linalg.norm(product, axis=(1, 2)) * np.linalg.norm(c_hat, axis=(1, 2))
         alignment[chosen] = np.where(denominator > 0, overlap / np.where(
             denominator > 0, denominator, 1.0), 0.0)
@@ -140,7 +141,8 @@ def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, 
             phases[:, chosen] = np.angle(blocks[..., 0, 0])
         else:
             # σ² are the eigenvalues of X†X (ascending): cheaper than an SVD per matrix
-            gram = np.conj(np.swapaxes(blocks, -1, -2)) @ blocks
+            adjoint = np.swapaxes(blocks, -1, -2)
+            gram = (np.conj(adjoint) if np.iscomplexobj(blocks) else adjoint) @ blocks
             squares = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
             total = squares.sum(axis=-1)
             top = squares[..., -1]
@@ -194,27 +196,11 @@ def class_scores(outputs: np.ndarray, task: Task) -> np.ndarray:
     return outputs if task.one_hot else outputs @ task.encoding.T
 
 
-def loss_on_pairs(outputs: np.ndarray, pairs: np.ndarray, task: Task, loss_kind: str) -> float:
-    """MSE (mean over pairs and coordinates) or cross-entropy (mean over pairs)."""
-    chosen = outputs[pairs]
-    classes = task.table.reshape(-1)[pairs]
-    if loss_kind == "mse":
-        return float(np.mean((chosen - task.encoding[classes]) ** 2))
-    shifted = chosen - chosen.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
-    return float(np.mean(log_norm - shifted[np.arange(len(pairs)), classes]))
-
-
-def accuracy_on_pairs(scores: np.ndarray, pairs: np.ndarray, task: Task) -> float:
-    classes = task.table.reshape(-1)[pairs]
-    return float(np.mean(np.argmax(scores[pairs], axis=1) == classes))
-
-
 def compute_metrics(
     *,
     step: int,
     effective: tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray,
-    outputs: np.ndarray,
+    outputs: np.ndarray | torch.Tensor,
     task: Task,
     spectral: SpectralTools,
     loss_kind: str,
@@ -232,25 +218,62 @@ def _compute_metrics(step, effective, outputs, task, spectral, loss_kind) -> Met
     haar = haar_statistics(
         per_neuron["dominant_orbit"], per_neuron["phases"][0], spectral.num_orbits
     )
-    scores = class_scores(outputs, task)
-    test_accuracy = (
-        accuracy_on_pairs(scores, task.test_pairs, task) if task.test_pairs.size else None
-    )
-    # single precision halves the cost of this n⁴ product; it is a display figure
-    single = torch.from_numpy(np.ascontiguousarray(outputs, dtype=np.float32))
-    function_power = spectral.fourier.orbit_power_torch(single).double().mean(0).numpy()
     return MetricSnapshot(
         step=int(step),
-        loss=loss_on_pairs(outputs, task.train_pairs, task, loss_kind),
-        train_accuracy=accuracy_on_pairs(scores, task.train_pairs, task),
-        test_accuracy=test_accuracy,
         orbit_counts=counts,
         diversification_tv=tv,
         haar=haar,
-        function_power=np.asarray(function_power, dtype=np.float64),
         template_power=task.template_power.copy(),
+        **output_metrics(outputs, task, spectral, loss_kind),
         **per_neuron,
     )
+
+
+def output_metrics(
+    outputs: np.ndarray | torch.Tensor, task: Task, spectral: SpectralTools, loss_kind: str
+) -> dict:
+    """Loss, train and held-out accuracy and the mean learned-function power of the
+    outputs of all n² pairs ((n², n), numpy or torch, computed in their own dtype).
+
+    The function power averages P_O(f(g1, g2)) over the pairs without transforming every
+    output: with C = (1/n²) Σ_p f_p f_pᵀ, mean_p (f_p·u)² = uᵀ C u for every real basis
+    vector u of the orbit."""
+    if isinstance(outputs, np.ndarray):
+        outputs = torch.from_numpy(np.require(outputs, requirements="W"))
+    device = outputs.device
+    count = outputs.shape[0]
+    encoding = None if task.one_hot else torch.tensor(
+        task.encoding, dtype=outputs.dtype, device=device
+    )
+    classes = torch.tensor(task.table.reshape(-1), device=device)
+    scores = outputs if encoding is None else outputs @ encoding.T
+    correct = scores.argmax(dim=1) == classes
+
+    def accuracy(pairs: np.ndarray) -> float:
+        chosen = correct.index_select(0, torch.tensor(pairs, device=device))
+        return float(chosen.double().mean())
+
+    train = torch.tensor(task.train_pairs, device=device)
+    all_train = task.train_pairs.size == count
+    chosen = outputs if all_train else outputs.index_select(0, train)
+    chosen_classes = classes if all_train else classes.index_select(0, train)
+    if loss_kind == "mse":
+        residual = chosen - encoding.index_select(0, chosen_classes)
+        loss = float(torch.linalg.vecdot(residual, residual).double().sum()) / residual.numel()
+    else:
+        log_p = torch.log_softmax(chosen, dim=1)
+        picked = log_p.gather(1, chosen_classes[:, None])
+        loss = -float(picked.double().sum()) / picked.shape[0]
+    second_moment = (outputs.T @ outputs).double() / count
+    basis, summer = spectral.fourier.orbit_projection_matrix(torch.device("cpu"), torch.float64)
+    second_moment = second_moment.cpu()
+    function_power = ((second_moment @ basis) * basis).sum(0) @ summer
+    return {
+        "loss": loss,
+        "train_accuracy": accuracy(task.train_pairs),
+        "test_accuracy": accuracy(task.test_pairs) if task.test_pairs.size else None,
+        "function_power": function_power.numpy().astype(np.float64),
+    }
 
 
 def majority_vote(

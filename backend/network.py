@@ -25,6 +25,9 @@ from backend.task import Task
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
+FORWARD_BLOCK = 1 << 20
+"""Hidden values per block of the all-pairs forward pass on the CPU (4 MB in float32)."""
+
 
 def activation_value(name: str, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """σ(h) for the named activation (written into ``out`` when given)."""
@@ -161,12 +164,34 @@ class CompositionNetwork:
     def outputs(
         self, theta: torch.Tensor, scale, pairs: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """f for the given flat pairs (all n² when None), shape (pairs, n)."""
-        hidden = activation_value(self.activation, self.hidden(theta, pairs))
+        """f for the given flat pairs (all n² when None), shape (pairs, n).
+
+        All pairs are computed in blocks of rows g1 (about ``FORWARD_BLOCK`` hidden
+        values each on the CPU) so that H and σ(H) stay in cache between their
+        construction and the product with the readout."""
         readout = theta[-1]
-        if isinstance(scale, torch.Tensor):
-            return hidden @ (readout * scale).T
-        return (hidden @ readout.T) * scale
+        tensor_scale = isinstance(scale, torch.Tensor)
+        if pairs is not None:
+            hidden = activation_value(self.activation, self.hidden(theta, pairs))
+            if tensor_scale:
+                return hidden @ (readout * scale).T
+            return (hidden @ readout.T) * scale
+        a, b = self.embeddings(theta)
+        n, width = a.shape
+        alpha = 1.0 if tensor_scale else float(scale)
+        effective_readout = (readout * scale if tensor_scale else readout).T
+        result = torch.empty((n * n, n), dtype=a.dtype, device=a.device)
+        rows = n if a.device.type != "cpu" else max(1, min(n, FORWARD_BLOCK // (n * width)))
+        block = torch.empty((rows, n, width), dtype=a.dtype, device=a.device)
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            hidden = block[: stop - start]
+            torch.add(a[start:stop, None, :], b[None, :, :], out=hidden)
+            activation_value(self.activation, hidden, out=hidden)
+            part = result[start * n : stop * n]
+            torch.addmm(part, hidden.view(-1, width), effective_readout, beta=0.0, alpha=alpha,
+                        out=part)
+        return result
 
     def class_scores(self, outputs: torch.Tensor) -> torch.Tensor:
         """Score of each class j: f itself for one-hot, ⟨f, x_j⟩ for a template."""
@@ -193,7 +218,7 @@ class CompositionNetwork:
                 "ones_rows": torch.ones((n, 1, n), **options),
                 "ones": torch.ones((1, n), **options),
                 "minus_ones": torch.full((rows,), -1.0, **options),
-                "outputs": torch.empty((rows, n), **options),
+                "outputs": torch.empty((n, rows), **options),
             }
         return self._buffers[key]
 
@@ -237,13 +262,16 @@ class CompositionNetwork:
         tensor_scale = isinstance(scale, torch.Tensor)
         alpha = 1.0 if tensor_scale else float(scale)
         effective_readout = readout * scale if tensor_scale else readout
-        outputs = torch.addmm(work["outputs"], s, effective_readout.T, beta=0.0, alpha=alpha)
+        # Fᵀ = ξ Sᵀ (n × pairs): the product with the long dimension last is the faster one
+        outputs = torch.addmm(
+            work["outputs"], effective_readout, s.T, beta=0.0, alpha=alpha, out=work["outputs"]
+        )
         loss, g = self._loss_gradient(outputs, pairs, all_pairs, work, alpha)
-        # g now holds α ∂L/∂F, so ∂L/∂(s ξ) = Sᵀ g needs no further scaling.
+        # g now holds α (∂L/∂F)ᵀ, so ∂L/∂(s ξ) = g S needs no further scaling.
 
         scale_grad = None
         if tensor_scale:
-            readout_grad = torch.mm(g.T, s)
+            readout_grad = torch.mm(g, s)
             scale_grad = (readout_grad * readout).sum(0)
             if not need_theta_grad:
                 return loss, scale_grad
@@ -251,15 +279,15 @@ class CompositionNetwork:
         elif not need_theta_grad:
             return loss, None
         else:
-            torch.mm(g.T, s, out=grad[-1])
+            torch.mm(g, s, out=grad[-1])
 
-        # ∂L/∂H = α (G ξᵀ) ⊙ σ'(H)
+        # ∂L/∂H = α (G ξ) ⊙ σ'(H)
         if self.activation == "square":
-            torch.mm(g.mul_(2.0), effective_readout, out=s)
+            torch.addmm(s, g.T, effective_readout, beta=0.0, alpha=2.0, out=s)
             h.mul_(s)
         else:
             derivative = activation_derivative(self.activation, h)
-            torch.mm(g, effective_readout, out=s)
+            torch.mm(g.T, effective_readout, out=s)
             torch.mul(s, derivative, out=h)
 
         if all_pairs and self.encoding is None and not self.shared:
@@ -309,31 +337,39 @@ class CompositionNetwork:
         work: dict,
         alpha: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(L, α G) with G = ∂L/∂F, written over ``outputs``.
+        """(L, α Gᵀ) with G = ∂L/∂F, written over ``outputs`` = Fᵀ (n × pairs).
 
         MSE: L = (1/(P n)) Σ (F − Y)², G = 2(F − Y)/(P n).
         Cross-entropy: L = −(1/P) Σ log softmax(F)[class], G = (softmax(F) − onehot)/P.
         """
-        count = outputs.shape[0]
+        count = outputs.shape[1]
         if self.loss_kind == "mse":
-            targets = self.targets if all_pairs else self.targets.index_select(0, pairs)
+            targets = self._transposed_targets() if all_pairs else (
+                self.targets.index_select(0, pairs).T
+            )
             residual = outputs.sub_(targets)
             flat = residual.view(-1)
             loss = torch.dot(flat, flat) / flat.numel()
             return loss, residual.mul_(2.0 * alpha / flat.numel())
-        classes = self.classes if all_pairs else self.classes.index_select(0, pairs)
-        positions = classes + torch.arange(count, device=classes.device) * self.order if (
-            not all_pairs
-        ) else self._target_positions()
-        log_p = torch.log_softmax(outputs, dim=1)
+        positions = self._target_positions() if all_pairs else (
+            self.classes.index_select(0, pairs) * count
+            + torch.arange(count, device=pairs.device)
+        )
+        log_p = torch.log_softmax(outputs, dim=0)
         loss = log_p.view(-1).take(positions).sum().mul_(-1.0 / count)
         gradient = log_p.exp_()
         gradient.view(-1).index_add_(0, positions, work["minus_ones"][:count])
         return loss, gradient.mul_(alpha / count)
 
+    def _transposed_targets(self) -> torch.Tensor:
+        """Yᵀ (n × n²), contiguous."""
+        if getattr(self, "_targets_t", None) is None:
+            self._targets_t = self.targets.T.contiguous()
+        return self._targets_t
+
     def _target_positions(self) -> torch.Tensor:
-        """Flat positions p·n + class(p) of the targets in the (n², n) output matrix."""
+        """Flat positions class(p)·n² + p of the targets in the (n, n²) matrix Fᵀ."""
         if getattr(self, "_positions", None) is None:
             count = self.order * self.order
-            self._positions = self.classes + torch.arange(count, device=self.device) * self.order
+            self._positions = self.classes * count + torch.arange(count, device=self.device)
         return self._positions

@@ -41,10 +41,14 @@ class Optimiser:
             _make_tangent(grad, param)
         elif self.weight_decay and not isinstance(self, AdamW):
             grad.add_(param, alpha=self.weight_decay)
-        direction, factor = self._direction(param, grad)
-        param.add_(direction, alpha=factor)
+        self._update(param, grad)
         if self.sphere:
             param.div_(torch.linalg.vecdot(param, param, dim=1).sqrt_().unsqueeze(1))
+
+    def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        """param ← param + δ (``grad`` may be used as scratch space)."""
+        direction, factor = self._direction(param, grad)
+        param.add_(direction, alpha=factor)
 
     def state_dict(self) -> dict:
         return {"learning_rate": self.learning_rate, "steps_taken": self.steps_taken}
@@ -91,7 +95,8 @@ class Adam(Optimiser):
         self.first: torch.Tensor | None = None
         self.second: torch.Tensor | None = None
 
-    def _direction(self, param: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, float]:
+    def _moments(self, grad: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Update m and v; return (√v + ε√c₂ written over ``grad``, the step size)."""
         if self.first is None:
             self.first = torch.zeros_like(grad)
             self.second = torch.zeros_like(grad)
@@ -102,7 +107,15 @@ class Adam(Optimiser):
         root_correction = math.sqrt(1.0 - self.beta2**t)
         step_size = self.learning_rate * root_correction / (1.0 - self.beta1**t)
         denominator = torch.sqrt(self.second, out=grad).add_(self.eps * root_correction)
+        return denominator, step_size
+
+    def _direction(self, param: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, float]:
+        denominator, step_size = self._moments(grad)
         return torch.div(self.first, denominator, out=grad), -step_size
+
+    def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        denominator, step_size = self._moments(grad)
+        param.addcdiv_(self.first, denominator, value=-step_size)
 
     def state_dict(self) -> dict:
         return {

@@ -90,11 +90,24 @@ class SpectralTools:
     def one_dimensional(self) -> np.ndarray:
         return self.orbit_dims == 1
 
-    def representative_coefficients(self, values: np.ndarray) -> np.ndarray:
-        """v R for real v (..., n): complex (..., r), every orbit's v̂[ρ_O] flattened.
+    @property
+    def real_rows(self) -> bool:
+        """Whether every representative irrep has real matrices (R is real)."""
+        cached = self.__dict__.get("_real_rows")
+        if cached is None:
+            cached = not np.any(self.rows_imag)
+            object.__setattr__(self, "_real_rows", cached)
+        return cached
 
-        One real matrix product with [Re R | Im R] on the flattened batch."""
+    def representative_coefficients(self, values: np.ndarray) -> np.ndarray:
+        """v R for real v (..., n): (..., r), every orbit's v̂[ρ_O] flattened.
+
+        One real matrix product with [Re R | Im R] on the flattened batch; when every
+        representative is real (``real_rows``) the product with Re R alone, and the
+        result is a real array."""
         values = np.asarray(values, dtype=np.float64)
+        if self.real_rows:
+            return values @ self.rows_real
         flat = values.reshape(-1, values.shape[-1]) @ self.rows_stacked
         r = self.rows_real.shape[1]
         result = np.empty((flat.shape[0], r), dtype=np.complex128)
@@ -120,6 +133,9 @@ class SpectralTools:
 
     def orbit_power_from_coefficients(self, coefficients: np.ndarray) -> np.ndarray:
         """P_O = |O| n d_O ‖v̂[ρ_O]‖_F² for every orbit: (..., K)."""
-        squared = coefficients.real**2 + coefficients.imag**2
+        if np.iscomplexobj(coefficients):
+            squared = coefficients.real**2 + coefficients.imag**2
+        else:
+            squared = np.square(coefficients)
         sums = np.add.reduceat(squared, self.block_starts, axis=-1)
         return sums * (self.orbit_sizes * self.order * self.orbit_dims)

@@ -228,3 +228,28 @@ def test_majority_vote_splits_the_scores(small_trainer):
         k = trainer.group.table[p // n, p % n]
         margins.append(s[k] - np.delete(s, k).max())
     assert vote.table_fraction == pytest.approx(np.mean(np.array(margins) > 0))
+
+
+def test_cross_entropy_outputs_metrics_against_direct_loops():
+    config = RunConfig(group="D4", width=5, parameterisation="free", init_scale=1.0,
+                       loss="cross_entropy", encoding="onehot", optimiser="gd",
+                       learning_rate=0.05, train_fraction=0.6, precision="float64")
+    trainer = Trainer(config)
+    trainer.step(3)
+    snapshot = trainer.metrics()
+    task = trainer.task
+    n = task.order
+    outputs = trainer.all_outputs()
+
+    def cross_entropy(p):
+        f = outputs[p]
+        return np.log(np.sum(np.exp(f - f.max()))) + f.max() - f[task.table[p // n, p % n]]
+
+    assert snapshot.loss == pytest.approx(np.mean([cross_entropy(p) for p in task.train_pairs]),
+                                          rel=1e-10)
+    assert snapshot.loss == pytest.approx(trainer.loss_value(), rel=1e-10)
+    right = [int(np.argmax(outputs[p])) == task.table[p // n, p % n] for p in range(n * n)]
+    assert snapshot.train_accuracy == pytest.approx(np.mean([right[p] for p in task.train_pairs]))
+    assert snapshot.test_accuracy == pytest.approx(np.mean([right[p] for p in task.test_pairs]))
+    per_pair = np.array([trainer.fourier.orbit_power(outputs[p]) for p in range(n * n)])
+    np.testing.assert_allclose(snapshot.function_power, per_pair.mean(0), rtol=1e-10)

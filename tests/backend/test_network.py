@@ -156,6 +156,25 @@ def test_outputs_agree_with_direct_sum_over_neurons():
         np.testing.assert_allclose(outputs[g1 * n + g2], direct, rtol=1e-12)
 
 
+@pytest.mark.parametrize("rows_per_block", [1, 4, 6])
+@pytest.mark.parametrize("tensor_scale", [False, True])
+def test_blocked_forward_of_all_pairs_matches_the_forward_of_listed_pairs(
+    monkeypatch, rows_per_block, tensor_scale
+):
+    import backend.network
+
+    config = RunConfig(group="S3", width=5, parameterisation="free", loss="mse",
+                       encoding="gaussian", activation="gelu").validate()
+    group, task, network, theta = make(config)
+    n = group.order
+    # blocks of 1, 4 + 2 (uneven) and 6 (one block) rows g1
+    monkeypatch.setattr(backend.network, "FORWARD_BLOCK", rows_per_block * n * 5)
+    scale = torch.linspace(0.5, 1.5, 5, dtype=torch.float64) if tensor_scale else 0.7
+    blocked = network.outputs(theta, scale)
+    listed = network.outputs(theta, scale, torch.arange(n * n))
+    torch.testing.assert_close(blocked, listed, rtol=1e-12, atol=1e-14)
+
+
 def test_free_initialisation_has_the_stated_variances():
     theta = initial_parameters(order=50, width=4000, shared_embedding=False,
                                parameterisation="free", init_scale=0.01, seed=0,

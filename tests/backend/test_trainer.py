@@ -7,7 +7,7 @@ import torch
 
 from backend.config import ConfigError, RunConfig
 from backend.presets import load_preset
-from backend.trainer import CHECK_INTERVAL, Trainer
+from backend.trainer import CHECK_INTERVAL, Trainer, all_finite
 
 SMALL = {
     "sphere-adam": dict(group="C7:C3", width=24, parameterisation="sphere", optimiser="adam",
@@ -189,3 +189,14 @@ def test_c11_agf_plateaus_sit_at_the_unlearned_template_power():
         assert errors.min() <= 0.02, f"plateau at {level:.4f} (steps {start}-{end}) off {levels}"
         seen.add(int(errors.argmin()))
     assert seen == set(range(len(levels)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_all_finite_sees_every_kind_of_non_finite_entry(dtype):
+    values = torch.full((3, 5, 7), torch.finfo(dtype).max, dtype=dtype)
+    assert all_finite(values)  # huge but finite: no overflow in the check
+    assert all_finite(torch.zeros(0, dtype=dtype))
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        broken = values.clone()
+        broken[2, 4, 6] = bad
+        assert not all_finite(broken)
