@@ -242,11 +242,9 @@ def output_metrics(
         outputs = torch.from_numpy(np.require(outputs, requirements="W"))
     device = outputs.device
     count = outputs.shape[0]
-    encoding = None if task.one_hot else torch.tensor(
-        task.encoding, dtype=outputs.dtype, device=device
-    )
+    encoding = torch.tensor(task.encoding, dtype=outputs.dtype, device=device)
     classes = torch.tensor(task.table.reshape(-1), device=device)
-    scores = outputs if encoding is None else outputs @ encoding.T
+    scores = outputs if task.one_hot else outputs @ encoding.T
     correct = scores.argmax(dim=1) == classes
 
     def accuracy(pairs: np.ndarray) -> float:

@@ -253,3 +253,24 @@ def test_cross_entropy_outputs_metrics_against_direct_loops():
     assert snapshot.test_accuracy == pytest.approx(np.mean([right[p] for p in task.test_pairs]))
     per_pair = np.array([trainer.fourier.orbit_power(outputs[p]) for p in range(n * n)])
     np.testing.assert_allclose(snapshot.function_power, per_pair.mean(0), rtol=1e-10)
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "template"])
+def test_mean_squared_error_outputs_metrics_against_direct_loops(encoding):
+    template = {"template_powers": [1.0, 2.0]} if encoding == "template" else {}
+    config = RunConfig(group="D3", width=6, parameterisation="free", init_scale=1.0,
+                       loss="mse", encoding=encoding, optimiser="gd", learning_rate=0.05,
+                       train_fraction=0.7, precision="float64", **template)
+    trainer = Trainer(config)
+    trainer.step(2)
+    snapshot = trainer.metrics()
+    task = trainer.task
+    n = task.order
+    outputs = trainer.all_outputs()
+    squared = [np.sum((outputs[p] - task.encoding[task.table[p // n, p % n]]) ** 2)
+               for p in task.train_pairs]
+    assert snapshot.loss == pytest.approx(np.sum(squared) / (len(squared) * n), rel=1e-10)
+    assert snapshot.loss == pytest.approx(trainer.loss_value(), rel=1e-10)
+    scores = outputs @ task.encoding.T
+    right = [int(np.argmax(scores[p])) == task.table[p // n, p % n] for p in range(n * n)]
+    assert snapshot.test_accuracy == pytest.approx(np.mean([right[p] for p in task.test_pairs]))
