@@ -22,9 +22,12 @@ from backend.agf.comparison import (
 from backend.agf.simulation import AgfProblem, run_agf
 from backend.agf.theory import predict_staircase
 from backend.atomic_files import write_text_atomic
+from backend.cli.configuration_arguments import (
+    add_configuration_arguments,
+    configuration_from_arguments,
+)
 from backend.cli.progress import ProgressBar
-from backend.config import ConfigError, RunConfig
-from backend.presets import DEFAULT_PRESET, load_preset
+from backend.config import ConfigError
 
 
 def register(subparsers) -> None:
@@ -36,25 +39,12 @@ def register(subparsers) -> None:
         "preset. With --compare, also train it by gradient descent and print predicted "
         "against measured.",
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--preset", metavar="NAME",
-                        help=f"preset to start from (default {DEFAULT_PRESET})")
-    source.add_argument("--config", metavar="FILE", help="a config.toml to start from")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                        dest="overrides", help="change one configuration key (repeatable)")
+    add_configuration_arguments(parser)
     parser.add_argument("--compare", action="store_true",
                         help="also run gradient descent and compare")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
-
-
-def _config(args: argparse.Namespace) -> RunConfig:
-    if args.config:
-        config = RunConfig.from_toml(args.config)
-    else:
-        config = load_preset(args.preset or DEFAULT_PRESET)
-    return config.with_overrides(args.overrides)
 
 
 def _number(value: float) -> float | None:
@@ -74,7 +64,7 @@ def _check_json_path(path: str | None) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = configuration_from_arguments(args)
     json_path = _check_json_path(args.json)
     start = time.perf_counter()
     predicted = predict_staircase(config)

@@ -11,9 +11,12 @@ import time
 
 import numpy as np
 
+from backend.cli.configuration_arguments import (
+    add_configuration_arguments,
+    configuration_from_arguments,
+)
 from backend.cli.progress import ProgressBar, format_duration
 from backend.config import ConfigError, RunConfig
-from backend.presets import DEFAULT_PRESET, load_preset
 from backend.recording import MetricHistory, RunDirectory, build_summary
 from backend.trainer import Trainer
 
@@ -32,13 +35,7 @@ def register(subparsers) -> None:
         "--out the run directory receives config.toml, history.npz, checkpoint.pt and "
         "summary.json.",
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--preset", metavar="NAME",
-                        help=f"preset to start from (default {DEFAULT_PRESET}; "
-                        "list them with: python main.py presets)")
-    source.add_argument("--config", metavar="FILE", help="a config.toml to start from")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                        dest="overrides", help="change one configuration key (repeatable)")
+    add_configuration_arguments(parser)
     parser.add_argument("--steps", type=int, metavar="N", help="number of steps (overrides the "
                         "configuration's steps)")
     parser.add_argument("--out", metavar="DIR", help="run directory to write")
@@ -51,11 +48,7 @@ def register(subparsers) -> None:
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
-    if args.config:
-        config = RunConfig.from_toml(args.config)
-    else:
-        config = load_preset(args.preset or DEFAULT_PRESET)
-    config = config.with_overrides(args.overrides)
+    config = configuration_from_arguments(args)
     if args.steps is not None:
         if args.steps < 0:
             raise ConfigError(f"--steps {args.steps} must be 0 or more")
