@@ -31,32 +31,35 @@ def build_parser() -> argparse.ArgumentParser:
         "video", help="render a recorded run as MP4 (H.264) or GIF, without a display",
         description="Render one frame per recorded moment of RUN (a run directory or a "
         "session file) into a video.")
-    video.add_argument("run", metavar="RUN", help="run directory or session file")
-    video.add_argument("--out", required=True, metavar="FILE",
-                       help="output file ending in .mp4 or .gif")
+    _add_run_and_output(video, ".mp4 or .gif")
     video.add_argument("--from", dest="first", type=int, metavar="STEP",
                        help="first step (default: the first recorded)")
     video.add_argument("--to", dest="last", type=int, metavar="STEP",
                        help="last step (default: the last recorded)")
     video.add_argument("--fps", type=float, default=30.0, help="frames per second (30)")
-    video.add_argument("--size", default="1280x720", metavar="WxH",
-                       help="frame size in pixels, multiples of 8 (1280x720)")
-    video.add_argument("--layout", default="overview", metavar="NAME", help=LAYOUT_HELP)
+    _add_size_and_layout(video, "frame size in pixels, multiples of 8 (1280x720)")
     snapshot = commands.add_parser(
         "snapshot", help="save a picture (PNG/SVG) or the state (.npz + .json) of a run",
         description="Draw RUN (a run directory or a session file) at one recorded moment "
         "as PNG or SVG, or write its weights and metrics as .npz with a .json side file.")
-    snapshot.add_argument("run", metavar="RUN", help="run directory or session file")
-    snapshot.add_argument("--out", required=True, metavar="FILE",
-                          help="output file ending in .png, .svg or .npz")
+    _add_run_and_output(snapshot, ".png, .svg or .npz")
     snapshot.add_argument("--scale", type=float, default=1.0,
                           help="PNG resolution factor (2 doubles it)")
     snapshot.add_argument("--step", type=int, metavar="STEP",
                           help="the recorded moment to draw (default: the last)")
-    snapshot.add_argument("--size", default="1280x720", metavar="WxH",
-                          help="picture size in pixels before scaling (1280x720)")
-    snapshot.add_argument("--layout", default="overview", metavar="NAME", help=LAYOUT_HELP)
+    _add_size_and_layout(snapshot, "picture size in pixels before scaling (1280x720)")
     return parser
+
+
+def _add_run_and_output(parser: argparse.ArgumentParser, suffixes: str) -> None:
+    parser.add_argument("run", metavar="RUN", help="run directory or session file")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help=f"output file ending in {suffixes}")
+
+
+def _add_size_and_layout(parser: argparse.ArgumentParser, size_help: str) -> None:
+    parser.add_argument("--size", default="1280x720", metavar="WxH", help=size_help)
+    parser.add_argument("--layout", default="overview", metavar="NAME", help=LAYOUT_HELP)
 
 
 def run_qt_command(argv: list[str]) -> int:

@@ -54,6 +54,18 @@ class Panel(QWidget):
     def show_history(self, history: Any, step: int | None = None) -> None:
         """Draw the recorded history up to ``step`` (None: all of it). Default: nothing."""
 
+    def add_main_plot(self, tooltip: str, left: str = "", bottom: str = "") -> pg.PlotItem:
+        """The panel's one plot, filling it: a styled PlotWidget stored as ``self.plot``,
+        with its axis labels; returns its PlotItem."""
+        self.plot = self.new_plot(tooltip=tooltip)
+        self.layout_.addWidget(self.plot, 1)
+        item = self.plot.getPlotItem()
+        if left:
+            item.setLabel("left", left)
+        if bottom:
+            item.setLabel("bottom", bottom)
+        return item
+
     def new_plot(self, title: str = "", tooltip: str = "") -> pg.PlotWidget:
         """A PlotWidget in the app's style, added to this panel."""
         plot = pg.PlotWidget()

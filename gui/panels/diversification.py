@@ -28,10 +28,7 @@ class DiversificationPanel(Panel):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.plot = self.new_plot(tooltip=DEFINITION)
-        self.layout_.addWidget(self.plot, 1)
-        item = self.plot.getPlotItem()
-        item.setLabel("left", "neurons")
+        item = self.add_main_plot(DEFINITION, left="neurons")
         item.setMouseEnabled(x=False, y=False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
         item.addItem(self.bars)

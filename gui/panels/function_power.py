@@ -29,11 +29,7 @@ class FunctionPowerPanel(Panel):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.plot = self.new_plot(tooltip=DEFINITION)
-        self.layout_.addWidget(self.plot, 1)
-        item = self.plot.getPlotItem()
-        item.setLabel("left", "power")
-        item.setLabel("bottom", "step")
+        item = self.add_main_plot(DEFINITION, left="power", bottom="step")
         self.curves: list[pg.PlotDataItem] = []
         self.targets: list[pg.InfiniteLine] = []
         self.orbits: np.ndarray = np.zeros(0, dtype=np.int64)

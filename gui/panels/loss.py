@@ -30,11 +30,8 @@ class LossPanel(Panel):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.plot = self.new_plot(tooltip=DEFINITION)
-        self.layout_.addWidget(self.plot, 1)
-        item = self.plot.getPlotItem()
+        item = self.add_main_plot(DEFINITION, left="loss")
         item.setLogMode(x=False, y=True)
-        item.setLabel("left", "loss")
         item.vb.setLimits(minYRange=0.3)  # at least a third of a decade: plateaus look flat
         item.showAxis("right")
         item.getAxis("right").setLogMode(False)
