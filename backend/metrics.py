@@ -204,14 +204,16 @@ def compute_metrics(
     task: Task,
     spectral: SpectralTools,
     loss_kind: str,
+    loss: float | None = None,
 ) -> MetricSnapshot:
     """Every metric of MATH §4 from the effective functions (3 × (M, n)) and the network
-    outputs of all n² pairs ((n², n), flat pair order p = g1·n + g2)."""
+    outputs of all n² pairs ((n², n), flat pair order p = g1·n + g2). ``loss``, when
+    given, is the training loss already computed from these outputs."""
     with np.errstate(all="ignore"):  # a diverged network may hold huge values
-        return _compute_metrics(step, effective, outputs, task, spectral, loss_kind)
+        return _compute_metrics(step, effective, outputs, task, spectral, loss_kind, loss)
 
 
-def _compute_metrics(step, effective, outputs, task, spectral, loss_kind) -> MetricSnapshot:
+def _compute_metrics(step, effective, outputs, task, spectral, loss_kind, loss) -> MetricSnapshot:
     effective = np.stack(effective) if isinstance(effective, tuple | list) else effective
     per_neuron = neuron_metrics(effective, spectral)
     counts, tv = diversification(per_neuron["dominant_orbit"], spectral.num_orbits)
@@ -224,16 +226,21 @@ def _compute_metrics(step, effective, outputs, task, spectral, loss_kind) -> Met
         diversification_tv=tv,
         haar=haar,
         template_power=task.template_power.copy(),
-        **output_metrics(outputs, task, spectral, loss_kind),
+        **output_metrics(outputs, task, spectral, loss_kind, loss),
         **per_neuron,
     )
 
 
 def output_metrics(
-    outputs: np.ndarray | torch.Tensor, task: Task, spectral: SpectralTools, loss_kind: str
+    outputs: np.ndarray | torch.Tensor,
+    task: Task,
+    spectral: SpectralTools,
+    loss_kind: str,
+    loss: float | None = None,
 ) -> dict:
     """Loss, train and held-out accuracy and the mean learned-function power of the
     outputs of all n² pairs ((n², n), numpy or torch, computed in their own dtype).
+    A ``loss`` already computed from the same outputs is taken as it is.
 
     The function power averages P_O(f(g1, g2)) over the pairs without transforming every
     output: with C = (1/n²) Σ_p f_p f_pᵀ, mean_p (f_p·u)² = uᵀ C u for every real basis
@@ -253,15 +260,12 @@ def output_metrics(
 
     train = torch.tensor(task.train_pairs, device=device)
     all_train = task.train_pairs.size == count
-    chosen = outputs if all_train else outputs.index_select(0, train)
-    chosen_classes = classes if all_train else classes.index_select(0, train)
-    if loss_kind == "mse":
-        residual = chosen - encoding.index_select(0, chosen_classes)
-        loss = float(torch.linalg.vecdot(residual, residual).double().sum()) / residual.numel()
+    if loss is not None:
+        loss = float(loss)
     else:
-        log_p = torch.log_softmax(chosen, dim=1)
-        picked = log_p.gather(1, chosen_classes[:, None])
-        loss = -float(picked.double().sum()) / picked.shape[0]
+        loss = _loss_of(outputs if all_train else outputs.index_select(0, train),
+                        classes if all_train else classes.index_select(0, train),
+                        encoding, loss_kind)
     second_moment = (outputs.T @ outputs).double() / count
     basis, summer = spectral.fourier.orbit_projection_matrix(torch.device("cpu"), torch.float64)
     second_moment = second_moment.cpu()
@@ -272,6 +276,18 @@ def output_metrics(
         "test_accuracy": accuracy(task.test_pairs) if task.test_pairs.size else None,
         "function_power": function_power.numpy().astype(np.float64),
     }
+
+
+def _loss_of(
+    outputs: torch.Tensor, classes: torch.Tensor, encoding: torch.Tensor, loss_kind: str
+) -> float:
+    """MSE (1/(P n)) Σ (f − x_class)² or cross-entropy −(1/P) Σ log softmax(f)[class],
+    accumulated in float64."""
+    if loss_kind == "mse":
+        residual = outputs - encoding.index_select(0, classes)
+        return float(torch.linalg.vecdot(residual, residual).double().sum()) / residual.numel()
+    picked = torch.log_softmax(outputs, dim=1).gather(1, classes[:, None])
+    return -float(picked.double().sum()) / picked.shape[0]
 
 
 def majority_vote(

@@ -28,6 +28,9 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 FORWARD_BLOCK = 1 << 20
 """Hidden values per block of the all-pairs forward pass on the CPU (4 MB in float32)."""
 
+STEP_BLOCK = 1 << 18
+"""Hidden values per block of the all-pairs training step on the CPU (1 MB in float32)."""
+
 
 def activation_value(name: str, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """σ(h) for the named activation (written into ``out`` when given)."""
@@ -218,9 +221,17 @@ class CompositionNetwork:
                 "ones_rows": torch.ones((n, 1, n), **options),
                 "ones": torch.ones((1, n), **options),
                 "minus_ones": torch.full((rows,), -1.0, **options),
-                "outputs": torch.empty((n, rows), **options),
+                "outputs": torch.empty((n * rows,), **options),
+                "columns": torch.arange(rows, device=self.device),
             }
         return self._buffers[key]
+
+    def _step_block_rows(self, width: int) -> int:
+        """Rows g1 per block of the all-pairs training step (all n rows on a GPU)."""
+        n = self.order
+        if self.device.type != "cpu":
+            return n
+        return max(1, min(n, STEP_BLOCK // (n * width)))
 
     def loss_and_gradient(
         self,
@@ -230,6 +241,7 @@ class CompositionNetwork:
         pairs: torch.Tensor | None = None,
         *,
         need_theta_grad: bool = True,
+        outputs_copy: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Loss on ``pairs`` (all training pairs when None) and its gradient.
 
@@ -238,6 +250,14 @@ class CompositionNetwork:
         to a per-neuron scale tensor (None for a float scale). Scalar factors (the
         output scale, 1/pairs, the 2 of σ = z²) are folded into the small matrix G so
         that no extra pass over the pairs × neurons buffers is needed.
+
+        With all n² pairs on the CPU the pairs are taken in blocks of rows g1 (about
+        ``STEP_BLOCK`` hidden values each), forward and backward one block at a time,
+        so that H, σ(H) and ∂L/∂H of a block stay in cache (the loss of a pair depends
+        on that pair's outputs alone, so G is known block by block).
+
+        ``outputs_copy`` (pairs × n), when given, receives the outputs F of the pairs at
+        these weights, so that metrics can reuse this forward pass.
         """
         n = self.order
         all_pairs = pairs is None and self.task.uses_all_pairs
@@ -247,63 +267,76 @@ class CompositionNetwork:
         else:
             first, second = pairs // n, pairs % n
         width = theta.shape[2]
-        rows = n * n if all_pairs else pairs.shape[0]
-        work = self._workspace(rows, width)
-        h, s = work["hidden"], work["activated"]
+        rows = self._step_block_rows(width) if all_pairs else n
+        work = self._workspace(rows * n if all_pairs else pairs.shape[0], width)
         a, b = self.embeddings(theta)
-        if all_pairs:
-            torch.add(a[:, None, :], b[None, :, :], out=h.view(n, n, width))
-        else:
-            torch.index_select(a, 0, first, out=h)
-            h.add_(b.index_select(0, second))
-        activation_value(self.activation, h, out=s)
-
         readout = theta[-1]
         tensor_scale = isinstance(scale, torch.Tensor)
         alpha = 1.0 if tensor_scale else float(scale)
         effective_readout = readout * scale if tensor_scale else readout
-        # Fᵀ = ξ Sᵀ (n × pairs): the product with the long dimension last is the faster one
-        outputs = torch.addmm(
-            work["outputs"], effective_readout, s.T, beta=0.0, alpha=alpha, out=work["outputs"]
+        one_hot_separate = self.encoding is None and not self.shared
+        if one_hot_separate:
+            grad_a, grad_b = grad[0], grad[1]
+        else:
+            grad_a = torch.empty((n, width), dtype=a.dtype, device=a.device)
+            grad_b = torch.empty((n, width), dtype=a.dtype, device=a.device)
+        readout_grad = (
+            torch.empty((n, width), dtype=a.dtype, device=a.device) if tensor_scale else grad[-1]
         )
-        loss, g = self._loss_gradient(outputs, pairs, all_pairs, work, alpha)
-        # g now holds α (∂L/∂F)ᵀ, so ∂L/∂(s ξ) = g S needs no further scaling.
+        if all_pairs:
+            blocks = [(start, min(n, start + rows)) for start in range(0, n, rows)]
+        else:
+            blocks = [None]
+        loss = None
+        for index, block in enumerate(blocks):
+            accumulate = 1.0 if index else 0.0  # the first block writes, later ones add
+            if block is None:
+                count = pairs.shape[0]
+                h, s = work["hidden"][:count], work["activated"][:count]
+                torch.index_select(a, 0, first, out=h)
+                h.add_(b.index_select(0, second))
+            else:
+                start, stop = block
+                count = (stop - start) * n
+                h, s = work["hidden"][:count], work["activated"][:count]
+                torch.add(a[start:stop, None, :], b[None, :, :], out=h.view(-1, n, width))
+            activation_value(self.activation, h, out=s)
+            # Fᵀ = ξ Sᵀ (n × pairs): the product with the long dimension last is the faster one
+            outputs = work["outputs"][: n * count].view(n, count)
+            torch.addmm(outputs, effective_readout, s.T, beta=0.0, alpha=alpha, out=outputs)
+            if outputs_copy is not None:
+                part = outputs_copy if block is None else outputs_copy[start * n : stop * n]
+                part.copy_(outputs.T)
+            if block is None:
+                block_loss, g = self._loss_gradient(outputs, pairs, pairs.shape[0], work, alpha)
+            else:
+                block_loss, g = self._loss_gradient(outputs, start * n, n * n, work, alpha)
+            loss = block_loss if loss is None else loss + block_loss
+            # g holds α (∂L/∂F)ᵀ, so ∂L/∂(s ξ) = g S needs no further scaling
+            torch.addmm(readout_grad, g, s, beta=accumulate, out=readout_grad)
+            if not need_theta_grad:
+                continue
+            # ∂L/∂H = α (G ξ) ⊙ σ'(H), written over H
+            if self.activation == "square":
+                torch.addmm(s, g.T, effective_readout, beta=0.0, alpha=2.0, out=s)
+                h.mul_(s)
+            else:
+                derivative = activation_derivative(self.activation, h)
+                torch.mm(g.T, effective_readout, out=s)
+                torch.mul(s, derivative, out=h)
+            if block is None:
+                grad_a.zero_().index_add_(0, first, h)
+                grad_b.zero_().index_add_(0, second, h)
+            else:
+                self._sum_over_pairs(h, work, grad_a[start:stop], grad_b, accumulate)
 
         scale_grad = None
         if tensor_scale:
-            readout_grad = torch.mm(g, s)
             scale_grad = (readout_grad * readout).sum(0)
-            if not need_theta_grad:
-                return loss, scale_grad
-            torch.mul(readout_grad, scale, out=grad[-1])
-        elif not need_theta_grad:
-            return loss, None
-        else:
-            torch.mm(g, s, out=grad[-1])
-
-        # ∂L/∂H = α (G ξ) ⊙ σ'(H)
-        if self.activation == "square":
-            torch.addmm(s, g.T, effective_readout, beta=0.0, alpha=2.0, out=s)
-            h.mul_(s)
-        else:
-            derivative = activation_derivative(self.activation, h)
-            torch.mm(g.T, effective_readout, out=s)
-            torch.mul(s, derivative, out=h)
-
-        if all_pairs and self.encoding is None and not self.shared:
-            self._sum_over_pairs(h, work, grad[0], grad[1])
+            if need_theta_grad:
+                torch.mul(readout_grad, scale, out=grad[-1])
+        if not need_theta_grad or one_hot_separate:
             return loss, scale_grad
-        if all_pairs:
-            grad_a = torch.empty((n, width), dtype=h.dtype, device=h.device)
-            grad_b = torch.empty((n, width), dtype=h.dtype, device=h.device)
-            self._sum_over_pairs(h, work, grad_a, grad_b)
-        else:
-            grad_a = torch.zeros((n, width), dtype=h.dtype, device=h.device).index_add_(
-                0, first, h
-            )
-            grad_b = torch.zeros((n, width), dtype=h.dtype, device=h.device).index_add_(
-                0, second, h
-            )
         if self.shared:
             self._pull_back(grad_a.add_(grad_b), grad[0])
         else:
@@ -312,15 +345,24 @@ class CompositionNetwork:
         return loss, scale_grad
 
     def _sum_over_pairs(
-        self, h: torch.Tensor, work: dict, out_first: torch.Tensor, out_second: torch.Tensor
+        self,
+        h: torch.Tensor,
+        work: dict,
+        out_first: torch.Tensor,
+        out_second: torch.Tensor,
+        accumulate: float,
     ) -> None:
-        """out_first[g1] = Σ_{g2} h[(g1, g2)], out_second[g2] = Σ_{g1} h[(g1, g2)], as
-        matrix products with vectors of ones (faster than strided reductions)."""
+        """For a block of rows g1: out_first[g1] = Σ_{g2} h[(g1, g2)] and
+        out_second[g2] ← accumulate · out_second[g2] + Σ_{g1} h[(g1, g2)], as matrix
+        products with vectors of ones (faster than strided reductions)."""
         n = self.order
         width = h.shape[1]
-        cube = h.view(n, n, width)
-        torch.bmm(work["ones_rows"], cube, out=out_first.view(n, 1, width))
-        torch.mm(work["ones"], h.view(n, n * width), out=out_second.view(1, n * width))
+        rows = h.shape[0] // n
+        cube = h.view(rows, n, width)
+        torch.bmm(work["ones_rows"][:rows], cube, out=out_first.view(rows, 1, width))
+        flat_second = out_second.view(1, n * width)
+        torch.addmm(flat_second, work["ones"][:, :rows], h.view(rows, n * width),
+                    beta=accumulate, out=flat_second)
 
     def _pull_back(self, grad_embedding: torch.Tensor, out: torch.Tensor) -> None:
         """∂L/∂θ = Xᵀ ∂L/∂A (for one-hot, X = I)."""
@@ -332,44 +374,49 @@ class CompositionNetwork:
     def _loss_gradient(
         self,
         outputs: torch.Tensor,
-        pairs: torch.Tensor,
-        all_pairs: bool,
+        pairs: torch.Tensor | int,
+        total: int,
         work: dict,
         alpha: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(L, α Gᵀ) with G = ∂L/∂F, written over ``outputs`` = Fᵀ (n × pairs).
+        """(this part of L, α Gᵀ) with G = ∂L/∂F, written over ``outputs`` = Fᵀ (n × k)
+        of ``pairs`` (a tensor of k flat pairs, or the first of k consecutive ones),
+        for a loss that averages over ``total`` pairs.
 
         MSE: L = (1/(P n)) Σ (F − Y)², G = 2(F − Y)/(P n).
         Cross-entropy: L = −(1/P) Σ log softmax(F)[class], G = (softmax(F) − onehot)/P.
         """
         count = outputs.shape[1]
         if self.loss_kind == "mse":
-            targets = self._transposed_targets() if all_pairs else (
-                self.targets.index_select(0, pairs).T
-            )
-            residual = outputs.sub_(targets)
+            residual = outputs.sub_(self._transposed_targets(pairs, count))
             flat = residual.view(-1)
-            loss = torch.dot(flat, flat) / flat.numel()
-            return loss, residual.mul_(2.0 * alpha / flat.numel())
-        positions = self._target_positions() if all_pairs else (
-            self.classes.index_select(0, pairs) * count
-            + torch.arange(count, device=pairs.device)
-        )
+            normaliser = total * outputs.shape[0]
+            loss = torch.dot(flat, flat) / normaliser
+            return loss, residual.mul_(2.0 * alpha / normaliser)
+        positions = self._target_positions(pairs, count, work)
         log_p = torch.log_softmax(outputs, dim=0)
-        loss = log_p.view(-1).take(positions).sum().mul_(-1.0 / count)
+        loss = log_p.view(-1).take(positions).sum().mul_(-1.0 / total)
         gradient = log_p.exp_()
         gradient.view(-1).index_add_(0, positions, work["minus_ones"][:count])
-        return loss, gradient.mul_(alpha / count)
+        return loss, gradient.mul_(alpha / total)
 
-    def _transposed_targets(self) -> torch.Tensor:
-        """Yᵀ (n × n²), contiguous."""
+    def _transposed_targets(self, pairs: torch.Tensor | int, count: int) -> torch.Tensor:
+        """Yᵀ (n × count) of the listed pairs, or a slice of the stored Yᵀ for
+        ``count`` consecutive pairs from ``pairs``."""
         if getattr(self, "_targets_t", None) is None:
             self._targets_t = self.targets.T.contiguous()
-        return self._targets_t
+        if isinstance(pairs, int):
+            return self._targets_t[:, pairs : pairs + count]
+        return self._targets_t.index_select(1, pairs)
 
-    def _target_positions(self) -> torch.Tensor:
-        """Flat positions class(p)·n² + p of the targets in the (n, n²) matrix Fᵀ."""
-        if getattr(self, "_positions", None) is None:
-            count = self.order * self.order
-            self._positions = self.classes * count + torch.arange(count, device=self.device)
-        return self._positions
+    def _target_positions(self, pairs: torch.Tensor | int, count: int, work: dict) -> torch.Tensor:
+        """Flat positions class(p)·k + column(p) of the targets in Fᵀ (n × k); kept for
+        runs of consecutive pairs, which recur every step."""
+        if isinstance(pairs, torch.Tensor):
+            return self.classes.index_select(0, pairs) * count + work["columns"][:count]
+        cache = self.__dict__.setdefault("_positions", {})
+        key = (pairs, count)
+        if key not in cache:
+            classes = self.classes[pairs : pairs + count]
+            cache[key] = classes * count + torch.arange(count, device=self.device)
+        return cache[key]

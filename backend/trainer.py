@@ -121,6 +121,7 @@ class Trainer:
         self._recent_steps = np.zeros(0, dtype=np.int64)
         self._recent_losses = np.zeros(0)
         self._last_loss = math.nan
+        self._outputs_copy = None
         self._good_state = None
         self._remember_good_state()
 
@@ -304,16 +305,20 @@ class Trainer:
 
     def _one_step(self) -> torch.Tensor:
         pairs = self._next_batch()
+        outputs_copy, self._outputs_copy = self._outputs_copy, None
         if self.stage == STAGE_TWO:
             scale_vector = self.scale if self.scale.dim() == 1 else self.scale.expand(self.width)
             loss, scale_grad = self.network.loss_and_gradient(
-                self.theta, scale_vector, self.grad, pairs, need_theta_grad=False
+                self.theta, scale_vector, self.grad, pairs, need_theta_grad=False,
+                outputs_copy=outputs_copy,
             )
             if self.scale.dim() == 0:
                 scale_grad = scale_grad.sum()
             self.scale_optimiser.step(self.scale, scale_grad)
             return loss
-        loss, _ = self.network.loss_and_gradient(self.theta, self.scale, self.grad, pairs)
+        loss, _ = self.network.loss_and_gradient(
+            self.theta, self.scale, self.grad, pairs, outputs_copy=outputs_copy
+        )
         self.optimiser.step(self.theta, self.grad)
         return loss
 
@@ -377,6 +382,11 @@ class Trainer:
             pairs = self.network.train_pairs
             return float(self.network.loss_of_outputs(outputs.index_select(0, pairs), pairs))
 
+    @property
+    def last_loss(self) -> float:
+        """The loss of the last step taken (NaN before the first)."""
+        return self._last_loss
+
     def recent_losses(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, losses) of every step taken by the last ``step`` call."""
         return self._recent_steps.copy(), self._recent_losses.copy()
@@ -421,6 +431,56 @@ class Trainer:
             spectral=self.spectral,
             loss_kind=self.config.loss,
         )
+
+    def metrics_then_step(self, k: int = 1) -> MetricSnapshot:
+        """The metrics of the current weights, then ``step(k)``: the same snapshot as
+        ``metrics()`` and the same trajectory as ``step(k)``, but the outputs of the
+        training pairs and the loss are taken from the first step's own forward pass,
+        so the snapshot costs only its own arithmetic (and a forward pass of the
+        held-out pairs, if any). Falls back to ``metrics()`` then ``step(k)`` when that
+        step is a minibatch or does not run (k = 0, after a divergence)."""
+        k = int(k)
+        if k < 1 or self.divergence is not None or self._next_step_is_minibatch():
+            snapshot = self.metrics()
+            self.step(k)
+            return snapshot
+        step = self.step_count
+        effective = self.effective_functions()
+        network = self.network
+        n = self.group.order
+        outputs = torch.empty((n * n, n), dtype=self.dtype, device=self.device)
+        test_pairs = torch.as_tensor(self.task.test_pairs, device=self.device)
+        if test_pairs.numel():
+            with torch.no_grad():
+                outputs[test_pairs] = network.outputs(
+                    self.theta, self._scale_for_forward(), test_pairs
+                )
+        uses_all_pairs = self.task.uses_all_pairs
+        train_outputs = outputs if uses_all_pairs else torch.empty(
+            (network.train_pairs.shape[0], n), dtype=self.dtype, device=self.device
+        )
+        self._outputs_copy = train_outputs
+        try:
+            self.step(k)
+        finally:
+            self._outputs_copy = None
+        if not uses_all_pairs:
+            outputs[network.train_pairs] = train_outputs
+        steps, losses = self.recent_losses()
+        loss = float(losses[0]) if steps.size and steps[0] == step else None
+        return compute_metrics(
+            step=step,
+            effective=effective,
+            outputs=outputs,
+            task=self.task,
+            spectral=self.spectral,
+            loss_kind=self.config.loss,
+            loss=loss,
+        )
+
+    def _next_step_is_minibatch(self) -> bool:
+        size = self.config.batch_size
+        return 0 < size < self.network.train_pairs.shape[0]
 
     def majority_vote(self, g1: int, g2: int) -> MajorityVote:
         """Per-orbit split of the class scores of the pair (g1, g2) (MATH §4)."""

@@ -3,7 +3,8 @@
 For each configuration (one-hot, sphere, cross-entropy, σ = z², Adam) this prints, in
 one run, the steps per second of
 
-- the Trainer (hand-written backward pass, A[g1] + B[g2] instead of the input matrix);
+- the Trainer (hand-written backward pass, A[g1] + B[g2] instead of the input matrix),
+  stepped in calls of about 8 ms as the window's training worker steps it;
 - a baseline written the way a researcher would: an nn.Module fed the n² × 2n matrix of
   concatenated one-hot inputs, autograd, torch.optim.Adam, renormalisation to the sphere;
 - the floor: the forward and backward of the unavoidable products alone (S Ξ, G Ξᵀ and
@@ -59,14 +60,20 @@ class ConcatenatedNetwork(torch.nn.Module):
         self.readout.weight /= self.readout.weight.norm(dim=0, keepdim=True)
 
 
-def rate(step, seconds: float) -> float:
-    """Steps per second of ``step()`` over about ``seconds`` (after a warm-up)."""
+CALL_SECONDS = 0.008
+"""The Trainer is stepped in calls of about this long, as the window's worker does (the
+train command's calls are longer still)."""
+
+
+def rate(step, seconds: float, steps_per_call: int = 1) -> float:
+    """Steps per second of ``step()`` (which takes ``steps_per_call`` steps) over about
+    ``seconds`` (after a warm-up)."""
     for _ in range(3):
         step()
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         step()
-        count += 1
+        count += steps_per_call
     return count / (time.perf_counter() - start)
 
 
@@ -79,8 +86,12 @@ def measure(group: str, width: int, seconds: float, device: str) -> dict[str, fl
     dev = trainer.device
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
+    started = time.perf_counter()
+    trainer.step(3)
+    steps_per_call = max(1, round(CALL_SECONDS * 3 / (time.perf_counter() - started)))
+
     def trainer_step():
-        trainer.step(1)
+        trainer.step(steps_per_call)
 
     table = torch.tensor(trainer.group.table.reshape(-1), device=dev)
     first = torch.arange(n, device=dev).repeat_interleave(n)
@@ -127,17 +138,19 @@ def measure(group: str, width: int, seconds: float, device: str) -> dict[str, fl
     # then hits all of them alike instead of whichever happened to run during it
     steps = {"trainer": [trainer_step], "baseline": [baseline_step],
              "floor": [floor_step, floor_step_transposed]}
+    per_call = {"trainer": steps_per_call}
     best = dict.fromkeys(steps, 0.0)
     for _ in range(ROUNDS):
         for name, candidates in steps.items():
             for step in candidates:
-                best[name] = max(best[name], rate(step, seconds / ROUNDS))
+                best[name] = max(best[name], rate(step, seconds / ROUNDS, per_call.get(name, 1)))
     return best
 
 
 def measure_metrics(seconds: float) -> dict[str, float]:
-    """Milliseconds for the metrics of 1024 neurons over S5 (order 120): the per-neuron
-    part, the output part (loss, accuracies, function power) given the outputs,
+    """Milliseconds for the metrics of 1024 neurons over S5 (order 120): what they add to
+    a training step when they reuse its forward pass (``Trainer.metrics_then_step``, the
+    way the window and the train command take them), the per-neuron part, the output part (loss, accuracies, function power) given the outputs,
     compute_metrics given the outputs, the forward pass of all n² pairs that produces
     those outputs (in the weights' dtype, as ``Trainer.metrics`` runs it), the product
     of that forward pass alone (its floor: 2·n²·M·n floating-point operations) and the
@@ -163,7 +176,23 @@ def measure_metrics(seconds: float) -> dict[str, float]:
     readout = torch.randn(width, n, dtype=trainer.dtype)
     product = torch.empty(n * n, n, dtype=trainer.dtype)
 
+    def reused_forward():
+        """What ``metrics_then_step`` adds to a training step: the effective functions,
+        compute_metrics on the outputs and loss that the step's forward pass made."""
+        compute_metrics(step=0, effective=np.stack(trainer.effective_functions()),
+                        outputs=outputs, task=trainer.task, spectral=trainer.spectral,
+                        loss_kind=trainer.config.loss, loss=1.0)
+
+    # the same, as the difference between a step that also measures and a plain step,
+    # in interleaved rounds
+    plain, measuring = [], []
+    for _ in range(ROUNDS):
+        plain.append(1e3 / rate(lambda: trainer.step(1), seconds / ROUNDS))
+        measuring.append(1e3 / rate(lambda: trainer.metrics_then_step(1), seconds / ROUNDS))
+
     return {
+        "metrics reusing a step's forward": 1e3 / rate(reused_forward, seconds),
+        "  measured as step+metrics − step": min(measuring) - min(plain),
         "per-neuron metrics": 1e3 / rate(per_neuron, seconds),
         "output metrics (outputs given)": 1e3 / rate(output_part, seconds),
         "all metrics (outputs given)": 1e3 / rate(everything, seconds),

@@ -79,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
     checkpoint_every = args.checkpoint_every or max(total // 10, 1)
     history = MetricHistory()
     schedule = snapshot_schedule(total)
-    history.add_snapshot(trainer.metrics())
     progress = None if args.quiet else ProgressBar(total, label=config.preset or "train")
     start = time.perf_counter()
     loss = None
@@ -102,12 +101,15 @@ def _train(trainer, history, schedule, total, checkpoint_every, directory, progr
         done = trainer.step_count
         upcoming = schedule[schedule > done]
         target = min(int(upcoming[0]) if upcoming.size else total, done + MAX_CHUNK, total)
-        loss = trainer.step(target - done)
+        if done in schedule:
+            # the snapshot of this step reuses the forward pass of the chunk's first step
+            history.add_snapshot(trainer.metrics_then_step(target - done))
+        else:
+            trainer.step(target - done)
+        loss = trainer.last_loss
         history.add_losses(*trainer.recent_losses())
         if trainer.divergence is not None:
             break
-        if trainer.step_count in schedule:
-            history.add_snapshot(trainer.metrics())
         if directory is not None and trainer.step_count >= next_checkpoint:
             directory.save_checkpoint(trainer.state_dict())
             directory.save_history(history)

@@ -99,6 +99,33 @@ def test_gradient_matches_autograd_of_concatenated_model(case, split, tensor_sca
         torch.testing.assert_close(scale_grad, reference_scale.grad, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['group']}-{c['activation']}")
+@pytest.mark.parametrize("rows_per_block", [1, 2])
+@pytest.mark.parametrize("tensor_scale", [False, True])
+def test_blocked_step_matches_autograd(monkeypatch, case, rows_per_block, tensor_scale):
+    import backend.network
+
+    config = RunConfig(width=7, parameterisation="free", optimiser="gd", **case).validate()
+    group, task, network, theta = make(config)
+    # blocks of 1 or 2 rows g1 (uneven for odd orders) instead of all n at once
+    monkeypatch.setattr(backend.network, "STEP_BLOCK", rows_per_block * group.order * 7)
+    assert network._step_block_rows(7) == rows_per_block
+    scale = torch.linspace(0.5, 1.5, 7, dtype=torch.float64) if tensor_scale else 0.7
+    grad = torch.full_like(theta, float("nan"))  # every entry must be written
+    outputs = torch.empty(group.order**2, group.order, dtype=theta.dtype)
+    loss, scale_grad = network.loss_and_gradient(theta, scale, grad, outputs_copy=outputs)
+
+    reference_theta = theta.clone().requires_grad_(True)
+    reference_scale = scale.clone().requires_grad_(True) if tensor_scale else scale
+    expected = reference_loss(reference_theta, reference_scale, task, config, task.train_pairs)
+    expected.backward()
+    assert float(loss) == pytest.approx(expected.item(), rel=1e-12)
+    torch.testing.assert_close(grad, reference_theta.grad, rtol=1e-10, atol=1e-12)
+    if tensor_scale:
+        torch.testing.assert_close(scale_grad, reference_scale.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(outputs, network.outputs(theta, scale), rtol=1e-12, atol=1e-14)
+
+
 def test_minibatch_gradient_matches_autograd():
     config = RunConfig(group="D4", width=5, parameterisation="free", loss="mse",
                        encoding="onehot").validate()

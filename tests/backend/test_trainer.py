@@ -50,6 +50,41 @@ def test_same_trajectory_however_the_steps_are_split(name):
         assert torch.equal(whole.scale, pieces.scale)
 
 
+HELD_OUT = dict(group="C7", width=16, parameterisation="free", loss="mse",
+                encoding="template", template_powers=[3.0, 2.0, 1.0], optimiser="gd",
+                learning_rate=0.05, init_scale=0.5, train_fraction=0.7, precision="float64")
+
+
+@pytest.mark.parametrize("config", [SMALL["sphere-adam"], SMALL["free-momentum-batch"],
+                                    HELD_OUT], ids=["all-pairs", "minibatch", "held-out"])
+def test_metrics_then_step_matches_metrics_and_step(config):
+    config = RunConfig(**config).validate()
+    plain, reusing = Trainer(config), Trainer(config)
+    plain.step(4)
+    reusing.step(4)
+    expected = plain.metrics()
+    plain.step(5)
+    got = reusing.metrics_then_step(5)
+    assert torch.equal(plain.theta, reusing.theta)
+    assert reusing.step_count == plain.step_count == 9
+    assert got.step == expected.step == 4
+    assert got.loss == pytest.approx(expected.loss, rel=1e-6)
+    assert got.train_accuracy == expected.train_accuracy
+    assert got.test_accuracy == expected.test_accuracy
+    np.testing.assert_allclose(got.function_power, expected.function_power, rtol=1e-5)
+    np.testing.assert_array_equal(got.power, expected.power)
+    np.testing.assert_array_equal(got.dominant_orbit, expected.dominant_orbit)
+
+
+def test_metrics_then_step_after_a_divergence_only_measures():
+    trainer = Trainer(RunConfig(**SMALL["sphere-adam"]).validate())
+    trainer.step(3)
+    trainer.divergence = "diverged for this test"
+    snapshot = trainer.metrics_then_step(4)
+    assert snapshot.step == trainer.step_count == 3
+    assert np.isfinite(snapshot.loss)
+
+
 def test_different_seeds_differ_and_reinitialise_matches_a_fresh_trainer():
     config = RunConfig(**SMALL["sphere-adam"]).validate()
     trainer = Trainer(config)
