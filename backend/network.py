@@ -29,7 +29,7 @@ FORWARD_BLOCK = 1 << 20
 """Hidden values per block of the all-pairs forward pass on the CPU (4 MB in float32)."""
 
 STEP_BLOCK = 1 << 18
-"""Hidden values per block of the all-pairs training step on the CPU (1 MB in float32)."""
+"""Hidden values per block and CPU thread of the all-pairs training step (1 MB in float32)."""
 
 
 def activation_value(name: str, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -227,11 +227,12 @@ class CompositionNetwork:
         return self._buffers[key]
 
     def _step_block_rows(self, width: int) -> int:
-        """Rows g1 per block of the all-pairs training step (all n rows on a GPU)."""
+        """Rows g1 per block of the all-pairs training step: about ``STEP_BLOCK`` hidden
+        values per CPU thread (all n rows on a GPU)."""
         n = self.order
         if self.device.type != "cpu":
             return n
-        return max(1, min(n, STEP_BLOCK // (n * width)))
+        return max(1, min(n, STEP_BLOCK * torch.get_num_threads() // (n * width)))
 
     def loss_and_gradient(
         self,

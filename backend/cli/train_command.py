@@ -1,6 +1,7 @@
 """``train``: run a preset (or a config file) headless, record it and print a summary.
 
     python main.py train --preset NAME [--set key=value ...] [--steps N] --out DIR
+    python main.py train --resume DIR [--steps N]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from backend.cli.configuration_arguments import (
 )
 from backend.cli.progress import ProgressBar, format_duration
 from backend.config import ConfigError, RunConfig
-from backend.recording import MetricHistory, RunDirectory, build_summary
+from backend.recording import MetricHistory, RunDirectory, build_summary, load_trainer
 from backend.trainer import Trainer
 
 MAX_CHUNK = 2000
@@ -39,6 +40,9 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, metavar="N", help="number of steps (overrides the "
                         "configuration's steps)")
     parser.add_argument("--out", metavar="DIR", help="run directory to write")
+    parser.add_argument("--resume", metavar="DIR",
+                        help="continue the run saved in DIR, exactly where it stopped, up to "
+                        "--steps steps in all (default: its configured steps), writing into DIR")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a run already in --out")
     parser.add_argument("--checkpoint-every", type=int, metavar="N", default=0,
@@ -66,21 +70,27 @@ def snapshot_schedule(total: int) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = build_config(args)
     if args.checkpoint_every < 0:
         raise ConfigError("--checkpoint-every must be 0 (automatic) or a positive step count")
-    directory = RunDirectory(args.out) if args.out else None
-    if directory is not None:
-        directory.prepare(overwrite=args.overwrite)
-    trainer = Trainer(config)
+    if args.resume:
+        config, trainer, history, directory = resume(args)
+    else:
+        config = build_config(args)
+        directory = RunDirectory(args.out) if args.out else None
+        if directory is not None:
+            directory.prepare(overwrite=args.overwrite)
+        trainer = Trainer(config)
+        history = MetricHistory()
     if directory is not None:
         directory.write_config(config)
     total = config.steps
     checkpoint_every = args.checkpoint_every or max(total // 10, 1)
-    history = MetricHistory()
     schedule = snapshot_schedule(total)
     progress = None if args.quiet else ProgressBar(total, label=config.preset or "train")
-    start = time.perf_counter()
+    if progress is not None:
+        progress.start_done = trainer.step_count
+    earlier_wall = _recorded_wall_seconds(directory) if args.resume else 0.0
+    start = (time.perf_counter(), trainer.step_count, earlier_wall)
     loss = None
     try:
         loss = _train(trainer, history, schedule, total, checkpoint_every, directory, progress)
@@ -92,6 +102,38 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped: {trainer.divergence}", file=sys.stderr)
         return 1
     return 0
+
+
+def resume(args: argparse.Namespace) -> tuple[RunConfig, Trainer, MetricHistory, RunDirectory]:
+    """The configuration (steps set to the new total), the restored Trainer, the history
+    and the directory of ``--resume DIR``; refuses options that would change the run."""
+    given = [name for name, value in (("--preset", args.preset), ("--config", args.config),
+                                      ("--set", args.overrides), ("--out", args.out),
+                                      ("--overwrite", args.overwrite)) if value]
+    if given:
+        raise ConfigError(
+            f"--resume continues a saved run with its own configuration, so {given[0]} cannot "
+            "be used with it; to change the run, start a new one with --config "
+            f"{args.resume}/config.toml --set ... --out NEW_DIR"
+        )
+    trainer, history = load_trainer(args.resume)
+    total = trainer.config.steps if args.steps is None else args.steps
+    if total <= trainer.step_count:
+        raise ConfigError(
+            f"the run in {args.resume} has already taken {trainer.step_count} steps; give "
+            f"--steps N with N greater than {trainer.step_count} (the total to reach)"
+        )
+    config = trainer.config.replace(steps=total)
+    trainer.config.steps = total
+    return config, trainer, history, RunDirectory(args.resume)
+
+
+def _recorded_wall_seconds(directory: RunDirectory) -> float:
+    """The wall time a run directory's summary records (0 without a readable summary)."""
+    try:
+        return float(directory.read_summary()["wall_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def _train(trainer, history, schedule, total, checkpoint_every, directory, progress):
@@ -120,12 +162,17 @@ def _train(trainer, history, schedule, total, checkpoint_every, directory, progr
 
 
 def _finish(trainer, history, directory, start, progress, loss, config) -> None:
-    wall = time.perf_counter() - start
+    """Record the last snapshot, write the run and print the summary. ``start`` is the
+    (time, step) this session began at and the wall time of the sessions before it: a
+    resumed run reports its own speed and the wall time of the whole run."""
+    start_time, start_step, earlier_wall = start
+    session_wall = time.perf_counter() - start_time
+    wall = earlier_wall + session_wall
     snapshot = trainer.metrics()
     history.add_snapshot(snapshot)
     if progress is not None:
         progress.finish(trainer.step_count, snapshot.loss)
-    rate = trainer.step_count / wall if wall > 0 else 0.0
+    rate = (trainer.step_count - start_step) / session_wall if session_wall > 0 else 0.0
     summary = build_summary(
         snapshot,
         trainer.spectral.labels,

@@ -34,6 +34,37 @@ def test_train_writes_a_run_directory_and_prints_a_summary(tmp_path):
     assert "already holds a run" in again.stderr and "Traceback" not in again.stderr
 
 
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path):
+    import torch
+
+    common = ["--preset", "frobenius21-sphere", "--set", "width=24", "--quiet"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert run("train", *common, "--steps", "90", "--out", str(straight)).returncode == 0
+    assert run("train", *common, "--steps", "40", "--out", str(resumed)).returncode == 0
+    result = run("train", "--resume", str(resumed), "--steps", "90", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "90 steps" in result.stdout and f"run saved in {resumed}" in result.stdout
+
+    def final_weights(folder):
+        return torch.load(folder / "checkpoint.pt", weights_only=True)["theta"]
+
+    assert torch.equal(final_weights(resumed), final_weights(straight))
+    summary = json.loads((resumed / "summary.json").read_text())
+    assert summary["steps"] == 90
+    assert "steps = 90" in (resumed / "config.toml").read_text()
+    import numpy as np
+
+    recorded = np.load(resumed / "history.npz")["snapshot_step"]
+    assert recorded[0] == 0 and recorded[-1] == 90 and 40 in recorded  # both sessions kept
+
+    done = run("train", "--resume", str(resumed), "--steps", "90")
+    assert done.returncode == 2 and "already taken 90 steps" in done.stderr
+    mixed = run("train", "--resume", str(resumed), "--set", "width=8", "--steps", "100")
+    assert mixed.returncode == 2 and "--set cannot be used with it" in mixed.stderr
+    missing = run("train", "--resume", str(tmp_path / "nothing"), "--steps", "100")
+    assert missing.returncode == 2 and "not a run directory" in missing.stderr
+
+
 def test_train_refuses_unknown_keys_values_and_presets():
     result = run("train", "--set", "lerning_rate=0.1", "--steps", "1")
     assert result.returncode == 2
