@@ -4,8 +4,10 @@ The window never touches the model. It puts commands (gui.worker_commands) on a
 ``queue.Queue``; the worker trains in chunks of about 8 ms, reads the queue between
 chunks and lets the window's thread have the interpreter lock between them (a chunk that
 held it for long would freeze the window). It emits copied MetricSnapshots at most about
-30 times a second, fewer when computing the metrics would take more than a few per cent
+15 times a second, fewer when computing the metrics would take more than a few per cent
 of the time, plus always one after a pause, a finished step, a reset and a divergence.
+While training, a snapshot is measured at the start of a chunk from the forward pass of
+its first step (``Trainer.metrics_then_step``), so it costs no forward pass of its own.
 A report is only emitted while the window has fewer than two reports waiting, so a busy
 window never builds a backlog. (The window records every report but draws at its own
 pace: see MainWindow.)
@@ -124,6 +126,7 @@ class TrainingWorker(QThread):
         self._in_flight_lock = threading.Lock()
         self._last_emit = 0.0
         self._metrics_seconds = 0.0
+        self._seconds_per_step = 0.0
         self._rate_window: list[tuple[float, int]] = []
         self._steps_per_second = 0.0
         self._pending_steps: list[int] = []
@@ -253,15 +256,27 @@ class TrainingWorker(QThread):
         count = self._chunk
         if self._mode == STEPPING:
             count = min(count, self._steps_left)
+        measured = None
         started = time.perf_counter()
         try:
-            loss = float(trainer.step(count))
+            if self._snapshot_due():
+                measured = self._measure_then_step(count)
+                loss = float(getattr(trainer, "last_loss", np.nan))
+            else:
+                loss = float(trainer.step(count))
         except Exception as error:
             self._set_mode(IDLE)
             self._report_failure(error)
             self._emit(force=True)
             return
         elapsed = time.perf_counter() - started
+        if measured is None:
+            self._seconds_per_step = elapsed / max(count, 1)
+        else:
+            # the snapshot's share of the chunk: what it took beyond the steps themselves
+            cost = max(0.0, elapsed - count * self._seconds_per_step)
+            self._note_metrics_cost(cost)
+            elapsed -= cost
         self._chunk = next_chunk(self._chunk, count, elapsed)
         self._note_rate(trainer.step_count)
         step = int(trainer.step_count)
@@ -270,6 +285,8 @@ class TrainingWorker(QThread):
         self._pending_losses.append(losses)
         if self._mode == TO_DROP:
             self._curve_pending.append((steps, losses))
+        if measured is not None:
+            self._send(*measured)
 
         if trainer.divergence:
             self._set_mode(IDLE)
@@ -285,7 +302,6 @@ class TrainingWorker(QThread):
             self._set_mode(IDLE)
             self._emit(force=True, message=f"Paused after a loss drop, at step {step}.")
             return
-        self._emit(force=False)
         yield_interpreter()
 
     def _note_rate(self, step_count: int) -> None:
@@ -327,17 +343,37 @@ class TrainingWorker(QThread):
             self._mode = mode
             self.mode_changed.emit(mode)
 
-    def _emit(self, force: bool, message: str = "") -> None:
-        if self._trainer is None:
-            return
-        now = time.perf_counter()
+    def _snapshot_due(self) -> bool:
+        """Whether the next chunk should also measure: enough time has passed for the
+        snapshot rate and the metrics' time share, and the window keeps up."""
         interval = max(1.0 / MAX_SNAPSHOTS_PER_SECOND, self._metrics_seconds / METRICS_TIME_SHARE)
-        if not force:
-            if now - self._last_emit < interval:
-                return
-            with self._in_flight_lock:
-                if self._in_flight >= MAX_REPORTS_IN_FLIGHT:
-                    return
+        if time.perf_counter() - self._last_emit < interval:
+            return False
+        with self._in_flight_lock:
+            return self._in_flight < MAX_REPORTS_IN_FLIGHT
+
+    def _measure_then_step(self, count: int) -> tuple[Any, NeuronFunctions | None]:
+        """(snapshot, inspected neuron's functions) of the weights before ``count`` steps,
+        then the steps; the snapshot reuses the first step's forward pass when the
+        trainer can (``metrics_then_step``)."""
+        trainer = self._trainer
+        functions = self._neuron_functions()
+        measuring_step = getattr(trainer, "metrics_then_step", None)
+        if measuring_step is not None:
+            return measuring_step(count), functions
+        snapshot = trainer.metrics()
+        trainer.step(count)
+        return snapshot, functions
+
+    def _note_metrics_cost(self, cost: float) -> None:
+        self._metrics_seconds = cost if self._metrics_seconds == 0 else (
+            0.7 * self._metrics_seconds + 0.3 * cost)
+
+    def _emit(self, force: bool, message: str = "") -> None:
+        """Measure the current weights and report them (unless throttled, when not
+        ``force``d)."""
+        if self._trainer is None or (not force and not self._snapshot_due()):
+            return
         started = time.perf_counter()
         try:
             snapshot = self._trainer.metrics()
@@ -346,9 +382,11 @@ class TrainingWorker(QThread):
             self._set_mode(IDLE)
             self._report_failure(error)
             return
-        cost = time.perf_counter() - started
-        self._metrics_seconds = cost if self._metrics_seconds == 0 else (
-            0.7 * self._metrics_seconds + 0.3 * cost)
+        self._note_metrics_cost(time.perf_counter() - started)
+        self._send(snapshot, functions, message)
+
+    def _send(self, snapshot: Any, functions: NeuronFunctions | None, message: str = "") -> None:
+        """Report a snapshot with the losses gathered since the last report."""
         self._last_emit = time.perf_counter()
         report = WorkerReport(
             snapshot=snapshot,
