@@ -2,7 +2,8 @@
 (Ctrl+O), open a run directory, export video.
 
 ``install_export_actions(window)`` adds the actions and the menu to a MainWindow and
-returns the ExportActions object (also kept as ``window.export_actions``). Each action
+returns the ExportActions object (also kept as ``window.export_actions``); called again
+on the same window, it returns that object and adds nothing. Each action
 opens its dialog; called with its arguments it runs without one (scripts and tests).
 Problems are shown in words (status bar and a message box) and never lose anything: the
 files are written atomically, and an open that fails leaves the current run as it was.
@@ -245,7 +246,11 @@ class ExportActions(QObject):
 
 
 def install_export_actions(window: QMainWindow) -> ExportActions:
-    """Add the File menu with the export and session actions to ``window``."""
+    """Add the File menu with the export and session actions to ``window``, once: a window
+    that has them already keeps its one File menu, and its actions are returned."""
+    installed = getattr(window, "export_actions", None)
+    if isinstance(installed, ExportActions):
+        return installed
     actions = ExportActions(window)
     window.export_actions = actions
     return actions

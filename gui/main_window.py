@@ -42,7 +42,7 @@ from gui.panels import (
     PhaseCirclesPanel,
     PowerHeatmapsPanel,
 )
-from gui.panels.base import cache_axes
+from gui.panels.base import settle_plots
 from gui.run_context import RunContext
 from gui.run_record import RunRecord
 from gui.training_worker import IDLE, TrainingWorker
@@ -489,7 +489,7 @@ class MainWindow(QMainWindow):
         self.selected_neurons = [m for m in self.selected_neurons if m < context.width]
         for panel in self.panels.values():
             panel.set_context(context)
-            cache_axes(panel)  # legends and ticks made for this run
+            settle_plots(panel)  # legends and ticks made for this run
         self.heatmaps.set_selection(self.selected_neurons)
         self.inspector.set_neuron(self.selected_neurons[0] if self.selected_neurons else None)
         self.device_label.setText(f"device {context.device}")
@@ -574,7 +574,7 @@ class MainWindow(QMainWindow):
         if self.context is None or not len(self.record):
             return
         for key, panel in self.panels.items():
-            if panel.isVisible():
+            if _on_screen(panel):
                 self._draw_panel(key)
 
     def _draw_panel(self, key: str) -> None:
@@ -592,7 +592,16 @@ class MainWindow(QMainWindow):
 
     def paint_now(self) -> None:
         """Paint what the last drawing changed, now (not at the next turn of the event
-        loop), so that the cost of a frame is known and paid at once."""
+        loop), so that the cost of a frame is known and paid at once.
+
+        A plot whose range changed moves its data only when its scene is about to be
+        painted; that is done first here, so that the move is part of this paint rather
+        than the cause of a second one at the next turn of the event loop.
+        """
+        for scene in self._scenes():
+            prepare = getattr(scene, "prepareForPaint", None)
+            if prepare is not None:
+                prepare()
         for scene in self._scenes():  # a scene tells its views what changed by a queued call
             QCoreApplication.sendPostedEvents(scene, QEvent.Type.MetaCall)
         QCoreApplication.sendPostedEvents(self, QEvent.Type.UpdateRequest)
@@ -669,6 +678,12 @@ class MainWindow(QMainWindow):
     def screenshot(self, path: str | Path) -> bool:
         """Save the whole window as an image; True on success."""
         return self.grab().save(str(path))
+
+
+def _on_screen(widget: QWidget) -> bool:
+    """Whether some of ``widget`` can be seen: shown, and not in a tab behind another
+    (Qt keeps such a dock shown but moves it out of its window)."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
 
 
 def _list_presets() -> list[tuple[str, str]]:

@@ -4,7 +4,8 @@ A hidden widget of fixed size holds fresh panel instances in a named layout unde
 one-line header (group, step, loss). ``draw(step)`` feeds the recorded moment into the
 panels (items are created once and updated with setData/setImage by the panels) and
 paints the widget into one reused QImage; the visible window is never grabbed, so the
-frame size does not depend on the window or on the display's scaling.
+frame size does not depend on the window or on the display's scaling. Its time curves
+are drawn at their full width (the window draws them one pixel wide).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gui import panels as panel_module
 from gui import theme
 from gui.export.frame_layouts import PANEL_CLASSES, FrameLayout
 from gui.export.output_files import ExportError
+from gui.panels.line_widths import set_full_widths
 from gui.run_context import RunContext
 from gui.run_record import RunRecord
 
@@ -140,6 +142,7 @@ class FrameCanvas(QWidget):
     def _set_context(self) -> None:
         for panel in self.panels.values():
             panel.set_context(self.context)
+        set_full_widths(self, True)  # the panels make some curves anew for a context
 
     def _freeze_time_axes(self) -> None:
         """Draw the whole record once, let the time plots fit it, then keep those ranges."""

@@ -5,6 +5,8 @@ run as ``.npz`` with a JSON side file.
   curves stay sharp), written atomically.
 - SVG: every plot inside the widget exported as vectors by pyqtgraph and placed where it
   sits in the widget, plus the text of its labels; ids are made unique per plot.
+- PNG and SVG draw the time curves at their full width (the window draws them one pixel
+  wide: gui.panels.line_widths) and put the window's widths back afterwards.
 - State: weights (every tensor of ``Trainer.state_dict``) and the current metrics (every
   array of the MetricSnapshot) in ``NAME.npz``; the configuration, the scalars and a
   description of every array in ``NAME.json``. Both files appear together or not at all.
@@ -32,6 +34,7 @@ from PyQt6.QtWidgets import QLabel, QWidget
 from gui import theme
 from gui.export.output_files import ExportError, atomic_output, atomic_outputs, check_output_path
 from gui.export.svg_paths import pyqtgraph_svg_closures_fixed
+from gui.panels.line_widths import full_widths
 
 PNG_SUFFIXES = (".png",)
 SVG_SUFFIXES = (".svg",)
@@ -61,7 +64,8 @@ def render_widget(widget: QWidget, scale: float = 1.0) -> QImage:
     image.fill(Qt.GlobalColor.transparent)
     painter = QPainter(image)
     try:
-        widget.render(painter)
+        with full_widths(widget):
+            widget.render(painter)
     finally:
         painter.end()
     return image
@@ -110,7 +114,7 @@ def svg_document(widget: QWidget) -> str:
     views = _visible_children(widget, pg.GraphicsView)
     if not views:
         raise ExportError("this view holds no plot to write as SVG; export it as PNG instead")
-    with pyqtgraph_svg_closures_fixed():
+    with pyqtgraph_svg_closures_fixed(), full_widths(widget):
         for number, view in enumerate(views):
             root.append(_plot_svg(view, widget, f"p{number}_"))
     for label in _visible_children(widget, QLabel):

@@ -10,7 +10,16 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton
 
 from gui import theme
-from gui.panels.base import Panel, SteadyRange, decade_range, fix_text_height, nice_ceiling
+from gui.panels.base import (
+    HeatMapImage,
+    Panel,
+    SteadyRange,
+    decade_range,
+    fix_text_height,
+    nice_ceiling,
+)
+from gui.panels.line_widths import thin_in_window
+from gui.panels.log_axis import DecadeAxis
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -57,7 +66,7 @@ class AgfRoundsPanel(Panel):
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setToolTip(DEFINITION)
         self.layout_.addWidget(self.canvas, 1)
-        self.plot = self.canvas.addPlot(row=0, col=0)
+        self.plot = self.canvas.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setLogMode(x=False, y=True)
@@ -66,8 +75,8 @@ class AgfRoundsPanel(Panel):
         self.canvas.ci.layout.setColumnStretchFactor(0, 3)
         self.x_range = SteadyRange(self.plot, "x")
         self.y_range = SteadyRange(self.plot, "y")
-        self.gd_curve = self.plot.plot(pen=pg.mkPen(theme.LOSS_COLOUR, width=1.2),
-                                       skipFiniteCheck=True, antialias=False)
+        self.gd_curve = thin_in_window(self.plot.plot(skipFiniteCheck=True),
+                                       pg.mkPen(theme.LOSS_COLOUR, width=1.2))
         self.gd_curve.setDownsampling(auto=True, method="peak")
         self.gd_curve.setClipToView(True)
         self.agf_curve = self.plot.plot(pen=pg.mkPen(theme.PREDICTION_COLOUR, width=2),
@@ -87,7 +96,7 @@ class AgfRoundsPanel(Panel):
             plot.setMouseEnabled(x=False, y=False)
             plot.invertY(True)
             plot.getAxis("left").setStyle(showValues=False)
-            image = pg.ImageItem(axisOrder="row-major")
+            image = HeatMapImage(axisOrder="row-major")
             image.setLookupTable(lut)
             image.setLevels((0.0, 1.0))
             plot.addItem(image)

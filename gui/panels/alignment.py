@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtWidgets import QLabel
 
 from gui import theme
-from gui.panels.base import Panel, SteadyRange, fix_text_height, nice_ceiling
+from gui.panels.base import Panel, SteadyRange, fix_text_height
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -57,12 +57,12 @@ class AlignmentPanel(Panel):
             fill = pg.mkColor(colour)
             fill.setAlpha(45)
             curve = self.rank_plot.plot(stepMode="center", fillLevel=0, brush=pg.mkBrush(fill),
-                                        pen=pg.mkPen(colour, width=1.5))
+                                        pen=pg.mkPen(colour, width=1.5), antialias=False)
             legend.addItem(curve, name)
             self.rank_curves.append(curve)
         self.align_bars = self.align_plot.plot(
             stepMode="center", fillLevel=0, pen=pg.mkPen(theme.GOOD, width=1.2),
-            brush=pg.mkBrush(139, 212, 156, 90))
+            brush=pg.mkBrush(139, 212, 156, 90), antialias=False)  # bars: edges on pixels
 
     def set_context(self, context: RunContext) -> None:
         super().set_context(context)
@@ -84,12 +84,12 @@ class AlignmentPanel(Panel):
             counts, _ = np.histogram(values, bins=BINS)
             curve.setData(BINS, counts)
             highest = max(highest, int(counts.max()))
-        self.rank_y_range.set(0.0, nice_ceiling(1.05 * max(highest, 1)))
+        self.rank_y_range.set_ceiling(1.05 * max(highest, 1))
         modulus = np.abs(np.asarray(snapshot.alignment))
         modulus = modulus[np.isfinite(modulus)]
         counts, _ = np.histogram(np.clip(modulus, 0, 1), bins=BINS)
         self.align_bars.setData(BINS, counts)
-        self.align_y_range.set(0.0, nice_ceiling(1.05 * max(int(counts.max()), 1)))
+        self.align_y_range.set_ceiling(1.05 * max(int(counts.max()), 1))
         fractions = snapshot.rank_one_fraction(self.context.orbit_dims)
         text = []
         if fractions:

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
 from gui import theme
-from gui.panels.base import Panel, SteadyRange, nice_ceiling
+from gui.panels.base import Panel, SteadyRange
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -61,7 +61,7 @@ class DiversificationPanel(Panel):
         nontrivial = int(np.count_nonzero(~self.context.orbit_trivial))
         level = counts.sum() / nontrivial if nontrivial else 0.0
         self.uniform.setPos(level)
-        top = nice_ceiling(max(float(counts.max()) if k else 1.0, level, 1.0) * 1.15)
-        self.y_range.set(0.0, top)
+        self.y_range.set_ceiling(max(float(counts.max()) if k else 1.0, level, 1.0) * 1.15)
+        top = self.y_range.current[1]
         self.tv_text.setText(f"TV to uniform = {float(snapshot.diversification_tv):.3f}")
         self.tv_text.setPos(k - 0.5, top)

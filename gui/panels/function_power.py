@@ -9,7 +9,8 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
 from gui import theme
-from gui.panels.base import Panel, SteadyRange, nice_ceiling
+from gui.panels.base import Panel, SteadyRange
+from gui.panels.line_widths import thin_in_window
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -57,7 +58,7 @@ class FunctionPowerPanel(Panel):
         self.curves, self.targets = [], []
         for orbit in self.orbits:
             colour = theme.orbit_colour(int(orbit), context.num_orbits)
-            curve = item.plot(pen=pg.mkPen(colour, width=1.6), skipFiniteCheck=True)
+            curve = thin_in_window(item.plot(skipFiniteCheck=True), pg.mkPen(colour, width=1.6))
             if legend is not None:
                 legend.addItem(curve, context.orbit_labels[orbit])
             line = pg.InfiniteLine(angle=0, pen=pg.mkPen(colour, width=1,
@@ -83,12 +84,12 @@ class FunctionPowerPanel(Panel):
         for curve, orbit in zip(self.curves, self.orbits, strict=True):
             curve.setData(steps, power[:, orbit])
         last = float(history.snapshot_steps[-1]) if len(history) else 1.0
-        self.x_range.set(0.0, nice_ceiling(max(last, 1.0)))
+        self.x_range.follow(last)
         top = float(np.nanmax(power[:, self.orbits])) if len(self.orbits) else 0.0
         if self.snapshot is not None and len(self.orbits):
             template = np.asarray(self.snapshot.template_power, dtype=float)[self.orbits]
             top = max(top, float(np.nanmax(template)))
-        self.y_range.set(0.0, nice_ceiling(1.05 * top))
+        self.y_range.set_ceiling(1.05 * top)
         if step is None:
             self.cursor.setVisible(False)
         else:

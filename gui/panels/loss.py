@@ -9,7 +9,9 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
 from gui import theme
-from gui.panels.base import Panel, SteadyRange, decade_range, nice_ceiling
+from gui.panels.base import Panel, SteadyRange, decade_range
+from gui.panels.line_widths import thin_in_window
+from gui.panels.log_axis import DecadeAxis
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -18,8 +20,50 @@ DEFINITION = (
     "predicts for this configuration (σ = z², MSE): a vertical line at each predicted drop "
     "step, labelled with the orbit learned, and the predicted plateau after it, "
     "(1/n) Σ of the template power of the orbits not yet learned.\n"
+    "Accuracies are measured at the snapshots only: samples further apart than "
+    "2 % of the step axis are not joined, and a sample joined to neither neighbour is "
+    "drawn as a dot.\n"
     "The red line marks the moment the other views show."
 )
+DENSE_GAP = 0.02
+"""Accuracy samples at most this share of the step axis apart are joined by a line (the
+accuracy between two snapshots is not measured; over so short a gap a line says nothing
+false)."""
+DROP_LABEL_ROWS = (0.94, 0.86, 0.78)  # heights (share of the plot) of the drop labels
+DROP_LABEL_GAP = 4  # pixels between two drop labels in one row
+
+
+def joined_samples(steps: np.ndarray, values: np.ndarray, span: float) -> np.ndarray:
+    """connect[i]: whether sample i is joined to sample i + 1 (both finite and at most
+    DENSE_GAP · span steps apart); the last entry is False."""
+    steps = np.asarray(steps, dtype=float)
+    values = np.asarray(values, dtype=float)
+    connect = np.zeros(len(steps), dtype=bool)
+    if len(steps) > 1:
+        finite = np.isfinite(values)
+        connect[:-1] = (np.diff(steps) <= DENSE_GAP * span) & finite[:-1] & finite[1:]
+    return connect
+
+
+def lone_samples(connect: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Finite samples joined to neither neighbour (drawn as dots)."""
+    joined_before = np.concatenate([[False], connect[:-1]]) if len(connect) else connect
+    return np.isfinite(np.asarray(values, dtype=float)) & ~connect & ~joined_before
+
+
+def label_rows(centres: np.ndarray, widths: np.ndarray, rows: int,
+               gap: float = DROP_LABEL_GAP) -> list[int | None]:
+    """A row for each label centred at ``centres`` (pixels, in increasing order) so that
+    labels in one row never overlap: the lowest-numbered row with room, or None (the label
+    is hidden) when no row has room."""
+    ends = [-np.inf] * rows
+    chosen: list[int | None] = []
+    for centre, width in zip(centres, widths, strict=True):
+        row = next((r for r in range(rows) if centre - width / 2 >= ends[r] + gap), None)
+        if row is not None:
+            ends[row] = centre + width / 2
+        chosen.append(row)
+    return chosen
 
 
 class LossPanel(Panel):
@@ -30,7 +74,9 @@ class LossPanel(Panel):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        item = self.add_main_plot(DEFINITION, left="loss")
+        item = self.add_main_plot(DEFINITION)
+        item.setAxisItems({"left": DecadeAxis("left")})
+        item.setLabel("left", "loss")
         item.setLogMode(x=False, y=True)
         item.vb.setLimits(minYRange=0.3)  # at least a third of a decade: plateaus look flat
         item.showAxis("right")
@@ -38,8 +84,8 @@ class LossPanel(Panel):
         item.setLabel("bottom", "step")
         item.addLegend(offset=(-8, 8), labelTextSize="8pt",
                        brush=pg.mkBrush(32, 37, 47, 200))
-        self.loss_curve = item.plot(pen=pg.mkPen(theme.LOSS_COLOUR, width=1.6), name="loss",
-                                    skipFiniteCheck=True)
+        self.loss_curve = item.plot(name="loss", skipFiniteCheck=True)
+        thin_in_window(self.loss_curve, pg.mkPen(theme.LOSS_COLOUR, width=1.6))
         self.loss_curve.setDownsampling(auto=True, method="peak")
         self.loss_curve.setClipToView(True)
         self.x_range = SteadyRange(item, "x")
@@ -53,11 +99,20 @@ class LossPanel(Panel):
         self.accuracy_box.setYRange(0, 1.02, padding=0)
         self.accuracy_box.setMouseEnabled(x=False, y=False)
         item.vb.sigResized.connect(self._sync_views)
-        self.train_accuracy = pg.PlotCurveItem(pen=pg.mkPen(theme.TRAIN_ACCURACY_COLOUR, width=1.2))
-        self.test_accuracy = pg.PlotCurveItem(
-            pen=pg.mkPen(theme.TEST_ACCURACY_COLOUR, width=1.2, style=Qt.PenStyle.DashLine))
-        self.accuracy_box.addItem(self.train_accuracy)
-        self.accuracy_box.addItem(self.test_accuracy)
+        item.vb.sigResized.connect(self._place_drop_labels)
+        item.vb.sigXRangeChanged.connect(self._place_drop_labels)
+        self.train_accuracy = thin_in_window(pg.PlotCurveItem(skipFiniteCheck=True), pg.mkPen(
+            theme.TRAIN_ACCURACY_COLOUR, width=1.2))
+        self.test_accuracy = thin_in_window(pg.PlotCurveItem(skipFiniteCheck=True), pg.mkPen(
+            theme.TEST_ACCURACY_COLOUR, width=1.2, style=Qt.PenStyle.DashLine))
+        self.train_points = pg.ScatterPlotItem(
+            size=5, pen=None, brush=pg.mkBrush(theme.TRAIN_ACCURACY_COLOUR), hoverable=False)
+        self.test_points = pg.ScatterPlotItem(
+            size=5, pen=pg.mkPen(theme.TEST_ACCURACY_COLOUR, width=1.2), brush=None,
+            hoverable=False)
+        for accuracy_item in (self.train_accuracy, self.test_accuracy, self.train_points,
+                              self.test_points):
+            self.accuracy_box.addItem(accuracy_item)
         legend = item.legend
         legend.addItem(self.train_accuracy, "train acc.")
         legend.addItem(self.test_accuracy, "held-out acc.")
@@ -87,18 +142,47 @@ class LossPanel(Panel):
                 pos=float(drop.step), angle=90,
                 pen=pg.mkPen(theme.PREDICTION_COLOUR, width=1, style=Qt.PenStyle.DotLine),
                 label=str(drop.label).split(" (")[0],
-                labelOpts={"position": 0.92, "color": theme.PREDICTION_COLOUR, "movable": False})
-            line.setToolTip(f"AGF: orbit {drop.label} (dim {drop.dim}) learned near step "
-                            f"{drop.step:.0f}; plateau after it {drop.level:.4g}; "
-                            f"utility U* = {drop.utility:.4g}")
+                labelOpts={"position": DROP_LABEL_ROWS[0], "color": theme.PREDICTION_COLOUR,
+                           "movable": False, "anchors": [(0.5, 0.5), (0.5, 0.5)],
+                           "fill": pg.mkBrush(theme.PANEL_BACKGROUND)})
+            tip = (f"AGF: orbit {drop.label} (dim {drop.dim}) learned near step "
+                   f"{drop.step:.0f}; plateau after it {drop.level:.4g}; "
+                   f"utility U* = {drop.utility:.4g}")
+            line.setToolTip(tip)
+            line.label.setToolTip(tip)
             item.addItem(line, ignoreBounds=True)
             self.jumps.append(line)
         self._draw_plateaus(None)
         self.x_range.reset()
         self.y_range.reset()
         self.loss_curve.setData([], [])
-        self.train_accuracy.setData([], [])
-        self.test_accuracy.setData([], [])
+        for accuracy_item in (self.train_accuracy, self.test_accuracy, self.train_points,
+                              self.test_points):
+            accuracy_item.setData([], [])
+        self._place_drop_labels()
+
+    def _place_drop_labels(self, *_args) -> None:
+        """Stagger the drop labels over DROP_LABEL_ROWS so that none overlaps another;
+        a label with no room in any row is hidden (its line keeps the tooltip)."""
+        if not self.jumps:
+            return
+        view = self.plot.getPlotItem().vb
+        (low, high), _ = view.viewRange()
+        if view.width() <= 0 or high <= low:
+            return
+        pixels_per_step = view.width() / (high - low)
+        lines = sorted(self.jumps, key=lambda line: line.value())
+        centres = np.array([(line.value() - low) * pixels_per_step for line in lines])
+        widths = np.array([line.label.textItem.boundingRect().width() for line in lines])
+        for line, row in zip(lines, label_rows(centres, widths, len(DROP_LABEL_ROWS)),
+                             strict=True):
+            if row is None:
+                line.label.setVisible(False)
+                continue
+            if line.label.orthoPos != DROP_LABEL_ROWS[row]:
+                line.label.setPosition(DROP_LABEL_ROWS[row])
+            if not line.label.isVisible():
+                line.label.setVisible(True)
 
     def _draw_plateaus(self, last_step: float | None) -> None:
         drops = self.context.predicted_drops if self.context else ()
@@ -114,36 +198,49 @@ class LossPanel(Panel):
         y = np.log10(np.repeat(levels[positive], 2))
         self.plateaus.setData(x, y)
 
-    def _fit_ranges(self, losses: np.ndarray, last_step: float | None) -> None:
+    def _fit_ranges(self, losses: np.ndarray, last_step: float | None) -> float:
         """Whole decades of loss and a rounded step range, kept until the data leave them."""
         drops = self.context.predicted_drops if self.context else ()
         end = max(float(last_step or 0.0), 1.0)
         if drops:
             end = max(end, 1.25 * max(float(d.step) for d in drops))
-        self.x_range.set(0.0, nice_ceiling(end))
+        self.x_range.follow(end)
         levels = np.array([float(d.level) for d in drops], dtype=float)
         decades = decade_range(np.concatenate([losses, levels]))
         if decades is not None:
             self.y_range.set(*decades)
+        low, high = self.x_range.current
+        return high - low
 
     def show_history(self, history: Any, step: int | None = None) -> None:
         steps, losses = history.loss_curve(step)
         positive = losses > 0
         self.loss_curve.setData(steps[positive], losses[positive])
-        acc_steps, train = history.series("train_accuracy", step)
-        if len(acc_steps):
-            self.train_accuracy.setData(acc_steps, np.asarray(train, dtype=float))
-            _, test = history.series("test_accuracy", step)
-            test = np.asarray(test, dtype=float)
-            if np.isfinite(test).any():
-                self.test_accuracy.setData(acc_steps, test, connect="finite")
-            else:
-                self.test_accuracy.setData([], [])
         last = float(history.snapshot_steps[-1]) if len(history) else None
         self._draw_plateaus(last)
-        self._fit_ranges(losses[positive], last)
+        span = self._fit_ranges(losses[positive], last)
+        acc_steps, train = history.series("train_accuracy", step)
+        _, test = history.series("test_accuracy", step)
+        self._draw_accuracy(self.train_accuracy, self.train_points, acc_steps, train, span)
+        self._draw_accuracy(self.test_accuracy, self.test_points, acc_steps, test, span)
         if step is None:
             self.cursor.setVisible(False)
         else:
             self.cursor.setPos(float(step))
             self.cursor.setVisible(True)
+
+    @staticmethod
+    def _draw_accuracy(curve: pg.PlotCurveItem, points: pg.ScatterPlotItem,
+                       steps: np.ndarray, values: np.ndarray, span: float) -> None:
+        """Join the samples that lie close together; mark the lone ones with a dot."""
+        steps = np.asarray(steps, dtype=float)
+        values = np.asarray(values, dtype=float)
+        connect = joined_samples(steps, values, span)
+        finite = np.isfinite(values)
+        if connect.any():
+            curve.setData(steps[finite], values[finite], connect=connect[finite])
+        else:
+            curve.setData([], [])
+        lone = lone_samples(connect, values)
+        points.setData(steps[lone], values[lone])
+        points.setVisible(bool(lone.any()))

@@ -10,6 +10,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from gui import theme
 from gui.panels.base import Panel, SteadyRange, fix_text_height, fix_text_width, nice_ceiling
+from gui.panels.line_widths import thin_in_window
 from gui.run_context import RunContext
 from gui.worker_commands import NeuronFunctions
 
@@ -93,8 +94,8 @@ class NeuronInspectorPanel(Panel):
         self.race_curves = []
         for orbit, label in enumerate(context.orbit_labels):
             colour = theme.orbit_colour(orbit, context.num_orbits)
-            curve = self.race_plot.plot(pen=pg.mkPen(colour, width=1.5), skipFiniteCheck=True,
-                                        antialias=False)
+            curve = thin_in_window(self.race_plot.plot(skipFiniteCheck=True),
+                                   pg.mkPen(colour, width=1.5))
             if legend is not None:
                 legend.addItem(curve, label)
             self.race_curves.append(curve)
@@ -170,7 +171,7 @@ class NeuronInspectorPanel(Panel):
             if orbit < power.shape[2]:
                 curve.setData(steps, power[:, layer, orbit])
         last = float(self._history.snapshot_steps[-1])
-        self.race_x_range.set(0.0, nice_ceiling(max(last, 1.0)))
+        self.race_x_range.follow(last)
 
     def _describe(self) -> None:
         snapshot, context, m = self.snapshot, self.context, self.neuron

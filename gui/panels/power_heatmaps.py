@@ -10,7 +10,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton
 
 from gui import theme
-from gui.panels.base import Panel, fix_text_width
+from gui.panels.base import HeatMapImage, Panel, fix_text_width
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -71,14 +71,15 @@ class PowerHeatmapsPanel(Panel):
             else:
                 plot.getAxis("left").setStyle(showValues=False)
                 plot.setYLink(self.plots[0])
-            image = pg.ImageItem(axisOrder="row-major")
+            image = HeatMapImage(axisOrder="row-major")
             image.setLookupTable(lut)
             image.setLevels((0.0, 1.0))
             plot.addItem(image)
+            # horizontal lines along pixel rows: antialiasing would only blur them
             separator = pg.PlotCurveItem(pen=pg.mkPen((255, 255, 255, 90), width=1),
-                                         connect="pairs", skipFiniteCheck=True)
+                                         connect="pairs", skipFiniteCheck=True, antialias=False)
             marker = pg.PlotCurveItem(pen=pg.mkPen(theme.CURSOR_COLOUR, width=2),
-                                      connect="pairs", skipFiniteCheck=True)
+                                      connect="pairs", skipFiniteCheck=True, antialias=False)
             plot.addItem(separator)
             plot.addItem(marker)
             self.plots.append(plot)

@@ -51,6 +51,13 @@ def test_menu_and_shortcuts(studio):
     assert "Export video…" in shortcuts
 
 
+def test_the_window_has_one_file_menu_however_often_the_actions_are_installed(studio):
+    window, actions = studio  # the window installed them, then the fixture once more
+    assert install_export_actions(window) is actions
+    titles = [action.text() for action in window.menuBar().actions()]
+    assert titles.count("&File") == 1
+
+
 def test_snapshot_of_window_and_panel(studio, tmp_path):
     window, actions = studio
     png = actions.export_snapshot(SnapshotChoice(WHOLE_WINDOW, tmp_path / "window.png", 1.0))

@@ -70,6 +70,16 @@ def test_gif_with_another_layout(qtbot, tmp_path, run):
     assert frames.shape[:3] == (4, 240, 320)
 
 
+def test_frames_draw_the_time_curves_at_full_width(qtbot, run):
+    context, record = run
+    canvas = FrameCanvas(context, record, layout_named("learning"), SMALL)
+    canvas.draw(int(record.snapshot_steps[-1]))
+    loss, power = canvas.panels["loss"], canvas.panels["function_power"]
+    widths = [curve.opts["pen"].widthF() for curve in (loss.loss_curve, *power.curves)]
+    assert widths == pytest.approx([1.6] * len(widths))  # the window draws them 1 px wide
+    canvas.close()
+
+
 def test_every_layout_draws_its_panels(qtbot, run):
     context, record = run
     for name in LAYOUTS:

@@ -135,6 +135,19 @@ def test_timeline_scrubs_every_view(qtbot, window):
     assert not window.loss_panel.cursor.isVisible()
 
 
+def test_a_view_in_a_tab_behind_another_is_drawn_when_it_shows(qtbot, window):
+    window.docks["function_power"].raise_()
+    window.step_count_spin.setValue(10)
+    window.step_many()
+    qtbot.waitUntil(lambda: window.last_report.snapshot.step == 10
+                    and not window.last_report.running, timeout=10000)
+    qtbot.waitUntil(lambda: window._drawn.get("loss", (0, 0, None))[2:] == (None, id(
+        window.record.latest())), timeout=5000)
+    assert window._drawn.get("agf") != window._drawn["loss"]  # behind its tab: not drawn
+    window.docks["agf"].raise_()
+    qtbot.waitUntil(lambda: window._drawn.get("agf") == window._drawn["loss"], timeout=5000)
+
+
 def test_clicking_a_heatmap_row_inspects_that_neuron(qtbot, window):
     panel = window.heatmaps
     plot = panel.plots[1]

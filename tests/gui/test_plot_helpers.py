@@ -1,0 +1,52 @@
+"""Plot helpers shared by the panels: axis ranges that do not jitter, and plots that
+repaint little when their data change."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QColor, QImage
+
+from gui import theme
+from gui.panels.base import HeatMapImage, Panel, SteadyRange
+
+
+def test_a_ceiling_is_kept_while_the_counts_wander_below_it(qtbot):
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    axis_range = SteadyRange(plot.getPlotItem(), "y")
+    axis_range.set_ceiling(410)
+    assert axis_range.current == (0.0, 500.0)
+    for count in (480, 380, 430, 210):  # within the ceiling, filling at least 40 % of it
+        axis_range.set_ceiling(count)
+        assert axis_range.current == (0.0, 500.0)
+    axis_range.set_ceiling(520)
+    assert axis_range.current == (0.0, 600.0)
+    axis_range.set_ceiling(100)
+    assert axis_range.current == (0.0, 100.0)
+
+
+def test_shown_plots_are_opaque_and_keep_their_axis_labels(qtbot):
+    panel = Panel()
+    qtbot.addWidget(panel)
+    item = panel.add_main_plot("a plot", left="power", bottom="step")
+    panel.show()
+    qtbot.waitExposed(panel)
+    item.setYRange(0.0, 0.05)  # pyqtgraph's automatic prefix would write "power (x0.001)"
+    axis = item.getAxis("left")
+    assert "power" in axis.labelString() and "x0.001" not in axis.labelString()
+    assert panel.plot.viewport().testAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+    assert axis.cacheMode() == axis.CacheMode.DeviceCoordinateCache
+
+
+def test_heat_maps_are_kept_as_premultiplied_pictures_of_the_colour_map():
+    image = HeatMapImage(axisOrder="row-major")
+    lut = theme.lookup_table("viridis")
+    image.setLookupTable(lut)
+    image.setImage(np.array([[0.0, 1.0]], dtype=np.float32), autoLevels=False,
+                   levels=(0.0, 1.0))
+    image.render()
+    assert image.qimage.format() == QImage.Format.Format_ARGB32_Premultiplied
+    assert QColor(image.qimage.pixel(0, 0)).getRgb() == tuple(int(v) for v in lut[0])
+    assert QColor(image.qimage.pixel(1, 0)).getRgb() == tuple(int(v) for v in lut[-1])
