@@ -4,7 +4,7 @@ The window never touches the model. It puts commands (gui.worker_commands) on a
 ``queue.Queue``; the worker trains in chunks of about 8 ms, reads the queue between
 chunks and lets the window's thread have the interpreter lock between them (a chunk that
 held it for long would freeze the window). It emits copied MetricSnapshots at most about
-15 times a second, fewer when computing the metrics would take more than a few per cent
+15 times a second, fewer when computing the metrics would take more than 5 per cent
 of the time, plus always one after a pause, a finished step, a reset and a divergence.
 While training, a snapshot is measured at the start of a chunk from the forward pass of
 its first step (``Trainer.metrics_then_step``), so it costs no forward pass of its own.
@@ -15,6 +15,7 @@ pace: see MainWindow.)
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import queue
@@ -48,7 +49,7 @@ from gui.worker_commands import (
 CHUNK_SECONDS = 0.008  # target duration of one chunk of optimiser steps
 MAX_CHUNK = 100_000
 MAX_SNAPSHOTS_PER_SECOND = 15.0
-METRICS_TIME_SHARE = 0.03  # at most this share of the worker's time goes to snapshots
+METRICS_TIME_SHARE = 0.05  # at most this share of the worker's time goes to snapshots
 LOSS_CURVE_CAPACITY = 20_000  # loss samples kept for "run to the next drop" (decimated)
 DROP_CHECK_SECONDS = 0.25  # "run to the next drop" looks at the loss curve this often,
 DROP_CHECK_SHARE = 0.01  # ... or sooner once the run has grown by this share of its steps,
@@ -125,7 +126,7 @@ class TrainingWorker(QThread):
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self._last_emit = 0.0
-        self._metrics_seconds = 0.0
+        self._metrics_costs: collections.deque[float] = collections.deque(maxlen=5)
         self._seconds_per_step = 0.0
         self._rate_window: list[tuple[float, int]] = []
         self._steps_per_second = 0.0
@@ -189,7 +190,7 @@ class TrainingWorker(QThread):
             was_busy = self._mode != IDLE
             self._set_mode(IDLE)
             if was_busy:
-                self._emit(force=True)
+                self._emit()
         elif isinstance(command, Step):
             self._steps_left = max(1, int(command.count))
             self._set_mode(STEPPING)
@@ -212,11 +213,11 @@ class TrainingWorker(QThread):
         elif isinstance(command, Perturb):
             neurons = None if command.neurons is None else list(command.neurons)
             self._trainer.perturb(neurons, float(command.relative_scale), int(command.seed))
-            self._emit(force=True)
+            self._emit()
         elif isinstance(command, Inspect):
             self._inspected = command.neuron
             if self._mode == IDLE:
-                self._emit(force=True)
+                self._emit()
         elif isinstance(command, FetchState):
             command.reply(self._trainer.state_dict())
 
@@ -249,7 +250,9 @@ class TrainingWorker(QThread):
         if self._inspected is not None and self._inspected >= context.width:
             self._inspected = None
         self.context_ready.emit(context)
-        self._emit(force=True)
+        self._emit()
+        self._metrics_costs.clear()
+        self._seconds_per_step = 0.0
 
     def _train_chunk(self) -> None:
         trainer = self._trainer
@@ -267,7 +270,7 @@ class TrainingWorker(QThread):
         except Exception as error:
             self._set_mode(IDLE)
             self._report_failure(error)
-            self._emit(force=True)
+            self._emit()
             return
         elapsed = time.perf_counter() - started
         if measured is None:
@@ -290,17 +293,17 @@ class TrainingWorker(QThread):
 
         if trainer.divergence:
             self._set_mode(IDLE)
-            self._emit(force=True, message=f"Training stopped: {trainer.divergence}")
+            self._emit(message=f"Training stopped: {trainer.divergence}")
             return
         if self._mode == STEPPING:
             self._steps_left -= count
             if self._steps_left <= 0:
                 self._set_mode(IDLE)
-                self._emit(force=True)
+                self._emit()
                 return
         if self._mode == TO_DROP and self._drop_reached():
             self._set_mode(IDLE)
-            self._emit(force=True, message=f"Paused after a loss drop, at step {step}.")
+            self._emit(message=f"Paused after a loss drop, at step {step}.")
             return
         yield_interpreter()
 
@@ -365,16 +368,21 @@ class TrainingWorker(QThread):
         trainer.step(count)
         return snapshot, functions
 
-    def _note_metrics_cost(self, cost: float) -> None:
-        self._metrics_seconds = cost if self._metrics_seconds == 0 else (
-            0.7 * self._metrics_seconds + 0.3 * cost)
+    @property
+    def _metrics_seconds(self) -> float:
+        """The cost of one snapshot while training: the least of the last few, so that a
+        first measurement (warming caches up) or one slowed by the window does not hold
+        the snapshot rate down."""
+        return min(self._metrics_costs, default=0.0)
 
-    def _emit(self, force: bool, message: str = "") -> None:
-        """Measure the current weights and report them (unless throttled, when not
-        ``force``d)."""
-        if self._trainer is None or (not force and not self._snapshot_due()):
+    def _note_metrics_cost(self, cost: float) -> None:
+        self._metrics_costs.append(cost)
+
+    def _emit(self, message: str = "") -> None:
+        """Measure the current weights and report them now (after a pause, a finished
+        step, a reset, a divergence: outside the snapshot rate)."""
+        if self._trainer is None:
             return
-        started = time.perf_counter()
         try:
             snapshot = self._trainer.metrics()
             functions = self._neuron_functions()
@@ -382,7 +390,6 @@ class TrainingWorker(QThread):
             self._set_mode(IDLE)
             self._report_failure(error)
             return
-        self._note_metrics_cost(time.perf_counter() - started)
         self._send(snapshot, functions, message)
 
     def _send(self, snapshot: Any, functions: NeuronFunctions | None, message: str = "") -> None:
