@@ -77,7 +77,7 @@ class MetricSnapshot:
         dims = np.asarray(orbit_dims)[self.dominant_orbit]
         rank_one = np.all(self.sigma_ratio < RANK_ONE_THRESHOLD, axis=0)
         result = {}
-        for d in sorted(set(int(x) for x in dims if x >= 2)):
+        for d in np.unique(dims[dims >= 2]).tolist():
             chosen = dims == d
             result[str(d)] = float(np.mean(rank_one[chosen]))
         return result

@@ -4,7 +4,7 @@ The window never touches the model. It puts commands (gui.worker_commands) on a
 ``queue.Queue``; the worker trains in chunks of about 8 ms, reads the queue between
 chunks and lets the window's thread have the interpreter lock between them (a chunk that
 held it for long would freeze the window). It emits copied MetricSnapshots at most about
-15 times a second, fewer when computing the metrics would take more than 5 per cent
+10 times a second, fewer when computing the metrics would take more than 5 per cent
 of the time, plus always one after a pause, a finished step, a reset and a divergence.
 While training, a snapshot is measured at the start of a chunk from the forward pass of
 its first step (``Trainer.metrics_then_step``), so it costs no forward pass of its own.
@@ -48,7 +48,7 @@ from gui.worker_commands import (
 
 CHUNK_SECONDS = 0.008  # target duration of one chunk of optimiser steps
 MAX_CHUNK = 100_000
-MAX_SNAPSHOTS_PER_SECOND = 15.0
+MAX_SNAPSHOTS_PER_SECOND = 10.0
 METRICS_TIME_SHARE = 0.05  # at most this share of the worker's time goes to snapshots
 LOSS_CURVE_CAPACITY = 20_000  # loss samples kept for "run to the next drop" (decimated)
 DROP_CHECK_SECONDS = 0.25  # "run to the next drop" looks at the loss curve this often,
