@@ -47,7 +47,8 @@ class Optimiser:
             grad.add_(param, alpha=self.weight_decay)
         self._update(param, grad)
         if self.sphere:
-            param.div_(torch.linalg.vector_norm(param, dim=1, keepdim=True))
+            # vecdot, not vector_norm: the latter's strided reduction over dim 1 is ~20× slower
+            param.div_(torch.linalg.vecdot(param, param, dim=1).sqrt_().unsqueeze(1))
 
     def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         """param ← param + δ (``grad`` may be used as scratch space)."""
