@@ -16,6 +16,7 @@ autograd and finite differences in the tests):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -208,20 +209,17 @@ class CompositionNetwork:
         return -log_p.gather(1, self.classes.index_select(0, pairs)[:, None]).mean()
 
     # ----------------------------------------------------------------- training step
-    def _workspace(self, rows: int, width: int) -> dict[str, torch.Tensor]:
+    def _workspace(self, rows: int, width: int) -> dict:
         """Preallocated buffers for ``rows`` pairs and ``width`` neurons."""
         key = (rows, width)
         if key not in self._buffers:
             self._buffers.clear()
             options = {"dtype": self.dtype, "device": self.device}
-            n = self.order
             self._buffers[key] = {
                 "hidden": torch.empty((rows, width), **options),
                 "activated": torch.empty((rows, width), **options),
-                "ones_rows": torch.ones((n, 1, n), **options),
-                "ones": torch.ones((1, n), **options),
                 "minus_ones": torch.full((rows,), -1.0, **options),
-                "outputs": torch.empty((n * rows,), **options),
+                "outputs": torch.empty((self.order * rows,), **options),
                 "columns": torch.arange(rows, device=self.device),
             }
         return self._buffers[key]
@@ -233,6 +231,40 @@ class CompositionNetwork:
         if self.device.type != "cpu":
             return n
         return max(1, min(n, STEP_BLOCK * torch.get_num_threads() // (n * width)))
+
+    def _block_plan(self, rows: int, width: int) -> list[PairBlock]:
+        """The blocks of ``rows`` rows g1 that cover all n² pairs, with their buffers,
+        views and targets made once (they recur every step)."""
+        work = self._workspace(rows * self.order, width)
+        if "plan" not in work:
+            work["plan"] = [
+                self._pair_block(work, start, min(self.order, start + rows), width)
+                for start in range(0, self.order, rows)
+            ]
+        return work["plan"]
+
+    def _pair_block(self, work: dict, start: int, stop: int, width: int) -> PairBlock:
+        n = self.order
+        count = (stop - start) * n
+        hidden = work["hidden"][:count]
+        options = {"dtype": self.dtype, "device": self.device}
+        if self.loss_kind == "mse":
+            targets = self._transposed_targets()[:, start * n : stop * n]
+        else:
+            targets = self.classes[start * n : stop * n] * count + work["columns"][:count]
+        return PairBlock(
+            start=start,
+            stop=stop,
+            hidden=hidden,
+            hidden_cube=hidden.view(stop - start, n, width),
+            hidden_rows=hidden.view(stop - start, n * width),
+            activated=work["activated"][:count],
+            outputs=work["outputs"][: n * count].view(n, count),
+            targets=targets,
+            minus_ones=work["minus_ones"][:count],
+            ones_rows=torch.ones((stop - start, 1, n), **options),
+            ones=torch.ones((1, stop - start), **options),
+        )
 
     def loss_and_gradient(
         self,
@@ -261,15 +293,19 @@ class CompositionNetwork:
         these weights, so that metrics can reuse this forward pass.
         """
         n = self.order
-        all_pairs = pairs is None and self.task.uses_all_pairs
-        if pairs is None:
-            pairs = self.train_pairs
-            first, second = self.train_first, self.train_second
-        else:
-            first, second = pairs // n, pairs % n
         width = theta.shape[2]
-        rows = self._step_block_rows(width) if all_pairs else n
-        work = self._workspace(rows * n if all_pairs else pairs.shape[0], width)
+        all_pairs = pairs is None and self.task.uses_all_pairs
+        if all_pairs:
+            blocks = self._block_plan(self._step_block_rows(width), width)
+            total = n * n
+        else:
+            if pairs is None:
+                pairs = self.train_pairs
+                first, second = self.train_first, self.train_second
+            else:
+                first, second = pairs // n, pairs % n
+            total = pairs.shape[0]
+            blocks = [self._listed_pairs_block(pairs, width)]
         a, b = self.embeddings(theta)
         readout = theta[-1]
         tensor_scale = isinstance(scale, torch.Tensor)
@@ -284,52 +320,41 @@ class CompositionNetwork:
         readout_grad = (
             torch.empty((n, width), dtype=a.dtype, device=a.device) if tensor_scale else grad[-1]
         )
-        if all_pairs:
-            blocks = [(start, min(n, start + rows)) for start in range(0, n, rows)]
-        else:
-            blocks = [None]
         loss = None
-        for index, block in enumerate(blocks):
-            accumulate = 1.0 if index else 0.0  # the first block writes, later ones add
-            if block is None:
-                count = pairs.shape[0]
-                h, s = work["hidden"][:count], work["activated"][:count]
+        accumulate = 0.0  # the first block writes the sums over blocks, later ones add
+        for block in blocks:
+            h, s, outputs = block.hidden, block.activated, block.outputs
+            if all_pairs:
+                torch.add(a[block.start : block.stop, None, :], b[None, :, :],
+                          out=block.hidden_cube)
+            else:
                 torch.index_select(a, 0, first, out=h)
                 h.add_(b.index_select(0, second))
-            else:
-                start, stop = block
-                count = (stop - start) * n
-                h, s = work["hidden"][:count], work["activated"][:count]
-                torch.add(a[start:stop, None, :], b[None, :, :], out=h.view(-1, n, width))
             activation_value(self.activation, h, out=s)
             # Fᵀ = ξ Sᵀ (n × pairs): the product with the long dimension last is the faster one
-            outputs = work["outputs"][: n * count].view(n, count)
             torch.addmm(outputs, effective_readout, s.T, beta=0.0, alpha=alpha, out=outputs)
             if outputs_copy is not None:
-                part = outputs_copy if block is None else outputs_copy[start * n : stop * n]
+                part = outputs_copy[block.start * n : block.stop * n] if all_pairs else outputs_copy
                 part.copy_(outputs.T)
-            if block is None:
-                block_loss, g = self._loss_gradient(outputs, pairs, pairs.shape[0], work, alpha)
-            else:
-                block_loss, g = self._loss_gradient(outputs, start * n, n * n, work, alpha)
+            block_loss, g = self._loss_gradient(outputs, block, total, alpha)
             loss = block_loss if loss is None else loss + block_loss
             # g holds α (∂L/∂F)ᵀ, so ∂L/∂(s ξ) = g S needs no further scaling
             torch.addmm(readout_grad, g, s, beta=accumulate, out=readout_grad)
-            if not need_theta_grad:
-                continue
-            # ∂L/∂H = α (G ξ) ⊙ σ'(H), written over H
-            if self.activation == "square":
-                torch.addmm(s, g.T, effective_readout, beta=0.0, alpha=2.0, out=s)
-                h.mul_(s)
-            else:
-                derivative = activation_derivative(self.activation, h)
-                torch.mm(g.T, effective_readout, out=s)
-                torch.mul(s, derivative, out=h)
-            if block is None:
-                grad_a.zero_().index_add_(0, first, h)
-                grad_b.zero_().index_add_(0, second, h)
-            else:
-                self._sum_over_pairs(h, work, grad_a[start:stop], grad_b, accumulate)
+            if need_theta_grad:
+                # ∂L/∂H = α (G ξ) ⊙ σ'(H), written over H
+                if self.activation == "square":
+                    torch.addmm(s, g.T, effective_readout, beta=0.0, alpha=2.0, out=s)
+                    h.mul_(s)
+                else:
+                    derivative = activation_derivative(self.activation, h)
+                    torch.mm(g.T, effective_readout, out=s)
+                    torch.mul(s, derivative, out=h)
+                if all_pairs:
+                    _sum_over_pairs(block, grad_a, grad_b, accumulate)
+                else:
+                    grad_a.zero_().index_add_(0, first, h)
+                    grad_b.zero_().index_add_(0, second, h)
+            accumulate = 1.0
 
         scale_grad = None
         if tensor_scale:
@@ -345,25 +370,19 @@ class CompositionNetwork:
             self._pull_back(grad_b, grad[1])
         return loss, scale_grad
 
-    def _sum_over_pairs(
-        self,
-        h: torch.Tensor,
-        work: dict,
-        out_first: torch.Tensor,
-        out_second: torch.Tensor,
-        accumulate: float,
-    ) -> None:
-        """For a block of rows g1: out_first[g1] = Σ_{g2} h[(g1, g2)] and
-        out_second[g2] ← accumulate · out_second[g2] + Σ_{g1} h[(g1, g2)], as matrix
-        products with vectors of ones (faster than strided reductions)."""
-        n = self.order
-        width = h.shape[1]
-        rows = h.shape[0] // n
-        cube = h.view(rows, n, width)
-        torch.bmm(work["ones_rows"][:rows], cube, out=out_first.view(rows, 1, width))
-        flat_second = out_second.view(1, n * width)
-        torch.addmm(flat_second, work["ones"][:, :rows], h.view(rows, n * width),
-                    beta=accumulate, out=flat_second)
+    def _listed_pairs_block(self, pairs: torch.Tensor, width: int) -> PairBlock:
+        """One block of the listed pairs (a minibatch or the training pairs)."""
+        count = pairs.shape[0]
+        work = self._workspace(count, width)
+        if self.loss_kind == "mse":
+            targets = self._transposed_targets().index_select(1, pairs)
+        else:
+            targets = self.classes.index_select(0, pairs) * count + work["columns"]
+        return PairBlock(
+            start=0, stop=0, hidden=work["hidden"], hidden_cube=None, hidden_rows=None,
+            activated=work["activated"], outputs=work["outputs"].view(self.order, count),
+            targets=targets, minus_ones=work["minus_ones"], ones_rows=None, ones=None,
+        )
 
     def _pull_back(self, grad_embedding: torch.Tensor, out: torch.Tensor) -> None:
         """∂L/∂θ = Xᵀ ∂L/∂A (for one-hot, X = I)."""
@@ -373,51 +392,61 @@ class CompositionNetwork:
             torch.mm(self.encoding.T, grad_embedding, out=out)
 
     def _loss_gradient(
-        self,
-        outputs: torch.Tensor,
-        pairs: torch.Tensor | int,
-        total: int,
-        work: dict,
-        alpha: float,
+        self, outputs: torch.Tensor, block: PairBlock, total: int, alpha: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(this part of L, α Gᵀ) with G = ∂L/∂F, written over ``outputs`` = Fᵀ (n × k)
-        of ``pairs`` (a tensor of k flat pairs, or the first of k consecutive ones),
-        for a loss that averages over ``total`` pairs.
+        """(this block's part of L, α Gᵀ) with G = ∂L/∂F, written over ``outputs`` = Fᵀ
+        (n × k) of the block's k pairs, for a loss that averages over ``total`` pairs.
 
         MSE: L = (1/(P n)) Σ (F − Y)², G = 2(F − Y)/(P n).
         Cross-entropy: L = −(1/P) Σ log softmax(F)[class], G = (softmax(F) − onehot)/P.
         """
-        count = outputs.shape[1]
         if self.loss_kind == "mse":
-            residual = outputs.sub_(self._transposed_targets(pairs, count))
+            residual = outputs.sub_(block.targets)
             flat = residual.view(-1)
             normaliser = total * outputs.shape[0]
             loss = torch.dot(flat, flat) / normaliser
             return loss, residual.mul_(2.0 * alpha / normaliser)
-        positions = self._target_positions(pairs, count, work)
         log_p = torch.log_softmax(outputs, dim=0)
-        loss = log_p.view(-1).take(positions).sum().mul_(-1.0 / total)
+        loss = log_p.view(-1).take(block.targets).sum().mul_(-1.0 / total)
         gradient = log_p.exp_()
-        gradient.view(-1).index_add_(0, positions, work["minus_ones"][:count])
+        gradient.view(-1).index_add_(0, block.targets, block.minus_ones)
         return loss, gradient.mul_(alpha / total)
 
-    def _transposed_targets(self, pairs: torch.Tensor | int, count: int) -> torch.Tensor:
-        """Yᵀ (n × count) of the listed pairs, or a slice of the stored Yᵀ for
-        ``count`` consecutive pairs from ``pairs``."""
+    def _transposed_targets(self) -> torch.Tensor:
+        """Yᵀ (n × n²), contiguous."""
         if getattr(self, "_targets_t", None) is None:
             self._targets_t = self.targets.T.contiguous()
-        if isinstance(pairs, int):
-            return self._targets_t[:, pairs : pairs + count]
-        return self._targets_t.index_select(1, pairs)
+        return self._targets_t
 
-    def _target_positions(self, pairs: torch.Tensor | int, count: int, work: dict) -> torch.Tensor:
-        """Flat positions class(p)·k + column(p) of the targets in Fᵀ (n × k); kept for
-        runs of consecutive pairs, which recur every step."""
-        if isinstance(pairs, torch.Tensor):
-            return self.classes.index_select(0, pairs) * count + work["columns"][:count]
-        cache = self.__dict__.setdefault("_positions", {})
-        key = (pairs, count)
-        if key not in cache:
-            classes = self.classes[pairs : pairs + count]
-            cache[key] = classes * count + torch.arange(count, device=self.device)
-        return cache[key]
+
+@dataclass(slots=True)
+class PairBlock:
+    """A block of pairs of the training step and its buffers: the rows g1 in
+    [start, stop) with every g2 (all-pairs blocks), or a list of pairs. ``targets`` are
+    Yᵀ of the block (MSE) or the flat positions class·k + column of the targets in Fᵀ
+    (n × k) (cross-entropy)."""
+
+    start: int
+    stop: int
+    hidden: torch.Tensor  # (k, M) H, then ∂L/∂H
+    hidden_cube: torch.Tensor | None  # (rows, n, M) view of it
+    hidden_rows: torch.Tensor | None  # (rows, n·M) view of it
+    activated: torch.Tensor  # (k, M) σ(H), then ∂L/∂σ
+    outputs: torch.Tensor  # (n, k) Fᵀ, then α Gᵀ
+    targets: torch.Tensor
+    minus_ones: torch.Tensor  # (k,)
+    ones_rows: torch.Tensor | None  # (rows, 1, n)
+    ones: torch.Tensor | None  # (1, rows)
+
+
+def _sum_over_pairs(
+    block: PairBlock, out_first: torch.Tensor, out_second: torch.Tensor, accumulate: float
+) -> None:
+    """out_first[g1] = Σ_{g2} ∂H[(g1, g2)] for the block's rows g1 and
+    out_second[g2] ← accumulate · out_second[g2] + Σ_{g1} ∂H[(g1, g2)], as matrix products
+    with vectors of ones (faster than strided reductions)."""
+    rows, n, width = block.hidden_cube.shape
+    torch.bmm(block.ones_rows, block.hidden_cube,
+              out=out_first[block.start : block.stop].view(rows, 1, width))
+    flat_second = out_second.view(1, n * width)
+    torch.addmm(flat_second, block.ones, block.hidden_rows, beta=accumulate, out=flat_second)

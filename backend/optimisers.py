@@ -128,9 +128,11 @@ class Adam(Optimiser):
         if self.first is None:
             self.first = torch.zeros_like(grad)
             self.second = torch.zeros_like(grad)
-        step = torch.tensor(float(self.steps_taken), dtype=torch.float32, device=param.device)
+        if getattr(self, "_step_count", None) is None or self._step_count.device != param.device:
+            self._step_count = torch.zeros((), dtype=torch.float32, device=param.device)
+        self._step_count.fill_(float(self.steps_taken))
         _FUSED_ADAM(
-            [param], [grad], [self.first], [self.second], [], [step],
+            [param], [grad], [self.first], [self.second], [], [self._step_count],
             lr=self.learning_rate, beta1=self.beta1, beta2=self.beta2, weight_decay=0.0,
             eps=self.eps, amsgrad=False, maximize=False,
         )
