@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+import backend  # noqa: F401  - first: it sets NumPy's thread pool before NumPy loads
+
 WINDOW_COMMANDS = {"open"}
 QT_HEADLESS_COMMANDS = {"video", "snapshot"}
 

@@ -1,1 +1,14 @@
-"""Everything that computes. Never imports Qt."""
+"""Everything that computes. Never imports Qt.
+
+NumPy's OpenBLAS keeps its own pool of threads next to PyTorch's. Its work here is small
+(batched eigenvalues of d × d matrices, products of a few thousand entries), and when the
+two pools take turns each waits on the other's spinning threads: the metrics of 1024
+neurons over S5 took 24 ms instead of 15 and a measured training step paid 60 ms instead
+of 13. So, unless the user has chosen otherwise, OpenBLAS runs on one thread. The
+variable is read when NumPy loads OpenBLAS, so this only takes effect when ``backend``
+is imported before NumPy (``main.py`` and the benchmarks make sure of it).
+"""
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import backend  # noqa: E402,F401  - before NumPy, as main.py: one OpenBLAS thread
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PyQt6.QtCore import QTimer  # noqa: E402

@@ -25,10 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import backend  # noqa: E402,F401  - before NumPy, as main.py: one OpenBLAS thread
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from backend.config import RunConfig  # noqa: E402
 from backend.trainer import Trainer  # noqa: E402
