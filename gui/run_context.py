@@ -25,6 +25,7 @@ class RunContext:
     orbit_trivial: np.ndarray  # (K,) bool
     width: int
     device: str
+    abelian: bool = True
     predicted_drops: tuple = ()
     prediction_note: str = ""
     orbit_power: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
@@ -58,6 +59,7 @@ def context_from_trainer(trainer: Any) -> RunContext:
         orbit_trivial=np.array([bool(orbit.is_trivial) for orbit in orbits], dtype=bool),
         width=int(trainer.config.width),
         device=str(trainer.device),
+        abelian=bool(trainer.group.is_abelian),
         predicted_drops=tuple(predicted),
         prediction_note=note,
         orbit_power=trainer.fourier.orbit_power,

@@ -63,5 +63,13 @@ class DiversificationPanel(Panel):
         self.uniform.setPos(level)
         self.y_range.set_ceiling(max(float(counts.max()) if k else 1.0, level, 1.0) * 1.15)
         top = self.y_range.current[1]
-        self.tv_text.setText(f"TV to uniform = {float(snapshot.diversification_tv):.3f}")
+        self.tv_text.setText(tv_caption(float(snapshot.diversification_tv), self.context.abelian))
         self.tv_text.setPos(k - 0.5, top)
+
+
+def tv_caption(tv: float, abelian: bool) -> str:
+    """The TV distance, with what the theory says of it for this group: uniformity is
+    predicted for Abelian groups; for others the uniform law is only a reference."""
+    if abelian:
+        return f"TV to uniform = {tv:.3f}"
+    return f"TV to uniform = {tv:.3f}\n(a prediction for Abelian G)"

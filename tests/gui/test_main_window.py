@@ -225,3 +225,18 @@ def test_closing_while_training_ends_quickly(qtbot, window):
     elapsed = time.perf_counter() - started
     assert window.worker.isFinished()
     assert elapsed < 1.0
+
+
+def test_diversification_says_uniformity_is_predicted_for_abelian_groups_only(qtbot, window):
+    from backend.trainer import Trainer
+    from gui.panels.diversification import tv_caption
+    from gui.run_context import context_from_trainer
+    from tests.gui.conftest import small_config
+
+    panel = window.diversification_panel
+    qtbot.waitUntil(lambda: panel.tv_text.toPlainText().startswith("TV to uniform"),
+                    timeout=5000)
+    assert "a prediction for Abelian G" in panel.tv_text.toPlainText()  # C7:C3
+    abelian = context_from_trainer(Trainer(small_config(group="C5", width=8)))
+    assert abelian.abelian
+    assert tv_caption(0.25, abelian.abelian) == "TV to uniform = 0.250"
