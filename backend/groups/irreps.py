@@ -166,28 +166,11 @@ def _conjugate_partners(class_characters: np.ndarray, indicators: list[int]) -> 
     return partner
 
 
-def _default_orbit_label(members: list[Irrep]) -> str:
+def _default_orbit_label(members: list[Irrep], numerical: bool) -> str:
     if len(members) == 1:
         return members[0].label
-    return "/".join(member.short_label for member in members)
-
-
-PRIMES = ("", "′", "″", "‴")
-SUPERSCRIPT_DIGITS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def dimension_labels(dims: list[int]) -> list[str]:
-    """The usual names of irreps by dimension, in the given order: the first of each
-    dimension d is ``d``, the next ``d′``, ``d″``, ``d‴``, then ``d⁽⁴⁾``, ``d⁽⁵⁾`` …
-    (A5: 1, 3, 3′, 4, 5)."""
-    seen: dict[int, int] = {}
-    labels = []
-    for d in dims:
-        k = seen.get(d, 0)
-        seen[d] = k + 1
-        mark = PRIMES[k] if k < len(PRIMES) else f"⁽{k}⁾".translate(SUPERSCRIPT_DIGITS)
-        labels.append(f"{d}{mark}")
-    return labels
+    names = "/".join(member.short_label for member in members)
+    return f"{names} ({members[0].dim}-dim, complex)" if numerical else names
 
 
 def build_irrep_set(
@@ -200,8 +183,7 @@ def build_irrep_set(
     """Sort, label, type and pair a complete list of irreps into an IrrepSet.
 
     ``labels`` None means numerical: the irreps are ordered by (dimension, indicator
-    real < complex < quaternionic, character values) and labelled by dimension with
-    primes (``1``, ``1′``, ``3``, ``3′``; see ``dimension_labels``).
+    real < complex < quaternionic, character values) and labelled ``χ4 (3-dim, real)``.
     Given labels keep their order within each dimension (a stable sort by dimension).
     """
     characters = [np.trace(m, axis1=1, axis2=2) for m in matrices]
@@ -217,8 +199,11 @@ def build_irrep_set(
         pair = _lexicographic_min(own, _rounded_keys(np.conj(class_characters)))
         sort_keys = [*own.T[::-1], *pair.T[::-1], type_rank, dims, not_trivial]
         order = [int(i) for i in np.lexsort(sort_keys)]
-        labels_sorted = dimension_labels([int(dims[i]) for i in order])
-        shorts = labels_sorted
+        labels_sorted = [
+            f"χ{rank + 1} ({dims[i]}-dim, {INDICATOR_NAMES[indicators[i]]})"
+            for rank, i in enumerate(order)
+        ]
+        shorts = [f"χ{rank + 1}" for rank in range(len(order))]
     else:
         order = [int(i) for i in np.lexsort([dims, not_trivial])]
         labels_sorted = [labels[i] for i in order]
@@ -237,7 +222,7 @@ def build_irrep_set(
         members = [index] if irrep.indicator != 0 else [index, int(partner_of[index])]
         member_irreps = [irreps[m] for m in members]
         name = orbit_label(tuple(m.label for m in member_irreps)) if orbit_label else None
-        name = name or _default_orbit_label(member_irreps)
+        name = name or _default_orbit_label(member_irreps, labels is None)
         orbit_of_irrep[members] = len(orbits)
         orbits.append(
             RealOrbit(name, tuple(members), irrep.dim, irrep.indicator, is_trivial=index == 0)

@@ -46,7 +46,7 @@ def test_group_command_prints_and_saves(tmp_path):
 def test_group_command_numerical_and_orbits():
     result = _run("group", "C7:C3")
     assert result.returncode == 0, result.stderr
-    assert "1′/1″" in result.stdout and "3/3′" in result.stdout
+    assert "χ2/χ3 (1-dim, complex)" in result.stdout
     assert "(numerical)" in result.stdout
 
 

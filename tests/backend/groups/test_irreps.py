@@ -158,15 +158,8 @@ def test_numerical_construction_is_deterministic_and_sorted():
         assert np.array_equal(a.matrices, b.matrices)
     dims = first.dims.tolist()
     assert dims == sorted(dims)
-    assert first.labels == ["1", "1′", "1″", "2", "2′", "2″", "3"]
-
-
-def test_dimension_labels_name_repeats_with_primes():
-    from backend.groups.irreps import dimension_labels
-
-    assert dimension_labels([1, 3, 3, 4, 5]) == ["1", "3", "3′", "4", "5"]
-    assert dimension_labels([1] * 6) == ["1", "1′", "1″", "1‴", "1⁽⁴⁾", "1⁽⁵⁾"]
-    assert irreps_of(parse_group("A5")).labels == ["1", "3", "3′", "4", "5"]
+    assert first.labels[0] == "χ1 (1-dim, real)"
+    assert first.labels[-1] == "χ7 (3-dim, real)"
 
 
 def test_orbit_labels_are_unique_and_pairs_are_conjugate():
