@@ -6,7 +6,8 @@ two pools take turns each waits on the other's spinning threads: the metrics of 
 neurons over S5 took 24 ms instead of 15 and a measured training step paid 60 ms instead
 of 13. So, unless the user has chosen otherwise, OpenBLAS runs on one thread. The
 variable is read when NumPy loads OpenBLAS, so this only takes effect when ``backend``
-is imported before NumPy (``main.py`` and the benchmarks make sure of it).
+is imported before NumPy (``main.py`` imports it first; the benchmarks and the tests
+set the variable themselves).
 """
 
 import os

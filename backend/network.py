@@ -30,7 +30,7 @@ FORWARD_BLOCK = 1 << 20
 """Hidden values per block of the all-pairs forward pass on the CPU (4 MB in float32)."""
 
 STEP_BLOCK = 1 << 18
-"""Hidden values per block and CPU thread of the all-pairs training step (1 MB in float32)."""
+"""Hidden values per block of the all-pairs training step on the CPU (1 MB in float32)."""
 
 
 def activation_value(name: str, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -137,7 +137,7 @@ class CompositionNetwork:
         self.train_pairs = torch.tensor(task.train_pairs, device=device)
         self.train_first = self.train_pairs // n
         self.train_second = self.train_pairs % n
-        self._buffers: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._buffers: dict[tuple, dict] = {}  # (rows, width) -> buffers (and block plan)
 
     # ----------------------------------------------------------------- embeddings
     def embeddings(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -226,11 +226,12 @@ class CompositionNetwork:
 
     def _step_block_rows(self, width: int) -> int:
         """Rows g1 per block of the all-pairs training step: about ``STEP_BLOCK`` hidden
-        values per CPU thread (all n rows on a GPU)."""
+        values (all n rows on a GPU). It does not depend on the number of threads, so a
+        run continues bit for bit whatever the thread count."""
         n = self.order
         if self.device.type != "cpu":
             return n
-        return max(1, min(n, STEP_BLOCK * torch.get_num_threads() // (n * width)))
+        return max(1, min(n, STEP_BLOCK // (n * width)))
 
     def _block_plan(self, rows: int, width: int) -> list[PairBlock]:
         """The blocks of ``rows`` rows g1 that cover all n² pairs, with their buffers,

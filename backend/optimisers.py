@@ -21,8 +21,14 @@ import math
 import torch
 
 
-_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
-"""PyTorch's single-kernel Adam update (θ, m, v in one pass), when this build has it."""
+def _torch_version() -> tuple[int, int]:
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    return int(major), int(minor)
+
+
+_FUSED_ADAM = getattr(torch, "_fused_adam_", None) if _torch_version() >= (2, 4) else None
+"""PyTorch's single-kernel Adam update (θ, m, v in one pass); it runs on the CPU from
+PyTorch 2.4 on, earlier versions take the separate passes."""
 
 
 class Optimiser:
@@ -113,10 +119,6 @@ class Adam(Optimiser):
         step_size = self.learning_rate * root_correction / (1.0 - self.beta1**t)
         denominator = torch.sqrt(self.second, out=grad).add_(self.eps * root_correction)
         return denominator, step_size
-
-    def _direction(self, param: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, float]:
-        denominator, step_size = self._moments(grad)
-        return torch.div(self.first, denominator, out=grad), -step_size
 
     def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         if _FUSED_ADAM is None:

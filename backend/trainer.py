@@ -384,7 +384,8 @@ class Trainer:
 
     @property
     def last_loss(self) -> float:
-        """The loss of the last step taken (NaN before the first)."""
+        """The loss of the last step taken (NaN before the first); after a divergence,
+        the loss at the restored weights."""
         return self._last_loss
 
     def recent_losses(self) -> tuple[np.ndarray, np.ndarray]:

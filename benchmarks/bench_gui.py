@@ -29,9 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as importing backend does, before NumPy
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import backend  # noqa: E402,F401  - before NumPy, as main.py: one OpenBLAS thread
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PyQt6.QtCore import QTimer  # noqa: E402

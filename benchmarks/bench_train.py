@@ -21,13 +21,14 @@ both ratios: Trainer / baseline can only exceed floor / baseline by beating the 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as importing backend does, before NumPy
 
-import backend  # noqa: E402,F401  - before NumPy, as main.py: one OpenBLAS thread
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -151,7 +152,8 @@ def measure(group: str, width: int, seconds: float, device: str) -> dict[str, fl
 def measure_metrics(seconds: float) -> dict[str, float]:
     """Milliseconds for the metrics of 1024 neurons over S5 (order 120): what they add to
     a training step when they reuse its forward pass (``Trainer.metrics_then_step``, the
-    way the window and the train command take them), the per-neuron part, the output part (loss, accuracies, function power) given the outputs,
+    way the window and the train command take them), the per-neuron part, the output
+    part (loss, accuracies, function power) given the outputs,
     compute_metrics given the outputs, the forward pass of all n² pairs that produces
     those outputs (in the weights' dtype, as ``Trainer.metrics`` runs it), the product
     of that forward pass alone (its floor: 2·n²·M·n floating-point operations) and the

@@ -7,7 +7,8 @@ held it for long would freeze the window). It emits copied MetricSnapshots at mo
 10 times a second, fewer when computing the metrics would take more than 5 per cent
 of the time, plus always one after a pause, a finished step, a reset and a divergence.
 While training, a snapshot is measured at the start of a chunk from the forward pass of
-its first step (``Trainer.metrics_then_step``), so it costs no forward pass of its own.
+its first step (``Trainer.metrics_then_step``), so a full-batch run's snapshot needs no
+forward pass over the training pairs of its own.
 A report is only emitted while the window has fewer than two reports waiting, so a busy
 window never builds a backlog. (The window records every report but draws at its own
 pace: see MainWindow.)
@@ -128,6 +129,7 @@ class TrainingWorker(QThread):
         self._last_emit = 0.0
         self._metrics_costs: collections.deque[float] = collections.deque(maxlen=5)
         self._seconds_per_step = 0.0
+        self._last_queued_step = -1
         self._rate_window: list[tuple[float, int]] = []
         self._steps_per_second = 0.0
         self._pending_steps: list[int] = []
@@ -245,6 +247,7 @@ class TrainingWorker(QThread):
         self._steps_per_second = 0.0
         self._pending_steps.clear()
         self._pending_losses.clear()
+        self._last_queued_step = int(getattr(trainer, "step_count", 0)) - 1
         self._curve = None
         self._curve_pending.clear()
         if self._inspected is not None and self._inspected >= context.width:
@@ -259,10 +262,12 @@ class TrainingWorker(QThread):
         count = self._chunk
         if self._mode == STEPPING:
             count = min(count, self._steps_left)
+        # the last chunk of a Step is measured once, by the report that ends it
+        last_of_steps = self._mode == STEPPING and count >= self._steps_left
         measured = None
         started = time.perf_counter()
         try:
-            if self._snapshot_due():
+            if not last_of_steps and self._snapshot_due():
                 measured = self._measure_then_step(count)
                 loss = float(getattr(trainer, "last_loss", np.nan))
             else:
@@ -270,6 +275,7 @@ class TrainingWorker(QThread):
         except Exception as error:
             self._set_mode(IDLE)
             self._report_failure(error)
+            self._queue_losses(*_chunk_losses(trainer, int(trainer.step_count), np.nan))
             self._emit()
             return
         elapsed = time.perf_counter() - started
@@ -283,9 +289,7 @@ class TrainingWorker(QThread):
         self._chunk = next_chunk(self._chunk, count, elapsed)
         self._note_rate(trainer.step_count)
         step = int(trainer.step_count)
-        steps, losses = _chunk_losses(trainer, step, loss)
-        self._pending_steps.append(steps)
-        self._pending_losses.append(losses)
+        steps, losses = self._queue_losses(*_chunk_losses(trainer, step, loss))
         if self._mode == TO_DROP:
             self._curve_pending.append((steps, losses))
         if measured is not None:
@@ -306,6 +310,17 @@ class TrainingWorker(QThread):
             self._emit(message=f"Paused after a loss drop, at step {step}.")
             return
         yield_interpreter()
+
+    def _queue_losses(self, steps: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Queue the (step, loss) pairs not queued yet for the next report; return them.
+        (After a failure the trainer's last losses may be those already queued.)"""
+        new = steps > self._last_queued_step
+        steps, losses = steps[new], losses[new]
+        if steps.size:
+            self._last_queued_step = int(steps[-1])
+            self._pending_steps.append(steps)
+            self._pending_losses.append(losses)
+        return steps, losses
 
     def _note_rate(self, step_count: int) -> None:
         now = time.perf_counter()
@@ -347,8 +362,11 @@ class TrainingWorker(QThread):
             self.mode_changed.emit(mode)
 
     def _snapshot_due(self) -> bool:
-        """Whether the next chunk should also measure: enough time has passed for the
-        snapshot rate and the metrics' time share, and the window keeps up."""
+        """Whether the next chunk should also measure: the time of a step is known (so
+        the snapshot's own cost can be told from the chunk's), enough time has passed for
+        the snapshot rate and the metrics' time share, and the window keeps up."""
+        if self._seconds_per_step == 0.0:
+            return False
         interval = max(1.0 / MAX_SNAPSHOTS_PER_SECOND, self._metrics_seconds / METRICS_TIME_SHARE)
         if time.perf_counter() - self._last_emit < interval:
             return False

@@ -18,7 +18,7 @@ from backend.cli.configuration_arguments import (
 )
 from backend.cli.progress import ProgressBar, format_duration
 from backend.config import ConfigError, RunConfig
-from backend.recording import MetricHistory, RunDirectory, build_summary, load_trainer
+from backend.recording import MetricHistory, RunDirectory, build_summary
 from backend.trainer import Trainer
 
 MAX_CHUNK = 2000
@@ -72,8 +72,9 @@ def snapshot_schedule(total: int) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     if args.checkpoint_every < 0:
         raise ConfigError("--checkpoint-every must be 0 (automatic) or a positive step count")
+    earlier_wall = 0.0
     if args.resume:
-        config, trainer, history, directory = resume(args)
+        config, trainer, history, directory, earlier_wall = resume(args)
     else:
         config = build_config(args)
         directory = RunDirectory(args.out) if args.out else None
@@ -89,11 +90,11 @@ def run(args: argparse.Namespace) -> int:
     progress = None if args.quiet else ProgressBar(total, label=config.preset or "train")
     if progress is not None:
         progress.start_done = trainer.step_count
-    earlier_wall = _recorded_wall_seconds(directory) if args.resume else 0.0
     start = (time.perf_counter(), trainer.step_count, earlier_wall)
     loss = None
     try:
-        loss = _train(trainer, history, schedule, total, checkpoint_every, directory, progress)
+        loss = _train(trainer, history, schedule, total, checkpoint_every, directory, progress,
+                      start)
     except KeyboardInterrupt:
         _finish(trainer, history, directory, start, progress, loss, config)
         raise
@@ -104,9 +105,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def resume(args: argparse.Namespace) -> tuple[RunConfig, Trainer, MetricHistory, RunDirectory]:
-    """The configuration (steps set to the new total), the restored Trainer, the history
-    and the directory of ``--resume DIR``; refuses options that would change the run."""
+def resume(
+    args: argparse.Namespace,
+) -> tuple[RunConfig, Trainer, MetricHistory, RunDirectory, float]:
+    """The configuration (steps set to the new total), the restored Trainer, the history,
+    the directory of ``--resume DIR`` and the wall time its checkpoint records; refuses
+    options that would change the run."""
     given = [name for name, value in (("--preset", args.preset), ("--config", args.config),
                                       ("--set", args.overrides), ("--out", args.out),
                                       ("--overwrite", args.overwrite)) if value]
@@ -116,7 +120,11 @@ def resume(args: argparse.Namespace) -> tuple[RunConfig, Trainer, MetricHistory,
             "be used with it; to change the run, start a new one with --config "
             f"{args.resume}/config.toml --set ... --out NEW_DIR"
         )
-    trainer, history = load_trainer(args.resume)
+    config, state, history = RunDirectory.load(args.resume)
+    trainer = Trainer(config)
+    if state is not None:
+        trainer.load_state_dict(state)
+    earlier_wall = float(state.get("wall_seconds", 0.0)) if state is not None else 0.0
     total = trainer.config.steps if args.steps is None else args.steps
     if total <= trainer.step_count:
         raise ConfigError(
@@ -125,20 +133,18 @@ def resume(args: argparse.Namespace) -> tuple[RunConfig, Trainer, MetricHistory,
         )
     config = trainer.config.replace(steps=total)
     trainer.config.steps = total
-    return config, trainer, history, RunDirectory(args.resume)
+    return config, trainer, history, RunDirectory(args.resume), earlier_wall
 
 
-def _recorded_wall_seconds(directory: RunDirectory) -> float:
-    """The wall time a run directory's summary records (0 without a readable summary)."""
-    try:
-        return float(directory.read_summary()["wall_seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
+def _checkpoint(trainer: Trainer, start: tuple[float, int, float]) -> dict:
+    """The trainer's state and the run's wall time so far (read back by --resume)."""
+    start_time, _, earlier_wall = start
+    return {**trainer.state_dict(), "wall_seconds": earlier_wall + time.perf_counter() - start_time}
 
 
-def _train(trainer, history, schedule, total, checkpoint_every, directory, progress):
+def _train(trainer, history, schedule, total, checkpoint_every, directory, progress, start):
     loss = None
-    next_checkpoint = checkpoint_every
+    next_checkpoint = trainer.step_count + checkpoint_every
     while trainer.step_count < total and trainer.divergence is None:
         done = trainer.step_count
         upcoming = schedule[schedule > done]
@@ -153,7 +159,7 @@ def _train(trainer, history, schedule, total, checkpoint_every, directory, progr
         if trainer.divergence is not None:
             break
         if directory is not None and trainer.step_count >= next_checkpoint:
-            directory.save_checkpoint(trainer.state_dict())
+            directory.save_checkpoint(_checkpoint(trainer, start))
             directory.save_history(history)
             next_checkpoint = trainer.step_count + checkpoint_every
         if progress is not None:
@@ -181,7 +187,7 @@ def _finish(trainer, history, directory, start, progress, loss, config) -> None:
         wall_seconds=wall,
     )
     if directory is not None:
-        directory.save_checkpoint(trainer.state_dict())
+        directory.save_checkpoint({**trainer.state_dict(), "wall_seconds": wall})
         directory.save_history(history)
         directory.write_summary(summary)
     print(summary_text(summary, config, trainer, directory))

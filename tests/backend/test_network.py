@@ -108,7 +108,6 @@ def test_blocked_step_matches_autograd(monkeypatch, case, rows_per_block, tensor
     config = RunConfig(width=7, parameterisation="free", optimiser="gd", **case).validate()
     group, task, network, theta = make(config)
     # blocks of 1 or 2 rows g1 (uneven for odd orders) instead of all n at once
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     monkeypatch.setattr(backend.network, "STEP_BLOCK", rows_per_block * group.order * 7)
     assert network._step_block_rows(7) == rows_per_block
     scale = torch.linspace(0.5, 1.5, 7, dtype=torch.float64) if tensor_scale else 0.7

@@ -51,6 +51,8 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path):
     assert torch.equal(final_weights(resumed), final_weights(straight))
     summary = json.loads((resumed / "summary.json").read_text())
     assert summary["steps"] == 90
+    first_session = torch.load(straight / "checkpoint.pt", weights_only=True)["wall_seconds"]
+    assert first_session > 0  # the checkpoint carries the run's wall time to a resumed session
     assert "steps = 90" in (resumed / "config.toml").read_text()
     import numpy as np
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
-from gui.training_worker import IDLE, TrainingWorker
+from gui.training_worker import IDLE, MAX_SNAPSHOTS_PER_SECOND, TrainingWorker
 from gui.worker_commands import Pause, Perturb, Reset, SetLearningRate, Start, Step
 from tests.gui.conftest import small_config
 
@@ -68,12 +69,32 @@ def test_snapshots_are_throttled_and_pause_sends_one(qtbot):
         qtbot.wait(1000)
         elapsed = time.perf_counter() - started
         during = len(seen.reports) - before
-        assert 1 <= during <= 32 * elapsed + 2
+        assert 1 <= during <= MAX_SNAPSHOTS_PER_SECOND * elapsed + 2
         worker.send(Pause())
         qtbot.waitUntil(lambda: not seen.reports[-1].running, timeout=5000)
         assert seen.modes[-1] == IDLE
     finally:
         assert worker.shutdown(2000)
+
+
+def test_snapshots_while_training_match_the_loss_of_their_own_step(qtbot):
+    worker, seen = make_worker(qtbot)
+    try:
+        worker.send(Start())
+        qtbot.waitUntil(lambda: sum(r.running for r in seen.reports) >= 4, timeout=20000)
+        worker.send(Pause())
+        qtbot.waitUntil(lambda: not seen.reports[-1].running, timeout=5000)
+    finally:
+        assert worker.shutdown(2000)
+    steps = np.concatenate([r.loss_steps for r in seen.reports])
+    losses = np.concatenate([r.loss_values for r in seen.reports])
+    assert np.all(np.diff(steps) == 1)  # every step once, in order
+    loss_of_step = dict(zip(steps.tolist(), losses.tolist(), strict=True))
+    measured = [r.snapshot for r in seen.reports if r.running]
+    assert measured
+    for snapshot in measured:
+        # measured from the forward pass of the step that starts at these weights
+        assert snapshot.loss == pytest.approx(loss_of_step[snapshot.step], rel=1e-6)
 
 
 def test_learning_rate_perturb_and_bad_reset(qtbot):
