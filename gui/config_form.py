@@ -94,8 +94,8 @@ class ConfigForm(QWidget):
             box = QComboBox()
             text, allowed = helps[key]
             for value in allowed or ():
-                if key == "device" and value == "cuda" and not cuda_available():
-                    continue
+                if key == "device" and value == "cuda":
+                    continue  # offered once PyTorch is loaded: see offer_cuda
                 box.addItem(value)
             box.setToolTip(text)
             box.currentIndexChanged.connect(self._edited)
@@ -146,6 +146,13 @@ class ConfigForm(QWidget):
         layout.addWidget(self.problem)
         layout.addStretch(1)
         self._filling = False
+
+    def offer_cuda(self) -> None:
+        """Add "cuda" to the device choices when PyTorch sees a GPU. Called once a run is
+        built: asking earlier would load PyTorch before the window shows (about 1 s)."""
+        box = self.choices["device"]
+        if box.findText("cuda") < 0 and cuda_available():
+            box.addItem("cuda")
 
     # ----------------------------------------------------------------- filling
     def set_config(self, config: RunConfig) -> None:

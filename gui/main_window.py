@@ -479,6 +479,7 @@ class MainWindow(QMainWindow):
 
     def _context_ready(self, context: RunContext) -> None:
         self.context = context
+        self.form.offer_cuda()
         history = context.recorded_history
         self.record = RunRecord() if history is None else RunRecord.from_history(history)
         self._pending_functions = None

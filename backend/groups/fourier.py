@@ -21,12 +21,15 @@ device and dtype.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from backend.errors import UserError
 from backend.groups.irreps import IrrepSet
+
+if TYPE_CHECKING:  # PyTorch loads only when a torch method is called (the window's
+    import torch  # group check must not wait for it)
 
 
 class FourierTransform:
@@ -102,12 +105,15 @@ class FourierTransform:
         return self._block_sums[per]
 
     def orbit_projection_matrix(
-        self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B^T, S) as torch tensors on ``device``: B^T the transposed real orthogonal
-        basis (n, n), S the orbit block-sum matrix (n, K); for real v (..., n) the orbit
-        power is ((v @ B^T) ** 2) @ S.
+        """(B^T, S) as torch tensors on ``device`` (float32 unless ``dtype`` is given): B^T
+        the transposed real orthogonal basis (n, n), S the orbit block-sum matrix (n, K);
+        for real v (..., n) the orbit power is ((v @ B^T) ** 2) @ S.
         Cached per device and dtype."""
+        import torch
+
+        dtype = torch.float32 if dtype is None else dtype
         device = torch.device(device or "cpu")
         key = (str(device), dtype)
         if key not in self._torch_cache:

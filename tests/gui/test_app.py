@@ -98,3 +98,37 @@ def test_open_a_recorded_run(qtbot, tmp_path):
         qtbot.waitUntil(lambda: window.last_report.snapshot.step == 21, timeout=10000)
     finally:
         window.worker.shutdown(2000)
+
+
+WINDOW_WITHOUT_TORCH = """
+import sys
+import main  # noqa: F401  (as `python main.py` starts)
+from PyQt6.QtWidgets import QApplication
+from gui.app import parse_request
+from gui.main_window import MainWindow
+app = QApplication(sys.argv[:1])
+window = MainWindow(parse_request([]).config)
+window.show()
+app.processEvents()
+print("torch loaded" if "torch" in sys.modules else "torch not loaded")
+print("cuda offered" if window.form.choices["device"].findText("cuda") >= 0 else "no cuda")
+"""
+
+
+def test_the_window_shows_before_pytorch_loads():
+    # PyTorch takes about a second to load; the run is built (and PyTorch loaded) by the
+    # worker once the window is on screen, so nothing before that may import it
+    result = subprocess.run([sys.executable, "-c", WINDOW_WITHOUT_TORCH], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    assert "torch not loaded" in result.stdout
+    assert "no cuda" in result.stdout  # offered only once PyTorch can be asked
+
+
+def test_cuda_is_offered_once_a_run_is_built(qtbot, window):
+    import torch
+
+    qtbot.waitUntil(lambda: window.context is not None, timeout=10000)
+    offered = window.form.choices["device"].findText("cuda") >= 0
+    assert offered == torch.cuda.is_available()
