@@ -66,6 +66,20 @@ def reference_loss(theta, scale, task, config, pairs):
     return torch.nn.functional.cross_entropy(f, classes)
 
 
+def assert_matches_autograd(theta, scale, task, config, loss, grad, scale_grad) -> None:
+    """The loss and gradients of the hand-written pass equal autograd's on the
+    concatenated-input model over the training pairs."""
+    tensor_scale = isinstance(scale, torch.Tensor)
+    reference_theta = theta.clone().requires_grad_(True)
+    reference_scale = scale.clone().requires_grad_(True) if tensor_scale else scale
+    expected = reference_loss(reference_theta, reference_scale, task, config, task.train_pairs)
+    expected.backward()
+    assert float(loss) == pytest.approx(expected.item(), rel=1e-12)
+    torch.testing.assert_close(grad, reference_theta.grad, rtol=1e-10, atol=1e-12)
+    if tensor_scale:
+        torch.testing.assert_close(scale_grad, reference_scale.grad, rtol=1e-10, atol=1e-12)
+
+
 CASES = [
     dict(group="C5", encoding="onehot", loss="cross_entropy", activation="square"),
     dict(group="D3", encoding="onehot", loss="mse", activation="relu"),
@@ -89,14 +103,7 @@ def test_gradient_matches_autograd_of_concatenated_model(case, split, tensor_sca
     grad = torch.zeros_like(theta)
     loss, scale_grad = network.loss_and_gradient(theta, scale, grad)
 
-    reference_theta = theta.clone().requires_grad_(True)
-    reference_scale = scale.clone().requires_grad_(True) if tensor_scale else scale
-    expected = reference_loss(reference_theta, reference_scale, task, config, task.train_pairs)
-    expected.backward()
-    assert float(loss) == pytest.approx(expected.item(), rel=1e-12)
-    torch.testing.assert_close(grad, reference_theta.grad, rtol=1e-10, atol=1e-12)
-    if tensor_scale:
-        torch.testing.assert_close(scale_grad, reference_scale.grad, rtol=1e-10, atol=1e-12)
+    assert_matches_autograd(theta, scale, task, config, loss, grad, scale_grad)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['group']}-{c['activation']}")
@@ -115,14 +122,7 @@ def test_blocked_step_matches_autograd(monkeypatch, case, rows_per_block, tensor
     outputs = torch.empty(group.order**2, group.order, dtype=theta.dtype)
     loss, scale_grad = network.loss_and_gradient(theta, scale, grad, outputs_copy=outputs)
 
-    reference_theta = theta.clone().requires_grad_(True)
-    reference_scale = scale.clone().requires_grad_(True) if tensor_scale else scale
-    expected = reference_loss(reference_theta, reference_scale, task, config, task.train_pairs)
-    expected.backward()
-    assert float(loss) == pytest.approx(expected.item(), rel=1e-12)
-    torch.testing.assert_close(grad, reference_theta.grad, rtol=1e-10, atol=1e-12)
-    if tensor_scale:
-        torch.testing.assert_close(scale_grad, reference_scale.grad, rtol=1e-10, atol=1e-12)
+    assert_matches_autograd(theta, scale, task, config, loss, grad, scale_grad)
     torch.testing.assert_close(outputs, network.outputs(theta, scale), rtol=1e-12, atol=1e-14)
 
 
