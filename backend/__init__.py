@@ -7,9 +7,12 @@ neurons over S5 took 24 ms instead of 15 and a measured training step paid 60 ms
 of 13. So, unless the user has chosen otherwise, OpenBLAS runs on one thread. The
 variable is read when NumPy loads OpenBLAS, so this only takes effect when ``backend``
 is imported before NumPy (``main.py`` imports it first; the benchmarks and the tests
-set the variable themselves).
+set the variable themselves). Only on x86-64, where PyTorch's own products use MKL: on
+other processors PyTorch may use OpenBLAS itself, and one thread would slow training.
 """
 
 import os
+import platform
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if platform.machine().lower() in ("x86_64", "amd64"):
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
