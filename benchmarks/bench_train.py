@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as importing backend does, before NumPy
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads, as backend does on x86-64
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
