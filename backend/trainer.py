@@ -323,12 +323,16 @@ class Trainer:
         return loss
 
     def _next_batch(self) -> torch.Tensor | None:
-        size = self.config.batch_size
-        train = self.network.train_pairs
-        if size == 0 or size >= train.shape[0]:
+        """The pairs of the next step: a seeded minibatch, or None for all training pairs."""
+        if not self._uses_minibatches():
             return None
-        chosen = torch.randperm(train.shape[0], generator=self.batch_generator)[:size]
-        return train.index_select(0, chosen.to(self.device))
+        train = self.network.train_pairs
+        chosen = torch.randperm(train.shape[0], generator=self.batch_generator)
+        return train.index_select(0, chosen[: self.config.batch_size].to(self.device))
+
+    def _uses_minibatches(self) -> bool:
+        """Whether steps take minibatches (a batch size below the number of training pairs)."""
+        return 0 < self.config.batch_size < self.network.train_pairs.shape[0]
 
     def _check_finite(self, losses: torch.Tensor, first_step: int) -> bool:
         """One sync: are these losses and the weights finite? Restores and reports if not."""
@@ -441,7 +445,7 @@ class Trainer:
         held-out pairs, if any). Falls back to ``metrics()`` then ``step(k)`` when that
         step is a minibatch or does not run (k = 0, after a divergence)."""
         k = int(k)
-        if k < 1 or self.divergence is not None or self._next_step_is_minibatch():
+        if k < 1 or self.divergence is not None or self._uses_minibatches():
             snapshot = self.metrics()
             self.step(k)
             return snapshot
@@ -478,10 +482,6 @@ class Trainer:
             loss_kind=self.config.loss,
             loss=loss,
         )
-
-    def _next_step_is_minibatch(self) -> bool:
-        size = self.config.batch_size
-        return 0 < size < self.network.train_pairs.shape[0]
 
     def majority_vote(self, g1: int, g2: int) -> MajorityVote:
         """Per-orbit split of the class scores of the pair (g1, g2) (MATH §4)."""

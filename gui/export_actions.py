@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PyQt6.QtCore import QObject, Qt
-from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from backend.config import RunConfig
@@ -39,6 +39,7 @@ from gui.export.snapshot import save_picture, save_state
 from gui.export.state_request import request_trainer_state
 from gui.export.video import VideoRequest, VideoResult, parse_size, write_video
 from gui.run_record import RunRecord
+from gui.window_actions import window_action
 
 SESSION_FILTER = f"Irrep Studio session (*{SESSION_SUFFIX});;All files (*)"
 
@@ -70,16 +71,7 @@ class ExportActions(QObject):
 
     # ------------------------------------------------------------------ building
     def _action(self, text: str, shortcut: str | None, tip: str, slot) -> QAction:
-        action = QAction(text, self.window)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            tip = f"{tip} ({QKeySequence(shortcut).toString()})"
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(lambda _checked=False: slot())
-        self.window.addAction(action)
-        return action
+        return window_action(self.window, text, shortcut, tip, slot)
 
     def _install_menu(self):
         bar = self.window.menuBar()

@@ -46,6 +46,7 @@ from gui.panels.base import settle_plots
 from gui.run_context import RunContext
 from gui.run_record import RunRecord
 from gui.training_worker import IDLE, TrainingWorker
+from gui.window_actions import window_action
 from gui.worker_commands import (
     Inspect,
     LoadState,
@@ -227,16 +228,7 @@ class MainWindow(QMainWindow):
 
     def _action(self, text: str, shortcut: str | QKeySequence | None, tip: str,
                 slot) -> QAction:
-        action = QAction(text, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            tip = f"{tip} ({QKeySequence(shortcut).toString()})"
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
+        return window_action(self, text, shortcut, tip, slot)
 
     def _build_actions(self) -> None:
         self.start_action = self._action("▶  Start", "Space", "Start or pause training",

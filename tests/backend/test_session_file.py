@@ -160,28 +160,25 @@ def _rewrite(source, target, change) -> None:
     np.savez(target, **members)
 
 
-def test_newer_version_and_inconsistent_members_are_refused(tmp_path, saved):
-    newer = tmp_path / "newer.npz"
-    _rewrite(saved, newer, lambda m: m.update(version=np.array(FORMAT_VERSION + 1)))
-    with pytest.raises(SessionFileError, match="newer Irrep Studio"):
-        load_session(newer)
-    no_history = tmp_path / "no_history.npz"
-    _rewrite(saved, no_history, lambda m: m.pop("history/loss_steps"))
-    with pytest.raises(SessionFileError, match="lacks loss_steps"):
-        load_session(no_history)
-    wrong_width = tmp_path / "wrong_width.npz"
-    _rewrite(saved, wrong_width, lambda m: m.update(
-        config=np.array(str(m["config"]).replace("width = 12", "width = 13"))))
-    with pytest.raises(SessionFileError, match="12 neurons"):
-        load_session(wrong_width)
-    bad_config = tmp_path / "bad_config.npz"
-    _rewrite(saved, bad_config, lambda m: m.update(config=np.array("width = 'many'")))
-    with pytest.raises(SessionFileError, match="configuration is invalid"):
-        load_session(bad_config)
-    lost_weights = tmp_path / "lost_weights.npz"
-    _rewrite(saved, lost_weights, lambda m: m.pop("state/0"))
-    with pytest.raises(SessionFileError, match="weights are incomplete"):
-        load_session(lost_weights)
+INCONSISTENT_MEMBERS = {
+    "newer version": (lambda m: m.update(version=np.array(FORMAT_VERSION + 1)),
+                      "newer Irrep Studio"),
+    "no history": (lambda m: m.pop("history/loss_steps"), "lacks loss_steps"),
+    "wrong width": (lambda m: m.update(config=np.array(
+        str(m["config"]).replace("width = 12", "width = 13"))), "12 neurons"),
+    "bad config": (lambda m: m.update(config=np.array("width = 'many'")),
+                   "configuration is invalid"),
+    "lost weights": (lambda m: m.pop("state/0"), "weights are incomplete"),
+}
+
+
+@pytest.mark.parametrize("case", INCONSISTENT_MEMBERS)
+def test_newer_version_and_inconsistent_members_are_refused(tmp_path, saved, case):
+    change, message = INCONSISTENT_MEMBERS[case]
+    changed = tmp_path / "changed.npz"
+    _rewrite(saved, changed, change)
+    with pytest.raises(SessionFileError, match=message):
+        load_session(changed)
 
 
 # ------------------------------------------------------------------ refused targets
