@@ -138,6 +138,7 @@ class CompositionNetwork:
         self.train_first = self.train_pairs // n
         self.train_second = self.train_pairs % n
         self._buffers: dict[tuple, dict] = {}  # (rows, width) -> buffers (and block plan)
+        self._view_cache: dict[int, tuple] = {}  # id(tensor) -> (tensor, its views)
 
     # ----------------------------------------------------------------- embeddings
     def embeddings(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,9 +219,8 @@ class CompositionNetwork:
             self._buffers[key] = {
                 "hidden": torch.empty((rows, width), **options),
                 "activated": torch.empty((rows, width), **options),
-                "minus_ones": torch.full((rows,), -1.0, **options),
                 "outputs": torch.empty((self.order * rows,), **options),
-                "columns": torch.arange(rows, device=self.device),
+                "log_probabilities": torch.empty((self.order * rows,), **options),
             }
         return self._buffers[key]
 
@@ -249,10 +249,6 @@ class CompositionNetwork:
         count = (stop - start) * n
         hidden = work["hidden"][:count]
         options = {"dtype": self.dtype, "device": self.device}
-        if self.loss_kind == "mse":
-            targets = self._transposed_targets()[:, start * n : stop * n]
-        else:
-            targets = self.classes[start * n : stop * n] * count + work["columns"][:count]
         return PairBlock(
             start=start,
             stop=stop,
@@ -261,9 +257,8 @@ class CompositionNetwork:
             hidden_rows=hidden.view(stop - start, n * width),
             activated=work["activated"][:count],
             outputs=work["outputs"][: n * count].view(n, count),
-            targets=targets,
-            minus_ones=work["minus_ones"][:count],
-            ones_rows=torch.ones((stop - start, 1, n), **options),
+            log_probabilities=work["log_probabilities"][: n * count].view(n, count),
+            targets=self._transposed_targets()[:, start * n : stop * n],
             ones=torch.ones((1, stop - start), **options),
         )
 
@@ -282,8 +277,8 @@ class CompositionNetwork:
         Writes ∂L/∂theta into ``grad`` (same shape as theta) when ``need_theta_grad``
         and returns (loss, ∂L/∂s) where the second entry is the gradient with respect
         to a per-neuron scale tensor (None for a float scale). Scalar factors (the
-        output scale, 1/pairs, the 2 of σ = z²) are folded into the small matrix G so
-        that no extra pass over the pairs × neurons buffers is needed.
+        output scale, 1/pairs, the 2 of σ = z²) are folded into the products' factors,
+        so that no extra pass over any buffer is needed for them.
 
         With all n² pairs on the CPU the pairs are taken in blocks of rows g1 (about
         ``STEP_BLOCK`` hidden values each), forward and backward one block at a time,
@@ -307,27 +302,42 @@ class CompositionNetwork:
                 first, second = pairs // n, pairs % n
             total = pairs.shape[0]
             blocks = [self._listed_pairs_block(pairs, width)]
-        a, b = self.embeddings(theta)
-        readout = theta[-1]
+        theta_views, grad_layers = self._views(theta), self._views(grad)["layers"]
+        if self.encoding is None:
+            a = theta_views["layers"][0]
+            b = a if self.shared else theta_views["layers"][1]
+        else:
+            a, b = self.embeddings(theta)
+        readout = theta_views["layers"][-1]
         tensor_scale = isinstance(scale, torch.Tensor)
         alpha = 1.0 if tensor_scale else float(scale)
         effective_readout = readout * scale if tensor_scale else readout
         one_hot_separate = self.encoding is None and not self.shared
         if one_hot_separate:
-            grad_a, grad_b = grad[0], grad[1]
+            grad_a, grad_b = grad_layers[0], grad_layers[1]
         else:
             grad_a = torch.empty((n, width), dtype=a.dtype, device=a.device)
             grad_b = torch.empty((n, width), dtype=a.dtype, device=a.device)
         readout_grad = (
-            torch.empty((n, width), dtype=a.dtype, device=a.device) if tensor_scale else grad[-1]
+            torch.empty((n, width), dtype=a.dtype, device=a.device)
+            if tensor_scale else grad_layers[-1]
         )
+        if all_pairs:
+            # the broadcast views of A's rows and of B (kept when A and B are views of theta)
+            views = theta_views if self.encoding is None else {}
+            if views.get("broadcast", (None,))[0] is not blocks:
+                views["broadcast"] = (
+                    blocks, [a[block.start : block.stop, None, :] for block in blocks],
+                    b[None, :, :],
+                )
+            _, first_rows, second_row = views["broadcast"]
+        loss_factor, gradient_factor = self.loss_factors(total)
         loss = None
         accumulate = 0.0  # the first block writes the sums over blocks, later ones add
-        for block in blocks:
+        for index, block in enumerate(blocks):
             h, s, outputs = block.hidden, block.activated, block.outputs
             if all_pairs:
-                torch.add(a[block.start : block.stop, None, :], b[None, :, :],
-                          out=block.hidden_cube)
+                torch.add(first_rows[index], second_row, out=block.hidden_cube)
             else:
                 torch.index_select(a, 0, first, out=h)
                 h.add_(b.index_select(0, second))
@@ -337,18 +347,21 @@ class CompositionNetwork:
             if outputs_copy is not None:
                 part = outputs_copy[block.start * n : block.stop * n] if all_pairs else outputs_copy
                 part.copy_(outputs.T)
-            block_loss, g = self._loss_gradient(outputs, block, total, alpha)
-            loss = block_loss if loss is None else loss + block_loss
-            # g holds α (∂L/∂F)ᵀ, so ∂L/∂(s ξ) = g S needs no further scaling
-            torch.addmm(readout_grad, g, s, beta=accumulate, out=readout_grad)
+            block_loss, g = self._loss_gradient(outputs, block)
+            loss = block_loss if loss is None else loss.add_(block_loss)
+            # c_G g = (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = α c_G g σ(H)
+            torch.addmm(readout_grad, g, s, beta=accumulate, alpha=alpha * gradient_factor,
+                        out=readout_grad)
             if need_theta_grad:
-                # ∂L/∂H = α (G ξ) ⊙ σ'(H), written over H
+                # ∂L/∂H = α c_G (g ξ) ⊙ σ'(H), written over H
                 if self.activation == "square":
-                    torch.addmm(s, g.T, effective_readout, beta=0.0, alpha=2.0, out=s)
+                    torch.addmm(s, g.T, effective_readout, beta=0.0,
+                                alpha=2.0 * alpha * gradient_factor, out=s)
                     h.mul_(s)
                 else:
                     derivative = activation_derivative(self.activation, h)
-                    torch.mm(g.T, effective_readout, out=s)
+                    torch.addmm(s, g.T, effective_readout, beta=0.0,
+                                alpha=alpha * gradient_factor, out=s)
                     torch.mul(s, derivative, out=h)
                 if all_pairs:
                     _sum_over_pairs(block, grad_a, grad_b, accumulate)
@@ -356,6 +369,7 @@ class CompositionNetwork:
                     grad_a.zero_().index_add_(0, first, h)
                     grad_b.zero_().index_add_(0, second, h)
             accumulate = 1.0
+        loss.mul_(loss_factor)
 
         scale_grad = None
         if tensor_scale:
@@ -371,18 +385,27 @@ class CompositionNetwork:
             self._pull_back(grad_b, grad[1])
         return loss, scale_grad
 
+    def _views(self, tensor: torch.Tensor) -> dict:
+        """Views of ``tensor`` made once and kept while the same tensor comes back
+        (making a view costs about a microsecond, of a step of a few hundred); "layers"
+        is always there."""
+        entry = self._view_cache.get(id(tensor))
+        if entry is None or entry[0] is not tensor:
+            if len(self._view_cache) > 3:
+                self._view_cache.clear()
+            entry = (tensor, {"layers": tensor.unbind(0)})
+            self._view_cache[id(tensor)] = entry
+        return entry[1]
+
     def _listed_pairs_block(self, pairs: torch.Tensor, width: int) -> PairBlock:
         """One block of the listed pairs (a minibatch or the training pairs)."""
         count = pairs.shape[0]
         work = self._workspace(count, width)
-        if self.loss_kind == "mse":
-            targets = self._transposed_targets().index_select(1, pairs)
-        else:
-            targets = self.classes.index_select(0, pairs) * count + work["columns"]
         return PairBlock(
             start=0, stop=0, hidden=work["hidden"], hidden_cube=None, hidden_rows=None,
             activated=work["activated"], outputs=work["outputs"].view(self.order, count),
-            targets=targets, minus_ones=work["minus_ones"], ones_rows=None, ones=None,
+            log_probabilities=work["log_probabilities"].view(self.order, count),
+            targets=self._transposed_targets().index_select(1, pairs), ones=None,
         )
 
     def _pull_back(self, grad_embedding: torch.Tensor, out: torch.Tensor) -> None:
@@ -393,30 +416,44 @@ class CompositionNetwork:
             torch.mm(self.encoding.T, grad_embedding, out=out)
 
     def _loss_gradient(
-        self, outputs: torch.Tensor, block: PairBlock, total: int, alpha: float
+        self, outputs: torch.Tensor, block: PairBlock
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(this block's part of L, α Gᵀ) with G = ∂L/∂F, written over ``outputs`` = Fᵀ
-        (n × k) of the block's k pairs, for a loss that averages over ``total`` pairs.
+        """(ℓ, G̃) for the block's k pairs, with ``outputs`` = Fᵀ (n × k); G̃ is written
+        over ``outputs``. The constant factors are left to the caller (``loss_factors``):
+        the block's part of L is ℓ·c_L and ∂L/∂Fᵀ = G̃·c_G, where Yᵀ is the block's targets
+        (a template, or the one-hot classes for cross-entropy) and P the number of pairs
+        L averages over:
 
-        MSE: L = (1/(P n)) Σ (F − Y)², G = 2(F − Y)/(P n).
-        Cross-entropy: L = −(1/P) Σ log softmax(F)[class], G = (softmax(F) − onehot)/P.
+        MSE:           ℓ = Σ (F − Y)²,            G̃ = F − Y,           c_L = 1/(P n), c_G = 2/(P n);
+        cross-entropy: ℓ = Σ Y ⊙ log softmax(F),  G̃ = softmax(F) − Y,  c_L = −1/P,    c_G = 1/P.
         """
         if self.loss_kind == "mse":
             residual = outputs.sub_(block.targets)
             flat = residual.view(-1)
-            normaliser = total * outputs.shape[0]
-            loss = torch.dot(flat, flat) / normaliser
-            return loss, residual.mul_(2.0 * alpha / normaliser)
-        log_p = torch.log_softmax(outputs, dim=0)
-        loss = log_p.view(-1).take(block.targets).sum().mul_(-1.0 / total)
-        gradient = log_p.exp_()
-        gradient.view(-1).index_add_(0, block.targets, block.minus_ones)
-        return loss, gradient.mul_(alpha / total)
+            return torch.dot(flat, flat), residual
+        log_p = torch.log_softmax(outputs, dim=0, out=block.log_probabilities)
+        loss = torch.dot(log_p.view(-1), block.targets.reshape(-1))
+        return loss, torch.sub(log_p.exp_(), block.targets, out=outputs)
+
+    def loss_factors(self, total: int) -> tuple[float, float]:
+        """(c_L, c_G) of ``_loss_gradient`` for a loss that averages over ``total`` pairs."""
+        if self.loss_kind == "mse":
+            normaliser = total * self.order
+            return 1.0 / normaliser, 2.0 / normaliser
+        return -1.0 / total, 1.0 / total
 
     def _transposed_targets(self) -> torch.Tensor:
-        """Yᵀ (n × n²), contiguous."""
+        """Yᵀ (n × n²), contiguous: the template's targets (MSE) or the one-hot classes
+        (cross-entropy)."""
         if getattr(self, "_targets_t", None) is None:
-            self._targets_t = self.targets.T.contiguous()
+            if self.loss_kind == "mse":
+                self._targets_t = self.targets.T.contiguous()
+            else:
+                pairs = self.classes.shape[0]
+                one_hot = torch.zeros((self.order, pairs), dtype=self.dtype, device=self.device)
+                columns = torch.arange(pairs, device=self.device)
+                one_hot[self.classes, columns] = 1.0
+                self._targets_t = one_hot
         return self._targets_t
 
 
@@ -424,8 +461,7 @@ class CompositionNetwork:
 class PairBlock:
     """A block of pairs of the training step and its buffers: the rows g1 in
     [start, stop) with every g2 (all-pairs blocks), or a list of pairs. ``targets`` are
-    Yᵀ of the block (MSE) or the flat positions class·k + column of the targets in Fᵀ
-    (n × k) (cross-entropy)."""
+    Yᵀ of the block: the template's targets (MSE) or the one-hot classes (cross-entropy)."""
 
     start: int
     stop: int
@@ -433,10 +469,9 @@ class PairBlock:
     hidden_cube: torch.Tensor | None  # (rows, n, M) view of it
     hidden_rows: torch.Tensor | None  # (rows, n·M) view of it
     activated: torch.Tensor  # (k, M) σ(H), then ∂L/∂σ
-    outputs: torch.Tensor  # (n, k) Fᵀ, then α Gᵀ
-    targets: torch.Tensor
-    minus_ones: torch.Tensor  # (k,)
-    ones_rows: torch.Tensor | None  # (rows, 1, n)
+    outputs: torch.Tensor  # (n, k) Fᵀ, then G̃ (see _loss_gradient)
+    log_probabilities: torch.Tensor  # (n, k) scratch for cross-entropy
+    targets: torch.Tensor  # (n, k) Yᵀ
     ones: torch.Tensor | None  # (1, rows)
 
 
@@ -444,10 +479,13 @@ def _sum_over_pairs(
     block: PairBlock, out_first: torch.Tensor, out_second: torch.Tensor, accumulate: float
 ) -> None:
     """out_first[g1] = Σ_{g2} ∂H[(g1, g2)] for the block's rows g1 and
-    out_second[g2] ← accumulate · out_second[g2] + Σ_{g1} ∂H[(g1, g2)], as matrix products
-    with vectors of ones (faster than strided reductions)."""
+    out_second[g2] ← accumulate · out_second[g2] + Σ_{g1} ∂H[(g1, g2)]. Accumulating
+    takes a product with a vector of ones (one pass, where a sum and an add would take
+    two)."""
     rows, n, width = block.hidden_cube.shape
-    torch.bmm(block.ones_rows, block.hidden_cube,
-              out=out_first[block.start : block.stop].view(rows, 1, width))
+    torch.sum(block.hidden_cube, dim=1, out=out_first[block.start : block.stop])
+    if accumulate == 0.0:
+        torch.sum(block.hidden_cube, dim=0, out=out_second)
+        return
     flat_second = out_second.view(1, n * width)
     torch.addmm(flat_second, block.ones, block.hidden_rows, beta=accumulate, out=flat_second)

@@ -48,13 +48,25 @@ class Optimiser:
         """One update of ``param`` (shape (L, n, M) or any shape when not on the sphere)."""
         self.steps_taken += 1
         if self.sphere:
-            _make_tangent(grad, param)
+            column_dots = self._column_dots(param)
+            _make_tangent(grad, param, column_dots)
         elif self.weight_decay and not isinstance(self, AdamW):
             grad.add_(param, alpha=self.weight_decay)
         self._update(param, grad)
         if self.sphere:
             # vecdot, not vector_norm: the latter's strided reduction over dim 1 is ~20× slower
-            param.div_(torch.linalg.vecdot(param, param, dim=1).sqrt_().unsqueeze(1))
+            torch.linalg.vecdot(param, param, dim=1, out=column_dots[:, 0])
+            param.div_(column_dots.sqrt_())
+
+    def _column_dots(self, param: torch.Tensor) -> torch.Tensor:
+        """A reused (L, 1, M) buffer for one number per column of ``param``."""
+        shape = (param.shape[0], 1, *param.shape[2:])
+        buffer = getattr(self, "_dots", None)
+        if buffer is None or buffer.shape != shape or buffer.dtype != param.dtype or (
+            buffer.device != param.device
+        ):
+            buffer = self._dots = torch.empty(shape, dtype=param.dtype, device=param.device)
+        return buffer
 
     def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         """param ← param + δ (``grad`` may be used as scratch space)."""
@@ -190,9 +202,15 @@ def build_optimiser(config, *, sphere: bool, learning_rate: float | None = None)
     raise ValueError(f"unknown optimiser {config.optimiser!r}")
 
 
-def _make_tangent(vectors: torch.Tensor, points: torch.Tensor) -> None:
-    """vectors ← vectors − ⟨vectors, ν⟩ν column by column (unit columns ν along dim 1)."""
-    radial = torch.linalg.vecdot(vectors, points, dim=1).unsqueeze(1)
+def _make_tangent(
+    vectors: torch.Tensor, points: torch.Tensor, radial: torch.Tensor | None = None
+) -> None:
+    """vectors ← vectors − ⟨vectors, ν⟩ν column by column (unit columns ν along dim 1);
+    ``radial`` (shape of ``points`` with dim 1 of size 1), when given, holds ⟨vectors, ν⟩."""
+    if radial is None:
+        radial = torch.linalg.vecdot(vectors, points, dim=1).unsqueeze(1)
+    else:
+        torch.linalg.vecdot(vectors, points, dim=1, out=radial[:, 0])
     vectors.addcmul_(points, radial, value=-1.0)
 
 

@@ -88,9 +88,12 @@ def measure(group: str, width: int, seconds: float, device: str) -> dict[str, fl
     dev = trainer.device
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
-    started = time.perf_counter()
+    # the call size from steps after the warm-up (the first steps allocate the buffers),
+    # as the worker sizes its chunks from the steps it has timed
     trainer.step(3)
-    steps_per_call = max(1, round(CALL_SECONDS * 3 / (time.perf_counter() - started)))
+    started = time.perf_counter()
+    trainer.step(5)
+    steps_per_call = max(1, round(CALL_SECONDS * 5 / (time.perf_counter() - started)))
 
     def trainer_step():
         trainer.step(steps_per_call)
