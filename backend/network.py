@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from backend.lanes import LANES, run_in_lanes
 from backend.task import Task
 
 # --------------------------------------------------------------------- activations
@@ -210,18 +211,24 @@ class CompositionNetwork:
         return -log_p.gather(1, self.classes.index_select(0, pairs)[:, None]).mean()
 
     # ----------------------------------------------------------------- training step
-    def _workspace(self, rows: int, width: int) -> dict:
-        """Preallocated buffers for ``rows`` pairs and ``width`` neurons."""
-        key = (rows, width)
+    def _workspace(self, rows: int, width: int, lanes: int = 1) -> list[dict]:
+        """Preallocated buffers for ``rows`` pairs and ``width`` neurons, one set per lane
+        (lanes after the first also hold their partial sums of ∂L/∂B and ∂L/∂ξ)."""
+        key = (rows, width, lanes)
         if key not in self._buffers:
             self._buffers.clear()
             options = {"dtype": self.dtype, "device": self.device}
-            self._buffers[key] = {
-                "hidden": torch.empty((rows, width), **options),
-                "activated": torch.empty((rows, width), **options),
-                "outputs": torch.empty((self.order * rows,), **options),
-                "log_probabilities": torch.empty((self.order * rows,), **options),
-            }
+            self._buffers[key] = [
+                {
+                    "hidden": torch.empty((rows, width), **options),
+                    "activated": torch.empty((rows, width), **options),
+                    "outputs": torch.empty((self.order * rows,), **options),
+                    "log_probabilities": torch.empty((self.order * rows,), **options),
+                    "second_sums": torch.empty((self.order, width), **options),
+                    "readout_sums": torch.empty((self.order, width), **options),
+                }
+                for _ in range(lanes)
+            ]
         return self._buffers[key]
 
     def _step_block_rows(self, width: int) -> int:
@@ -233,16 +240,30 @@ class CompositionNetwork:
             return n
         return max(1, min(n, STEP_BLOCK // (n * width)))
 
-    def _block_plan(self, rows: int, width: int) -> list[PairBlock]:
-        """The blocks of ``rows`` rows g1 that cover all n² pairs, with their buffers,
-        views and targets made once (they recur every step)."""
-        work = self._workspace(rows * self.order, width)
-        if "plan" not in work:
-            work["plan"] = [
-                self._pair_block(work, start, min(self.order, start + rows), width)
-                for start in range(0, self.order, rows)
+    def _block_plan(self, rows: int, width: int) -> list[list[PairBlock]]:
+        """The blocks of ``rows`` rows g1 that cover all n² pairs, in ``LANES`` lanes when
+        there are that many blocks (one lane otherwise), with their buffers, views and
+        targets made once (they recur every step)."""
+        starts = range(0, self.order, rows)
+        lanes = LANES if len(starts) >= LANES else 1
+        work = self._workspace(rows * self.order, width, lanes)
+        if "plan" not in work[0]:
+            per_lane = -(-len(starts) // lanes)
+            work[0]["plan"] = [
+                [
+                    self._pair_block(work[lane], start, min(self.order, start + rows), width)
+                    for start in starts[lane * per_lane : (lane + 1) * per_lane]
+                ]
+                for lane in range(lanes)
             ]
-        return work["plan"]
+        return work[0]["plan"]
+
+    def uses_lanes(self, width: int, pairs: torch.Tensor | None = None) -> bool:
+        """Whether a step on these pairs (all training pairs when None) splits its blocks
+        into lanes that ``lanes.parallel_lanes`` can run at once."""
+        if pairs is not None or not self.task.uses_all_pairs:
+            return False
+        return self.device.type == "cpu" and -(-self.order // self._step_block_rows(width)) > 1
 
     def _pair_block(self, work: dict, start: int, stop: int, width: int) -> PairBlock:
         n = self.order
@@ -260,6 +281,8 @@ class CompositionNetwork:
             log_probabilities=work["log_probabilities"][: n * count].view(n, count),
             targets=self._transposed_targets()[:, start * n : stop * n],
             ones=torch.ones((1, stop - start), **options),
+            second_sums=work["second_sums"],
+            readout_sums=work["readout_sums"],
         )
 
     def loss_and_gradient(
@@ -292,7 +315,7 @@ class CompositionNetwork:
         width = theta.shape[2]
         all_pairs = pairs is None and self.task.uses_all_pairs
         if all_pairs:
-            blocks = self._block_plan(self._step_block_rows(width), width)
+            lanes = self._block_plan(self._step_block_rows(width), width)
             total = n * n
         else:
             if pairs is None:
@@ -301,7 +324,7 @@ class CompositionNetwork:
             else:
                 first, second = pairs // n, pairs % n
             total = pairs.shape[0]
-            blocks = [self._listed_pairs_block(pairs, width)]
+            lanes = [[self._listed_pairs_block(pairs, width)]]
         theta_views, grad_layers = self._views(theta), self._views(grad)["layers"]
         if self.encoding is None:
             a = theta_views["layers"][0]
@@ -325,50 +348,71 @@ class CompositionNetwork:
         if all_pairs:
             # the broadcast views of A's rows and of B (kept when A and B are views of theta)
             views = theta_views if self.encoding is None else {}
-            if views.get("broadcast", (None,))[0] is not blocks:
+            if views.get("broadcast", (None,))[0] is not lanes:
                 views["broadcast"] = (
-                    blocks, [a[block.start : block.stop, None, :] for block in blocks],
+                    lanes,
+                    [[a[block.start : block.stop, None, :] for block in lane] for lane in lanes],
                     b[None, :, :],
                 )
             _, first_rows, second_row = views["broadcast"]
         loss_factor, gradient_factor = self.loss_factors(total)
-        loss = None
-        accumulate = 0.0  # the first block writes the sums over blocks, later ones add
-        for index, block in enumerate(blocks):
-            h, s, outputs = block.hidden, block.activated, block.outputs
-            if all_pairs:
-                torch.add(first_rows[index], second_row, out=block.hidden_cube)
-            else:
-                torch.index_select(a, 0, first, out=h)
-                h.add_(b.index_select(0, second))
-            activation_value(self.activation, h, out=s)
-            # Fᵀ = ξ Sᵀ (n × pairs): the product with the long dimension last is the faster one
-            torch.addmm(outputs, effective_readout, s.T, beta=0.0, alpha=alpha, out=outputs)
-            if outputs_copy is not None:
-                part = outputs_copy[block.start * n : block.stop * n] if all_pairs else outputs_copy
-                part.copy_(outputs.T)
-            block_loss, g = self._loss_gradient(outputs, block)
-            loss = block_loss if loss is None else loss.add_(block_loss)
-            # c_G g = (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = α c_G g σ(H)
-            torch.addmm(readout_grad, g, s, beta=accumulate, alpha=alpha * gradient_factor,
-                        out=readout_grad)
-            if need_theta_grad:
-                # ∂L/∂H = α c_G (g ξ) ⊙ σ'(H), written over H
-                if self.activation == "square":
-                    torch.addmm(s, g.T, effective_readout, beta=0.0,
-                                alpha=2.0 * alpha * gradient_factor, out=s)
-                    h.mul_(s)
-                else:
-                    derivative = activation_derivative(self.activation, h)
-                    torch.addmm(s, g.T, effective_readout, beta=0.0,
-                                alpha=alpha * gradient_factor, out=s)
-                    torch.mul(s, derivative, out=h)
+
+        def run_lane(lane: int, sums_second: torch.Tensor, sums_readout: torch.Tensor):
+            """Forward and backward of one lane's blocks; returns the lane's ℓ and writes
+            its sums over pairs into sums_second (∂L/∂B) and sums_readout (∂L/∂ξ) and its
+            rows of ∂L/∂A into grad_a."""
+            loss = None
+            accumulate = 0.0  # the first block writes the sums over blocks, later ones add
+            for index, block in enumerate(lanes[lane]):
+                h, s, outputs = block.hidden, block.activated, block.outputs
                 if all_pairs:
-                    _sum_over_pairs(block, grad_a, grad_b, accumulate)
+                    torch.add(first_rows[lane][index], second_row, out=block.hidden_cube)
                 else:
-                    grad_a.zero_().index_add_(0, first, h)
-                    grad_b.zero_().index_add_(0, second, h)
-            accumulate = 1.0
+                    torch.index_select(a, 0, first, out=h)
+                    h.add_(b.index_select(0, second))
+                activation_value(self.activation, h, out=s)
+                # Fᵀ = ξ Sᵀ (n × pairs): the product with the long dimension last is faster
+                torch.addmm(outputs, effective_readout, s.T, beta=0.0, alpha=alpha, out=outputs)
+                if outputs_copy is not None:
+                    part = (outputs_copy[block.start * n : block.stop * n] if all_pairs
+                            else outputs_copy)
+                    part.copy_(outputs.T)
+                block_loss, g = self._loss_gradient(outputs, block)
+                loss = block_loss if loss is None else loss.add_(block_loss)
+                # c_G g = (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = α c_G g σ(H)
+                torch.addmm(sums_readout, g, s, beta=accumulate,
+                            alpha=alpha * gradient_factor, out=sums_readout)
+                if need_theta_grad:
+                    # ∂L/∂H = α c_G (g ξ) ⊙ σ'(H), written over H
+                    if self.activation == "square":
+                        torch.addmm(s, g.T, effective_readout, beta=0.0,
+                                    alpha=2.0 * alpha * gradient_factor, out=s)
+                        h.mul_(s)
+                    else:
+                        derivative = activation_derivative(self.activation, h)
+                        torch.addmm(s, g.T, effective_readout, beta=0.0,
+                                    alpha=alpha * gradient_factor, out=s)
+                        torch.mul(s, derivative, out=h)
+                    if all_pairs:
+                        _sum_over_pairs(block, grad_a, sums_second, accumulate)
+                    else:
+                        grad_a.zero_().index_add_(0, first, h)
+                        sums_second.zero_().index_add_(0, second, h)
+                accumulate = 1.0
+            return loss
+
+        if len(lanes) == 1:
+            loss = run_lane(0, grad_b, readout_grad)
+        else:
+            partial = lanes[1][0]  # the second lane's blocks hold its partial sums
+            loss, second_loss = run_in_lanes(
+                lambda: run_lane(0, grad_b, readout_grad),
+                lambda: run_lane(1, partial.second_sums, partial.readout_sums),
+            )
+            loss.add_(second_loss)
+            readout_grad.add_(partial.readout_sums)
+            if need_theta_grad:
+                grad_b.add_(partial.second_sums)
         loss.mul_(loss_factor)
 
         scale_grad = None
@@ -400,12 +444,13 @@ class CompositionNetwork:
     def _listed_pairs_block(self, pairs: torch.Tensor, width: int) -> PairBlock:
         """One block of the listed pairs (a minibatch or the training pairs)."""
         count = pairs.shape[0]
-        work = self._workspace(count, width)
+        work = self._workspace(count, width)[0]
         return PairBlock(
             start=0, stop=0, hidden=work["hidden"], hidden_cube=None, hidden_rows=None,
             activated=work["activated"], outputs=work["outputs"].view(self.order, count),
             log_probabilities=work["log_probabilities"].view(self.order, count),
             targets=self._transposed_targets().index_select(1, pairs), ones=None,
+            second_sums=work["second_sums"], readout_sums=work["readout_sums"],
         )
 
     def _pull_back(self, grad_embedding: torch.Tensor, out: torch.Tensor) -> None:
@@ -473,6 +518,8 @@ class PairBlock:
     log_probabilities: torch.Tensor  # (n, k) scratch for cross-entropy
     targets: torch.Tensor  # (n, k) Yᵀ
     ones: torch.Tensor | None  # (1, rows)
+    second_sums: torch.Tensor  # (n, M) the lane's Σ over its pairs of ∂L/∂B
+    readout_sums: torch.Tensor  # (n, M) the lane's Σ over its pairs of ∂L/∂ξ
 
 
 def _sum_over_pairs(

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from backend.config import ConfigError, RunConfig
+from backend.lanes import parallel_lanes
 from backend.metrics import MajorityVote, MetricSnapshot, compute_metrics, majority_vote
 from backend.network import CompositionNetwork, initial_parameters
 from backend.optimisers import GradientDescent, Optimiser, build_optimiser
@@ -279,6 +280,12 @@ class Trainer:
             self._recent_steps = np.zeros(0, dtype=np.int64)
             self._recent_losses = np.zeros(0)
             return self._last_loss
+        lanes = not self._uses_minibatches() and self.network.uses_lanes(self.width)
+        with parallel_lanes(lanes):
+            return self._take_steps(k)
+
+    def _take_steps(self, k: int) -> float:
+        """The loop of ``step`` (k ≥ 1, no divergence yet)."""
         losses: list[torch.Tensor] = []
         start = self.step_count
         checked = 0

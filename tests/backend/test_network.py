@@ -106,6 +106,15 @@ def test_gradient_matches_autograd_of_concatenated_model(case, split, tensor_sca
     assert_matches_autograd(theta, scale, task, config, loss, grad, scale_grad)
 
 
+@pytest.fixture
+def two_threads():
+    """Two PyTorch threads (so that lanes can run at once), restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['group']}-{c['activation']}")
 @pytest.mark.parametrize("rows_per_block", [1, 2])
 @pytest.mark.parametrize("tensor_scale", [False, True])
@@ -114,9 +123,10 @@ def test_blocked_step_matches_autograd(monkeypatch, case, rows_per_block, tensor
 
     config = RunConfig(width=7, parameterisation="free", optimiser="gd", **case).validate()
     group, task, network, theta = make(config)
-    # blocks of 1 or 2 rows g1 (uneven for odd orders) instead of all n at once
+    # blocks of 1 or 2 rows g1 (uneven for odd orders) instead of all n at once, in lanes
     monkeypatch.setattr(backend.network, "STEP_BLOCK", rows_per_block * group.order * 7)
     assert network._step_block_rows(7) == rows_per_block
+    assert network.uses_lanes(7) == task.uses_all_pairs
     scale = torch.linspace(0.5, 1.5, 7, dtype=torch.float64) if tensor_scale else 0.7
     grad = torch.full_like(theta, float("nan"))  # every entry must be written
     outputs = torch.empty(group.order**2, group.order, dtype=theta.dtype)
@@ -124,6 +134,29 @@ def test_blocked_step_matches_autograd(monkeypatch, case, rows_per_block, tensor
 
     assert_matches_autograd(theta, scale, task, config, loss, grad, scale_grad)
     torch.testing.assert_close(outputs, network.outputs(theta, scale), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("case", CASES[:3], ids=lambda c: f"{c['group']}-{c['activation']}")
+@pytest.mark.parametrize("need_theta_grad", [True, False])
+def test_lanes_at_once_give_the_same_bits_as_one_after_the_other(
+    monkeypatch, two_threads, case, need_theta_grad
+):
+    import backend.network
+    from backend.lanes import parallel_lanes
+
+    config = RunConfig(width=7, parameterisation="free", optimiser="gd", **case).validate()
+    group, task, network, theta = make(config)
+    monkeypatch.setattr(backend.network, "STEP_BLOCK", group.order * 7)  # a row a block
+    results = []
+    for at_once in (False, True):
+        grad = torch.full_like(theta, float("nan"))
+        with parallel_lanes(at_once):
+            loss, _ = network.loss_and_gradient(theta, 0.7, grad, need_theta_grad=need_theta_grad)
+        results.append((loss, grad))
+    (serial_loss, serial_grad), (parallel_loss, parallel_grad) = results
+    assert torch.equal(serial_loss, parallel_loss)
+    assert torch.equal(serial_grad.nan_to_num(), parallel_grad.nan_to_num())
+    assert torch.get_num_threads() == 2
 
 
 def test_minibatch_gradient_matches_autograd():

@@ -50,6 +50,30 @@ def test_same_trajectory_however_the_steps_are_split(name):
         assert torch.equal(whole.scale, pieces.scale)
 
 
+@pytest.mark.parametrize("name", ["sphere-adam", "scaled-template"])
+def test_same_trajectory_whatever_the_thread_count(monkeypatch, name):
+    """Blocks of two rows, so the step runs in two lanes: at once with two threads, one
+    after the other with one; the weights and losses agree bit for bit."""
+    import backend.network
+
+    config = RunConfig(**SMALL[name]).validate()
+    monkeypatch.setattr(backend.network, "STEP_BLOCK", 2 * 7 * config.width)
+    threads = torch.get_num_threads()
+    runs = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            trainer = Trainer(config)
+            assert trainer.network.uses_lanes(config.width)
+            trainer.step(9)
+            runs.append((trainer.theta.clone(), trainer.recent_losses()[1]))
+            assert torch.get_num_threads() == count
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
 HELD_OUT = dict(group="C7", width=16, parameterisation="free", loss="mse",
                 encoding="template", template_powers=[3.0, 2.0, 1.0], optimiser="gd",
                 learning_rate=0.05, init_scale=0.5, train_fraction=0.7, precision="float64")
