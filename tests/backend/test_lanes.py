@@ -8,14 +8,6 @@ import torch
 from backend.lanes import parallel_lanes, run_in_lanes
 
 
-@pytest.fixture
-def two_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(threads)
-
-
 def thread_and_count():
     return threading.current_thread().name, torch.get_num_threads()
 

@@ -106,15 +106,6 @@ def test_gradient_matches_autograd_of_concatenated_model(case, split, tensor_sca
     assert_matches_autograd(theta, scale, task, config, loss, grad, scale_grad)
 
 
-@pytest.fixture
-def two_threads():
-    """Two PyTorch threads (so that lanes can run at once), restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['group']}-{c['activation']}")
 @pytest.mark.parametrize("rows_per_block", [1, 2])
 @pytest.mark.parametrize("tensor_scale", [False, True])
