@@ -224,10 +224,10 @@ class CompositionNetwork:
                     "activated": torch.empty((rows, width), **options),
                     "outputs": torch.empty((self.order * rows,), **options),
                     "log_probabilities": torch.empty((self.order * rows,), **options),
-                    "second_sums": torch.empty((self.order, width), **options),
-                    "readout_sums": torch.empty((self.order, width), **options),
+                    "second_sums": torch.empty((self.order, width), **options) if lane else None,
+                    "readout_sums": torch.empty((self.order, width), **options) if lane else None,
                 }
-                for _ in range(lanes)
+                for lane in range(lanes)
             ]
         return self._buffers[key]
 
@@ -355,7 +355,7 @@ class CompositionNetwork:
                     b[None, :, :],
                 )
             _, first_rows, second_row = views["broadcast"]
-        loss_factor, gradient_factor = self.loss_factors(total)
+        loss_factor, gradient_factor = self._loss_factors(total)
 
         def run_lane(lane: int, sums_second: torch.Tensor, sums_readout: torch.Tensor):
             """Forward and backward of one lane's blocks; returns the lane's ℓ and writes
@@ -450,7 +450,7 @@ class CompositionNetwork:
             activated=work["activated"], outputs=work["outputs"].view(self.order, count),
             log_probabilities=work["log_probabilities"].view(self.order, count),
             targets=self._transposed_targets().index_select(1, pairs), ones=None,
-            second_sums=work["second_sums"], readout_sums=work["readout_sums"],
+            second_sums=None, readout_sums=None,
         )
 
     def _pull_back(self, grad_embedding: torch.Tensor, out: torch.Tensor) -> None:
@@ -464,7 +464,7 @@ class CompositionNetwork:
         self, outputs: torch.Tensor, block: PairBlock
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(ℓ, G̃) for the block's k pairs, with ``outputs`` = Fᵀ (n × k); G̃ is written
-        over ``outputs``. The constant factors are left to the caller (``loss_factors``):
+        over ``outputs``. The constant factors are left to the caller (``_loss_factors``):
         the block's part of L is ℓ·c_L and ∂L/∂Fᵀ = G̃·c_G, where Yᵀ is the block's targets
         (a template, or the one-hot classes for cross-entropy) and P the number of pairs
         L averages over:
@@ -480,7 +480,7 @@ class CompositionNetwork:
         loss = torch.dot(log_p.view(-1), block.targets.reshape(-1))
         return loss, torch.sub(log_p.exp_(), block.targets, out=outputs)
 
-    def loss_factors(self, total: int) -> tuple[float, float]:
+    def _loss_factors(self, total: int) -> tuple[float, float]:
         """(c_L, c_G) of ``_loss_gradient`` for a loss that averages over ``total`` pairs."""
         if self.loss_kind == "mse":
             normaliser = total * self.order
@@ -518,8 +518,10 @@ class PairBlock:
     log_probabilities: torch.Tensor  # (n, k) scratch for cross-entropy
     targets: torch.Tensor  # (n, k) Yᵀ
     ones: torch.Tensor | None  # (1, rows)
-    second_sums: torch.Tensor  # (n, M) the lane's Σ over its pairs of ∂L/∂B
-    readout_sums: torch.Tensor  # (n, M) the lane's Σ over its pairs of ∂L/∂ξ
+    # (n, M) the lane's Σ over its pairs of ∂L/∂B and of ∂L/∂ξ (lanes after the first;
+    # the first sums straight into the gradient)
+    second_sums: torch.Tensor | None
+    readout_sums: torch.Tensor | None
 
 
 def _sum_over_pairs(
