@@ -270,19 +270,15 @@ class CompositionNetwork:
         count = (stop - start) * n
         hidden = work["hidden"][:count]
         options = {"dtype": self.dtype, "device": self.device}
-        return PairBlock(
+        return PairBlock.of_buffers(
+            work,
+            count,
             start=start,
             stop=stop,
-            hidden=hidden,
             hidden_cube=hidden.view(stop - start, n, width),
             hidden_rows=hidden.view(stop - start, n * width),
-            activated=work["activated"][:count],
-            outputs=work["outputs"][: n * count].view(n, count),
-            log_probabilities=work["log_probabilities"][: n * count].view(n, count),
-            targets=self._transposed_targets()[:, start * n : stop * n],
+            targets=self._transposed_targets()[:, start * n : stop * n].contiguous(),
             ones=torch.ones((1, stop - start), **options),
-            second_sums=work["second_sums"],
-            readout_sums=work["readout_sums"],
         )
 
     def loss_and_gradient(
@@ -325,7 +321,8 @@ class CompositionNetwork:
                 first, second = pairs // n, pairs % n
             total = pairs.shape[0]
             lanes = [[self._listed_pairs_block(pairs, width)]]
-        theta_views, grad_layers = self._views(theta), self._views(grad)["layers"]
+        theta_views, grad_views = self._views(theta), self._views(grad)
+        grad_layers = grad_views["layers"]
         if self.encoding is None:
             a = theta_views["layers"][0]
             b = a if self.shared else theta_views["layers"][1]
@@ -355,6 +352,14 @@ class CompositionNetwork:
                     b[None, :, :],
                 )
             _, first_rows, second_row = views["broadcast"]
+            # each block's rows of ∂L/∂A (kept when ∂L/∂A is a view of grad)
+            row_views = grad_views if one_hot_separate else {}
+            if row_views.get("row_blocks", (None,))[0] is not lanes:
+                row_views["row_blocks"] = (
+                    lanes,
+                    [[grad_a[block.start : block.stop] for block in lane] for lane in lanes],
+                )
+            grad_a_rows = row_views["row_blocks"][1]
         loss_factor, gradient_factor = self._loss_factors(total)
 
         def run_lane(lane: int, sums_second: torch.Tensor, sums_readout: torch.Tensor):
@@ -372,7 +377,8 @@ class CompositionNetwork:
                     h.add_(b.index_select(0, second))
                 activation_value(self.activation, h, out=s)
                 # Fᵀ = ξ Sᵀ (n × pairs): the product with the long dimension last is faster
-                torch.addmm(outputs, effective_readout, s.T, beta=0.0, alpha=alpha, out=outputs)
+                torch.addmm(outputs, effective_readout, block.activated_t, beta=0.0, alpha=alpha,
+                            out=outputs)
                 if outputs_copy is not None:
                     part = (outputs_copy[block.start * n : block.stop * n] if all_pairs
                             else outputs_copy)
@@ -385,16 +391,17 @@ class CompositionNetwork:
                 if need_theta_grad:
                     # ∂L/∂H = α c_G (g ξ) ⊙ σ'(H), written over H
                     if self.activation == "square":
-                        torch.addmm(s, g.T, effective_readout, beta=0.0,
+                        torch.addmm(s, block.outputs_t, effective_readout, beta=0.0,
                                     alpha=2.0 * alpha * gradient_factor, out=s)
                         h.mul_(s)
                     else:
                         derivative = activation_derivative(self.activation, h)
-                        torch.addmm(s, g.T, effective_readout, beta=0.0,
+                        torch.addmm(s, block.outputs_t, effective_readout, beta=0.0,
                                     alpha=alpha * gradient_factor, out=s)
                         torch.mul(s, derivative, out=h)
                     if all_pairs:
-                        _sum_over_pairs(block, grad_a, sums_second, accumulate)
+                        _sum_over_pairs(block, grad_a_rows[lane][index], sums_second,
+                                        accumulate)
                     else:
                         grad_a.zero_().index_add_(0, first, h)
                         sums_second.zero_().index_add_(0, second, h)
@@ -413,7 +420,7 @@ class CompositionNetwork:
             readout_grad.add_(partial.readout_sums)
             if need_theta_grad:
                 grad_b.add_(partial.second_sums)
-        loss.mul_(loss_factor)
+        loss.mul_(self._scalar(loss_factor))
 
         scale_grad = None
         if tensor_scale:
@@ -445,12 +452,9 @@ class CompositionNetwork:
         """One block of the listed pairs (a minibatch or the training pairs)."""
         count = pairs.shape[0]
         work = self._workspace(count, width)[0]
-        return PairBlock(
-            start=0, stop=0, hidden=work["hidden"], hidden_cube=None, hidden_rows=None,
-            activated=work["activated"], outputs=work["outputs"].view(self.order, count),
-            log_probabilities=work["log_probabilities"].view(self.order, count),
+        return PairBlock.of_buffers(
+            work, count, start=0, stop=0, hidden_cube=None, hidden_rows=None,
             targets=self._transposed_targets().index_select(1, pairs), ones=None,
-            second_sums=None, readout_sums=None,
         )
 
     def _pull_back(self, grad_embedding: torch.Tensor, out: torch.Tensor) -> None:
@@ -477,8 +481,17 @@ class CompositionNetwork:
             flat = residual.view(-1)
             return torch.dot(flat, flat), residual
         log_p = torch.log_softmax(outputs, dim=0, out=block.log_probabilities)
-        loss = torch.dot(log_p.view(-1), block.targets.reshape(-1))
+        loss = torch.dot(block.log_probabilities_flat, block.targets_flat)
         return loss, torch.sub(log_p.exp_(), block.targets, out=outputs)
+
+    def _scalar(self, value: float) -> torch.Tensor:
+        """``value`` as a kept 0-dim tensor: multiplying by a Python float costs an extra
+        conversion to a tensor on every call."""
+        cached = getattr(self, "_scalar_cache", None)
+        if cached is None or cached[0] != value:
+            cached = self._scalar_cache = (value, torch.tensor(value, dtype=self.dtype,
+                                                               device=self.device))
+        return cached[1]
 
     def _loss_factors(self, total: int) -> tuple[float, float]:
         """(c_L, c_G) of ``_loss_gradient`` for a loss that averages over ``total`` pairs."""
@@ -506,7 +519,8 @@ class CompositionNetwork:
 class PairBlock:
     """A block of pairs of the training step and its buffers: the rows g1 in
     [start, stop) with every g2 (all-pairs blocks), or a list of pairs. ``targets`` are
-    Yᵀ of the block: the template's targets (MSE) or the one-hot classes (cross-entropy)."""
+    Yᵀ of the block: the template's targets (MSE) or the one-hot classes (cross-entropy).
+    The transposed and flat views are made once here, as they recur every step."""
 
     start: int
     stop: int
@@ -514,25 +528,51 @@ class PairBlock:
     hidden_cube: torch.Tensor | None  # (rows, n, M) view of it
     hidden_rows: torch.Tensor | None  # (rows, n·M) view of it
     activated: torch.Tensor  # (k, M) σ(H), then ∂L/∂σ
+    activated_t: torch.Tensor  # (M, k) view of it
     outputs: torch.Tensor  # (n, k) Fᵀ, then G̃ (see _loss_gradient)
+    outputs_t: torch.Tensor  # (k, n) view of it
     log_probabilities: torch.Tensor  # (n, k) scratch for cross-entropy
-    targets: torch.Tensor  # (n, k) Yᵀ
+    log_probabilities_flat: torch.Tensor  # (n·k,) view of it
+    targets: torch.Tensor  # (n, k) Yᵀ, contiguous
+    targets_flat: torch.Tensor  # (n·k,) view of it
     ones: torch.Tensor | None  # (1, rows)
     # (n, M) the lane's Σ over its pairs of ∂L/∂B and of ∂L/∂ξ (lanes after the first;
     # the first sums straight into the gradient)
     second_sums: torch.Tensor | None
     readout_sums: torch.Tensor | None
 
+    @classmethod
+    def of_buffers(cls, work: dict, count: int, *, targets: torch.Tensor, **fields) -> PairBlock:
+        """The block of ``count`` pairs that uses the lane's buffers ``work``."""
+        classes = targets.shape[0]
+        activated = work["activated"][:count]
+        outputs = work["outputs"][: classes * count].view(classes, count)
+        log_probabilities = work["log_probabilities"][: classes * count].view(classes, count)
+        return cls(
+            hidden=work["hidden"][:count],
+            activated=activated,
+            activated_t=activated.T,
+            outputs=outputs,
+            outputs_t=outputs.T,
+            log_probabilities=log_probabilities,
+            log_probabilities_flat=log_probabilities.view(-1),
+            targets=targets,
+            targets_flat=targets.view(-1),
+            second_sums=work["second_sums"],
+            readout_sums=work["readout_sums"],
+            **fields,
+        )
+
 
 def _sum_over_pairs(
     block: PairBlock, out_first: torch.Tensor, out_second: torch.Tensor, accumulate: float
 ) -> None:
-    """out_first[g1] = Σ_{g2} ∂H[(g1, g2)] for the block's rows g1 and
+    """out_first[g1 − start] = Σ_{g2} ∂H[(g1, g2)] for the block's rows g1 and
     out_second[g2] ← accumulate · out_second[g2] + Σ_{g1} ∂H[(g1, g2)]. Accumulating
     takes a product with a vector of ones (one pass, where a sum and an add would take
     two)."""
     rows, n, width = block.hidden_cube.shape
-    torch.sum(block.hidden_cube, dim=1, out=out_first[block.start : block.stop])
+    torch.sum(block.hidden_cube, dim=1, out=out_first)
     if accumulate == 0.0:
         torch.sum(block.hidden_cube, dim=0, out=out_second)
         return

@@ -48,25 +48,27 @@ class Optimiser:
         """One update of ``param`` (shape (L, n, M) or any shape when not on the sphere)."""
         self.steps_taken += 1
         if self.sphere:
-            column_dots = self._column_dots(param)
-            _make_tangent(grad, param, column_dots)
+            buffers = self._sphere_buffers(param)
+            _make_tangent(grad, param, buffers)
         elif self.weight_decay and not isinstance(self, AdamW):
             grad.add_(param, alpha=self.weight_decay)
         self._update(param, grad)
         if self.sphere:
-            # vecdot, not vector_norm: the latter's strided reduction over dim 1 is ~20× slower
-            torch.linalg.vecdot(param, param, dim=1, out=column_dots[:, 0])
-            param.div_(column_dots.sqrt_())
+            products, column_dots = buffers
+            _column_dots(param, param, products, column_dots)
+            param.mul_(column_dots.rsqrt_())
 
-    def _column_dots(self, param: torch.Tensor) -> torch.Tensor:
-        """A reused (L, 1, M) buffer for one number per column of ``param``."""
+    def _sphere_buffers(self, param: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reused buffers for the sphere's column dot products: one of the shape of
+        ``param`` for the entry-wise products and one (L, 1, M) for their sums. A step
+        that allocated them would pay for fresh pages of memory every time."""
+        if getattr(self, "_buffers_owner", None) is param:
+            return self._buffers
         shape = (param.shape[0], 1, *param.shape[2:])
-        buffer = getattr(self, "_dots", None)
-        if buffer is None or buffer.shape != shape or buffer.dtype != param.dtype or (
-            buffer.device != param.device
-        ):
-            buffer = self._dots = torch.empty(shape, dtype=param.dtype, device=param.device)
-        return buffer
+        options = {"dtype": param.dtype, "device": param.device}
+        self._buffers = (torch.empty_like(param), torch.empty(shape, **options))
+        self._buffers_owner = param
+        return self._buffers
 
     def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         """param ← param + δ (``grad`` may be used as scratch space)."""
@@ -74,6 +76,13 @@ class Optimiser:
         param.add_(direction, alpha=factor)
 
     def state_dict(self) -> dict:
+        """The state, with copies of its tensors."""
+        return {key: _clone(value) if isinstance(value, torch.Tensor) else value
+                for key, value in self.live_state().items()}
+
+    def live_state(self) -> dict:
+        """The state, holding the optimiser's own tensors (for a caller that copies them
+        into buffers of its own)."""
         return {"learning_rate": self.learning_rate, "steps_taken": self.steps_taken}
 
     def load_state_dict(self, state: dict) -> None:
@@ -95,12 +104,12 @@ class GradientDescent(Optimiser):
         if self.velocity is None:
             self.velocity = torch.zeros_like(grad)
         elif self.sphere:
-            _make_tangent(self.velocity, param)
+            _make_tangent(self.velocity, param, self._sphere_buffers(param))
         self.velocity.mul_(self.momentum).add_(grad)
         return self.velocity, -self.learning_rate
 
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "velocity": _clone(self.velocity)}
+    def live_state(self) -> dict:
+        return {**super().live_state(), "velocity": self.velocity}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
@@ -151,12 +160,8 @@ class Adam(Optimiser):
             eps=self.eps, amsgrad=False, maximize=False,
         )
 
-    def state_dict(self) -> dict:
-        return {
-            **super().state_dict(),
-            "first": _clone(self.first),
-            "second": _clone(self.second),
-        }
+    def live_state(self) -> dict:
+        return {**super().live_state(), "first": self.first, "second": self.second}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
@@ -203,15 +208,23 @@ def build_optimiser(config, *, sphere: bool, learning_rate: float | None = None)
 
 
 def _make_tangent(
-    vectors: torch.Tensor, points: torch.Tensor, radial: torch.Tensor | None = None
+    vectors: torch.Tensor, points: torch.Tensor, buffers: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
     """vectors ← vectors − ⟨vectors, ν⟩ν column by column (unit columns ν along dim 1);
-    ``radial`` (shape of ``points`` with dim 1 of size 1), when given, holds ⟨vectors, ν⟩."""
-    if radial is None:
-        radial = torch.linalg.vecdot(vectors, points, dim=1).unsqueeze(1)
-    else:
-        torch.linalg.vecdot(vectors, points, dim=1, out=radial[:, 0])
+    ``buffers`` are the scratch space of ``_column_dots``."""
+    products, radial = buffers
+    _column_dots(vectors, points, products, radial)
     vectors.addcmul_(points, radial, value=-1.0)
+
+
+def _column_dots(
+    first: torch.Tensor, second: torch.Tensor, products: torch.Tensor, out: torch.Tensor
+) -> torch.Tensor:
+    """out[l, 0, m] = Σ_i first[l, i, m] second[l, i, m], through ``products`` (the shape
+    of ``first``). A product and a sum into buffers, where ``linalg.vecdot`` would allocate
+    its products and ``vector_norm``'s strided reduction is about 20× slower."""
+    torch.mul(first, second, out=products)
+    return torch.sum(products, dim=1, keepdim=True, out=out)
 
 
 def _clone(tensor: torch.Tensor | None) -> torch.Tensor | None:

@@ -132,19 +132,20 @@ class Trainer:
 
     def _training_state(self) -> dict:
         """state_dict without the configuration (what ``load_state_dict`` reads)."""
-        scale = self.scale.detach().cpu().clone() if isinstance(self.scale, torch.Tensor) else (
-            self.scale
-        )
+        return _copy_state(self._live_state())
+
+    def _live_state(self) -> dict:
+        """The training state holding the Trainer's own tensors (not copies)."""
         return {
             "seed": self.seed,
-            "theta": self.theta.detach().cpu().clone(),
-            "scale": scale,
+            "theta": self.theta,
+            "scale": self.scale,
             "stage": self.stage,
             "step_count": self.step_count,
-            "optimiser": _cpu(self.optimiser.state_dict()),
+            "optimiser": self.optimiser.live_state(),
             "scale_optimiser": None
             if self.scale_optimiser is None
-            else _cpu(self.scale_optimiser.state_dict()),
+            else self.scale_optimiser.live_state(),
             "batch_generator": self.batch_generator.get_state(),
             "divergence": self.divergence,
             "last_loss": self._last_loss,
@@ -372,12 +373,17 @@ class Trainer:
         """Keep this state and the one before it: the loss at the newest weights is only
         seen by the next step, so the older one is the fallback if it is not finite."""
         previous = getattr(self, "_good_state", None)
-        self._good_state = self._training_state()
+        older = getattr(self, "_older_good_state", None)
+        # the older copy is overwritten (it is about to be dropped) unless it is the newest
+        recycled = older if older is not previous else None
+        self._good_state = _copy_state(self._live_state(), into=recycled)
         self._older_good_state = previous if previous is not None else self._good_state
 
     def _restore_good_state(self) -> None:
         """Load the newest remembered state whose loss is finite."""
         newest, older = self._good_state, self._older_good_state
+        # each load remembers its state, which must not overwrite these copies
+        self._good_state = self._older_good_state = None
         for state in (newest, older):
             self.load_state_dict(state)
             loss = self.loss_value()
@@ -516,15 +522,42 @@ def all_finite(tensor: torch.Tensor) -> bool:
     flat = tensor.reshape(-1)
     if flat.numel() == 0:
         return True
-    return bool(torch.isfinite(torch.dot(flat, torch.zeros_like(flat))))
+    return bool(torch.isfinite(torch.dot(flat, _zeros_like(flat))))
 
 
-def _cpu(state: dict) -> dict:
-    """An optimiser's state on the CPU (its ``state_dict`` already holds copies)."""
-    return {
-        key: value.detach().cpu() if isinstance(value, torch.Tensor) else value
-        for key, value in state.items()
-    }
+_ZEROS: dict[tuple, torch.Tensor] = {}
+
+
+def _zeros_like(flat: torch.Tensor) -> torch.Tensor:
+    """A kept vector of zeros of the shape, dtype and device of ``flat``: the check runs
+    after every call of ``step`` on the same few shapes, and a fresh vector of the size
+    of theta costs more in new pages of memory than the dot product itself."""
+    key = (flat.numel(), flat.dtype, flat.device)
+    zeros = _ZEROS.get(key)
+    if zeros is None:
+        if len(_ZEROS) >= 16:
+            _ZEROS.clear()
+        zeros = _ZEROS[key] = torch.zeros_like(flat)
+    return zeros
+
+
+def _copy_state(state, into=None):
+    """A copy on the CPU of ``state`` (a tree of dicts, tensors and plain values). Tensors
+    are written into those at the same place in ``into`` (an earlier copy that is no longer
+    needed) where shape and dtype match, so that remembering a state after every call of
+    ``step`` reuses its memory instead of paying for fresh pages."""
+    if isinstance(state, dict):
+        return {
+            key: _copy_state(value, into.get(key) if isinstance(into, dict) else None)
+            for key, value in state.items()
+        }
+    if isinstance(state, torch.Tensor):
+        if isinstance(into, torch.Tensor) and into.shape == state.shape and (
+            into.dtype == state.dtype
+        ):
+            return into.copy_(state.detach())
+        return state.detach().to("cpu", copy=True)
+    return state
 
 
 def _to_device(state: dict, device: torch.device) -> dict:

@@ -16,6 +16,7 @@ which comes and goes on a shared machine cannot favour one of them. The floor bo
 both ratios: Trainer / baseline can only exceed floor / baseline by beating the floor.
 
     python benchmarks/bench_train.py [--seconds 2] [--threads N] [--device cpu]
+                                     [--only frobenius21|A5] [--no-metrics]
 """
 
 from __future__ import annotations
@@ -215,6 +216,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="timing per measurement")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--only", choices=[name for name, _, _ in CONFIGURATIONS],
+                        help="time this configuration alone")
+    parser.add_argument("--no-metrics", action="store_true", help="skip the metrics timings")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -223,6 +227,8 @@ def main() -> int:
           f"{'×baseline':>11}{'÷floor':>9}{'floor/baseline':>16}"
           "   (steps/s; targets ≥ 3 and ≥ 0.6)")
     for name, group, width in CONFIGURATIONS:
+        if args.only and name != args.only:
+            continue
         result = measure(group, width, args.seconds, args.device)
         print(
             f"{name + f' (width {width})':<24}{result['trainer']:>10.1f}{result['baseline']:>10.1f}"
@@ -230,6 +236,8 @@ def main() -> int:
             f"{result['trainer'] / result['floor']:>9.2f}"
             f"{result['floor'] / result['baseline']:>16.2f}"
         )
+    if args.no_metrics:
+        return 0
     print("metrics of 1024 neurons over S5 (order 120), target < 20 ms:")
     for name, milliseconds in measure_metrics(args.seconds).items():
         print(f"  {name:<30}{milliseconds:8.1f} ms  ({milliseconds / 20:.2f} of the target)")

@@ -172,6 +172,25 @@ def test_divergence_stops_restores_and_explains():
     assert trainer.step_count == count + 2
 
 
+def test_restore_falls_back_to_the_older_remembered_state_intact():
+    """The two remembered states reuse each other's memory from call to call; restoring
+    must still find the older one as it was when the newest turns out to be bad."""
+    config = RunConfig(**SMALL["sphere-adam"]).validate()
+    trainer = Trainer(config)
+    for k in (2, 3, 1, 1):  # the remembered states are now steps 6 and 7, in reused buffers
+        trainer.step(k)
+    older_theta = trainer._older_good_state["theta"].clone()
+    older_moment = trainer._older_good_state["optimiser"]["first"].clone()
+    assert trainer._older_good_state["step_count"] == 6
+    trainer._good_state["theta"].fill_(float("inf"))  # the newest state's loss is not finite
+    trainer._restore_good_state()
+    assert trainer.step_count == 6
+    assert torch.equal(trainer.theta, older_theta)
+    assert torch.equal(trainer.optimiser.first, older_moment)
+    trainer.step(1)
+    assert torch.equal(trainer._older_good_state["theta"], older_theta)
+
+
 def test_perturb_touches_only_the_chosen_neurons():
     config = RunConfig(**SMALL["sphere-adam"]).validate()
     trainer = Trainer(config)
