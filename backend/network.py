@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from backend.lanes import LANES, run_in_lanes
+from backend.products import step_products
 from backend.task import Task
 
 # --------------------------------------------------------------------- activations
@@ -138,6 +139,7 @@ class CompositionNetwork:
         self.train_pairs = torch.tensor(task.train_pairs, device=device)
         self.train_first = self.train_pairs // n
         self.train_second = self.train_pairs % n
+        self.products = step_products(device, dtype)
         self._buffers: dict[tuple, dict] = {}  # (rows, width) -> buffers (and block plan)
         self._view_cache: dict[int, tuple] = {}  # id(tensor) -> (tensor, its views)
 
@@ -224,6 +226,7 @@ class CompositionNetwork:
                     "activated": torch.empty((rows, width), **options),
                     "outputs": torch.empty((self.order * rows,), **options),
                     "log_probabilities": torch.empty((self.order * rows,), **options),
+                    "gradient_t": torch.empty((rows * self.order,), **options),
                     "second_sums": torch.empty((self.order, width), **options) if lane else None,
                     "readout_sums": torch.empty((self.order, width), **options) if lane else None,
                 }
@@ -361,51 +364,48 @@ class CompositionNetwork:
                 )
             grad_a_rows = row_views["row_blocks"][1]
         loss_factor, gradient_factor = self._loss_factors(total)
+        # c_G G̃ = (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = α c_G Σ G̃ σ(H) and
+        # ∂L/∂H = α c_G (G̃ᵀ ξ) ⊙ σ'(H), with σ'(H) = 2H for σ = z²
+        readout_factor = alpha * gradient_factor
+        hidden_factor = readout_factor * (2.0 if self.activation == "square" else 1.0)
+        products = self.products
+        products.prepare(effective_readout, alpha, readout_factor, hidden_factor)
 
         def run_lane(lane: int, sums_second: torch.Tensor, sums_readout: torch.Tensor):
             """Forward and backward of one lane's blocks; returns the lane's ℓ and writes
             its sums over pairs into sums_second (∂L/∂B) and sums_readout (∂L/∂ξ) and its
             rows of ∂L/∂A into grad_a."""
-            loss = None
+            loss = running_readout = None
             accumulate = 0.0  # the first block writes the sums over blocks, later ones add
             for index, block in enumerate(lanes[lane]):
-                h, s, outputs = block.hidden, block.activated, block.outputs
+                h = block.hidden
                 if all_pairs:
                     torch.add(first_rows[lane][index], second_row, out=block.hidden_cube)
                 else:
                     torch.index_select(a, 0, first, out=h)
                     h.add_(b.index_select(0, second))
-                activation_value(self.activation, h, out=s)
-                # Fᵀ = ξ Sᵀ (n × pairs): the product with the long dimension last is faster
-                torch.addmm(outputs, effective_readout, block.activated_t, beta=0.0, alpha=alpha,
-                            out=outputs)
+                activation_value(self.activation, h, out=block.activated)
+                outputs = products.forward(block)  # Fᵀ (n × pairs)
                 if outputs_copy is not None:
                     part = (outputs_copy[block.start * n : block.stop * n] if all_pairs
                             else outputs_copy)
                     part.copy_(outputs.T)
                 block_loss, g = self._loss_gradient(outputs, block)
                 loss = block_loss if loss is None else loss.add_(block_loss)
-                # c_G g = (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = α c_G g σ(H)
-                torch.addmm(sums_readout, g, s, beta=accumulate,
-                            alpha=alpha * gradient_factor, out=sums_readout)
+                running_readout = products.readout_gradient(g, block, running_readout,
+                                                            sums_readout)
                 if need_theta_grad:
-                    # ∂L/∂H = α c_G (g ξ) ⊙ σ'(H), written over H
-                    if self.activation == "square":
-                        torch.addmm(s, block.outputs_t, effective_readout, beta=0.0,
-                                    alpha=2.0 * alpha * gradient_factor, out=s)
-                        h.mul_(s)
-                    else:
-                        derivative = activation_derivative(self.activation, h)
-                        torch.addmm(s, block.outputs_t, effective_readout, beta=0.0,
-                                    alpha=alpha * gradient_factor, out=s)
-                        torch.mul(s, derivative, out=h)
+                    derivative = (h if self.activation == "square"
+                                  else activation_derivative(self.activation, h))
+                    hidden_grad = products.hidden_gradient(g, block, derivative)
                     if all_pairs:
-                        _sum_over_pairs(block, grad_a_rows[lane][index], sums_second,
-                                        accumulate)
+                        _sum_over_pairs(block, hidden_grad, grad_a_rows[lane][index],
+                                        sums_second, accumulate)
                     else:
-                        grad_a.zero_().index_add_(0, first, h)
-                        sums_second.zero_().index_add_(0, second, h)
+                        grad_a.zero_().index_add_(0, first, hidden_grad)
+                        sums_second.zero_().index_add_(0, second, hidden_grad)
                 accumulate = 1.0
+            products.finish_readout_gradient(running_readout, sums_readout)
             return loss
 
         if len(lanes) == 1:
@@ -533,6 +533,7 @@ class PairBlock:
     outputs_t: torch.Tensor  # (k, n) view of it
     log_probabilities: torch.Tensor  # (n, k) scratch for cross-entropy
     log_probabilities_flat: torch.Tensor  # (n·k,) view of it
+    gradient_t: torch.Tensor  # (k, n) scratch for G̃ᵀ
     targets: torch.Tensor  # (n, k) Yᵀ, contiguous
     targets_flat: torch.Tensor  # (n·k,) view of it
     ones: torch.Tensor | None  # (1, rows)
@@ -556,6 +557,7 @@ class PairBlock:
             outputs_t=outputs.T,
             log_probabilities=log_probabilities,
             log_probabilities_flat=log_probabilities.view(-1),
+            gradient_t=work["gradient_t"][: classes * count].view(count, classes),
             targets=targets,
             targets_flat=targets.view(-1),
             second_sums=work["second_sums"],
@@ -565,16 +567,22 @@ class PairBlock:
 
 
 def _sum_over_pairs(
-    block: PairBlock, out_first: torch.Tensor, out_second: torch.Tensor, accumulate: float
+    block: PairBlock, hidden_grad: torch.Tensor, out_first: torch.Tensor,
+    out_second: torch.Tensor, accumulate: float,
 ) -> None:
     """out_first[g1 − start] = Σ_{g2} ∂H[(g1, g2)] for the block's rows g1 and
-    out_second[g2] ← accumulate · out_second[g2] + Σ_{g1} ∂H[(g1, g2)]. Accumulating
+    out_second[g2] ← accumulate · out_second[g2] + Σ_{g1} ∂H[(g1, g2)], where ∂H is
+    ``hidden_grad`` (k × M: the block's H buffer or a tensor of its shape). Accumulating
     takes a product with a vector of ones (one pass, where a sum and an add would take
     two)."""
     rows, n, width = block.hidden_cube.shape
-    torch.sum(block.hidden_cube, dim=1, out=out_first)
+    if hidden_grad is block.hidden:
+        cube, flat_rows = block.hidden_cube, block.hidden_rows
+    else:
+        cube, flat_rows = hidden_grad.view(rows, n, width), hidden_grad.view(rows, n * width)
+    torch.sum(cube, dim=1, out=out_first)
     if accumulate == 0.0:
-        torch.sum(block.hidden_cube, dim=0, out=out_second)
+        torch.sum(cube, dim=0, out=out_second)
         return
     flat_second = out_second.view(1, n * width)
-    torch.addmm(flat_second, block.ones, block.hidden_rows, beta=accumulate, out=flat_second)
+    torch.addmm(flat_second, block.ones, flat_rows, beta=accumulate, out=flat_second)

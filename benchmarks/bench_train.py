@@ -8,7 +8,8 @@ one run, the steps per second of
 - a baseline written the way a researcher would: an nn.Module fed the n² × 2n matrix of
   concatenated one-hot inputs, autograd, torch.optim.Adam, renormalisation to the sphere;
 - the floor: the forward and backward of the unavoidable products alone (S Ξ, G Ξᵀ and
-  Sᵀ G on preallocated buffers, in whichever of the two layouts is faster),
+  Sᵀ G), the fastest of three ways: ``addmm`` on preallocated buffers in either layout,
+  or oneDNN's inner product as the Trainer calls it (float32 on the CPU),
 
 and the ratios Trainer / baseline (target ≥ 3) and Trainer / floor (target ≥ 0.6). The
 three are timed in interleaved rounds and each keeps its best round, so that a load
@@ -34,10 +35,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from backend.config import RunConfig  # noqa: E402
+from backend.products import onednn_inner_product  # noqa: E402
 from backend.trainer import Trainer  # noqa: E402
 
 CONFIGURATIONS = [("frobenius21", "C7:C3", 512), ("A5", "A5", 1200)]
-ROUNDS = 5
+ROUNDS = 20
 """Interleaved rounds per configuration; each figure is the best round."""
 
 
@@ -140,10 +142,23 @@ def measure(group: str, width: int, seconds: float, device: str) -> dict[str, fl
         torch.mm(outputs_t, hidden, out=readout_grad_t)
         sync()
 
+    floors = [floor_step, floor_step_transposed]
+    inner_product = onednn_inner_product() if dev.type == "cpu" else None
+    if inner_product is not None:
+        # the same products on oneDNN, as the Trainer computes them in float32 on the CPU
+        # (they make new tensors; the Trainer's step does the same)
+        hidden_gradient_t = torch.randn(n * n, n, device=dev)
+        readout_t_contiguous = readout.contiguous()
+
+        def floor_step_onednn():
+            inner_product(readout_t, hidden, None, "none", [], "")
+            inner_product(outputs_t, hidden.T, None, "none", [], "")
+            inner_product(hidden_gradient_t, readout_t_contiguous, None, "none", [], "")
+
+        floors.append(floor_step_onednn)
     # interleaved rounds, best of each: a load that comes and goes on a shared machine
     # then hits all of them alike instead of whichever happened to run during it
-    steps = {"trainer": [trainer_step], "baseline": [baseline_step],
-             "floor": [floor_step, floor_step_transposed]}
+    steps = {"trainer": [trainer_step], "baseline": [baseline_step], "floor": floors}
     per_call = {"trainer": steps_per_call}
     best = dict.fromkeys(steps, 0.0)
     for _ in range(ROUNDS):

@@ -13,7 +13,7 @@ from backend.network import CompositionNetwork, activation_derivative, initial_p
 from backend.task import build_task
 
 
-def make(config: RunConfig):
+def make(config: RunConfig, dtype: torch.dtype = torch.float64):
     group = parse_group(config.group)
     irreps = irreps_of(group)
     task = build_task(config, group, irreps, fourier_transform_of(irreps))
@@ -23,7 +23,7 @@ def make(config: RunConfig):
         loss=config.loss,
         shared_embedding=config.shared_embedding,
         device=torch.device("cpu"),
-        dtype=torch.float64,
+        dtype=dtype,
     )
     theta = initial_parameters(
         order=group.order,
@@ -32,7 +32,7 @@ def make(config: RunConfig):
         parameterisation="free",
         init_scale=1.0,
         seed=3,
-        dtype=torch.float64,
+        dtype=dtype,
     )
     return group, task, network, theta
 
