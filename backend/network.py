@@ -187,7 +187,9 @@ class CompositionNetwork:
         a, b = self.embeddings(theta)
         n, width = a.shape
         alpha = 1.0 if tensor_scale else float(scale)
-        effective_readout = (readout * scale if tensor_scale else readout).T
+        weights = self.products.output_weights(
+            readout * scale if tensor_scale else readout, alpha
+        )
         result = torch.empty((n * n, n), dtype=a.dtype, device=a.device)
         rows = n if a.device.type != "cpu" else max(1, min(n, FORWARD_BLOCK // (n * width)))
         block = torch.empty((rows, n, width), dtype=a.dtype, device=a.device)
@@ -197,8 +199,7 @@ class CompositionNetwork:
             torch.add(a[start:stop, None, :], b[None, :, :], out=hidden)
             activation_value(self.activation, hidden, out=hidden)
             part = result[start * n : stop * n]
-            torch.addmm(part, hidden.view(-1, width), effective_readout, beta=0.0, alpha=alpha,
-                        out=part)
+            self.products.outputs(hidden.view(-1, width), weights, part)
         return result
 
     def class_scores(self, outputs: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,16 @@ class AddmmProducts:
 
     name = "addmm"
 
+    def output_weights(self, readout: torch.Tensor, alpha: float) -> tuple:
+        """The operand of ``outputs`` for readout ξ (n × M) and output scale α."""
+        return readout.T, alpha
+
+    def outputs(self, activated: torch.Tensor, weights: tuple,
+                out: torch.Tensor) -> torch.Tensor:
+        """F = α S ξᵀ (pairs × n) into ``out``: the forward pass of the metrics."""
+        readout_t, alpha = weights
+        return torch.addmm(out, activated, readout_t, beta=0.0, alpha=alpha, out=out)
+
     def prepare(self, readout: torch.Tensor, alpha: float, readout_factor: float,
                 hidden_factor: float) -> None:
         """Operands of one step: ξ (n × M) and the factors α, c and h."""
@@ -73,6 +83,15 @@ class OneDnnProducts:
     def __init__(self, inner_product) -> None:
         self._inner_product = inner_product  # (X, W) ↦ X Wᵀ, and its fused binary form
         self._binary = inner_product.binary
+
+    def output_weights(self, readout: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The operand of ``outputs``: α ξ (n × M), contiguous."""
+        return readout * alpha if alpha != 1.0 else readout.contiguous()
+
+    def outputs(self, activated: torch.Tensor, weights: torch.Tensor,
+                out: torch.Tensor) -> torch.Tensor:
+        """F = S (α ξ)ᵀ (pairs × n) into ``out``: the forward pass of the metrics."""
+        return out.copy_(self._inner_product(activated, weights, None, "none", [], ""))
 
     def prepare(self, readout: torch.Tensor, alpha: float, readout_factor: float,
                 hidden_factor: float) -> None:

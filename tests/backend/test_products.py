@@ -59,6 +59,20 @@ def test_onednn_step_matches_autograd_in_float64(monkeypatch, case, rows_per_blo
 
 
 @needs_onednn
+@pytest.mark.parametrize("tensor_scale", [False, True])
+def test_onednn_forward_of_all_pairs_matches_float64(monkeypatch, tensor_scale):
+    config = RunConfig(group="D4", width=7, parameterisation="free", optimiser="gd").validate()
+    _, _, network, theta = make(config, dtype=torch.float32)
+    _, _, reference, _ = make(config)
+    monkeypatch.setattr(backend.network, "FORWARD_BLOCK", 3 * 8 * 7)  # uneven blocks of rows
+    assert isinstance(network.products, OneDnnProducts)
+    scale = torch.linspace(0.5, 1.5, 7) if tensor_scale else 0.7
+    expected = reference.outputs(theta.double(), scale.double() if tensor_scale else scale)
+    torch.testing.assert_close(network.outputs(theta, scale).double(), expected, rtol=1e-5,
+                               atol=1e-6 * expected.abs().max().item())
+
+
+@needs_onednn
 @pytest.mark.parametrize("rows_per_block", [1, 99])
 def test_onednn_and_addmm_agree(monkeypatch, rows_per_block):
     config = RunConfig(group="S3", width=7, parameterisation="free", optimiser="gd").validate()
