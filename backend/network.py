@@ -528,7 +528,7 @@ class PairBlock:
     hidden: torch.Tensor  # (k, M) H, then ∂L/∂H
     hidden_cube: torch.Tensor | None  # (rows, n, M) view of it
     hidden_rows: torch.Tensor | None  # (rows, n·M) view of it
-    activated: torch.Tensor  # (k, M) σ(H), then ∂L/∂σ
+    activated: torch.Tensor  # (k, M) σ(H) (then ∂L/∂σ with the addmm products)
     activated_t: torch.Tensor  # (M, k) view of it
     outputs: torch.Tensor  # (n, k) Fᵀ, then G̃ (see _loss_gradient)
     outputs_t: torch.Tensor  # (k, n) view of it

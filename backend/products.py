@@ -70,7 +70,8 @@ class AddmmProducts:
         """h (G̃ᵀ ξ) ⊙ E, written over H (the product goes through σ(H)'s buffer, which
         the step no longer needs)."""
         scratch = block.activated
-        torch.addmm(scratch, gradient.T, self.readout, beta=0.0, alpha=self.hidden_factor,
+        gradient_t = block.outputs_t if gradient is block.outputs else gradient.T
+        torch.addmm(scratch, gradient_t, self.readout, beta=0.0, alpha=self.hidden_factor,
                     out=scratch)
         return torch.mul(scratch, derivative, out=block.hidden)
 
