@@ -116,5 +116,14 @@ def test_the_library_follows_device_and_dtype_alone():
 
 
 def test_without_onednn_the_step_falls_back_to_addmm(monkeypatch):
+    import backend.products
+
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
     assert onednn_inner_product.__wrapped__() is None
+    monkeypatch.setattr(backend.products, "onednn_inner_product", lambda: None)
+    assert isinstance(step_products(torch.device("cpu"), torch.float32), AddmmProducts)
+    config = RunConfig(group="S3", width=7, parameterisation="free", optimiser="gd").validate()
+    network, theta, scale, task, loss, grad, _, _ = float32_step(config, 99, False)
+    assert isinstance(network.products, AddmmProducts)
+    expected = reference_loss(theta.double(), scale, task, config, task.train_pairs)
+    assert float(loss) == pytest.approx(expected.item(), rel=2e-6)
