@@ -18,8 +18,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from backend import kernels
 from backend.lanes import LANES, run_in_lanes
 from backend.products import step_products
 from backend.task import Task
@@ -120,7 +122,10 @@ class CompositionNetwork:
         shared_embedding: bool,
         device: torch.device,
         dtype: torch.dtype,
+        fused_kernels: bool | None = None,
     ) -> None:
+        """``fused_kernels``: use ``backend.kernels`` for the elementwise work of a step
+        (None: wherever they apply, which is on the CPU when Numba is there)."""
         self.task = task
         self.activation = activation
         self.loss_kind = loss
@@ -140,6 +145,9 @@ class CompositionNetwork:
         self.train_first = self.train_pairs // n
         self.train_second = self.train_pairs % n
         self.products = step_products(device, dtype)
+        applicable = kernels.AVAILABLE and device.type == "cpu"
+        self.fused = applicable if fused_kernels is None else bool(fused_kernels and applicable)
+        self.activation_code = kernels.ACTIVATION_CODES[activation]
         self._buffers: dict[tuple, dict] = {}  # (rows, width) -> buffers (and block plan)
         self._view_cache: dict[int, tuple] = {}  # id(tensor) -> (tensor, its views)
 
@@ -282,6 +290,7 @@ class CompositionNetwork:
             hidden_cube=hidden.view(stop - start, n, width),
             hidden_rows=hidden.view(stop - start, n * width),
             targets=self._transposed_targets()[:, start * n : stop * n].contiguous(),
+            classes=self.classes[start * n : stop * n],
             ones=torch.ones((1, stop - start), **options),
         )
 
@@ -364,6 +373,18 @@ class CompositionNetwork:
                     [[grad_a[block.start : block.stop] for block in lane] for lane in lanes],
                 )
             grad_a_rows = row_views["row_blocks"][1]
+            fused = self.fused
+            if fused:
+                arrays = views if self.encoding is None else {}
+                if "arrays" not in arrays:
+                    arrays["arrays"] = (a.numpy(), b.numpy())
+                a_array, b_array = arrays["arrays"]
+                if row_views.get("row_arrays", (None,))[0] is not lanes:
+                    row_views["row_arrays"] = (
+                        lanes, [[rows.numpy() for rows in lane] for lane in grad_a_rows]
+                    )
+                grad_a_arrays = row_views["row_arrays"][1]
+                code = self.activation_code
         loss_factor, gradient_factor = self._loss_factors(total)
         # c_G G̃ = (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = α c_G Σ G̃ σ(H) and
         # ∂L/∂H = α c_G (G̃ᵀ ξ) ⊙ σ'(H), with σ'(H) = 2H for σ = z²
@@ -378,27 +399,39 @@ class CompositionNetwork:
             rows of ∂L/∂A into grad_a."""
             loss = running_readout = None
             accumulate = 0.0  # the first block writes the sums over blocks, later ones add
+            fused_sums = all_pairs and fused and need_theta_grad
+            second_array = sums_second.numpy() if fused_sums else None
             for index, block in enumerate(lanes[lane]):
                 h = block.hidden
-                if all_pairs:
+                if all_pairs and fused:
+                    kernels.activate_pairs(a_array, b_array, block.start,
+                                           block.stop - block.start, code, block.activated_array)
+                elif all_pairs:
                     torch.add(first_rows[lane][index], second_row, out=block.hidden_cube)
                 else:
                     torch.index_select(a, 0, first, out=h)
                     h.add_(b.index_select(0, second))
-                activation_value(self.activation, h, out=block.activated)
+                if not (all_pairs and fused):
+                    activation_value(self.activation, h, out=block.activated)
                 outputs = products.forward(block)  # Fᵀ (n × pairs)
                 if outputs_copy is not None:
                     part = (outputs_copy[block.start * n : block.stop * n] if all_pairs
                             else outputs_copy)
                     part.copy_(outputs.T)
-                block_loss, g = self._loss_gradient(outputs, block)
-                loss = block_loss if loss is None else loss.add_(block_loss)
+                block_loss, g, g_t = self._loss_gradient(outputs, block)
+                loss = block_loss if loss is None else loss + block_loss
                 running_readout = products.readout_gradient(g, block, running_readout,
                                                             sums_readout)
-                if need_theta_grad:
+                if fused_sums:
+                    kernels.pair_gradient_sums(
+                        products.hidden_product(g_t, block).numpy(), a_array, b_array,
+                        block.start, block.stop - block.start, code,
+                        grad_a_arrays[lane][index], second_array, accumulate > 0,
+                    )
+                elif need_theta_grad:
                     derivative = (h if self.activation == "square"
                                   else activation_derivative(self.activation, h))
-                    hidden_grad = products.hidden_gradient(g, block, derivative)
+                    hidden_grad = products.hidden_gradient(g_t, block, derivative)
                     if all_pairs:
                         _sum_over_pairs(block, hidden_grad, grad_a_rows[lane][index],
                                         sums_second, accumulate)
@@ -417,11 +450,14 @@ class CompositionNetwork:
                 lambda: run_lane(0, grad_b, readout_grad),
                 lambda: run_lane(1, partial.second_sums, partial.readout_sums),
             )
-            loss.add_(second_loss)
+            loss = loss + second_loss
             readout_grad.add_(partial.readout_sums)
             if need_theta_grad:
                 grad_b.add_(partial.second_sums)
-        loss.mul_(self._scalar(loss_factor))
+        if isinstance(loss, torch.Tensor):
+            loss.mul_(self._scalar(loss_factor))
+        else:  # summed by the kernels in float64
+            loss = torch.scalar_tensor(loss * loss_factor, dtype=self.dtype)
 
         scale_grad = None
         if tensor_scale:
@@ -455,7 +491,8 @@ class CompositionNetwork:
         work = self._workspace(count, width)[0]
         return PairBlock.of_buffers(
             work, count, start=0, stop=0, hidden_cube=None, hidden_rows=None,
-            targets=self._transposed_targets().index_select(1, pairs), ones=None,
+            targets=self._transposed_targets().index_select(1, pairs),
+            classes=self.classes.index_select(0, pairs), ones=None,
         )
 
     def _pull_back(self, grad_embedding: torch.Tensor, out: torch.Tensor) -> None:
@@ -467,9 +504,11 @@ class CompositionNetwork:
 
     def _loss_gradient(
         self, outputs: torch.Tensor, block: PairBlock
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(ℓ, G̃) for the block's k pairs, with ``outputs`` = Fᵀ (n × k); G̃ is written
-        over ``outputs``. The constant factors are left to the caller (``_loss_factors``):
+    ) -> tuple[torch.Tensor | float, torch.Tensor, torch.Tensor]:
+        """(ℓ, G̃, G̃ᵀ) for the block's k pairs, with ``outputs`` = Fᵀ (n × k); G̃ is written
+        over ``outputs`` and G̃ᵀ into the block's contiguous buffer (with the fused kernels
+        in one call, and ℓ a float summed in float64). The constant factors are left to
+        the caller (``_loss_factors``):
         the block's part of L is ℓ·c_L and ∂L/∂Fᵀ = G̃·c_G, where Yᵀ is the block's targets
         (a template, or the one-hot classes for cross-entropy) and P the number of pairs
         L averages over:
@@ -477,13 +516,26 @@ class CompositionNetwork:
         MSE:           ℓ = Σ (F − Y)²,            G̃ = F − Y,           c_L = 1/(P n), c_G = 2/(P n);
         cross-entropy: ℓ = Σ Y ⊙ log softmax(F),  G̃ = softmax(F) − Y,  c_L = −1/P,    c_G = 1/P.
         """
+        if self.fused:
+            if self.loss_kind == "mse":
+                loss = kernels.squared_error_block(outputs.numpy(), block.targets_array,
+                                                   block.gradient_t_array)
+            else:
+                array = outputs.numpy()
+                loss = kernels.shift_by_maximum(array, block.classes_array)
+                outputs.exp_()
+                loss += kernels.softmax_gradient(array, block.classes_array,
+                                                 block.gradient_t_array)
+            return loss, outputs, block.gradient_t
         if self.loss_kind == "mse":
             residual = outputs.sub_(block.targets)
             flat = residual.view(-1)
-            return torch.dot(flat, flat), residual
-        log_p = torch.log_softmax(outputs, dim=0, out=block.log_probabilities)
-        loss = torch.dot(block.log_probabilities_flat, block.targets_flat)
-        return loss, torch.sub(log_p.exp_(), block.targets, out=outputs)
+            loss, gradient = torch.dot(flat, flat), residual
+        else:
+            log_p = torch.log_softmax(outputs, dim=0, out=block.log_probabilities)
+            loss = torch.dot(block.log_probabilities_flat, block.targets_flat)
+            gradient = torch.sub(log_p.exp_(), block.targets, out=outputs)
+        return loss, gradient, block.gradient_t.copy_(gradient.T)
 
     def _scalar(self, value: float) -> torch.Tensor:
         """``value`` as a kept 0-dim tensor: multiplying by a Python float costs an extra
@@ -537,6 +589,11 @@ class PairBlock:
     gradient_t: torch.Tensor  # (k, n) scratch for G̃ᵀ
     targets: torch.Tensor  # (n, k) Yᵀ, contiguous
     targets_flat: torch.Tensor  # (n·k,) view of it
+    # NumPy views for the fused kernels (None off the CPU): σ(H), G̃ᵀ, Yᵀ and the classes
+    activated_array: np.ndarray | None
+    gradient_t_array: np.ndarray | None
+    targets_array: np.ndarray | None
+    classes_array: np.ndarray | None
     ones: torch.Tensor | None  # (1, rows)
     # (n, M) the lane's Σ over its pairs of ∂L/∂B and of ∂L/∂ξ (lanes after the first;
     # the first sums straight into the gradient)
@@ -544,12 +601,16 @@ class PairBlock:
     readout_sums: torch.Tensor | None
 
     @classmethod
-    def of_buffers(cls, work: dict, count: int, *, targets: torch.Tensor, **fields) -> PairBlock:
-        """The block of ``count`` pairs that uses the lane's buffers ``work``."""
-        classes = targets.shape[0]
+    def of_buffers(cls, work: dict, count: int, *, targets: torch.Tensor,
+                   classes: torch.Tensor, **fields) -> PairBlock:
+        """The block of ``count`` pairs that uses the lane's buffers ``work``, whose
+        targets are Yᵀ and whose pairs' products are ``classes``."""
+        order = targets.shape[0]
         activated = work["activated"][:count]
-        outputs = work["outputs"][: classes * count].view(classes, count)
-        log_probabilities = work["log_probabilities"][: classes * count].view(classes, count)
+        outputs = work["outputs"][: order * count].view(order, count)
+        log_probabilities = work["log_probabilities"][: order * count].view(order, count)
+        gradient_t = work["gradient_t"][: order * count].view(count, order)
+        on_cpu = targets.device.type == "cpu"
         return cls(
             hidden=work["hidden"][:count],
             activated=activated,
@@ -558,9 +619,13 @@ class PairBlock:
             outputs_t=outputs.T,
             log_probabilities=log_probabilities,
             log_probabilities_flat=log_probabilities.view(-1),
-            gradient_t=work["gradient_t"][: classes * count].view(count, classes),
+            gradient_t=gradient_t,
             targets=targets,
             targets_flat=targets.view(-1),
+            activated_array=activated.numpy() if on_cpu else None,
+            gradient_t_array=gradient_t.numpy() if on_cpu else None,
+            targets_array=targets.numpy() if on_cpu else None,
+            classes_array=classes.numpy() if on_cpu else None,
             second_sums=work["second_sums"],
             readout_sums=work["readout_sums"],
             **fields,

@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from backend import kernels
+
 
 def _torch_version() -> tuple[int, int]:
     major, minor = torch.__version__.split("+")[0].split(".")[:2]
@@ -117,7 +119,10 @@ class GradientDescent(Optimiser):
 
 
 class Adam(Optimiser):
-    """Adam with L2 weight decay added to the gradient."""
+    """Adam with L2 weight decay added to the gradient. On the CPU the whole step (with the
+    sphere's projection and retraction) is one call of ``backend.kernels``."""
+
+    decoupled = False
 
     def __init__(
         self, learning_rate: float, beta1: float, beta2: float, eps: float, **kwargs
@@ -140,6 +145,30 @@ class Adam(Optimiser):
         step_size = self.learning_rate * root_correction / (1.0 - self.beta1**t)
         denominator = torch.sqrt(self.second, out=grad).add_(self.eps * root_correction)
         return denominator, step_size
+
+    def step(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        if not (kernels.AVAILABLE and param.device.type == "cpu"):
+            super().step(param, grad)
+            return
+        self.steps_taken += 1
+        if self.first is None:
+            self.first = torch.zeros_like(grad)
+            self.second = torch.zeros_like(grad)
+        arrays = self._kernel_arrays(param, grad)
+        settings = (self.learning_rate, self.beta1, self.beta2, self.eps, self.steps_taken)
+        if self.sphere:
+            kernels.sphere_adam_step(*arrays, *settings)
+        else:
+            flat = [array.reshape(-1) for array in arrays]
+            kernels.adam_step(*flat, *settings, self.weight_decay, self.decoupled)
+
+    def _kernel_arrays(self, param: torch.Tensor, grad: torch.Tensor) -> tuple:
+        """NumPy views of θ, g, m and v for the kernels, kept while the tensors stay."""
+        tensors = (param, grad, self.first, self.second)
+        cached = getattr(self, "_arrays", None)
+        if cached is None or any(x is not y for x, y in zip(cached[0], tensors, strict=True)):
+            cached = self._arrays = (tensors, tuple(t.detach().numpy() for t in tensors))
+        return cached[1]
 
     def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         if _FUSED_ADAM is None:
@@ -172,10 +201,12 @@ class Adam(Optimiser):
 class AdamW(Adam):
     """Adam with decoupled weight decay: θ ← (1 − ηλ)θ before the Adam step."""
 
-    def step(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+    decoupled = True
+
+    def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         if self.weight_decay and not self.sphere:
             param.mul_(1.0 - self.learning_rate * self.weight_decay)
-        super().step(param, grad)
+        super()._update(param, grad)
 
 
 class ScaledGradientDescent(Optimiser):

@@ -7,6 +7,8 @@ G̃ = ∂ℓ/∂Fᵀ (n × k), the step needs
     readout:       ∂L/∂ξ = c Σ_blocks G̃ S               (n × M)
     hidden:        ∂L/∂H = h (G̃ᵀ ξ) ⊙ E                 (k × M)
 
+(or h G̃ᵀ ξ alone, ``hidden_product``, when a fused kernel applies E on its way)
+
 with scalar factors α (the output scale), c (α times the loss factor) and h (c, times 2
 for σ = z²), and E = σ'(H) (E = H for σ = z², whose 2 is in h).
 
@@ -26,6 +28,8 @@ from __future__ import annotations
 import functools
 
 import torch
+
+from backend import kernels
 
 
 class AddmmProducts:
@@ -65,15 +69,20 @@ class AddmmProducts:
     def finish_readout_gradient(self, running: torch.Tensor, target: torch.Tensor) -> None:
         """c Σ G̃ S into ``target`` (already there)."""
 
-    def hidden_gradient(self, gradient: torch.Tensor, block,
+    def hidden_gradient(self, gradient_t: torch.Tensor, block,
                         derivative: torch.Tensor) -> torch.Tensor:
-        """h (G̃ᵀ ξ) ⊙ E, written over H (the product goes through σ(H)'s buffer, which
-        the step no longer needs)."""
-        scratch = block.activated
-        gradient_t = block.outputs_t if gradient is block.outputs else gradient.T
-        torch.addmm(scratch, gradient_t, self.readout, beta=0.0, alpha=self.hidden_factor,
-                    out=scratch)
+        """h (G̃ᵀ ξ) ⊙ E for G̃ᵀ (k × n), written over H (the product goes through σ(H)'s
+        buffer, which the step no longer needs)."""
+        scratch = self.hidden_product(gradient_t, block, out=block.activated)
         return torch.mul(scratch, derivative, out=block.hidden)
+
+    def hidden_product(self, gradient_t: torch.Tensor, block,
+                       out: torch.Tensor | None = None) -> torch.Tensor:
+        """h G̃ᵀ ξ (k × M) for G̃ᵀ (k × n), in ``out`` (by default the H buffer, which the
+        step's fused kernels do not use)."""
+        out = block.hidden if out is None else out
+        return torch.addmm(out, gradient_t, self.readout, beta=0.0, alpha=self.hidden_factor,
+                           out=out)
 
 
 class OneDnnProducts:
@@ -97,16 +106,24 @@ class OneDnnProducts:
     def prepare(self, readout: torch.Tensor, alpha: float, readout_factor: float,
                 hidden_factor: float) -> None:
         """α ξ (n × M) and h ξᵀ (M × n), both contiguous, for the step's products (in
-        buffers kept from step to step)."""
+        buffers kept from step to step), and c as a kept 0-dim tensor (multiplying by a
+        Python float converts it to a tensor on every call)."""
         if getattr(self, "scaled_readout", None) is None or (
             self.scaled_readout.shape != readout.shape
         ):
             self.scaled_readout = torch.empty_like(readout, memory_format=torch.contiguous_format)
             self.scaled_readout_t = torch.empty((readout.shape[1], readout.shape[0]),
                                                 dtype=readout.dtype, device=readout.device)
-        torch.mul(readout, alpha, out=self.scaled_readout)
-        torch.mul(readout.T, hidden_factor, out=self.scaled_readout_t)
-        self.readout_factor = readout_factor
+            self._arrays = (self.scaled_readout.numpy(), self.scaled_readout_t.numpy())
+        if kernels.AVAILABLE and readout.is_contiguous():
+            kernels.scaled_copies(readout.numpy(), alpha, hidden_factor, *self._arrays)
+        else:
+            torch.mul(readout, alpha, out=self.scaled_readout)
+            torch.mul(readout.T, hidden_factor, out=self.scaled_readout_t)
+        if getattr(self, "readout_factor", None) != readout_factor:
+            self.readout_factor = readout_factor
+            self._readout_factor_tensor = torch.scalar_tensor(readout_factor,
+                                                              dtype=readout.dtype)
 
     def forward(self, block) -> torch.Tensor:
         """Fᵀ = (α ξ) Sᵀ, a new (n × k) tensor."""
@@ -123,14 +140,17 @@ class OneDnnProducts:
 
     def finish_readout_gradient(self, running: torch.Tensor, target: torch.Tensor) -> None:
         """c Σ G̃ S into ``target``."""
-        torch.mul(running, self.readout_factor, out=target)
+        torch.mul(running, self._readout_factor_tensor, out=target)
 
-    def hidden_gradient(self, gradient: torch.Tensor, block,
+    def hidden_gradient(self, gradient_t: torch.Tensor, block,
                         derivative: torch.Tensor) -> torch.Tensor:
-        """(G̃ᵀ)(h ξᵀ)ᵀ ⊙ E as one fused product, a new (k × M) tensor (G̃ᵀ is first
-        copied to a contiguous buffer, which the product reads faster)."""
-        transposed = block.gradient_t.copy_(gradient.T)
-        return self._binary(transposed, derivative, self.scaled_readout_t, None, "mul")
+        """(G̃ᵀ)(h ξᵀ)ᵀ ⊙ E as one fused product, a new (k × M) tensor (G̃ᵀ contiguous,
+        which the product reads faster)."""
+        return self._binary(gradient_t, derivative, self.scaled_readout_t, None, "mul")
+
+    def hidden_product(self, gradient_t: torch.Tensor, block) -> torch.Tensor:
+        """(G̃ᵀ)(h ξᵀ)ᵀ, a new (k × M) tensor."""
+        return self._inner_product(gradient_t, self.scaled_readout_t, None, "none", [], "")
 
 
 def step_products(device: torch.device, dtype: torch.dtype, prefer_onednn: bool = True):

@@ -13,7 +13,9 @@ from backend.network import CompositionNetwork, activation_derivative, initial_p
 from backend.task import build_task
 
 
-def make(config: RunConfig, dtype: torch.dtype = torch.float64):
+def make(config: RunConfig, dtype: torch.dtype = torch.float64, fused: bool | None = None):
+    """(group, task, network, theta); ``fused`` chooses the step's fused kernels or its
+    PyTorch code (the code that runs on a GPU), None the default."""
     group = parse_group(config.group)
     irreps = irreps_of(group)
     task = build_task(config, group, irreps, fourier_transform_of(irreps))
@@ -24,7 +26,9 @@ def make(config: RunConfig, dtype: torch.dtype = torch.float64):
         shared_embedding=config.shared_embedding,
         device=torch.device("cpu"),
         dtype=dtype,
+        fused_kernels=fused,
     )
+    assert fused is None or network.fused == fused
     theta = initial_parameters(
         order=group.order,
         width=config.width,
@@ -95,10 +99,11 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['group']}-{c['activation']}")
 @pytest.mark.parametrize("split", [1.0, 0.6])
 @pytest.mark.parametrize("tensor_scale", [False, True])
-def test_gradient_matches_autograd_of_concatenated_model(case, split, tensor_scale):
+@pytest.mark.parametrize("fused", [True, False], ids=["kernels", "torch"])
+def test_gradient_matches_autograd_of_concatenated_model(case, split, tensor_scale, fused):
     config = RunConfig(width=7, parameterisation="free", optimiser="gd", train_fraction=split,
                        **case).validate()
-    group, task, network, theta = make(config)
+    group, task, network, theta = make(config, fused=fused)
     scale = torch.linspace(0.5, 1.5, 7, dtype=torch.float64) if tensor_scale else 0.7
     grad = torch.zeros_like(theta)
     loss, scale_grad = network.loss_and_gradient(theta, scale, grad)
@@ -109,11 +114,12 @@ def test_gradient_matches_autograd_of_concatenated_model(case, split, tensor_sca
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['group']}-{c['activation']}")
 @pytest.mark.parametrize("rows_per_block", [1, 2])
 @pytest.mark.parametrize("tensor_scale", [False, True])
-def test_blocked_step_matches_autograd(monkeypatch, case, rows_per_block, tensor_scale):
+@pytest.mark.parametrize("fused", [True, False], ids=["kernels", "torch"])
+def test_blocked_step_matches_autograd(monkeypatch, case, rows_per_block, tensor_scale, fused):
     import backend.network
 
     config = RunConfig(width=7, parameterisation="free", optimiser="gd", **case).validate()
-    group, task, network, theta = make(config)
+    group, task, network, theta = make(config, fused=fused)
     # blocks of 1 or 2 rows g1 (uneven for odd orders) instead of all n at once, in lanes
     monkeypatch.setattr(backend.network, "STEP_BLOCK", rows_per_block * group.order * 7)
     assert network._step_block_rows(7) == rows_per_block

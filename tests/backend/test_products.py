@@ -19,9 +19,10 @@ needs_onednn = pytest.mark.skipif(
 )
 
 
-def float32_step(config, rows_per_block, tensor_scale, products=None, monkeypatch=None):
+def float32_step(config, rows_per_block, tensor_scale, products=None, monkeypatch=None,
+                 fused=None):
     """(theta, scale, task, loss, grad, scale grad, outputs) of one float32 step."""
-    group, task, network, theta = make(config, dtype=torch.float32)
+    group, task, network, theta = make(config, dtype=torch.float32, fused=fused)
     if products is not None:
         network.products = products
     if monkeypatch is not None:
@@ -37,11 +38,12 @@ def float32_step(config, rows_per_block, tensor_scale, products=None, monkeypatc
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['group']}-{c['activation']}")
 @pytest.mark.parametrize("rows_per_block", [1, 2, 99])
 @pytest.mark.parametrize("tensor_scale", [False, True])
+@pytest.mark.parametrize("fused", [True, False], ids=["kernels", "torch"])
 def test_onednn_step_matches_autograd_in_float64(monkeypatch, case, rows_per_block,
-                                                 tensor_scale):
+                                                 tensor_scale, fused):
     config = RunConfig(width=7, parameterisation="free", optimiser="gd", **case).validate()
     network, theta, scale, task, loss, grad, scale_grad, outputs = float32_step(
-        config, rows_per_block, tensor_scale, monkeypatch=monkeypatch
+        config, rows_per_block, tensor_scale, monkeypatch=monkeypatch, fused=fused
     )
     assert isinstance(network.products, OneDnnProducts)
     assert not grad.isnan().any()
