@@ -291,3 +291,29 @@ def scaled_copies(source, factor, factor_t, out, out_t):
             value = source[i, j]
             out[i, j] = scale * value
             out_t[j, i] = scale_t * value
+
+
+def compile_all() -> None:
+    """Compile every kernel for float32 and float64 (and cache them on disk), so that the
+    first training step does not wait for the compiler."""
+    if numba is None:
+        return
+    for dtype in (np.float32, np.float64):
+        a, b = np.ones((2, 3), dtype), np.ones((2, 3), dtype)
+        block = np.ones((4, 3), dtype)
+        for code in ACTIVATION_CODES.values():
+            activate_pairs(a, b, 0, 2, code, block)
+            pair_gradient_sums(block, a, b, 0, 2, code, np.ones((2, 3), dtype), b.copy(), True)
+        outputs, classes, gradient_t = np.ones((2, 4), dtype), np.zeros(4, np.int64), block[:, :2]
+        shift_by_maximum(outputs, classes)
+        softmax_gradient(outputs, classes, np.ascontiguousarray(gradient_t))
+        squared_error_block(outputs, outputs.copy(), np.ones((4, 2), dtype))
+        scaled_copies(a, 1.0, 1.0, a.copy(), np.ones((3, 2), dtype))
+        param = np.ones((3, 2, 3), dtype)
+        sphere_adam_step(param, param.copy(), param.copy(), param.copy(), 0.1, 0.9, 0.9, 1e-8, 1)
+        flat = param.reshape(-1)
+        adam_step(flat, flat.copy(), flat.copy(), flat.copy(), 0.1, 0.9, 0.9, 1e-8, 1, 0.0, False)
+
+
+if __name__ == "__main__":
+    compile_all()

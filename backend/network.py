@@ -384,6 +384,9 @@ class CompositionNetwork:
                         lanes, [[rows.numpy() for rows in lane] for lane in grad_a_rows]
                     )
                 grad_a_arrays = row_views["row_arrays"][1]
+                if "second_array" not in row_views:  # ∂L/∂B, kept like the rows of ∂L/∂A
+                    row_views["second_array"] = grad_b.numpy()
+                grad_b_array = row_views["second_array"]
                 code = self.activation_code
         loss_factor, gradient_factor = self._loss_factors(total)
         # c_G G̃ = (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = α c_G Σ G̃ σ(H) and
@@ -400,7 +403,9 @@ class CompositionNetwork:
             loss = running_readout = None
             accumulate = 0.0  # the first block writes the sums over blocks, later ones add
             fused_sums = all_pairs and fused and need_theta_grad
-            second_array = sums_second.numpy() if fused_sums else None
+            second_array = None
+            if fused_sums:
+                second_array = grad_b_array if sums_second is grad_b else sums_second.numpy()
             for index, block in enumerate(lanes[lane]):
                 h = block.hidden
                 if all_pairs and fused:

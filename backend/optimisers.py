@@ -164,11 +164,14 @@ class Adam(Optimiser):
 
     def _kernel_arrays(self, param: torch.Tensor, grad: torch.Tensor) -> tuple:
         """NumPy views of θ, g, m and v for the kernels, kept while the tensors stay."""
-        tensors = (param, grad, self.first, self.second)
         cached = getattr(self, "_arrays", None)
-        if cached is None or any(x is not y for x, y in zip(cached[0], tensors, strict=True)):
-            cached = self._arrays = (tensors, tuple(t.detach().numpy() for t in tensors))
-        return cached[1]
+        if cached is None or not (
+            cached[0] is param and cached[1] is grad and cached[2] is self.first
+            and cached[3] is self.second
+        ):
+            tensors = (param, grad, self.first, self.second)
+            cached = self._arrays = (*tensors, tuple(t.detach().numpy() for t in tensors))
+        return cached[4]
 
     def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         if _FUSED_ADAM is None:
