@@ -136,3 +136,14 @@ def test_adam_kernel_steps_a_zero_dimensional_scale():
     optimiser = Adam(0.1, 0.9, 0.999, 1e-8)
     optimiser.step(scale, gradient)
     assert float(scale) == pytest.approx(0.4, rel=1e-5)  # the first step moves by η
+
+
+def test_setup_compiles_every_kernel_for_both_dtypes():
+    """``python -m backend.kernels`` (run by the setup, which ignores its failure) compiles
+    a signature of every kernel for float32 and for float64."""
+    kernels.compile_all()
+    for name in ("activate_pairs", "pair_gradient_sums", "shift_by_maximum",
+                 "softmax_gradient", "squared_error_block", "scaled_copies", "adam_step",
+                 "sphere_adam_step"):
+        dtypes = {str(signature[0].dtype) for signature in getattr(kernels, name).signatures}
+        assert {"float32", "float64"} <= dtypes, name
