@@ -13,6 +13,8 @@ block and never store H:
 with D = ∂L/∂σ(H) from the product G̃ᵀ ξ. ``squared_error_block`` turns a block's
 outputs into its loss and gradient G̃ (and G̃ᵀ) in one call; ``shift_by_maximum`` and
 ``softmax_gradient`` do the same for cross-entropy, around PyTorch's vectorised exp.
+These three also apply the step's scalar factors (the output scale to F, the loss
+factors to G̃ and G̃ᵀ), so that the products need no scaled copies of ξ.
 ``adam_step`` and ``sphere_adam_step`` take a whole Adam step in one call, on the sphere
 with its projection and retraction; ``scaled_copies`` makes the products' scaled readouts.
 
@@ -160,63 +162,78 @@ def pair_gradient_sums(d, a, b, start, rows, code, out_first, out_second, accumu
 
 
 @_jit
-def shift_by_maximum(outputs, classes):
-    """For outputs Fᵀ (n × k) and the classes y of the k pairs: F_p ← F_p − max F_p for
-    every pair p (the first half of ``softmax_gradient``); returns Σ_p (F_p[y_p] − max F_p)
-    (summed in float64)."""
+def shift_by_maximum(outputs, classes, scale):
+    """For the products ξ Sᵀ (n × k) of a block and the classes y of its k pairs: writes
+    F − max F over them for every pair p, with F = ``scale`` · ξ Sᵀ (the first half of
+    ``softmax_gradient``); returns Σ_p (F_p[y_p] − max F_p) (summed in float64)."""
     n, k = outputs.shape
-    top = outputs[0].copy()
+    alpha = outputs.dtype.type(scale)
+    top = np.empty(k, dtype=outputs.dtype)
+    for p in range(k):
+        top[p] = alpha * outputs[0, p]
     for c in range(1, n):
         for p in range(k):
-            top[p] = max(top[p], outputs[c, p])
+            top[p] = max(top[p], alpha * outputs[c, p])
     loss = 0.0
     for p in range(k):
-        loss += outputs[classes[p], p] - top[p]
+        loss += alpha * outputs[classes[p], p] - top[p]
     for c in range(n):
         for p in range(k):
-            outputs[c, p] -= top[p]
+            outputs[c, p] = alpha * outputs[c, p] - top[p]
     return loss
 
 
 @_jit
-def softmax_gradient(exponentials, classes, gradient_t):
+def softmax_gradient(exponentials, classes, gradient_t, factor, factor_t):
     """The second half of the cross-entropy of a block: from E = exp(F − max F) (n × k),
-    writes G̃ = softmax(F) − Y over E and G̃ᵀ into ``gradient_t`` (k × n); returns
-    −Σ_p log Σ_c E[c, p], which completes Σ_p log softmax(F_p)[y_p]. (The exponentials
-    are left to PyTorch's vectorised exp between the two halves.)"""
+    writes ``factor`` · G̃ over E and ``factor_t`` · G̃ᵀ into ``gradient_t`` (k × n), where
+    G̃ = softmax(F) − Y; returns −Σ_p log Σ_c E[c, p], which completes
+    Σ_p log softmax(F_p)[y_p]. (The exponentials are left to PyTorch's vectorised exp
+    between the two halves.)"""
     n, k = exponentials.shape
-    total = exponentials[0].copy()
+    scale = exponentials.dtype.type(factor)
+    scale_t = exponentials.dtype.type(factor_t)
+    unit, zero = exponentials.dtype.type(1), exponentials.dtype.type(0)
+    inverse = exponentials[0].copy()
     for c in range(1, n):
         for p in range(k):
-            total[p] += exponentials[c, p]
+            inverse[p] += exponentials[c, p]
     loss = 0.0
     for p in range(k):
-        loss -= math.log(total[p])
-        total[p] = 1 / total[p]
+        loss -= math.log(inverse[p])
+        inverse[p] = 1 / inverse[p]
     for c in range(n):
         for p in range(k):
-            exponentials[c, p] *= total[p]
-    for p in range(k):
-        exponentials[classes[p], p] -= 1
-        for c in range(n):
-            gradient_t[p, c] = exponentials[c, p]
+            exponentials[c, p] = exponentials[c, p] * inverse[p] - (
+                unit if classes[p] == c else zero
+            )
+    # the transposed copy in bands of 16 pairs, whose rows of G̃ stay in cache
+    for band in range(0, k, 16):
+        for p in range(band, min(k, band + 16)):
+            for c in range(n):
+                gradient_t[p, c] = scale_t * exponentials[c, p]
+    for c in range(n):
+        for p in range(k):
+            exponentials[c, p] *= scale
     return loss
 
 
 @_jit
-def squared_error_block(outputs, targets, gradient_t):
-    """For outputs Fᵀ and targets Yᵀ (n × k): writes G̃ = F − Y over ``outputs`` and G̃ᵀ
-    into ``gradient_t`` (k × n); returns Σ (F − Y)² (summed in float64)."""
+def squared_error_block(outputs, targets, gradient_t, scale, factor, factor_t):
+    """For the products ξ Sᵀ (n × k) of a block and its targets Yᵀ: with F = ``scale`` ·
+    ξ Sᵀ and G̃ = F − Y, writes ``factor`` · G̃ over ``outputs`` and ``factor_t`` · G̃ᵀ into
+    ``gradient_t`` (k × n); returns Σ (F − Y)² (summed in float64)."""
     n, k = outputs.shape
+    alpha = outputs.dtype.type(scale)
+    factor = outputs.dtype.type(factor)
+    factor_t = outputs.dtype.type(factor_t)
     loss = 0.0
     for c in range(n):
         for p in range(k):
-            r = outputs[c, p] - targets[c, p]
-            outputs[c, p] = r
+            r = alpha * outputs[c, p] - targets[c, p]
+            outputs[c, p] = factor * r
+            gradient_t[p, c] = factor_t * r
             loss += r * r
-    for p in range(k):
-        for c in range(n):
-            gradient_t[p, c] = outputs[c, p]
     return loss
 
 
@@ -305,9 +322,9 @@ def compile_all() -> None:
             activate_pairs(a, b, 0, 2, code, block)
             pair_gradient_sums(block, a, b, 0, 2, code, np.ones((2, 3), dtype), b.copy(), True)
         outputs, classes, gradient_t = np.ones((2, 4), dtype), np.zeros(4, np.int64), block[:, :2]
-        shift_by_maximum(outputs, classes)
-        softmax_gradient(outputs, classes, np.ascontiguousarray(gradient_t))
-        squared_error_block(outputs, outputs.copy(), np.ones((4, 2), dtype))
+        shift_by_maximum(outputs, classes, 1.0)
+        softmax_gradient(outputs, classes, np.ascontiguousarray(gradient_t), 1.0, 1.0)
+        squared_error_block(outputs, outputs.copy(), np.ones((4, 2), dtype), 1.0, 1.0, 1.0)
         scaled_copies(a, 1.0, 1.0, a.copy(), np.ones((3, 2), dtype))
         param = np.ones((3, 2, 3), dtype)
         sphere_adam_step(param, param.copy(), param.copy(), param.copy(), 0.1, 0.9, 0.9, 1e-8, 1)

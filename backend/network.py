@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from backend import kernels
+from backend.fused_step import FusedPairsStep
 from backend.lanes import LANES, run_in_lanes
 from backend.products import step_products
 from backend.task import Task
@@ -150,6 +151,7 @@ class CompositionNetwork:
         self.activation_code = kernels.ACTIVATION_CODES[activation]
         self._buffers: dict[tuple, dict] = {}  # (rows, width) -> buffers (and block plan)
         self._view_cache: dict[int, tuple] = {}  # id(tensor) -> (tensor, its views)
+        self._fused_step: FusedPairsStep | None = None  # kept for the same theta and grad
 
     # ----------------------------------------------------------------- embeddings
     def embeddings(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -323,6 +325,11 @@ class CompositionNetwork:
         n = self.order
         width = theta.shape[2]
         all_pairs = pairs is None and self.task.uses_all_pairs
+        if all_pairs and self.fused:
+            fused_step = self._fused_step
+            if fused_step is None or not fused_step.matches(theta, grad):
+                fused_step = self._fused_step = FusedPairsStep(self, theta, grad)
+            return fused_step(scale, need_theta_grad, outputs_copy)
         if all_pairs:
             lanes = self._block_plan(self._step_block_rows(width), width)
             total = n * n
@@ -373,21 +380,6 @@ class CompositionNetwork:
                     [[grad_a[block.start : block.stop] for block in lane] for lane in lanes],
                 )
             grad_a_rows = row_views["row_blocks"][1]
-            fused = self.fused
-            if fused:
-                arrays = views if self.encoding is None else {}
-                if "arrays" not in arrays:
-                    arrays["arrays"] = (a.numpy(), b.numpy())
-                a_array, b_array = arrays["arrays"]
-                if row_views.get("row_arrays", (None,))[0] is not lanes:
-                    row_views["row_arrays"] = (
-                        lanes, [[rows.numpy() for rows in lane] for lane in grad_a_rows]
-                    )
-                grad_a_arrays = row_views["row_arrays"][1]
-                if "second_array" not in row_views:  # ∂L/∂B, kept like the rows of ∂L/∂A
-                    row_views["second_array"] = grad_b.numpy()
-                grad_b_array = row_views["second_array"]
-                code = self.activation_code
         loss_factor, gradient_factor = self._loss_factors(total)
         # c_G G̃ = (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = α c_G Σ G̃ σ(H) and
         # ∂L/∂H = α c_G (G̃ᵀ ξ) ⊙ σ'(H), with σ'(H) = 2H for σ = z²
@@ -402,22 +394,14 @@ class CompositionNetwork:
             rows of ∂L/∂A into grad_a."""
             loss = running_readout = None
             accumulate = 0.0  # the first block writes the sums over blocks, later ones add
-            fused_sums = all_pairs and fused and need_theta_grad
-            second_array = None
-            if fused_sums:
-                second_array = grad_b_array if sums_second is grad_b else sums_second.numpy()
             for index, block in enumerate(lanes[lane]):
                 h = block.hidden
-                if all_pairs and fused:
-                    kernels.activate_pairs(a_array, b_array, block.start,
-                                           block.stop - block.start, code, block.activated_array)
-                elif all_pairs:
+                if all_pairs:
                     torch.add(first_rows[lane][index], second_row, out=block.hidden_cube)
                 else:
                     torch.index_select(a, 0, first, out=h)
                     h.add_(b.index_select(0, second))
-                if not (all_pairs and fused):
-                    activation_value(self.activation, h, out=block.activated)
+                activation_value(self.activation, h, out=block.activated)
                 outputs = products.forward(block)  # Fᵀ (n × pairs)
                 if outputs_copy is not None:
                     part = (outputs_copy[block.start * n : block.stop * n] if all_pairs
@@ -427,13 +411,7 @@ class CompositionNetwork:
                 loss = block_loss if loss is None else loss + block_loss
                 running_readout = products.readout_gradient(g, block, running_readout,
                                                             sums_readout)
-                if fused_sums:
-                    kernels.pair_gradient_sums(
-                        products.hidden_product(g_t, block).numpy(), a_array, b_array,
-                        block.start, block.stop - block.start, code,
-                        grad_a_arrays[lane][index], second_array, accumulate > 0,
-                    )
-                elif need_theta_grad:
+                if need_theta_grad:
                     derivative = (h if self.activation == "square"
                                   else activation_derivative(self.activation, h))
                     hidden_grad = products.hidden_gradient(g_t, block, derivative)
@@ -447,36 +425,53 @@ class CompositionNetwork:
             products.finish_readout_gradient(running_readout, sums_readout)
             return loss
 
-        if len(lanes) == 1:
-            loss = run_lane(0, grad_b, readout_grad)
-        else:
-            partial = lanes[1][0]  # the second lane's blocks hold its partial sums
-            loss, second_loss = run_in_lanes(
-                lambda: run_lane(0, grad_b, readout_grad),
-                lambda: run_lane(1, partial.second_sums, partial.readout_sums),
-            )
-            loss = loss + second_loss
-            readout_grad.add_(partial.readout_sums)
-            if need_theta_grad:
-                grad_b.add_(partial.second_sums)
-        if isinstance(loss, torch.Tensor):
-            loss.mul_(self._scalar(loss_factor))
-        else:  # summed by the kernels in float64
-            loss = torch.scalar_tensor(loss * loss_factor, dtype=self.dtype)
+        loss = self._run_lanes(lanes, run_lane, grad_b, readout_grad, need_theta_grad)
+        loss.mul_(self._scalar(loss_factor))
+        scale_grad = self._finish_gradient(scale, readout, grad, readout_grad, grad_a, grad_b,
+                                           need_theta_grad=need_theta_grad,
+                                           pulled_back=one_hot_separate)
+        return loss, scale_grad
 
+    def _run_lanes(self, lanes: list[list[PairBlock]], run_lane, sums_second: torch.Tensor,
+                   sums_readout: torch.Tensor, need_theta_grad: bool):
+        """Σ of run_lane(lane, its Σ ∂L/∂B, its Σ ∂L/∂ξ) over the lanes (at once inside
+        ``parallel_lanes``). The first lane sums into ``sums_second`` and ``sums_readout``,
+        the second into its own buffers, which are then added to them: always in this
+        order, so that the result does not depend on whether the lanes ran at once."""
+        if len(lanes) == 1:
+            return run_lane(0, sums_second, sums_readout)
+        partial = lanes[1][0]  # the second lane's blocks hold its partial sums
+        loss, second_loss = run_in_lanes(
+            lambda: run_lane(0, sums_second, sums_readout),
+            lambda: run_lane(1, partial.second_sums, partial.readout_sums),
+        )
+        sums_readout.add_(partial.readout_sums)
+        if need_theta_grad:
+            sums_second.add_(partial.second_sums)
+        return loss + second_loss
+
+    def _finish_gradient(self, scale, readout: torch.Tensor, grad: torch.Tensor,
+                         readout_grad: torch.Tensor, grad_a: torch.Tensor,
+                         grad_b: torch.Tensor, *, need_theta_grad: bool,
+                         pulled_back: bool) -> torch.Tensor | None:
+        """From ``readout_grad`` (∂L/∂ξ, or with a per-neuron scale tensor s the gradient
+        with respect to the effective readout s ⊙ ξ), ∂L/∂A and ∂L/∂B: returns ∂L/∂s_m =
+        Σ_g readout_grad[g, m] ξ[g, m] for a scale tensor (None for a float), and writes
+        ∂L/∂ξ = s ⊙ readout_grad and ∂L/∂θ = Xᵀ ∂L/∂A (and ∂L/∂B) into grad when
+        ``need_theta_grad``, unless ``pulled_back`` (∂L/∂A and ∂L/∂B are views of grad)."""
         scale_grad = None
-        if tensor_scale:
+        if isinstance(scale, torch.Tensor):
             scale_grad = (readout_grad * readout).sum(0)
             if need_theta_grad:
                 torch.mul(readout_grad, scale, out=grad[-1])
-        if not need_theta_grad or one_hot_separate:
-            return loss, scale_grad
+        if not need_theta_grad or pulled_back:
+            return scale_grad
         if self.shared:
             self._pull_back(grad_a.add_(grad_b), grad[0])
         else:
             self._pull_back(grad_a, grad[0])
             self._pull_back(grad_b, grad[1])
-        return loss, scale_grad
+        return scale_grad
 
     def _views(self, tensor: torch.Tensor) -> dict:
         """Views of ``tensor`` made once and kept while the same tensor comes back
@@ -508,29 +503,32 @@ class CompositionNetwork:
             torch.mm(self.encoding.T, grad_embedding, out=out)
 
     def _loss_gradient(
-        self, outputs: torch.Tensor, block: PairBlock
+        self, outputs: torch.Tensor, block: PairBlock, kernel_factors: tuple | None = None
     ) -> tuple[torch.Tensor | float, torch.Tensor, torch.Tensor]:
         """(ℓ, G̃, G̃ᵀ) for the block's k pairs, with ``outputs`` = Fᵀ (n × k); G̃ is written
-        over ``outputs`` and G̃ᵀ into the block's contiguous buffer (with the fused kernels
-        in one call, and ℓ a float summed in float64). The constant factors are left to
-        the caller (``_loss_factors``):
-        the block's part of L is ℓ·c_L and ∂L/∂Fᵀ = G̃·c_G, where Yᵀ is the block's targets
+        over ``outputs`` and G̃ᵀ into the block's contiguous buffer. The constant factors
+        are left to the caller (``_loss_factors``), except with the fused kernels
+        (``kernel_factors`` = (α, c, h) of ``products``): they take ``outputs`` = ξ Sᵀ,
+        form F = α ξ Sᵀ, write c G̃ and h G̃ᵀ and return ℓ as a float summed in float64.
+        The block's part of L is ℓ·c_L and ∂L/∂Fᵀ = G̃·c_G, where Yᵀ is the block's targets
         (a template, or the one-hot classes for cross-entropy) and P the number of pairs
         L averages over:
 
         MSE:           ℓ = Σ (F − Y)²,            G̃ = F − Y,           c_L = 1/(P n), c_G = 2/(P n);
         cross-entropy: ℓ = Σ Y ⊙ log softmax(F),  G̃ = softmax(F) − Y,  c_L = −1/P,    c_G = 1/P.
         """
-        if self.fused:
+        if kernel_factors is not None:
+            alpha, factor, factor_t = kernel_factors
             if self.loss_kind == "mse":
                 loss = kernels.squared_error_block(outputs.numpy(), block.targets_array,
-                                                   block.gradient_t_array)
+                                                   block.gradient_t_array, alpha, factor,
+                                                   factor_t)
             else:
                 array = outputs.numpy()
-                loss = kernels.shift_by_maximum(array, block.classes_array)
+                loss = kernels.shift_by_maximum(array, block.classes_array, alpha)
                 outputs.exp_()
                 loss += kernels.softmax_gradient(array, block.classes_array,
-                                                 block.gradient_t_array)
+                                                 block.gradient_t_array, factor, factor_t)
             return loss, outputs, block.gradient_t
         if self.loss_kind == "mse":
             residual = outputs.sub_(block.targets)

@@ -287,25 +287,27 @@ class Trainer:
 
     def _take_steps(self, k: int) -> float:
         """The loop of ``step`` (k ≥ 1, no divergence yet)."""
-        losses: list[torch.Tensor] = []
+        # the losses as floats on the CPU, where reading one waits for nothing, and as
+        # tensors on a GPU, read together at each check (one sync)
+        on_cpu = self.device.type == "cpu"
+        losses: list = []
         start = self.step_count
         checked = 0
+        stage_two_after = self.config.stage_two_after if self.sphere else 0
         for i in range(k):
-            if self.sphere and self.stage == STAGE_ONE and (
-                self.config.stage_two_after and self.step_count >= self.config.stage_two_after
-            ):
+            if stage_two_after and self.stage == STAGE_ONE and self.step_count >= stage_two_after:
                 self.start_stage_two()
-            losses.append(self._one_step())
+            loss = self._one_step()
+            losses.append(loss.item() if on_cpu else loss)
             self.step_count += 1
             if self.step_count % CHECK_INTERVAL == 0:
-                if not self._check_finite(torch.stack(losses[checked:]), start + checked):
+                if not self._check_finite(_loss_values(losses[checked:]), start + checked):
                     return self._last_loss
                 checked = i + 1
-        tail = torch.stack(losses[checked:]) if checked < k else None
-        if tail is not None and not self._check_finite(tail, start + checked):
+        if checked < k and not self._check_finite(_loss_values(losses[checked:]),
+                                                  start + checked):
             return self._last_loss
-        stacked = tail if checked == 0 else torch.stack(losses)
-        values = stacked.cpu().numpy().astype(np.float64)
+        values = _loss_values(losses)
         self._recent_steps = np.arange(start, start + k, dtype=np.int64)
         self._recent_losses = values
         self._last_loss = float(values[-1])
@@ -342,17 +344,17 @@ class Trainer:
         """Whether steps take minibatches (a batch size below the number of training pairs)."""
         return 0 < self.config.batch_size < self.network.train_pairs.shape[0]
 
-    def _check_finite(self, losses: torch.Tensor, first_step: int) -> bool:
-        """One sync: are these losses and the weights finite? Restores and reports if not."""
-        finite = all_finite(losses) and all_finite(self.theta)
+    def _check_finite(self, values: np.ndarray, first_step: int) -> bool:
+        """Are these losses (from ``first_step`` on) and the weights finite? Remembers the
+        state if so; restores the last remembered one and reports if not."""
+        finite = bool(np.isfinite(values).all()) and all_finite(self.theta)
         if isinstance(self.scale, torch.Tensor):
             finite = finite and all_finite(self.scale)
         if finite:
-            if losses.numel():
-                self._last_loss = float(losses[-1])
+            if values.size:
+                self._last_loss = float(values[-1])
             self._remember_good_state()
             return True
-        values = losses.cpu().numpy()
         bad = np.flatnonzero(~np.isfinite(values))
         at = first_step + (int(bad[0]) if bad.size else values.size)
         self._restore_good_state()
@@ -513,6 +515,14 @@ class Trainer:
             task=self.task,
             spectral=self.spectral,
         )
+
+
+def _loss_values(losses: list) -> np.ndarray:
+    """The losses collected by ``_take_steps`` (floats, or 0-dim tensors on a GPU, read
+    with one sync) as a float64 array."""
+    if losses and isinstance(losses[0], torch.Tensor):
+        return torch.stack(losses).cpu().numpy().astype(np.float64)
+    return np.array(losses, dtype=np.float64)
 
 
 def all_finite(tensor: torch.Tensor) -> bool:

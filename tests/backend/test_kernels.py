@@ -53,44 +53,50 @@ def test_pair_kernels_match_the_passes_they_replace(dtype, activation, accumulat
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cross_entropy_halves_match_log_softmax(dtype):
     n, k = 7, 30
-    outputs = random(n, k, dtype=dtype) * 30.0  # large logits: exp alone would overflow
-    outputs[:, 0] += 200.0
+    products = random(n, k, dtype=dtype) * 12.0  # large logits: exp alone would overflow
+    products[:, 0] += 80.0
+    scale, factor, factor_t = 2.5, 0.25, -3.0  # F = 2.5 · products; c G̃ and h G̃ᵀ written
+    outputs = scale * products
     classes = torch.randint(0, n, (k,), generator=torch.Generator().manual_seed(4))
     log_p = torch.log_softmax(outputs, dim=0)
     expected_loss = log_p.gather(0, classes[None]).sum().item()
     expected = torch.softmax(outputs, dim=0)
     expected[classes, torch.arange(k)] -= 1.0
 
-    work = outputs.clone()
+    work = products.clone()
     gradient_t = torch.empty(k, n, dtype=dtype)
-    loss = kernels.shift_by_maximum(work.numpy(), classes.numpy())
+    loss = kernels.shift_by_maximum(work.numpy(), classes.numpy(), scale)
     work.exp_()
-    loss += kernels.softmax_gradient(work.numpy(), classes.numpy(), gradient_t.numpy())
+    loss += kernels.softmax_gradient(work.numpy(), classes.numpy(), gradient_t.numpy(),
+                                     factor, factor_t)
 
     assert loss == pytest.approx(expected_loss, rel=1e-6 if dtype == torch.float32 else 1e-13)
-    torch.testing.assert_close(work, expected, **tolerance(dtype))
-    torch.testing.assert_close(gradient_t, work.T, rtol=0, atol=0)
+    torch.testing.assert_close(work, factor * expected, **tolerance(dtype))
+    torch.testing.assert_close(gradient_t, factor_t * expected.T, **tolerance(dtype))
 
 
 def test_cross_entropy_lets_a_non_finite_output_through():
     outputs = torch.zeros(3, 4)
     outputs[1, 2] = float("nan")
     classes = np.zeros(4, dtype=np.int64)
-    loss = kernels.shift_by_maximum(outputs.numpy(), classes)
+    loss = kernels.shift_by_maximum(outputs.numpy(), classes, 1.0)
     outputs.exp_()
-    loss += kernels.softmax_gradient(outputs.numpy(), classes, np.empty((4, 3), np.float32))
+    loss += kernels.softmax_gradient(outputs.numpy(), classes, np.empty((4, 3), np.float32),
+                                     1.0, 1.0)
     assert not np.isfinite(loss)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_squared_error_block_matches_a_direct_sum(dtype):
-    outputs, targets = random(5, 11, dtype=dtype), random(5, 11, dtype=dtype, seed=1)
-    expected = outputs - targets
+    products, targets = random(5, 11, dtype=dtype), random(5, 11, dtype=dtype, seed=1)
+    scale, factor, factor_t = 0.5, 4.0, -0.25  # powers of two: every product is exact
+    expected = scale * products - targets
     gradient_t = torch.empty(11, 5, dtype=dtype)
-    loss = kernels.squared_error_block(outputs.numpy(), targets.numpy(), gradient_t.numpy())
+    loss = kernels.squared_error_block(products.numpy(), targets.numpy(), gradient_t.numpy(),
+                                       scale, factor, factor_t)
     assert loss == pytest.approx((expected.double() ** 2).sum().item(), rel=1e-6)
-    torch.testing.assert_close(outputs, expected, rtol=0, atol=0)
-    torch.testing.assert_close(gradient_t, expected.T, rtol=0, atol=0)
+    torch.testing.assert_close(products, factor * expected, rtol=0, atol=0)
+    torch.testing.assert_close(gradient_t, factor_t * expected.T, rtol=0, atol=0)
 
 
 def test_scaled_copies_scale_and_transpose():

@@ -1,0 +1,125 @@
+"""The all-pairs training step on the CPU with the fused kernels of ``backend.kernels``.
+
+It computes what ``CompositionNetwork.loss_and_gradient`` computes for all n² pairs, block
+by block of rows g1 (see ``CompositionNetwork._block_plan``):
+
+    S = σ(A[g1] + B[g2])                           kernels.activate_pairs
+    P = ξ Sᵀ                                        products.forward
+    ℓ, c G̃ and h G̃ᵀ, from F = α P                   the loss kernels
+    ∂L/∂ξ = Σ_blocks c G̃ S                          products.readout_gradient
+    ∂L/∂A, ∂L/∂B = Σ over g2, g1 of (h G̃ᵀ ξ) ⊙ σ'   products.hidden_product, then
+                                                    kernels.pair_gradient_sums
+
+with α the output scale, c = α c_G and h = c (times 2 for σ = z²) as in
+``CompositionNetwork._loss_gradient``. A step is a few hundred microseconds for the
+smaller groups, so everything that does not change from step to step is made once, when
+the step is built: the NumPy views of the weights, of the gradient and of every block's
+buffers, and buffers for A, B and their gradients where they are not views of theta and
+grad. A ``FusedPairsStep`` is kept while the same theta and grad tensors come back.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from backend import kernels
+
+
+class FusedPairsStep:
+    """Loss and gradient over all n² pairs for one pair of tensors theta and grad."""
+
+    def __init__(self, network, theta: torch.Tensor, grad: torch.Tensor) -> None:
+        self.network = network
+        self.theta, self.grad = theta, grad
+        n, width = network.order, theta.shape[2]
+        self.lanes = network._block_plan(network._step_block_rows(width), width)
+        layers, grad_layers = theta.unbind(0), grad.unbind(0)
+        self.readout, self.readout_grad = layers[-1], grad_layers[-1]
+        options = {"dtype": theta.dtype, "device": theta.device}
+        self.one_hot_separate = network.encoding is None and not network.shared
+        if network.encoding is None:  # A = θ¹ and B = θ² themselves
+            self.first = layers[0]
+            self.second = layers[0] if network.shared else layers[1]
+        else:  # A = X θ¹ and B = X θ², made anew every step into these buffers
+            self.first = torch.empty((n, width), **options)
+            self.second = self.first if network.shared else torch.empty((n, width), **options)
+        if self.one_hot_separate:
+            self.grad_first, self.grad_second = grad_layers[0], grad_layers[1]
+        else:
+            self.grad_first = torch.empty((n, width), **options)
+            self.grad_second = torch.empty((n, width), **options)
+        self.scaled_readout_grad = torch.empty((n, width), **options)  # for a tensor scale
+        self.first_array, self.second_array = self.first.numpy(), self.second.numpy()
+        grad_first = self.grad_first.numpy()
+        self.first_rows = [[grad_first[block.start : block.stop] for block in lane]
+                           for lane in self.lanes]
+        # each lane's Σ over its pairs of ∂L/∂B: the gradient itself for the first lane
+        self.second_sums = [self.grad_second.numpy()] + [
+            lane[0].second_sums.numpy() for lane in self.lanes[1:]
+        ]
+        self.code = network.activation_code
+        self.hidden_factor_of_readout = 2.0 if network.activation == "square" else 1.0
+
+    def matches(self, theta: torch.Tensor, grad: torch.Tensor) -> bool:
+        """Whether this step was built for these very tensors."""
+        return theta is self.theta and grad is self.grad
+
+    def __call__(self, scale, need_theta_grad: bool,
+                 outputs_copy: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(loss, ∂L/∂s) as ``CompositionNetwork.loss_and_gradient`` returns them for all
+        pairs, with ∂L/∂theta written into grad when ``need_theta_grad``."""
+        network = self.network
+        if network.encoding is not None:
+            torch.mm(network.encoding, self.theta[0], out=self.first)
+            if not network.shared:
+                torch.mm(network.encoding, self.theta[1], out=self.second)
+        tensor_scale = isinstance(scale, torch.Tensor)
+        alpha = 1.0 if tensor_scale else float(scale)
+        n = network.order
+        loss_factor, gradient_factor = network._loss_factors(n * n)
+        readout_factor = alpha * gradient_factor
+        factors = (alpha, readout_factor, readout_factor * self.hidden_factor_of_readout)
+        network.products.prepare(self.readout * scale if tensor_scale else self.readout,
+                                 1.0, 1.0, 1.0)
+        readout_grad = self.scaled_readout_grad if tensor_scale else self.readout_grad
+
+        def run_lane(lane: int, sums_second: torch.Tensor, sums_readout: torch.Tensor) -> float:
+            return self._run_lane(lane, sums_readout, factors, need_theta_grad, outputs_copy)
+
+        loss = network._run_lanes(self.lanes, run_lane, self.grad_second, readout_grad,
+                                  need_theta_grad)
+        loss = torch.scalar_tensor(loss * loss_factor, dtype=self.theta.dtype)
+        scale_grad = network._finish_gradient(
+            scale, self.readout, self.grad, readout_grad, self.grad_first, self.grad_second,
+            need_theta_grad=need_theta_grad, pulled_back=self.one_hot_separate,
+        )
+        return loss, scale_grad
+
+    def _run_lane(self, lane: int, sums_readout: torch.Tensor, factors: tuple,
+                  need_theta_grad: bool, outputs_copy: torch.Tensor | None) -> float:
+        """Forward and backward of one lane's blocks: returns the lane's ℓ (summed in
+        float64), writes its Σ c G̃ S into ``sums_readout``, its Σ over pairs of ∂L/∂B
+        into its second sums and its rows of ∂L/∂A."""
+        network, products = self.network, self.network.products
+        first, second, code = self.first_array, self.second_array, self.code
+        first_rows, second_sums = self.first_rows[lane], self.second_sums[lane]
+        n, alpha = network.order, factors[0]
+        loss, running = 0.0, None
+        for index, block in enumerate(self.lanes[lane]):
+            rows = block.stop - block.start
+            kernels.activate_pairs(first, second, block.start, rows, code,
+                                   block.activated_array)
+            outputs = products.forward(block)  # ξ Sᵀ (n × pairs)
+            if outputs_copy is not None:
+                part = outputs_copy[block.start * n : block.stop * n]
+                torch.mul(outputs.T, alpha, out=part)
+            block_loss, gradient, gradient_t = network._loss_gradient(outputs, block, factors)
+            loss += block_loss
+            running = products.readout_gradient(gradient, block, running, sums_readout)
+            if need_theta_grad:
+                kernels.pair_gradient_sums(
+                    products.hidden_product(gradient_t, block).numpy(), first, second,
+                    block.start, rows, code, first_rows[index], second_sums, index > 0,
+                )
+        products.finish_readout_gradient(running, sums_readout)
+        return loss
