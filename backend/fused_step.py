@@ -5,13 +5,15 @@ by block of rows g1 (see ``CompositionNetwork._block_plan``):
 
     S = σ(A[g1] + B[g2])                           kernels.activate_pairs
     P = ξ Sᵀ                                        products.forward
-    ℓ, c G̃ and h G̃ᵀ, from F = α P                   the loss kernels
+    ℓ, c G̃ and h G̃ᵀ, from F = α P                   the loss kernels (see below)
     ∂L/∂ξ = Σ_blocks c G̃ S                          products.readout_gradient
     ∂L/∂A, ∂L/∂B = Σ over g2, g1 of (h G̃ᵀ ξ) ⊙ σ'   products.hidden_product, then
                                                     kernels.pair_gradient_sums
 
-with α the output scale, c = α c_G and h = c (times 2 for σ = z²) as in
-``CompositionNetwork._loss_gradient``. A step is a few hundred microseconds for the
+with α the output scale, c = α c_G and h = c (times 2 for σ = z²), and ℓ, G̃, c_L and
+c_G as in ``CompositionNetwork._loss_gradient``: for cross-entropy
+``kernels.shift_by_maximum``, NumPy's exp and ``kernels.softmax_gradient``, for MSE
+``kernels.squared_error_block``. A step is a few hundred microseconds for the
 smaller groups, so everything that does not change from step to step is made once, when
 the step is built: the NumPy views of the weights, of the gradient and of every block's
 buffers, and buffers for A, B and their gradients where they are not views of theta and
@@ -20,6 +22,7 @@ grad. A ``FusedPairsStep`` is kept while the same theta and grad tensors come ba
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from backend import kernels
@@ -58,11 +61,26 @@ class FusedPairsStep:
             lane[0].second_sums.numpy() for lane in self.lanes[1:]
         ]
         self.code = network.activation_code
+        self.cross_entropy = network.loss_kind != "mse"
+        self.loss_factor, self.gradient_factor = network._loss_factors(n * n)
         self.hidden_factor_of_readout = 2.0 if network.activation == "square" else 1.0
+        self._factors: dict[float, tuple] = {}  # output scale α -> (α, c, h)
 
     def matches(self, theta: torch.Tensor, grad: torch.Tensor) -> bool:
         """Whether this step was built for these very tensors."""
         return theta is self.theta and grad is self.grad
+
+    def factors(self, alpha: float) -> tuple[float, float, float]:
+        """(α, c, h) for the output scale α: c = α c_G and h = c, times 2 for σ = z²."""
+        factors = self._factors.get(alpha)
+        if factors is None:
+            if len(self._factors) > 8:
+                self._factors.clear()
+            readout_factor = alpha * self.gradient_factor
+            factors = self._factors[alpha] = (
+                alpha, readout_factor, readout_factor * self.hidden_factor_of_readout
+            )
+        return factors
 
     def __call__(self, scale, need_theta_grad: bool,
                  outputs_copy: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -74,21 +92,22 @@ class FusedPairsStep:
             if not network.shared:
                 torch.mm(network.encoding, self.theta[1], out=self.second)
         tensor_scale = isinstance(scale, torch.Tensor)
-        alpha = 1.0 if tensor_scale else float(scale)
-        n = network.order
-        loss_factor, gradient_factor = network._loss_factors(n * n)
-        readout_factor = alpha * gradient_factor
-        factors = (alpha, readout_factor, readout_factor * self.hidden_factor_of_readout)
+        factors = self.factors(1.0 if tensor_scale else float(scale))
         network.products.prepare(self.readout * scale if tensor_scale else self.readout,
                                  1.0, 1.0, 1.0)
         readout_grad = self.scaled_readout_grad if tensor_scale else self.readout_grad
+        if len(self.lanes) == 1:
+            loss = self._run_lane(0, readout_grad, factors, need_theta_grad, outputs_copy)
+        else:
+            def run_lane(lane: int, sums_second: torch.Tensor, sums_readout: torch.Tensor):
+                return self._run_lane(lane, sums_readout, factors, need_theta_grad,
+                                      outputs_copy)
 
-        def run_lane(lane: int, sums_second: torch.Tensor, sums_readout: torch.Tensor) -> float:
-            return self._run_lane(lane, sums_readout, factors, need_theta_grad, outputs_copy)
-
-        loss = network._run_lanes(self.lanes, run_lane, self.grad_second, readout_grad,
-                                  need_theta_grad)
-        loss = torch.scalar_tensor(loss * loss_factor, dtype=self.theta.dtype)
+            loss = network._run_lanes(self.lanes, run_lane, self.grad_second, readout_grad,
+                                      need_theta_grad)
+        loss = torch.scalar_tensor(loss * self.loss_factor, dtype=self.theta.dtype)
+        if self.one_hot_separate and not tensor_scale:
+            return loss, None  # the gradient is in grad already
         scale_grad = network._finish_gradient(
             scale, self.readout, self.grad, readout_grad, self.grad_first, self.grad_second,
             need_theta_grad=need_theta_grad, pulled_back=self.one_hot_separate,
@@ -100,10 +119,10 @@ class FusedPairsStep:
         """Forward and backward of one lane's blocks: returns the lane's ℓ (summed in
         float64), writes its Σ c G̃ S into ``sums_readout``, its Σ over pairs of ∂L/∂B
         into its second sums and its rows of ∂L/∂A."""
-        network, products = self.network, self.network.products
+        products = self.network.products
         first, second, code = self.first_array, self.second_array, self.code
         first_rows, second_sums = self.first_rows[lane], self.second_sums[lane]
-        n, alpha = network.order, factors[0]
+        alpha, factor, factor_t = factors
         loss, running = 0.0, None
         for index, block in enumerate(self.lanes[lane]):
             rows = block.stop - block.start
@@ -111,14 +130,24 @@ class FusedPairsStep:
                                    block.activated_array)
             outputs = products.forward(block)  # ξ Sᵀ (n × pairs)
             if outputs_copy is not None:
-                part = outputs_copy[block.start * n : block.stop * n]
+                order = self.network.order
+                part = outputs_copy[block.start * order : block.stop * order]
                 torch.mul(outputs.T, alpha, out=part)
-            block_loss, gradient, gradient_t = network._loss_gradient(outputs, block, factors)
-            loss += block_loss
-            running = products.readout_gradient(gradient, block, running, sums_readout)
+            # ℓ, c G̃ over the outputs and h G̃ᵀ, from F = α ξ Sᵀ
+            array = outputs.numpy()
+            if self.cross_entropy:
+                loss += kernels.shift_by_maximum(array, block.classes_array, alpha)
+                np.exp(array, out=array)  # NumPy's vectorised exp: faster than exp_ here
+                loss += kernels.softmax_gradient(array, block.classes_array,
+                                                 block.gradient_t_array, factor, factor_t)
+            else:
+                loss += kernels.squared_error_block(array, block.targets_array,
+                                                    block.gradient_t_array, alpha, factor,
+                                                    factor_t)
+            running = products.readout_gradient(outputs, block, running, sums_readout)
             if need_theta_grad:
                 kernels.pair_gradient_sums(
-                    products.hidden_product(gradient_t, block).numpy(), first, second,
+                    products.hidden_product(block.gradient_t, block).numpy(), first, second,
                     block.start, rows, code, first_rows[index], second_sums, index > 0,
                 )
         products.finish_readout_gradient(running, sums_readout)

@@ -12,7 +12,7 @@ block and never store H:
 
 with D = ∂L/∂σ(H) from the product G̃ᵀ ξ. ``squared_error_block`` turns a block's
 outputs into its loss and gradient G̃ (and G̃ᵀ) in one call; ``shift_by_maximum`` and
-``softmax_gradient`` do the same for cross-entropy, around PyTorch's vectorised exp.
+``softmax_gradient`` do the same for cross-entropy, around NumPy's vectorised exp.
 These three also apply the step's scalar factors (the output scale to F, the loss
 factors to G̃ and G̃ᵀ), so that the products need no scaled copies of ξ.
 ``adam_step`` and ``sphere_adam_step`` take a whole Adam step in one call, on the sphere
@@ -188,7 +188,7 @@ def softmax_gradient(exponentials, classes, gradient_t, factor, factor_t):
     """The second half of the cross-entropy of a block: from E = exp(F − max F) (n × k),
     writes ``factor`` · G̃ over E and ``factor_t`` · G̃ᵀ into ``gradient_t`` (k × n), where
     G̃ = softmax(F) − Y; returns −Σ_p log Σ_c E[c, p], which completes
-    Σ_p log softmax(F_p)[y_p]. (The exponentials are left to PyTorch's vectorised exp
+    Σ_p log softmax(F_p)[y_p]. (The exponentials are left to NumPy's vectorised exp
     between the two halves.)"""
     n, k = exponentials.shape
     scale = exponentials.dtype.type(factor)

@@ -503,33 +503,19 @@ class CompositionNetwork:
             torch.mm(self.encoding.T, grad_embedding, out=out)
 
     def _loss_gradient(
-        self, outputs: torch.Tensor, block: PairBlock, kernel_factors: tuple | None = None
-    ) -> tuple[torch.Tensor | float, torch.Tensor, torch.Tensor]:
+        self, outputs: torch.Tensor, block: PairBlock
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(ℓ, G̃, G̃ᵀ) for the block's k pairs, with ``outputs`` = Fᵀ (n × k); G̃ is written
         over ``outputs`` and G̃ᵀ into the block's contiguous buffer. The constant factors
-        are left to the caller (``_loss_factors``), except with the fused kernels
-        (``kernel_factors`` = (α, c, h) of ``products``): they take ``outputs`` = ξ Sᵀ,
-        form F = α ξ Sᵀ, write c G̃ and h G̃ᵀ and return ℓ as a float summed in float64.
-        The block's part of L is ℓ·c_L and ∂L/∂Fᵀ = G̃·c_G, where Yᵀ is the block's targets
-        (a template, or the one-hot classes for cross-entropy) and P the number of pairs
-        L averages over:
+        are left to the caller (``_loss_factors``): the block's part of L is ℓ·c_L and
+        ∂L/∂Fᵀ = G̃·c_G, where Yᵀ is the block's targets (a template, or the one-hot classes
+        for cross-entropy) and P the number of pairs L averages over:
 
         MSE:           ℓ = Σ (F − Y)²,            G̃ = F − Y,           c_L = 1/(P n), c_G = 2/(P n);
         cross-entropy: ℓ = Σ Y ⊙ log softmax(F),  G̃ = softmax(F) − Y,  c_L = −1/P,    c_G = 1/P.
+
+        (``fused_step`` computes the same with the kernels, the factors included.)
         """
-        if kernel_factors is not None:
-            alpha, factor, factor_t = kernel_factors
-            if self.loss_kind == "mse":
-                loss = kernels.squared_error_block(outputs.numpy(), block.targets_array,
-                                                   block.gradient_t_array, alpha, factor,
-                                                   factor_t)
-            else:
-                array = outputs.numpy()
-                loss = kernels.shift_by_maximum(array, block.classes_array, alpha)
-                outputs.exp_()
-                loss += kernels.softmax_gradient(array, block.classes_array,
-                                                 block.gradient_t_array, factor, factor_t)
-            return loss, outputs, block.gradient_t
         if self.loss_kind == "mse":
             residual = outputs.sub_(block.targets)
             flat = residual.view(-1)

@@ -113,7 +113,8 @@ class OneDnnProducts:
         its transposed view, which the hidden product reads as fast as a contiguous copy;
         otherwise scaled copies made in one pass, in buffers kept from step to step."""
         if alpha == 1.0 and hidden_factor == 1.0 and readout.is_contiguous():
-            self.scaled_readout, self.scaled_readout_t = readout, readout.T
+            if getattr(self, "scaled_readout", None) is not readout:
+                self.scaled_readout, self.scaled_readout_t = readout, readout.T
         else:
             self.scaled_readout, self.scaled_readout_t = self._scaled_copies(
                 readout, alpha, hidden_factor
