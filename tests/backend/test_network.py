@@ -156,6 +156,26 @@ def test_lanes_at_once_give_the_same_bits_as_one_after_the_other(
     assert torch.get_num_threads() == 2
 
 
+def test_fused_step_is_kept_for_the_same_tensors_and_rebuilt_for_new_ones():
+    config = RunConfig(group="S3", width=6, parameterisation="sphere", loss="cross_entropy",
+                       encoding="onehot").validate()
+    group, task, network, theta = make(config, fused=True)
+    grad = torch.zeros_like(theta)
+    first_loss, _ = network.loss_and_gradient(theta, 0.5, grad)
+    step = network._fused_step
+    assert step is not None and step.matches(theta, grad)
+    first_grad = grad.clone()
+    again_loss, _ = network.loss_and_gradient(theta, 0.5, grad)
+    assert network._fused_step is step
+    assert torch.equal(again_loss, first_loss) and torch.equal(grad, first_grad)
+    moved, moved_grad = theta.clone() * 2.0, torch.zeros_like(grad)
+    network.loss_and_gradient(moved, 0.5, moved_grad)
+    assert network._fused_step is not step and network._fused_step.matches(moved, moved_grad)
+    reference = torch.zeros_like(grad)
+    make(config, fused=False)[2].loss_and_gradient(moved, 0.5, reference)
+    torch.testing.assert_close(moved_grad, reference, rtol=1e-10, atol=1e-12)
+
+
 def test_minibatch_gradient_matches_autograd():
     config = RunConfig(group="D4", width=5, parameterisation="free", loss="mse",
                        encoding="onehot").validate()
