@@ -10,8 +10,8 @@ by block of rows g1 (see ``CompositionNetwork._block_plan``):
     ∂L/∂A, ∂L/∂B = Σ over g2, g1 of (h G̃ᵀ ξ) ⊙ σ'   products.hidden_product, then
                                                     kernels.pair_gradient_sums
 
-with α the output scale, c = α c_G and h = c (times 2 for σ = z²), and ℓ, G̃, c_L and
-c_G as in ``CompositionNetwork._loss_gradient``: for cross-entropy
+with α the output scale and c, h from ``CompositionNetwork._step_factors``, and ℓ, G̃,
+c_L and c_G as in ``CompositionNetwork._loss_gradient``: for cross-entropy
 ``kernels.shift_by_maximum``, NumPy's exp and ``kernels.softmax_gradient``, for MSE
 ``kernels.squared_error_block``. A step is a few hundred microseconds for the
 smaller groups, so everything that does not change from step to step is made once, when
@@ -62,25 +62,10 @@ class FusedPairsStep:
         ]
         self.code = network.activation_code
         self.cross_entropy = network.loss_kind != "mse"
-        self.loss_factor, self.gradient_factor = network._loss_factors(n * n)
-        self.hidden_factor_of_readout = 2.0 if network.activation == "square" else 1.0
-        self._factors: dict[float, tuple] = {}  # output scale α -> (α, c, h)
 
     def matches(self, theta: torch.Tensor, grad: torch.Tensor) -> bool:
         """Whether this step was built for these very tensors."""
         return theta is self.theta and grad is self.grad
-
-    def factors(self, alpha: float) -> tuple[float, float, float]:
-        """(α, c, h) for the output scale α: c = α c_G and h = c, times 2 for σ = z²."""
-        factors = self._factors.get(alpha)
-        if factors is None:
-            if len(self._factors) > 8:
-                self._factors.clear()
-            readout_factor = alpha * self.gradient_factor
-            factors = self._factors[alpha] = (
-                alpha, readout_factor, readout_factor * self.hidden_factor_of_readout
-            )
-        return factors
 
     def __call__(self, scale, need_theta_grad: bool,
                  outputs_copy: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -92,7 +77,11 @@ class FusedPairsStep:
             if not network.shared:
                 torch.mm(network.encoding, self.theta[1], out=self.second)
         tensor_scale = isinstance(scale, torch.Tensor)
-        factors = self.factors(1.0 if tensor_scale else float(scale))
+        alpha = 1.0 if tensor_scale else float(scale)
+        loss_factor, readout_factor, hidden_factor = network._step_factors(
+            alpha, network.order**2
+        )
+        factors = (alpha, readout_factor, hidden_factor)
         network.products.prepare(self.readout * scale if tensor_scale else self.readout,
                                  1.0, 1.0, 1.0)
         readout_grad = self.scaled_readout_grad if tensor_scale else self.readout_grad
@@ -105,7 +94,7 @@ class FusedPairsStep:
 
             loss = network._run_lanes(self.lanes, run_lane, self.grad_second, readout_grad,
                                       need_theta_grad)
-        loss = torch.scalar_tensor(loss * self.loss_factor, dtype=self.theta.dtype)
+        loss = torch.scalar_tensor(loss * loss_factor, dtype=self.theta.dtype)
         if self.one_hot_separate and not tensor_scale:
             return loss, None  # the gradient is in grad already
         scale_grad = network._finish_gradient(

@@ -312,7 +312,8 @@ class CompositionNetwork:
         and returns (loss, ∂L/∂s) where the second entry is the gradient with respect
         to a per-neuron scale tensor (None for a float scale). Scalar factors (the
         output scale, 1/pairs, the 2 of σ = z²) are folded into the products' factors,
-        so that no extra pass over any buffer is needed for them.
+        or with the fused kernels (``fused_step``, all pairs on the CPU) into the loss
+        kernels, so that no extra pass over any large buffer is needed for them.
 
         With all n² pairs on the CPU the pairs are taken in blocks of rows g1 (about
         ``STEP_BLOCK`` hidden values each), forward and backward one block at a time,
@@ -380,11 +381,7 @@ class CompositionNetwork:
                     [[grad_a[block.start : block.stop] for block in lane] for lane in lanes],
                 )
             grad_a_rows = row_views["row_blocks"][1]
-        loss_factor, gradient_factor = self._loss_factors(total)
-        # c_G G̃ = (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = α c_G Σ G̃ σ(H) and
-        # ∂L/∂H = α c_G (G̃ᵀ ξ) ⊙ σ'(H), with σ'(H) = 2H for σ = z²
-        readout_factor = alpha * gradient_factor
-        hidden_factor = readout_factor * (2.0 if self.activation == "square" else 1.0)
+        loss_factor, readout_factor, hidden_factor = self._step_factors(alpha, total)
         products = self.products
         products.prepare(effective_readout, alpha, readout_factor, hidden_factor)
 
@@ -534,6 +531,16 @@ class CompositionNetwork:
             cached = self._scalar_cache = (value, torch.tensor(value, dtype=self.dtype,
                                                                device=self.device))
         return cached[1]
+
+    def _step_factors(self, alpha: float, total: int) -> tuple[float, float, float]:
+        """(c_L, c, h) for output scale α and a loss over ``total`` pairs: c_G G̃ =
+        (∂L/∂F)ᵀ and Fᵀ = α ξ σ(H)ᵀ, so ∂L/∂ξ = c Σ G̃ σ(H) and ∂L/∂H = h (G̃ᵀ ξ) ⊙ E with
+        c = α c_G and h = c, times 2 for σ = z² (whose E = σ'(H)/2 = H)."""
+        loss_factor, gradient_factor = self._loss_factors(total)
+        readout_factor = alpha * gradient_factor
+        return loss_factor, readout_factor, readout_factor * (
+            2.0 if self.activation == "square" else 1.0
+        )
 
     def _loss_factors(self, total: int) -> tuple[float, float]:
         """(c_L, c_G) of ``_loss_gradient`` for a loss that averages over ``total`` pairs."""
