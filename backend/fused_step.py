@@ -62,6 +62,14 @@ class FusedPairsStep:
         ]
         self.code = network.activation_code
         self.cross_entropy = network.loss_kind != "mse"
+        self.kernels = kernels.native(self.first_array.dtype)
+        self.first_pointer = kernels.pointer(self.first_array)
+        self.second_pointer = kernels.pointer(self.second_array)
+        self.first_row_pointers = [[kernels.pointer(rows) for rows in lane]
+                                   for lane in self.first_rows]
+        self.second_sum_pointers = [kernels.pointer(sums) for sums in self.second_sums]
+        self.block_pointers = [[_BlockPointers(block, self.cross_entropy) for block in lane]
+                               for lane in self.lanes]
 
     def matches(self, theta: torch.Tensor, grad: torch.Tensor) -> bool:
         """Whether this step was built for these very tensors."""
@@ -108,36 +116,47 @@ class FusedPairsStep:
         """Forward and backward of one lane's blocks: returns the lane's ℓ (summed in
         float64), writes its Σ c G̃ S into ``sums_readout``, its Σ over pairs of ∂L/∂B
         into its second sums and its rows of ∂L/∂A."""
-        products = self.network.products
-        first, second, code = self.first_array, self.second_array, self.code
-        first_rows, second_sums = self.first_rows[lane], self.second_sums[lane]
+        products, native = self.network.products, self.kernels
+        n, width, code = self.network.order, self.first_array.shape[1], self.code
+        first, second = self.first_pointer, self.second_pointer
+        first_rows, second_sums = self.first_row_pointers[lane], self.second_sum_pointers[lane]
+        threads = kernels.threads()
         alpha, factor, factor_t = factors
         loss, running = 0.0, None
         for index, block in enumerate(self.lanes[lane]):
+            pointers = self.block_pointers[lane][index]
             rows = block.stop - block.start
-            kernels.activate_pairs(first, second, block.start, rows, code,
-                                   block.activated_array)
+            native.activate_pairs(first, second, n, width, block.start, rows, code,
+                                  pointers.activated, threads)
             outputs = products.forward(block)  # ξ Sᵀ (n × pairs)
             if outputs_copy is not None:
-                order = self.network.order
-                part = outputs_copy[block.start * order : block.stop * order]
+                part = outputs_copy[block.start * n : block.stop * n]
                 torch.mul(outputs.T, alpha, out=part)
             # ℓ, c G̃ over the outputs and h G̃ᵀ, from F = α ξ Sᵀ
-            array = outputs.numpy()
+            at, pairs = outputs.data_ptr(), rows * n
             if self.cross_entropy:
-                loss += kernels.shift_by_maximum(array, block.classes_array, alpha)
-                np.exp(array, out=array)  # NumPy's vectorised exp: faster than exp_ here
-                loss += kernels.softmax_gradient(array, block.classes_array,
-                                                 block.gradient_t_array, factor, factor_t)
+                loss += native.shift_by_maximum(at, pointers.classes, n, pairs, alpha)
+                np.exp(outputs.numpy(), out=outputs.numpy())  # faster than exp_ here
+                loss += native.softmax_gradient(at, pointers.classes, pointers.gradient_t, n,
+                                                pairs, factor, factor_t)
             else:
-                loss += kernels.squared_error_block(array, block.targets_array,
-                                                    block.gradient_t_array, alpha, factor,
-                                                    factor_t)
+                loss += native.squared_error_block(at, pointers.targets, pointers.gradient_t,
+                                                   n, pairs, alpha, factor, factor_t)
             running = products.readout_gradient(outputs, block, running, sums_readout)
             if need_theta_grad:
-                kernels.pair_gradient_sums(
-                    products.hidden_product(block.gradient_t, block).numpy(), first, second,
-                    block.start, rows, code, first_rows[index], second_sums, index > 0,
-                )
+                hidden = products.hidden_product(block.gradient_t, block)
+                native.pair_gradient_sums(hidden.data_ptr(), first, second, n, width,
+                                          block.start, rows, code, first_rows[index],
+                                          second_sums, index > 0, threads)
         products.finish_readout_gradient(running, sums_readout)
         return loss
+
+
+class _BlockPointers:
+    """The addresses of a block's buffers that the kernels take."""
+
+    def __init__(self, block, cross_entropy: bool) -> None:
+        self.activated = kernels.pointer(block.activated_array)
+        self.gradient_t = kernels.pointer(block.gradient_t_array)
+        self.classes = kernels.pointer(block.classes_array) if cross_entropy else None
+        self.targets = None if cross_entropy else kernels.pointer(block.targets_array)

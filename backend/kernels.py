@@ -1,4 +1,4 @@
-"""Fused CPU kernels for the elementwise work of a training step, compiled by Numba.
+"""Fused CPU kernels for the elementwise work of a training step (``step_kernels.cpp``).
 
 Between its matrix products, a step of the all-pairs network makes several passes over
 blocks of n·rows × M values: it forms H = A[g1] + B[g2], applies σ, multiplies the hidden
@@ -18,318 +18,255 @@ factors to G̃ and G̃ᵀ), so that the products need no scaled copies of ξ.
 ``adam_step`` and ``sphere_adam_step`` take a whole Adam step in one call, on the sphere
 with its projection and retraction; ``scaled_copies`` makes the products' scaled readouts.
 
-Every kernel runs on one thread, releases the GIL (so that the step's two lanes can run
-them at once) and sums in a fixed order: the same input gives the same bits on every run
-and for every thread count. They are compiled on first use, for each dtype, and cached
-on disk (``cache=True``). Without Numba, ``AVAILABLE`` is False and the network and the
-optimisers use their PyTorch code instead.
+The kernels are C++, compiled for this machine's CPU the first time they are needed (a
+few seconds; the setup does it with ``python -m backend.kernels``) into a cache folder,
+and called through ctypes, which releases the GIL, so the step's two lanes run them at
+once. ``activate_pairs``, ``pair_gradient_sums`` and the Adam steps run on PyTorch's
+threads (``torch.get_num_threads()``): the library shares PyTorch's OpenMP runtime,
+whose threads are still waiting, awake, from the step's last product. Each result is the
+same bits for every thread count (the C++ file says how). Without a C++ compiler, or if
+the build fails, ``AVAILABLE`` is False, ``UNAVAILABLE_REASON`` says why, and the network
+and the optimisers use their PyTorch code instead.
 """
 
 from __future__ import annotations
 
-import math
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
-
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is a dependency; this keeps a fallback
-    numba = None
-
-AVAILABLE = numba is not None
-"""Whether the kernels can be used (Numba imports)."""
+import torch  # first: the library must find PyTorch's OpenMP runtime already loaded
 
 ACTIVATION_CODES = {"square": 0, "relu": 1, "abs": 2, "identity": 3, "tanh": 4, "gelu": 5}
 """The activations the kernels know, by the integer code they take."""
 
-_SQRT_HALF = math.sqrt(0.5)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SOURCE = Path(__file__).with_name("step_kernels.cpp")
+FLAGS = (
+    "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17",
+    # no contraction or reassociation (the same bits for every thread count, see the
+    # source); non-finite values propagate, which the divergence checks rely on
+    "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
+)
+
+_POINTER, _INT, _INDEX, _REAL = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_double
+_SIGNATURES = {  # name: (argument types, result type)
+    "activate_pairs": ([_POINTER] * 2 + [_INDEX] * 4 + [_INT, _POINTER, _INT], None),
+    "pair_gradient_sums": ([_POINTER] * 3 + [_INDEX] * 4 + [_INT, _POINTER, _POINTER, _INT,
+                                                           _INT], None),
+    "shift_by_maximum": ([_POINTER, _POINTER, _INDEX, _INDEX, _REAL], _REAL),
+    "softmax_gradient": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 2, _REAL),
+    "squared_error_block": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 3, _REAL),
+    "adam_step": ([_POINTER] * 4 + [_INDEX] + [_REAL] * 4 + [_INDEX, _REAL, _INT, _INT], None),
+    "sphere_adam_step": ([_POINTER] * 4 + [_INDEX] * 3 + [_REAL] * 4 + [_INDEX, _INT], None),
+    "scaled_copies": ([_POINTER, _INDEX, _INDEX, _REAL, _REAL, _POINTER, _POINTER], None),
+}
 
 
-def _jit(function):
-    """Compiled without the GIL, cached on disk; fastmath only allows reassociation and
-    contraction (non-finite values still propagate, which divergence checks rely on)."""
-    if numba is None:
-        return function
-    return numba.njit(
-        nogil=True, cache=True, boundscheck=False, error_model="numpy",
-        fastmath={"reassoc", "contract", "nsz"},
-    )(function)
+def _cache_folder() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "irrep-studio"
 
 
-def _inline(function):
-    if numba is None:
-        return function
-    return numba.njit(inline="always", cache=True)(function)
+def _machine() -> str:
+    """What ``-march=native`` depends on: the architecture and the CPU's model and flags."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+    except OSError:
+        cpu = [platform.processor()]
+    return "\n".join([platform.machine(), *cpu])
 
 
-@_inline
-def _activation(h, code):
-    """σ(h) for the activation ``code`` (see ACTIVATION_CODES)."""
-    if code == 0:
-        return h * h
-    if code == 1:
-        return max(h, 0)
-    if code == 2:
-        return abs(h)
-    if code == 3:
-        return h
-    if code == 4:
-        return math.tanh(h)
-    return 0.5 * h * (1.0 + math.erf(h * _SQRT_HALF))
+def _compiler() -> str | None:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
 
 
-@_inline
-def _derivative(h, code):
-    """σ'(h), except for σ = z² where it is h (the 2 rides in the product's factor)."""
-    if code == 0:
-        return h
-    if code == 1:
-        return 1 if h > 0 else 0
-    if code == 2:
-        return 1 if h > 0 else (-1 if h < 0 else 0)
-    if code == 3:
-        return 1
-    if code == 4:
-        t = math.tanh(h)
-        return 1 - t * t
-    return 0.5 * (1.0 + math.erf(h * _SQRT_HALF)) + h * math.exp(-0.5 * h * h) * _INV_SQRT_2PI
+def library_path() -> Path:
+    """Where the compiled library of this source, compiler flags and CPU is kept."""
+    key = hashlib.sha256(
+        b"\0".join([SOURCE.read_bytes(), " ".join(FLAGS).encode(), _machine().encode()])
+    ).hexdigest()[:16]
+    return _cache_folder() / f"step_kernels-{key}.so"
 
 
-@_inline
-def _activate_rows(a, b, start, rows, code, out):
-    n, width = b.shape
-    for i in range(rows):
-        for j in range(n):
-            row = i * n + j
-            for m in range(width):
-                out[row, m] = _activation(a[start + i, m] + b[j, m], code)
+def build() -> Path:
+    """Compile the library (unless this source is already compiled for this CPU) and
+    return its path; raises RuntimeError with the compiler's message on failure."""
+    target = library_path()
+    if target.exists():
+        return target
+    compiler = _compiler()
+    if compiler is None:
+        raise RuntimeError("no C++ compiler found (install g++, or set CXX to one)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # built under a temporary name and renamed: two processes may build at once
+    handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(handle)
+    try:
+        result = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", temporary],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{compiler} failed to compile {SOURCE.name}:\n"
+                               f"{result.stderr.strip()[-2000:]}")
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
 
 
-@_jit
+def _load() -> tuple[dict | None, str]:
+    """{dtype: the entry points for it} and "" or (None, the reason)."""
+    if sys.platform != "linux":
+        return None, "the compiled kernels are built on Linux only"
+    try:
+        library = ctypes.CDLL(str(build()))
+    except (OSError, RuntimeError) as error:
+        return None, str(error)
+    functions = {}
+    for dtype, suffix in ((np.float32, "f32"), (np.float64, "f64")):
+        entry_points = {}
+        for name, (arguments, result) in _SIGNATURES.items():
+            function = getattr(library, f"{name}_{suffix}")
+            function.argtypes, function.restype = arguments, result
+            entry_points[name] = function
+        namespace = SimpleNamespace(**entry_points)
+        # looked up by NumPy dtype and by PyTorch dtype alike
+        functions[np.dtype(dtype)] = functions[torch.from_numpy(np.empty(0, dtype)).dtype] = (
+            namespace
+        )
+    return functions, ""
+
+
+_FUNCTIONS, UNAVAILABLE_REASON = _load()
+AVAILABLE = _FUNCTIONS is not None
+"""Whether the kernels can be used (the library compiled and loaded)."""
+
+
+def native(dtype: np.dtype | torch.dtype) -> SimpleNamespace:
+    """The C entry points for arrays or tensors of this dtype (float32 or float64), which
+    take raw addresses: for callers that keep their buffers' addresses from step to step."""
+    return _FUNCTIONS[dtype]
+
+
+def pointer(array: np.ndarray) -> int:
+    """The address of a C-contiguous array's first element (checked)."""
+    if not array.flags.c_contiguous:
+        raise ValueError("the kernels take C-contiguous arrays")
+    return array.ctypes.data
+
+
+def _entry(*arrays: np.ndarray) -> SimpleNamespace:
+    """The entry points for these arrays, which must share one floating dtype."""
+    dtype = arrays[0].dtype
+    if any(array.dtype != dtype for array in arrays[1:]):
+        raise TypeError("the kernels take arrays of one dtype")
+    return native(dtype)
+
+
+def threads() -> int:
+    """The OpenMP threads of the parallel kernels: PyTorch's intra-op count."""
+    return torch.get_num_threads()
+
+
 def activate_pairs(a, b, start, rows, code, out):
     """out[i·n + j, m] = σ(a[start + i, m] + b[j, m]) for i < rows and every j < n."""
-    # one call per activation with a constant code, so that each loop is compiled for
-    # its own σ (a code read inside the loop would keep it from being vectorised)
-    if code == 0:
-        _activate_rows(a, b, start, rows, 0, out)
-    elif code == 1:
-        _activate_rows(a, b, start, rows, 1, out)
-    elif code == 2:
-        _activate_rows(a, b, start, rows, 2, out)
-    elif code == 3:
-        _activate_rows(a, b, start, rows, 3, out)
-    elif code == 4:
-        _activate_rows(a, b, start, rows, 4, out)
-    else:
-        _activate_rows(a, b, start, rows, 5, out)
-
-
-@_inline
-def _sum_rows(d, a, b, start, rows, code, out_first, out_second):
     n, width = b.shape
-    for i in range(rows):
-        first = out_first[i]
-        first[:] = 0
-        for j in range(n):
-            row = i * n + j
-            second = out_second[j]
-            for m in range(width):
-                e = d[row, m] * _derivative(a[start + i, m] + b[j, m], code)
-                first[m] += e
-                second[m] += e
+    _entry(a, b, out).activate_pairs(pointer(a), pointer(b), n, width, start, rows, code,
+                                     pointer(out), threads())
 
 
-@_jit
 def pair_gradient_sums(d, a, b, start, rows, code, out_first, out_second, accumulate):
-    """With e = d[i·n + j, m] σ'(a[start + i, m] + b[j, m]) (σ' as in ``_derivative``):
-    out_first[i, m] = Σ_j e for i < rows, and out_second[j, m] = Σ_i e, added to what is
-    there when ``accumulate``."""
-    if not accumulate:
-        out_second[:, :] = 0
-    if code == 0:  # a constant code per call, as in activate_pairs
-        _sum_rows(d, a, b, start, rows, 0, out_first, out_second)
-    elif code == 1:
-        _sum_rows(d, a, b, start, rows, 1, out_first, out_second)
-    elif code == 2:
-        _sum_rows(d, a, b, start, rows, 2, out_first, out_second)
-    elif code == 3:
-        _sum_rows(d, a, b, start, rows, 3, out_first, out_second)
-    elif code == 4:
-        _sum_rows(d, a, b, start, rows, 4, out_first, out_second)
-    else:
-        _sum_rows(d, a, b, start, rows, 5, out_first, out_second)
+    """With e = d[i·n + j, m] σ'(a[start + i, m] + b[j, m]) (σ' except for σ = z², where
+    it is h, the 2 riding in the step's factor): out_first[i, m] = Σ_j e for i < rows,
+    and out_second[j, m] = Σ_i e, added to what is there when ``accumulate``."""
+    n, width = b.shape
+    _entry(d, a, b, out_first, out_second).pair_gradient_sums(
+        pointer(d), pointer(a), pointer(b), n, width, start, rows, code, pointer(out_first),
+        pointer(out_second), int(accumulate), threads(),
+    )
 
 
-@_jit
-def shift_by_maximum(outputs, classes, scale):
+def shift_by_maximum(outputs, classes, scale) -> float:
     """For the products ξ Sᵀ (n × k) of a block and the classes y of its k pairs: writes
     F − max F over them for every pair p, with F = ``scale`` · ξ Sᵀ (the first half of
-    ``softmax_gradient``); returns Σ_p (F_p[y_p] − max F_p) (summed in float64)."""
+    the cross-entropy); returns Σ_p (F_p[y_p] − max F_p) (summed in float64)."""
     n, k = outputs.shape
-    alpha = outputs.dtype.type(scale)
-    top = np.empty(k, dtype=outputs.dtype)
-    for p in range(k):
-        top[p] = alpha * outputs[0, p]
-    for c in range(1, n):
-        for p in range(k):
-            top[p] = max(top[p], alpha * outputs[c, p])
-    loss = 0.0
-    for p in range(k):
-        loss += alpha * outputs[classes[p], p] - top[p]
-    for c in range(n):
-        for p in range(k):
-            outputs[c, p] = alpha * outputs[c, p] - top[p]
-    return loss
+    return native(outputs.dtype).shift_by_maximum(pointer(outputs), pointer(_indices(classes)),
+                                                  n, k, scale)
 
 
-@_jit
-def softmax_gradient(exponentials, classes, gradient_t, factor, factor_t):
+def softmax_gradient(exponentials, classes, gradient_t, factor, factor_t) -> float:
     """The second half of the cross-entropy of a block: from E = exp(F − max F) (n × k),
     writes ``factor`` · G̃ over E and ``factor_t`` · G̃ᵀ into ``gradient_t`` (k × n), where
     G̃ = softmax(F) − Y; returns −Σ_p log Σ_c E[c, p], which completes
     Σ_p log softmax(F_p)[y_p]. (The exponentials are left to NumPy's vectorised exp
     between the two halves.)"""
     n, k = exponentials.shape
-    scale = exponentials.dtype.type(factor)
-    scale_t = exponentials.dtype.type(factor_t)
-    unit, zero = exponentials.dtype.type(1), exponentials.dtype.type(0)
-    inverse = exponentials[0].copy()
-    for c in range(1, n):
-        for p in range(k):
-            inverse[p] += exponentials[c, p]
-    loss = 0.0
-    for p in range(k):
-        loss -= math.log(inverse[p])
-        inverse[p] = 1 / inverse[p]
-    for c in range(n):
-        for p in range(k):
-            exponentials[c, p] = exponentials[c, p] * inverse[p] - (
-                unit if classes[p] == c else zero
-            )
-    # the transposed copy in bands of 16 pairs, whose rows of G̃ stay in cache
-    for band in range(0, k, 16):
-        for p in range(band, min(k, band + 16)):
-            for c in range(n):
-                gradient_t[p, c] = scale_t * exponentials[c, p]
-    for c in range(n):
-        for p in range(k):
-            exponentials[c, p] *= scale
-    return loss
+    return _entry(exponentials, gradient_t).softmax_gradient(
+        pointer(exponentials), pointer(_indices(classes)), pointer(gradient_t), n, k, factor,
+        factor_t,
+    )
 
 
-@_jit
-def squared_error_block(outputs, targets, gradient_t, scale, factor, factor_t):
+def squared_error_block(outputs, targets, gradient_t, scale, factor, factor_t) -> float:
     """For the products ξ Sᵀ (n × k) of a block and its targets Yᵀ: with F = ``scale`` ·
     ξ Sᵀ and G̃ = F − Y, writes ``factor`` · G̃ over ``outputs`` and ``factor_t`` · G̃ᵀ into
     ``gradient_t`` (k × n); returns Σ (F − Y)² (summed in float64)."""
     n, k = outputs.shape
-    alpha = outputs.dtype.type(scale)
-    factor = outputs.dtype.type(factor)
-    factor_t = outputs.dtype.type(factor_t)
-    loss = 0.0
-    for c in range(n):
-        for p in range(k):
-            r = alpha * outputs[c, p] - targets[c, p]
-            outputs[c, p] = factor * r
-            gradient_t[p, c] = factor_t * r
-            loss += r * r
-    return loss
+    return _entry(outputs, targets, gradient_t).squared_error_block(
+        pointer(outputs), pointer(targets), pointer(gradient_t), n, k, scale, factor, factor_t
+    )
 
 
-@_jit
 def adam_step(param, grad, first, second, learning_rate, beta1, beta2, eps, step,
               weight_decay, decoupled):
     """One Adam step over flat arrays: g ← g + λθ (``decoupled``: θ ← (1 − ηλ)θ instead),
     m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², θ ← θ − η m̂/(√v̂ + ε)."""
-    root_c2 = math.sqrt(1.0 - beta2**step)
-    size = param.dtype.type(learning_rate * root_c2 / (1.0 - beta1**step))
-    guard = param.dtype.type(eps * root_c2)
-    b1, b2 = param.dtype.type(beta1), param.dtype.type(beta2)
-    rest1, rest2 = param.dtype.type(1.0 - beta1), param.dtype.type(1.0 - beta2)
-    shrink = param.dtype.type(1.0 - learning_rate * weight_decay if decoupled else 1.0)
-    decay = param.dtype.type(0.0 if decoupled else weight_decay)
-    for index in range(param.size):
-        theta = param[index] * shrink
-        g = grad[index] + decay * param[index]
-        m = b1 * first[index] + rest1 * g
-        v = b2 * second[index] + rest2 * g * g
-        first[index] = m
-        second[index] = v
-        param[index] = theta - size * m / (math.sqrt(v) + guard)
+    _entry(param, grad, first, second).adam_step(
+        pointer(param), pointer(grad), pointer(first), pointer(second), param.size,
+        learning_rate, beta1, beta2, eps, step, weight_decay, int(decoupled), threads(),
+    )
 
 
-@_jit
 def sphere_adam_step(param, grad, first, second, learning_rate, beta1, beta2, eps, step):
     """One projected Adam step on the spheres of the columns of ``param`` (L × n × M, unit
-    columns ν along n): g ← g − ⟨g, ν⟩ν, the Adam step of
-    ``adam_step``, then ν ← ν/‖ν‖."""
+    columns ν along n): g ← g − ⟨g, ν⟩ν, the Adam step of ``adam_step``, then
+    ν ← ν/‖ν‖."""
     layers, n, width = param.shape
-    root_c2 = math.sqrt(1.0 - beta2**step)
-    size = param.dtype.type(learning_rate * root_c2 / (1.0 - beta1**step))
-    guard = param.dtype.type(eps * root_c2)
-    b1, b2 = param.dtype.type(beta1), param.dtype.type(beta2)
-    rest1, rest2 = param.dtype.type(1.0 - beta1), param.dtype.type(1.0 - beta2)
-    dots = np.empty(width, dtype=param.dtype)
-    for layer in range(layers):
-        theta, g = param[layer], grad[layer]
-        m, v = first[layer], second[layer]
-        dots[:] = 0
-        for i in range(n):
-            for column in range(width):
-                dots[column] += g[i, column] * theta[i, column]
-        for i in range(n):
-            for column in range(width):
-                tangent = g[i, column] - dots[column] * theta[i, column]
-                moment = b1 * m[i, column] + rest1 * tangent
-                square = b2 * v[i, column] + rest2 * tangent * tangent
-                m[i, column] = moment
-                v[i, column] = square
-                theta[i, column] -= size * moment / (math.sqrt(square) + guard)
-        dots[:] = 0
-        for i in range(n):
-            for column in range(width):
-                dots[column] += theta[i, column] * theta[i, column]
-        for column in range(width):
-            dots[column] = 1 / math.sqrt(dots[column])
-        for i in range(n):
-            for column in range(width):
-                theta[i, column] *= dots[column]
+    _entry(param, grad, first, second).sphere_adam_step(
+        pointer(param), pointer(grad), pointer(first), pointer(second), layers, n, width,
+        learning_rate, beta1, beta2, eps, step, threads(),
+    )
 
 
-@_jit
 def scaled_copies(source, factor, factor_t, out, out_t):
     """out = factor · source and out_t = factor_t · sourceᵀ in one pass (source n × M)."""
-    scale = source.dtype.type(factor)
-    scale_t = source.dtype.type(factor_t)
     rows, columns = source.shape
-    for i in range(rows):
-        for j in range(columns):
-            value = source[i, j]
-            out[i, j] = scale * value
-            out_t[j, i] = scale_t * value
+    _entry(source, out, out_t).scaled_copies(pointer(source), rows, columns, factor, factor_t,
+                                       pointer(out), pointer(out_t))
+
+
+def _indices(classes: np.ndarray) -> np.ndarray:
+    if classes.dtype != np.int64:
+        raise TypeError("the classes must be int64")
+    return classes
 
 
 def compile_all() -> None:
-    """Compile every kernel for float32 and float64 (and cache them on disk), so that the
-    first training step does not wait for the compiler."""
-    if numba is None:
-        return
-    for dtype in (np.float32, np.float64):
-        a, b = np.ones((2, 3), dtype), np.ones((2, 3), dtype)
-        block = np.ones((4, 3), dtype)
-        for code in ACTIVATION_CODES.values():
-            activate_pairs(a, b, 0, 2, code, block)
-            pair_gradient_sums(block, a, b, 0, 2, code, np.ones((2, 3), dtype), b.copy(), True)
-        outputs, classes, gradient_t = np.ones((2, 4), dtype), np.zeros(4, np.int64), block[:, :2]
-        shift_by_maximum(outputs, classes, 1.0)
-        softmax_gradient(outputs, classes, np.ascontiguousarray(gradient_t), 1.0, 1.0)
-        squared_error_block(outputs, outputs.copy(), np.ones((4, 2), dtype), 1.0, 1.0, 1.0)
-        scaled_copies(a, 1.0, 1.0, a.copy(), np.ones((3, 2), dtype))
-        param = np.ones((3, 2, 3), dtype)
-        sphere_adam_step(param, param.copy(), param.copy(), param.copy(), 0.1, 0.9, 0.9, 1e-8, 1)
-        flat = param.reshape(-1)
-        adam_step(flat, flat.copy(), flat.copy(), flat.copy(), 0.1, 0.9, 0.9, 1e-8, 1, 0.0, False)
+    """Compile the kernels for this machine (the setup runs this once); prints why they
+    are not available when they are not."""
+    if not AVAILABLE:
+        print(f"The training kernels are not available: {UNAVAILABLE_REASON}. Training "
+              "uses PyTorch's code instead.", file=sys.stderr)
 
 
 if __name__ == "__main__":

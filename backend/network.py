@@ -126,7 +126,7 @@ class CompositionNetwork:
         fused_kernels: bool | None = None,
     ) -> None:
         """``fused_kernels``: use ``backend.kernels`` for the elementwise work of a step
-        (None: wherever they apply, which is on the CPU when Numba is there)."""
+        (None: wherever they apply, which is on the CPU when the library compiled)."""
         self.task = task
         self.activation = activation
         self.loss_kind = loss

@@ -154,24 +154,16 @@ class Adam(Optimiser):
         if self.first is None:
             self.first = torch.zeros_like(grad)
             self.second = torch.zeros_like(grad)
-        arrays = self._kernel_arrays(param, grad)
         settings = (self.learning_rate, self.beta1, self.beta2, self.eps, self.steps_taken)
+        tensors = (param, grad, self.first, self.second)
+        if not all(t.is_contiguous() and t.dtype == param.dtype for t in tensors):
+            raise ValueError("Adam's kernels take contiguous tensors of one dtype")
+        native, pointers = kernels.native(param.dtype), [t.data_ptr() for t in tensors]
         if self.sphere:
-            kernels.sphere_adam_step(*arrays, *settings)
+            native.sphere_adam_step(*pointers, *param.shape, *settings, kernels.threads())
         else:
-            flat = [array.reshape(-1) for array in arrays]
-            kernels.adam_step(*flat, *settings, self.weight_decay, self.decoupled)
-
-    def _kernel_arrays(self, param: torch.Tensor, grad: torch.Tensor) -> tuple:
-        """NumPy views of θ, g, m and v for the kernels, kept while the tensors stay."""
-        cached = getattr(self, "_arrays", None)
-        if cached is None or not (
-            cached[0] is param and cached[1] is grad and cached[2] is self.first
-            and cached[3] is self.second
-        ):
-            tensors = (param, grad, self.first, self.second)
-            cached = self._arrays = (*tensors, tuple(t.detach().numpy() for t in tensors))
-        return cached[4]
+            native.adam_step(*pointers, param.numel(), *settings, self.weight_decay,
+                             int(self.decoupled), kernels.threads())
 
     def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         if _FUSED_ADAM is None:

@@ -10,7 +10,8 @@ from backend import kernels
 from backend.network import activation_derivative, activation_value
 from backend.optimisers import Adam, AdamW
 
-pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="Numba is not installed")
+pytestmark = pytest.mark.skipif(not kernels.AVAILABLE,
+                                reason=f"no kernels: {kernels.UNAVAILABLE_REASON}")
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -144,12 +145,75 @@ def test_adam_kernel_steps_a_zero_dimensional_scale():
     assert float(scale) == pytest.approx(0.4, rel=1e-5)  # the first step moves by η
 
 
-def test_setup_compiles_every_kernel_for_both_dtypes():
-    """``python -m backend.kernels`` (run by the setup, which ignores its failure) compiles
-    a signature of every kernel for float32 and for float64."""
-    kernels.compile_all()
-    for name in ("activate_pairs", "pair_gradient_sums", "shift_by_maximum",
-                 "softmax_gradient", "squared_error_block", "scaled_copies", "adam_step",
-                 "sphere_adam_step"):
-        dtypes = {str(signature[0].dtype) for signature in getattr(kernels, name).signatures}
-        assert {"float32", "float64"} <= dtypes, name
+def test_setup_builds_the_library_once(monkeypatch, tmp_path):
+    """``python -m backend.kernels`` (run by the setup) compiles the library into the cache
+    folder; later calls find it there and compile nothing."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = kernels.build()
+    assert path.parent == tmp_path / "irrep-studio" and path.exists()
+    built = path.stat().st_mtime_ns
+    monkeypatch.setenv("CXX", "/nonexistent/compiler")  # would fail if it compiled again
+    assert kernels.build() == path and path.stat().st_mtime_ns == built
+
+
+def test_a_failed_build_says_which_compiler_failed(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CXX", "false")
+    with pytest.raises(RuntimeError, match="false failed to compile step_kernels.cpp"):
+        kernels.build()
+    assert list((tmp_path / "irrep-studio").iterdir()) == []  # no partial library left
+
+
+def test_the_kernels_share_pytorchs_openmp_runtime():
+    """One OpenMP runtime in the process: the kernels' parallel regions run on PyTorch's
+    threads instead of a second pool competing with them."""
+    maps = open("/proc/self/maps").read().splitlines()
+    runtimes = {line.split()[-1] for line in maps if "libgomp" in line}
+    assert len(runtimes) == 1, runtimes
+
+
+@pytest.mark.parametrize("activation", ["square", "gelu"])
+def test_the_parallel_kernels_give_the_same_bits_for_every_thread_count(activation):
+    n, width, rows = 23, 130, 21  # 21 rows: the sums over g1 are split into two chunks
+    code = kernels.ACTIVATION_CODES[activation]
+    a, b = random(n, width, dtype=torch.float32), random(n, width, dtype=torch.float32, seed=1)
+    d = random(rows * n, width, dtype=torch.float32, seed=2)
+    param = random(3, n, width, dtype=torch.float32, seed=3)
+    param /= param.norm(dim=1, keepdim=True)
+    gradient = random(3, n, width, dtype=torch.float32, seed=4)
+
+    def run(thread_count: int) -> list[np.ndarray]:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(thread_count)
+        try:
+            activated = np.empty((rows * n, width), np.float32)
+            kernels.activate_pairs(a.numpy(), b.numpy(), 1, rows, code, activated)
+            first, second = np.empty((rows, width), np.float32), np.ones((n, width), np.float32)
+            kernels.pair_gradient_sums(d.numpy(), a.numpy(), b.numpy(), 1, rows, code, first,
+                                       second, True)
+            results = [activated, first, second]
+            for sphere in (False, True):
+                theta, moments = param.numpy().copy(), [np.full_like(param.numpy(), 0.1)
+                                                         for _ in range(2)]
+                if sphere:
+                    kernels.sphere_adam_step(theta, gradient.numpy(), *moments, 0.01, 0.9,
+                                             0.99, 1e-8, 3)
+                else:
+                    kernels.adam_step(theta.reshape(-1), gradient.numpy().reshape(-1),
+                                      *(m.reshape(-1) for m in moments), 0.01, 0.9, 0.99,
+                                      1e-8, 3, 0.1, False)
+                results += [theta, *moments]
+            return results
+        finally:
+            torch.set_num_threads(previous)
+
+    for one, several in zip(run(1), run(2), strict=True):
+        np.testing.assert_array_equal(one, several)
+
+
+def test_the_kernels_refuse_mixed_dtypes_and_strided_arrays():
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(TypeError, match="one dtype"):
+        kernels.activate_pairs(a, np.ones((3, 4)), 0, 1, 0, np.empty((3, 4), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        kernels.activate_pairs(a.T, a.T, 0, 1, 0, np.empty((4, 3), np.float32))
