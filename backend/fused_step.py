@@ -7,13 +7,11 @@ by block of rows g1 (see ``CompositionNetwork._block_plan``):
     P = ξ Sᵀ                                        products.forward
     ℓ, c G̃ and h G̃ᵀ, from F = α P                   the loss kernels (see below)
     ∂L/∂ξ = Σ_blocks c G̃ S                          products.readout_gradient
-    ∂L/∂A, ∂L/∂B = Σ over g2, g1 of (h G̃ᵀ ξ) ⊙ σ'   products.hidden_product, then
-                                                    kernels.pair_gradient_sums
+    ∂L/∂A, ∂L/∂B = Σ over g2, g1 of (h G̃ᵀ ξ) ⊙ σ'   kernels.hidden_gradient_sums
 
 with α the output scale and c, h from ``CompositionNetwork._step_factors``, and ℓ, G̃,
-c_L and c_G as in ``CompositionNetwork._loss_gradient``: for cross-entropy
-``kernels.shift_by_maximum``, NumPy's exp and ``kernels.softmax_gradient``, for MSE
-``kernels.squared_error_block``. A step is a few hundred microseconds for the
+c_L and c_G as in ``CompositionNetwork._loss_gradient``: ``kernels.cross_entropy_block``
+or ``kernels.squared_error_block``. A step is a few hundred microseconds for the
 smaller groups, so everything that does not change from step to step is made once, when
 the step is built: the NumPy views of the weights, of the gradient and of every block's
 buffers, and buffers for A, B and their gradients where they are not views of theta and
@@ -22,7 +20,6 @@ grad. A ``FusedPairsStep`` is kept while the same theta and grad tensors come ba
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from backend import kernels
@@ -89,9 +86,10 @@ class FusedPairsStep:
         loss_factor, readout_factor, hidden_factor = network._step_factors(
             alpha, network.order**2
         )
-        factors = (alpha, readout_factor, hidden_factor)
-        network.products.prepare(self.readout * scale if tensor_scale else self.readout,
-                                 1.0, 1.0, 1.0)
+        readout = self.readout * scale if tensor_scale else self.readout  # contiguous
+        network.products.prepare(readout, 1.0, 1.0, 1.0)
+        # the factors, and the address of the ξ that the hidden gradient multiplies
+        factors = (alpha, readout_factor, hidden_factor, readout.data_ptr())
         readout_grad = self.scaled_readout_grad if tensor_scale else self.readout_grad
         if len(self.lanes) == 1:
             loss = self._run_lane(0, readout_grad, factors, need_theta_grad, outputs_copy)
@@ -121,7 +119,7 @@ class FusedPairsStep:
         first, second = self.first_pointer, self.second_pointer
         first_rows, second_sums = self.first_row_pointers[lane], self.second_sum_pointers[lane]
         threads = kernels.threads()
-        alpha, factor, factor_t = factors
+        alpha, factor, factor_t, readout = factors
         loss, running = 0.0, None
         for index, block in enumerate(self.lanes[lane]):
             pointers = self.block_pointers[lane][index]
@@ -135,19 +133,16 @@ class FusedPairsStep:
             # ℓ, c G̃ over the outputs and h G̃ᵀ, from F = α ξ Sᵀ
             at, pairs = outputs.data_ptr(), rows * n
             if self.cross_entropy:
-                loss += native.shift_by_maximum(at, pointers.classes, n, pairs, alpha)
-                np.exp(outputs.numpy(), out=outputs.numpy())  # faster than exp_ here
-                loss += native.softmax_gradient(at, pointers.classes, pointers.gradient_t, n,
-                                                pairs, factor, factor_t)
+                loss += native.cross_entropy_block(at, pointers.classes, pointers.gradient_t,
+                                                   n, pairs, alpha, factor, factor_t)
             else:
                 loss += native.squared_error_block(at, pointers.targets, pointers.gradient_t,
                                                    n, pairs, alpha, factor, factor_t)
             running = products.readout_gradient(outputs, block, running, sums_readout)
             if need_theta_grad:
-                hidden = products.hidden_product(block.gradient_t, block)
-                native.pair_gradient_sums(hidden.data_ptr(), first, second, n, width,
-                                          block.start, rows, code, first_rows[index],
-                                          second_sums, index > 0, threads)
+                native.hidden_gradient_sums(pointers.gradient_t, readout, first, second, n,
+                                            width, block.start, rows, code, first_rows[index],
+                                            second_sums, index > 0, threads)
         products.finish_readout_gradient(running, sums_readout)
         return loss
 

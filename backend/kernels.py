@@ -1,27 +1,28 @@
-"""Fused CPU kernels for the elementwise work of a training step (``step_kernels.cpp``).
+"""Fused CPU kernels for the training step (``step_kernels.cpp``).
 
-Between its matrix products, a step of the all-pairs network makes several passes over
+Around its matrix products, a step of the all-pairs network makes several passes over
 blocks of n·rows × M values: it forms H = A[g1] + B[g2], applies σ, multiplies the hidden
-gradient by σ'(H) and sums it over g2 and over g1. Each PyTorch call is one pass, and most
-of these calls write a whole block. The kernels here do that work in two passes per
-block and never store H:
+gradient D = G̃ᵀ ξ by σ'(H) and sums it over g2 and over g1. Each PyTorch call is one
+pass, and most of these calls write a whole block. The kernels here never store H, and
+the backward pass never stores D either:
 
-    activate_pairs:       S[(i, j), m] = σ(A[s+i, m] + B[j, m])
-    pair_gradient_sums:   e = D[(i, j), m] · σ'(A[s+i, m] + B[j, m]),
-                          ∂A[s+i, m] = Σ_j e,   ∂B[j, m] (+)= Σ_i e
+    activate_pairs:        S[(i, j), m] = σ(A[s+i, m] + B[j, m])
+    hidden_gradient_sums:  e = (G̃ᵀ ξ)[(i, j), m] · σ'(A[s+i, m] + B[j, m]),
+                           ∂A[s+i, m] = Σ_j e,   ∂B[j, m] (+)= Σ_i e
 
-with D = ∂L/∂σ(H) from the product G̃ᵀ ξ. ``squared_error_block`` turns a block's
-outputs into its loss and gradient G̃ (and G̃ᵀ) in one call; ``shift_by_maximum`` and
-``softmax_gradient`` do the same for cross-entropy, around NumPy's vectorised exp.
-These three also apply the step's scalar factors (the output scale to F, the loss
-factors to G̃ and G̃ᵀ), so that the products need no scaled copies of ξ.
+``hidden_gradient_sums`` takes the product G̃ᵀ ξ itself (its reduction runs over the n
+outputs only, short enough to keep the D of seven pairs in registers), which leaves the
+step two products for a library: ξ Sᵀ and G̃ S. ``squared_error_block`` turns a block's
+outputs into its loss and gradient G̃ (and G̃ᵀ) in one call; ``cross_entropy_block`` does
+the same for cross-entropy. These two also apply the step's scalar factors (the output
+scale to F, the loss factors to G̃ and G̃ᵀ), so that no product needs a scaled copy of ξ.
 ``adam_step`` and ``sphere_adam_step`` take a whole Adam step in one call, on the sphere
 with its projection and retraction; ``scaled_copies`` makes the products' scaled readouts.
 
 The kernels are C++, compiled for this machine's CPU the first time they are needed (a
 few seconds; the setup does it with ``python -m backend.kernels``) into a cache folder,
 and called through ctypes, which releases the GIL, so the step's two lanes run them at
-once. ``activate_pairs``, ``pair_gradient_sums`` and the Adam steps run on PyTorch's
+once. ``activate_pairs``, ``hidden_gradient_sums`` and the Adam steps run on PyTorch's
 threads (``torch.get_num_threads()``): the library shares PyTorch's OpenMP runtime,
 whose threads are still waiting, awake, from the step's last product. Each result is the
 same bits for every thread count (the C++ file says how). Without a C++ compiler, or if
@@ -50,7 +51,7 @@ ACTIVATION_CODES = {"square": 0, "relu": 1, "abs": 2, "identity": 3, "tanh": 4, 
 
 SOURCE = Path(__file__).with_name("step_kernels.cpp")
 FLAGS = (
-    "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17",
+    "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++20",
     # no contraction or reassociation (the same bits for every thread count, see the
     # source); non-finite values propagate, which the divergence checks rely on
     "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
@@ -59,10 +60,10 @@ FLAGS = (
 _POINTER, _INT, _INDEX, _REAL = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_double
 _SIGNATURES = {  # name: (argument types, result type)
     "activate_pairs": ([_POINTER] * 2 + [_INDEX] * 4 + [_INT, _POINTER, _INT], None),
-    "pair_gradient_sums": ([_POINTER] * 3 + [_INDEX] * 4 + [_INT, _POINTER, _POINTER, _INT,
-                                                           _INT], None),
-    "shift_by_maximum": ([_POINTER, _POINTER, _INDEX, _INDEX, _REAL], _REAL),
-    "softmax_gradient": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 2, _REAL),
+    "hidden_gradient_sums": ([_POINTER] * 4 + [_INDEX] * 4 + [_INT, _POINTER, _POINTER, _INT,
+                                                             _INT], None),
+    "cross_entropy_block": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 3, _REAL),
+    "exponentials": ([_POINTER, _INDEX, _POINTER], None),
     "squared_error_block": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 3, _REAL),
     "adam_step": ([_POINTER] * 4 + [_INDEX] + [_REAL] * 4 + [_INDEX, _REAL, _INT, _INT], None),
     "sphere_adam_step": ([_POINTER] * 4 + [_INDEX] * 3 + [_REAL] * 4 + [_INDEX, _INT], None),
@@ -184,37 +185,38 @@ def activate_pairs(a, b, start, rows, code, out):
                                      pointer(out), threads())
 
 
-def pair_gradient_sums(d, a, b, start, rows, code, out_first, out_second, accumulate):
-    """With e = d[i·n + j, m] σ'(a[start + i, m] + b[j, m]) (σ' except for σ = z², where
-    it is h, the 2 riding in the step's factor): out_first[i, m] = Σ_j e for i < rows,
-    and out_second[j, m] = Σ_i e, added to what is there when ``accumulate``."""
+def hidden_gradient_sums(g_t, readout, a, b, start, rows, code, out_first, out_second,
+                         accumulate):
+    """For the rows·n pairs (i, j) of a block with G̃ᵀ ``g_t`` (rows·n × n) and readout ξ
+    (n × M): with D = G̃ᵀ ξ and e = D[i·n + j, m] σ'(a[start + i, m] + b[j, m]) (σ' except
+    for σ = z², where it is h, the 2 riding in the step's factor), out_first[i, m] = Σ_j e
+    for i < rows and out_second[j, m] = Σ_i e, added to what is there when ``accumulate``.
+    D is never stored."""
     n, width = b.shape
-    _entry(d, a, b, out_first, out_second).pair_gradient_sums(
-        pointer(d), pointer(a), pointer(b), n, width, start, rows, code, pointer(out_first),
-        pointer(out_second), int(accumulate), threads(),
+    _entry(g_t, readout, a, b, out_first, out_second).hidden_gradient_sums(
+        pointer(g_t), pointer(readout), pointer(a), pointer(b), n, width, start, rows, code,
+        pointer(out_first), pointer(out_second), int(accumulate), threads(),
     )
 
 
-def shift_by_maximum(outputs, classes, scale) -> float:
-    """For the products ξ Sᵀ (n × k) of a block and the classes y of its k pairs: writes
-    F − max F over them for every pair p, with F = ``scale`` · ξ Sᵀ (the first half of
-    the cross-entropy); returns Σ_p (F_p[y_p] − max F_p) (summed in float64)."""
+def cross_entropy_block(outputs, classes, gradient_t, scale, factor, factor_t) -> float:
+    """For the products ξ Sᵀ (n × k) of a block and the classes y of its k pairs, with
+    F = ``scale`` · ξ Sᵀ and G̃ = softmax(F) − Y over the n outputs of each pair: writes
+    ``factor`` · G̃ over ``outputs`` and ``factor_t`` · G̃ᵀ into ``gradient_t`` (k × n);
+    returns Σ_p log softmax(F_p)[y_p] (summed in float64). The exponentials are of
+    F − max F, so no logit overflows; in float32 they take a vectorised e^x within 2 ulp."""
     n, k = outputs.shape
-    return native(outputs.dtype).shift_by_maximum(pointer(outputs), pointer(_indices(classes)),
-                                                  n, k, scale)
-
-
-def softmax_gradient(exponentials, classes, gradient_t, factor, factor_t) -> float:
-    """The second half of the cross-entropy of a block: from E = exp(F − max F) (n × k),
-    writes ``factor`` · G̃ over E and ``factor_t`` · G̃ᵀ into ``gradient_t`` (k × n), where
-    G̃ = softmax(F) − Y; returns −Σ_p log Σ_c E[c, p], which completes
-    Σ_p log softmax(F_p)[y_p]. (The exponentials are left to NumPy's vectorised exp
-    between the two halves.)"""
-    n, k = exponentials.shape
-    return _entry(exponentials, gradient_t).softmax_gradient(
-        pointer(exponentials), pointer(_indices(classes)), pointer(gradient_t), n, k, factor,
+    return _entry(outputs, gradient_t).cross_entropy_block(
+        pointer(outputs), pointer(_indices(classes)), pointer(gradient_t), n, k, scale, factor,
         factor_t,
     )
+
+
+def exponentials(values: np.ndarray) -> np.ndarray:
+    """e^x of every value, by the exponential the cross-entropy kernel uses."""
+    out = np.empty_like(values)
+    _entry(values, out).exponentials(pointer(values), values.size, pointer(out))
+    return out
 
 
 def squared_error_block(outputs, targets, gradient_t, scale, factor, factor_t) -> float:

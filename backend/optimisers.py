@@ -155,15 +155,24 @@ class Adam(Optimiser):
             self.first = torch.zeros_like(grad)
             self.second = torch.zeros_like(grad)
         settings = (self.learning_rate, self.beta1, self.beta2, self.eps, self.steps_taken)
-        tensors = (param, grad, self.first, self.second)
-        if not all(t.is_contiguous() and t.dtype == param.dtype for t in tensors):
-            raise ValueError("Adam's kernels take contiguous tensors of one dtype")
-        native, pointers = kernels.native(param.dtype), [t.data_ptr() for t in tensors]
+        native, pointers = self._kernel_arguments(param, grad)
         if self.sphere:
             native.sphere_adam_step(*pointers, *param.shape, *settings, kernels.threads())
         else:
             native.adam_step(*pointers, param.numel(), *settings, self.weight_decay,
                              int(self.decoupled), kernels.threads())
+
+    def _kernel_arguments(self, param: torch.Tensor, grad: torch.Tensor) -> tuple:
+        """The kernels for θ's dtype and the addresses of θ, g, m and v, checked and kept
+        while the same tensors come back."""
+        tensors = (param, grad, self.first, self.second)
+        kept = getattr(self, "_kept_arguments", None)
+        if kept is None or any(a is not b for a, b in zip(kept[0], tensors, strict=True)):
+            if not all(t.is_contiguous() and t.dtype == param.dtype for t in tensors):
+                raise ValueError("Adam's kernels take contiguous tensors of one dtype")
+            arguments = (kernels.native(param.dtype), [t.data_ptr() for t in tensors])
+            kept = self._kept_arguments = (tensors, arguments)
+        return kept[1]
 
     def _update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         if _FUSED_ADAM is None:

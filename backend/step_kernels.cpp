@@ -8,12 +8,12 @@
 //
 // Every result is the same bits for every thread count: work is split only where each
 // output value is computed by one thread, by the same expression and in the same order
-// whatever the split (pair_gradient_sums takes its two sums in one pass on one thread and
-// in two on several, each in the same order). The library is compiled without
-// floating-point contraction or reassociation, so that an expression gives the same bits
-// in every loop that contains it.
+// whatever the split. The library is compiled without floating-point contraction or
+// reassociation, so that an expression gives the same bits in every loop that contains
+// it (a vectorised loop and its scalar remainder, whose bounds move with the split).
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -64,122 +64,225 @@ void activate_rows(const T* a, const T* b, int64_t n, int64_t width, int64_t sta
     }
 }
 
-// e = d[(i, j), m] σ'(a[start + i, m] + b[j, m]), the same expression (and bits) in
-// every loop that forms it
-template <typename T, int code>
-inline T pair_gradient(const T* d, const T* a, const T* b, int64_t n, int64_t width,
-                       int64_t start, int64_t i, int64_t j, int64_t m) {
-    return d[(i * n + j) * width + m] * derivative<T, code>(a[(start + i) * width + m] +
-                                                            b[j * width + m]);
-}
+enum ScratchUse { PER_PAIR };
 
-// one thread: both sums in one pass over the block
-template <typename T, int code>
-void sum_rows_in_one_pass(const T* d, const T* a, const T* b, int64_t n, int64_t width,
-                          int64_t start, int64_t rows, T* out_first, T* out_second) {
-    for (int64_t i = 0; i < rows; i++) {
-        T* first = out_first + i * width;
-        std::memset(first, 0, sizeof(T) * width);
-        for (int64_t j = 0; j < n; j++) {
-            T* second = out_second + j * width;
-#pragma omp simd
-            for (int64_t m = 0; m < width; m++) {
-                T e = pair_gradient<T, code>(d, a, b, n, width, start, i, j, m);
-                first[m] += e;
-                second[m] += e;
-            }
-        }
-    }
-}
-
-// several threads: the rows i of ∂A split among them, then the rows j of ∂B; each sum
-// is taken in the same order as in the one pass (over j, over i), so the bits agree
-template <typename T, int code>
-void sum_rows_in_parallel(const T* d, const T* a, const T* b, int64_t n, int64_t width,
-                          int64_t start, int64_t rows, T* out_first, T* out_second,
-                          int threads) {
-#pragma omp parallel num_threads(threads)
-    {
-#pragma omp for schedule(static) nowait
-        for (int64_t i = 0; i < rows; i++) {
-            T* first = out_first + i * width;
-            std::memset(first, 0, sizeof(T) * width);
-            for (int64_t j = 0; j < n; j++) {
-#pragma omp simd
-                for (int64_t m = 0; m < width; m++)
-                    first[m] += pair_gradient<T, code>(d, a, b, n, width, start, i, j, m);
-            }
-        }
-#pragma omp for schedule(static)
-        for (int64_t j = 0; j < n; j++) {
-            T* second = out_second + j * width;
-            for (int64_t i = 0; i < rows; i++) {
-#pragma omp simd
-                for (int64_t m = 0; m < width; m++)
-                    second[m] += pair_gradient<T, code>(d, a, b, n, width, start, i, j, m);
-            }
-        }
-    }
-}
-
-template <typename T>
-std::vector<T>& scratch() {
+// a buffer of at least `size` values for one use, kept per calling thread
+template <typename T, int use>
+T* scratch(int64_t size) {
     thread_local std::vector<T> buffer;
-    return buffer;
+    if (int64_t(buffer.size()) < size) buffer.resize(size);
+    return buffer.data();
+}
+
+// The hidden gradient and its sums over pairs, without storing the product: for the
+// pairs p = (i, j) of the block, D[p, m] = Σ_c g_t[p, c] ξ[c, m] (G̃ᵀ ξ, rows·n × width),
+// e = D ⊙ σ'(a[start + i] + b[j]), out_first[i] = Σ_j e, out_second[j] (+)= Σ_i e.
+//
+// The columns are split into strips of one vector, each strip computed by one thread
+// (so every value is the same bits on any number of threads); within a strip, seven
+// pairs of a row i at a time share every load of ξ, and their D stays in registers.
+// This file is compiled without contraction; these functions alone contract a·b + c
+// into one fused multiply-add (a strip's values come from one expression whatever the
+// thread count, so the bits still do not depend on it).
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
+
+template <typename T>
+struct Strip {
+    typedef T vector __attribute__((vector_size(64)));
+    static constexpr int lanes = 64 / sizeof(T);
+    static vector load(const T* from) {
+        vector value;
+        std::memcpy(&value, from, sizeof(vector));
+        return value;
+    }
+    static void store(T* to, vector value) { std::memcpy(to, &value, sizeof(vector)); }
+};
+
+template <typename T, int code>
+inline typename Strip<T>::vector derivative_vector(typename Strip<T>::vector h) {
+    if constexpr (code == SQUARE) {
+        return h;
+    } else {
+        T values[Strip<T>::lanes];
+        Strip<T>::store(values, h);
+        for (int lane = 0; lane < Strip<T>::lanes; lane++)
+            values[lane] = derivative<T, code>(values[lane]);
+        return Strip<T>::load(values);
+    }
+}
+
+// `count` pairs (i, j) … (i, j + count − 1), columns [m0, m0 + lanes)
+template <typename T, int code, int count>
+inline void strip_of_pairs(const T* g_t, const T* xi, const T* b, int64_t n, int64_t width,
+                           int64_t i, int64_t j, int64_t m0,
+                           typename Strip<T>::vector first_of_row,
+                           typename Strip<T>::vector& first, T* out_second) {
+    using S = Strip<T>;
+    typename S::vector d[count] = {};
+    const T* g = g_t + (i * n + j) * n;
+    for (int64_t c = 0; c < n; c++) {
+        const typename S::vector x = S::load(xi + c * width + m0);
+        for (int q = 0; q < count; q++) d[q] += g[q * n + c] * x;
+    }
+    for (int q = 0; q < count; q++) {
+        T* second = out_second + (j + q) * width + m0;
+        const typename S::vector h = first_of_row + S::load(b + (j + q) * width + m0);
+        const typename S::vector e = d[q] * derivative_vector<T, code>(h);
+        first += e;
+        S::store(second, S::load(second) + e);
+    }
+}
+
+constexpr int PAIRS_PER_STRIP = 7;
+
+template <typename T, int code>
+void strip_of_block(const T* g_t, const T* xi, const T* a, const T* b, int64_t n,
+                    int64_t width, int64_t start, int64_t rows, int64_t m0, T* out_first,
+                    T* out_second) {
+    using S = Strip<T>;
+    for (int64_t i = 0; i < rows; i++) {
+        const typename S::vector row_a = S::load(a + (start + i) * width + m0);
+        typename S::vector first = {};
+        int64_t j = 0;
+        for (; j + PAIRS_PER_STRIP <= n; j += PAIRS_PER_STRIP)
+            strip_of_pairs<T, code, PAIRS_PER_STRIP>(g_t, xi, b, n, width, i, j, m0, row_a,
+                                                     first, out_second);
+#define REST(COUNT)                                                                         \
+    case COUNT:                                                                             \
+        strip_of_pairs<T, code, COUNT>(g_t, xi, b, n, width, i, j, m0, row_a, first,       \
+                                       out_second);                                         \
+        break;
+        switch (n - j) {
+            REST(1) REST(2) REST(3) REST(4) REST(5) REST(6)
+            default: break;
+        }
+#undef REST
+        S::store(out_first + i * width + m0, first);
+    }
+}
+
+// the last width % lanes columns, one value at a time
+template <typename T, int code>
+void last_columns(const T* g_t, const T* xi, const T* a, const T* b, int64_t n, int64_t width,
+                  int64_t start, int64_t rows, int64_t m0, T* out_first, T* out_second) {
+    for (int64_t i = 0; i < rows; i++) {
+        for (int64_t m = m0; m < width; m++) out_first[i * width + m] = T(0);
+        for (int64_t j = 0; j < n; j++) {
+            const T* g = g_t + (i * n + j) * n;
+            for (int64_t m = m0; m < width; m++) {
+                T d = T(0);
+                for (int64_t c = 0; c < n; c++) d += g[c] * xi[c * width + m];
+                const T e = d * derivative<T, code>(a[(start + i) * width + m] + b[j * width + m]);
+                out_first[i * width + m] += e;
+                out_second[j * width + m] += e;
+            }
+        }
+    }
 }
 
 template <typename T, int code>
-void sum_rows(const T* d, const T* a, const T* b, int64_t n, int64_t width, int64_t start,
-              int64_t rows, T* out_first, T* out_second, bool accumulate, int threads) {
-    if (!accumulate) std::memset(out_second, 0, sizeof(T) * n * width);
-    if (threads > 1)
-        sum_rows_in_parallel<T, code>(d, a, b, n, width, start, rows, out_first, out_second,
-                                      threads);
-    else
-        sum_rows_in_one_pass<T, code>(d, a, b, n, width, start, rows, out_first, out_second);
+void hidden_gradient_sums_of(const T* g_t, const T* xi, const T* a, const T* b, int64_t n,
+                             int64_t width, int64_t start, int64_t rows, T* out_first,
+                             T* out_second, bool accumulate, int threads) {
+    const int64_t lanes = Strip<T>::lanes, strips = width / lanes;
+    const int64_t tasks = strips + (width % lanes ? 1 : 0);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t task = 0; task < tasks; task++) {
+        const int64_t m0 = task * lanes, m1 = std::min(width, m0 + lanes);
+        if (!accumulate)
+            for (int64_t j = 0; j < n; j++)
+                std::fill(out_second + j * width + m0, out_second + j * width + m1, T(0));
+        if (task < strips)
+            strip_of_block<T, code>(g_t, xi, a, b, n, width, start, rows, m0, out_first,
+                                    out_second);
+        else
+            last_columns<T, code>(g_t, xi, a, b, n, width, start, rows, m0, out_first,
+                                  out_second);
+    }
 }
 
+#pragma GCC pop_options
+
+// e^x for float, vectorisable, within 2 ulp: x = k ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 in
+// two parts, so that r is exact), e^r by its Taylor polynomial of degree 7 (relative error
+// below 2·10⁻⁸ on that interval), times 2^k built in the exponent bits. Below ln of the
+// smallest normal float the result is 0, above ln of the largest it is inf; NaN stays NaN.
+inline float exponential(float x) {
+    const float lowest = -87.33654f, highest = 88.72283f;
+    const float clamped = x < lowest ? lowest : (x > highest ? highest : x);
+    const float k = std::nearbyint(clamped * 1.44269504f);
+    const float r = (clamped - k * 0.693359375f) - k * -2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    // 2^k for k in [-126, 128]; 2^128 is not a float, so it is taken as 2 · 2^127
+    const int32_t exponent = int32_t(k);
+    const int32_t top = exponent > 127 ? 127 : exponent;
+    const float power = std::bit_cast<float>((top + 127) << 23);
+    const float value = exponent > 127 ? 2.0f * (p * power) : p * power;
+    if (x != x) return x;
+    return x < lowest ? 0.0f : (x > highest ? INFINITY : value);
+}
+
+inline double exponential(double x) { return std::exp(x); }
+
 template <typename T>
-double shift_by_maximum(T* outputs, const int64_t* classes, int64_t n, int64_t k,
-                        double scale) {
-    const T alpha = T(scale);
-    std::vector<T>& top = scratch<T>();
-    if (int64_t(top.size()) < k) top.resize(k);
+void exponentials(const T* values, int64_t count, T* out) {
+#pragma omp simd
+    for (int64_t index = 0; index < count; index++) out[index] = exponential(values[index]);
+}
+
+// For the products ξ Sᵀ (n × k) of a block and the classes y of its k pairs, with
+// F = scale · ξ Sᵀ and G̃ = softmax(F) − Y over the n outputs of each pair: writes
+// factor · G̃ over the products and factor_t · G̃ᵀ into gradient_t (k × n); returns
+// Σ_p log softmax(F_p)[y_p] (summed in double). The exponentials are of F − max F.
+template <typename T>
+double cross_entropy_block(T* outputs, const int64_t* classes, T* gradient_t, int64_t n,
+                           int64_t k, double scale, double factor, double factor_t) {
+    const T alpha = T(scale), g_scale = T(factor), t_scale = T(factor_t);
+    T* top = scratch<T, PER_PAIR>(2 * k);
+    T* sums = top + k;
+#pragma omp simd
     for (int64_t p = 0; p < k; p++) top[p] = alpha * outputs[p];
-    for (int64_t c = 1; c < n; c++)
-        for (int64_t p = 0; p < k; p++) top[p] = std::max(top[p], alpha * outputs[c * k + p]);
+    for (int64_t c = 1; c < n; c++) {
+        const T* row = outputs + c * k;
+#pragma omp simd
+        for (int64_t p = 0; p < k; p++) top[p] = std::max(top[p], alpha * row[p]);
+    }
     double loss = 0.0;
     for (int64_t p = 0; p < k; p++) loss += double(alpha * outputs[classes[p] * k + p] - top[p]);
-    for (int64_t c = 0; c < n; c++)
-        for (int64_t p = 0; p < k; p++) outputs[c * k + p] = alpha * outputs[c * k + p] - top[p];
-    return loss;
-}
-
-template <typename T>
-double softmax_gradient(T* exponentials, const int64_t* classes, T* gradient_t, int64_t n,
-                        int64_t k, double factor, double factor_t) {
-    const T scale = T(factor), scale_t = T(factor_t);
-    std::vector<T>& inverse = scratch<T>();
-    if (int64_t(inverse.size()) < k) inverse.resize(k);
-    for (int64_t p = 0; p < k; p++) inverse[p] = exponentials[p];
-    for (int64_t c = 1; c < n; c++)
-        for (int64_t p = 0; p < k; p++) inverse[p] += exponentials[c * k + p];
-    double loss = 0.0;
-    for (int64_t p = 0; p < k; p++) {
-        loss -= std::log(double(inverse[p]));
-        inverse[p] = T(1) / inverse[p];
+    std::fill(sums, sums + k, T(0));
+    for (int64_t c = 0; c < n; c++) {
+        T* row = outputs + c * k;
+#pragma omp simd
+        for (int64_t p = 0; p < k; p++) {
+            const T e = exponential(alpha * row[p] - top[p]);
+            row[p] = e;
+            sums[p] += e;
+        }
     }
-    for (int64_t c = 0; c < n; c++)
-        for (int64_t p = 0; p < k; p++)
-            exponentials[c * k + p] =
-                exponentials[c * k + p] * inverse[p] - (classes[p] == c ? T(1) : T(0));
-    // the transposed copy in bands of 16 pairs, whose rows of G̃ stay in cache
+    for (int64_t p = 0; p < k; p++) {
+        loss -= std::log(double(sums[p]));
+        sums[p] = T(1) / sums[p];
+    }
+    // G̃ and its transposed copy, in bands of 16 pairs whose rows of G̃ stay in cache
     for (int64_t band = 0; band < k; band += 16) {
         const int64_t end = std::min(k, band + 16);
-        for (int64_t p = band; p < end; p++)
-            for (int64_t c = 0; c < n; c++) gradient_t[p * n + c] = scale_t * exponentials[c * k + p];
+        for (int64_t c = 0; c < n; c++) {
+            T* row = outputs + c * k;
+            for (int64_t p = band; p < end; p++) {
+                const T g = row[p] * sums[p] - (classes[p] == c ? T(1) : T(0));
+                gradient_t[p * n + c] = t_scale * g;
+                row[p] = g_scale * g;
+            }
+        }
     }
-    for (int64_t index = 0; index < n * k; index++) exponentials[index] *= scale;
     return loss;
 }
 
@@ -321,20 +424,21 @@ void activate_pairs(const T* a, const T* b, int64_t n, int64_t width, int64_t st
 }
 
 template <typename T>
-void pair_gradient_sums(const T* d, const T* a, const T* b, int64_t n, int64_t width,
-                        int64_t start, int64_t rows, int code, T* out_first, T* out_second,
-                        bool accumulate, int threads) {
-#define SUM_ROWS(CODE) \
-    sum_rows<T, CODE>(d, a, b, n, width, start, rows, out_first, out_second, accumulate, threads)
+void hidden_gradient_sums(const T* g_t, const T* xi, const T* a, const T* b, int64_t n,
+                          int64_t width, int64_t start, int64_t rows, int code, T* out_first,
+                          T* out_second, bool accumulate, int threads) {
+#define SUMS(CODE)                                                                     \
+    hidden_gradient_sums_of<T, CODE>(g_t, xi, a, b, n, width, start, rows, out_first, \
+                                     out_second, accumulate, threads)
     switch (code) {
-        case SQUARE: return SUM_ROWS(SQUARE);
-        case RELU: return SUM_ROWS(RELU);
-        case ABS: return SUM_ROWS(ABS);
-        case IDENTITY: return SUM_ROWS(IDENTITY);
-        case TANH: return SUM_ROWS(TANH);
-        default: return SUM_ROWS(GELU);
+        case SQUARE: return SUMS(SQUARE);
+        case RELU: return SUMS(RELU);
+        case ABS: return SUMS(ABS);
+        case IDENTITY: return SUMS(IDENTITY);
+        case TANH: return SUMS(TANH);
+        default: return SUMS(GELU);
     }
-#undef SUM_ROWS
+#undef SUMS
 }
 
 }  // namespace
@@ -345,20 +449,22 @@ void pair_gradient_sums(const T* d, const T* a, const T* b, int64_t n, int64_t w
                                             int threads) {                                    \
         activate_pairs<T>(a, b, n, width, start, rows, code, out, threads);                  \
     }                                                                                         \
-    extern "C" void pair_gradient_sums_##SUFFIX(                                              \
-        const T* d, const T* a, const T* b, int64_t n, int64_t width, int64_t start,          \
-        int64_t rows, int code, T* out_first, T* out_second, int accumulate, int threads) {   \
-        pair_gradient_sums<T>(d, a, b, n, width, start, rows, code, out_first, out_second,   \
-                              accumulate != 0, threads);                                      \
+    extern "C" void hidden_gradient_sums_##SUFFIX(                                            \
+        const T* g_t, const T* xi, const T* a, const T* b, int64_t n, int64_t width,          \
+        int64_t start, int64_t rows, int code, T* out_first, T* out_second, int accumulate,   \
+        int threads) {                                                                        \
+        hidden_gradient_sums<T>(g_t, xi, a, b, n, width, start, rows, code, out_first,       \
+                                out_second, accumulate != 0, threads);                       \
     }                                                                                         \
-    extern "C" double shift_by_maximum_##SUFFIX(T* outputs, const int64_t* classes,          \
-                                                int64_t n, int64_t k, double scale) {         \
-        return shift_by_maximum<T>(outputs, classes, n, k, scale);                            \
+    extern "C" double cross_entropy_block_##SUFFIX(T* outputs, const int64_t* classes,       \
+                                                   T* gradient_t, int64_t n, int64_t k,       \
+                                                   double scale, double factor,               \
+                                                   double factor_t) {                         \
+        return cross_entropy_block<T>(outputs, classes, gradient_t, n, k, scale, factor,     \
+                                      factor_t);                                              \
     }                                                                                         \
-    extern "C" double softmax_gradient_##SUFFIX(T* exponentials, const int64_t* classes,     \
-                                                T* gradient_t, int64_t n, int64_t k,          \
-                                                double factor, double factor_t) {             \
-        return softmax_gradient<T>(exponentials, classes, gradient_t, n, k, factor, factor_t); \
+    extern "C" void exponentials_##SUFFIX(const T* values, int64_t count, T* out) {           \
+        exponentials<T>(values, count, out);                                                  \
     }                                                                                         \
     extern "C" double squared_error_block_##SUFFIX(T* outputs, const T* targets,             \
                                                    T* gradient_t, int64_t n, int64_t k,       \
