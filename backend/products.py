@@ -7,8 +7,6 @@ G̃ = ∂ℓ/∂Fᵀ (n × k), the step needs
     readout:       ∂L/∂ξ = c Σ_blocks G̃ S               (n × M)
     hidden:        ∂L/∂H = h (G̃ᵀ ξ) ⊙ E                 (k × M)
 
-(or h G̃ᵀ ξ alone, ``hidden_product``, when a fused kernel applies E on its way)
-
 with scalar factors α (the output scale), c (α times the loss factor) and h (c, times 2
 for σ = z²), and E = σ'(H) (E = H for σ = z², whose 2 is in h).
 
@@ -19,8 +17,10 @@ linear layers on the CPU), which uses the CPU's widest vector instructions where
 BLAS that ``addmm`` calls may not: on an AVX-512 AMD EPYC it computes these products
 1.7–2.7× faster than ``addmm``. Its results are new tensors, so the factors are folded
 into small operands made once per step, and the ⊙ E of the hidden gradient is fused
-into its product. With the fused kernels the factors are all 1 here (the loss kernels
-apply them to the small G̃ and G̃ᵀ instead), and the products read ξ itself. Both give
+into its product. With the fused kernels the step takes only the forward and readout
+products from here (``kernels.hidden_gradient_sums`` forms the hidden gradient itself), the
+factors are all 1 (the loss kernels apply them to the small G̃ and G̃ᵀ instead), and the
+products read ξ itself. Both give
 the same result up to rounding, each the same bits on every run and for every thread
 count.
 """
@@ -75,16 +75,9 @@ class AddmmProducts:
                         derivative: torch.Tensor) -> torch.Tensor:
         """h (G̃ᵀ ξ) ⊙ E for G̃ᵀ (k × n), written over H (the product goes through σ(H)'s
         buffer, which the step no longer needs)."""
-        scratch = self.hidden_product(gradient_t, block, out=block.activated)
+        scratch = torch.addmm(block.activated, gradient_t, self.readout, beta=0.0,
+                              alpha=self.hidden_factor, out=block.activated)
         return torch.mul(scratch, derivative, out=block.hidden)
-
-    def hidden_product(self, gradient_t: torch.Tensor, block,
-                       out: torch.Tensor | None = None) -> torch.Tensor:
-        """h G̃ᵀ ξ (k × M) for G̃ᵀ (k × n), in ``out`` (by default the H buffer, which the
-        step's fused kernels do not use)."""
-        out = block.hidden if out is None else out
-        return torch.addmm(out, gradient_t, self.readout, beta=0.0, alpha=self.hidden_factor,
-                           out=out)
 
 
 class OneDnnProducts:
@@ -169,10 +162,6 @@ class OneDnnProducts:
         """(G̃ᵀ)(h ξᵀ)ᵀ ⊙ E as one fused product, a new (k × M) tensor (G̃ᵀ contiguous,
         which the product reads faster)."""
         return self._binary(gradient_t, derivative, self.scaled_readout_t, None, "mul")
-
-    def hidden_product(self, gradient_t: torch.Tensor, block) -> torch.Tensor:
-        """(G̃ᵀ)(h ξᵀ)ᵀ, a new (k × M) tensor."""
-        return self._inner_product(gradient_t, self.scaled_readout_t, None, "none", [], "")
 
 
 def step_products(device: torch.device, dtype: torch.dtype, prefer_onednn: bool = True):
