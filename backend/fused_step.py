@@ -3,10 +3,9 @@
 It computes what ``CompositionNetwork.loss_and_gradient`` computes for all n² pairs, block
 by block of rows g1 (see ``CompositionNetwork._block_plan``):
 
-    S = σ(A[g1] + B[g2])                           kernels.activate_pairs
-    P = ξ Sᵀ                                        products.forward
+    P = ξ Sᵀ with S = σ(A[g1] + B[g2])               kernels.forward_block
     ℓ, c G̃ and h G̃ᵀ, from F = α P                   the loss kernels (see below)
-    ∂L/∂ξ = Σ_blocks c G̃ S                          products.readout_gradient
+    ∂L/∂ξ = Σ_blocks c G̃ S                          kernels.readout_block
     ∂L/∂A, ∂L/∂B = Σ over g2, g1 of (h G̃ᵀ ξ) ⊙ σ'   kernels.hidden_gradient_sums
 
 with α the output scale and c, h from ``CompositionNetwork._step_factors``, and ℓ, G̃,
@@ -67,6 +66,10 @@ class FusedPairsStep:
         self.second_sum_pointers = [kernels.pointer(sums) for sums in self.second_sums]
         self.block_pointers = [[_BlockPointers(block, self.cross_entropy) for block in lane]
                                for lane in self.lanes]
+        # Bᵀ with its columns padded to whole vectors, for the forward kernel
+        self.padded_order = kernels.padded_order(n, theta.dtype)
+        self.second_t = torch.empty((width, self.padded_order), **options)
+        self.second_t_pointer = self.second_t.data_ptr()
 
     def matches(self, theta: torch.Tensor, grad: torch.Tensor) -> bool:
         """Whether this step was built for these very tensors."""
@@ -87,9 +90,11 @@ class FusedPairsStep:
             alpha, network.order**2
         )
         readout = self.readout * scale if tensor_scale else self.readout  # contiguous
-        network.products.prepare(readout, 1.0, 1.0, 1.0)
-        # the factors, and the address of the ξ that the hidden gradient multiplies
+        # the factors, and the address of the ξ of the forward and hidden products
         factors = (alpha, readout_factor, hidden_factor, readout.data_ptr())
+        n, width = network.order, self.first_array.shape[1]
+        self.kernels.transpose_padded(self.second_pointer, n, width, self.padded_order,
+                                      self.second_t_pointer)
         readout_grad = self.scaled_readout_grad if tensor_scale else self.readout_grad
         if len(self.lanes) == 1:
             loss = self._run_lane(0, readout_grad, factors, need_theta_grad, outputs_copy)
@@ -114,36 +119,38 @@ class FusedPairsStep:
         """Forward and backward of one lane's blocks: returns the lane's ℓ (summed in
         float64), writes its Σ c G̃ S into ``sums_readout``, its Σ over pairs of ∂L/∂B
         into its second sums and its rows of ∂L/∂A."""
-        products, native = self.network.products, self.kernels
+        native = self.kernels
         n, width, code = self.network.order, self.first_array.shape[1], self.code
         first, second = self.first_pointer, self.second_pointer
+        second_t, padded_order = self.second_t_pointer, self.padded_order
         first_rows, second_sums = self.first_row_pointers[lane], self.second_sum_pointers[lane]
+        readout_sums = sums_readout.data_ptr()
         threads = kernels.threads()
         alpha, factor, factor_t, readout = factors
-        loss, running = 0.0, None
+        loss = 0.0
         for index, block in enumerate(self.lanes[lane]):
             pointers = self.block_pointers[lane][index]
             rows = block.stop - block.start
-            native.activate_pairs(first, second, n, width, block.start, rows, code,
-                                  pointers.activated, threads)
-            outputs = products.forward(block)  # ξ Sᵀ (n × pairs)
+            # ξ σ(H)ᵀ (n × pairs)
+            native.forward_block(readout, first, second_t, n, padded_order, width,
+                                 block.start, rows, code, pointers.outputs, threads)
             if outputs_copy is not None:
                 part = outputs_copy[block.start * n : block.stop * n]
-                torch.mul(outputs.T, alpha, out=part)
-            # ℓ, c G̃ over the outputs and h G̃ᵀ, from F = α ξ Sᵀ
-            at, pairs = outputs.data_ptr(), rows * n
+                torch.mul(block.outputs.T, alpha, out=part)
+            # ℓ, c G̃ over the outputs and h G̃ᵀ, from F = α ξ σ(H)ᵀ
+            at, pairs = pointers.outputs, rows * n
             if self.cross_entropy:
                 loss += native.cross_entropy_block(at, pointers.classes, pointers.gradient_t,
                                                    n, pairs, alpha, factor, factor_t)
             else:
                 loss += native.squared_error_block(at, pointers.targets, pointers.gradient_t,
                                                    n, pairs, alpha, factor, factor_t)
-            running = products.readout_gradient(outputs, block, running, sums_readout)
+            native.readout_block(at, first, second, n, width, block.start, rows, code,
+                                 readout_sums, index > 0, threads)
             if need_theta_grad:
                 native.hidden_gradient_sums(pointers.gradient_t, readout, first, second, n,
                                             width, block.start, rows, code, first_rows[index],
                                             second_sums, index > 0, threads)
-        products.finish_readout_gradient(running, sums_readout)
         return loss
 
 
@@ -151,7 +158,7 @@ class _BlockPointers:
     """The addresses of a block's buffers that the kernels take."""
 
     def __init__(self, block, cross_entropy: bool) -> None:
-        self.activated = kernels.pointer(block.activated_array)
+        self.outputs = block.outputs.data_ptr()
         self.gradient_t = kernels.pointer(block.gradient_t_array)
         self.classes = kernels.pointer(block.classes_array) if cross_entropy else None
         self.targets = None if cross_entropy else kernels.pointer(block.targets_array)

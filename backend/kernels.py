@@ -60,6 +60,10 @@ FLAGS = (
 _POINTER, _INT, _INDEX, _REAL = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_double
 _SIGNATURES = {  # name: (argument types, result type)
     "activate_pairs": ([_POINTER] * 2 + [_INDEX] * 4 + [_INT, _POINTER, _INT], None),
+    "transpose_padded": ([_POINTER] + [_INDEX] * 3 + [_POINTER], None),
+    "forward_lanes": ([], _INDEX),
+    "forward_block": ([_POINTER] * 3 + [_INDEX] * 5 + [_INT, _POINTER, _INT], None),
+    "readout_block": ([_POINTER] * 3 + [_INDEX] * 4 + [_INT, _POINTER, _INT, _INT], None),
     "hidden_gradient_sums": ([_POINTER] * 4 + [_INDEX] * 4 + [_INT, _POINTER, _POINTER, _INT,
                                                              _INT], None),
     "cross_entropy_block": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 3, _REAL),
@@ -183,6 +187,42 @@ def activate_pairs(a, b, start, rows, code, out):
     n, width = b.shape
     _entry(a, b, out).activate_pairs(pointer(a), pointer(b), n, width, start, rows, code,
                                      pointer(out), threads())
+
+
+def padded_order(n: int, dtype) -> int:
+    """n rounded up to whole vectors of the forward kernel (the columns of its Bᵀ)."""
+    lanes = native(dtype).forward_lanes()
+    return -(-n // lanes) * lanes
+
+
+def transpose_padded(b: np.ndarray) -> np.ndarray:
+    """Bᵀ (M × n_pad) for B (n × M), its columns past n zero: the forward kernel's B."""
+    n, width = b.shape
+    bt = np.empty((width, padded_order(n, b.dtype)), b.dtype)
+    _entry(b, bt).transpose_padded(pointer(b), n, width, bt.shape[1], pointer(bt))
+    return bt
+
+
+def forward_block(readout, a, b, start, rows, code, out):
+    """F[c, i·n + j] = Σ_m ξ[c, m] σ(a[start + i, m] + b[j, m]) into ``out`` (n × rows·n)
+    for readout ξ (n × M), without storing σ(H)."""
+    n, width = b.shape
+    bt = transpose_padded(b)
+    _entry(readout, a, bt, out).forward_block(
+        pointer(readout), pointer(a), pointer(bt), n, bt.shape[1], width, start, rows, code,
+        pointer(out), threads(),
+    )
+
+
+def readout_block(g, a, b, start, rows, code, out, accumulate):
+    """out[c, m] = Σ_p g[c, p] σ(a[start + i, m] + b[j, m]) over the pairs p = i·n + j of
+    the block (G̃ S for G̃ = ``g``, n × rows·n), added to what is there when
+    ``accumulate``; σ(H) is never stored."""
+    n, width = b.shape
+    _entry(g, a, b, out).readout_block(
+        pointer(g), pointer(a), pointer(b), n, width, start, rows, code, pointer(out),
+        int(accumulate), threads(),
+    )
 
 
 def hidden_gradient_sums(g_t, readout, a, b, start, rows, code, out_first, out_second,

@@ -74,61 +74,242 @@ T* scratch(int64_t size) {
     return buffer.data();
 }
 
-// The hidden gradient and its sums over pairs, without storing the product: for the
-// pairs p = (i, j) of the block, D[p, m] = Σ_c g_t[p, c] ξ[c, m] (G̃ᵀ ξ, rows·n × width),
-// e = D ⊙ σ'(a[start + i] + b[j]), out_first[i] = Σ_j e, out_second[j] (+)= Σ_i e.
+// The step's three products, each fused with the elementwise work around it, so that
+// neither S = σ(H) nor the hidden gradient G̃ᵀ ξ is ever stored (k = rows·n pairs
+// p = (i, j) of a block, i < rows, j < n; A, B and ξ are n × width):
 //
-// The columns are split into strips of one vector, each strip computed by one thread
-// (so every value is the same bits on any number of threads); within a strip, seven
-// pairs of a row i at a time share every load of ξ, and their D stays in registers.
-// This file is compiled without contraction; these functions alone contract a·b + c
-// into one fused multiply-add (a strip's values come from one expression whatever the
-// thread count, so the bits still do not depend on it).
+//   forward_block:         F[c, p] = Σ_m ξ[c, m] σ(A[start + i, m] + B[j, m])
+//   readout_block:         out[c, m] (+)= Σ_p G[c, p] σ(A[start + i, m] + B[j, m])
+//   hidden_gradient_sums:  e = (G̃ᵀ ξ)[p, m] σ'(A[start + i, m] + B[j, m]),
+//                          out_first[i] = Σ_j e, out_second[j] (+)= Σ_i e
+//
+// Each keeps a tile of its results in registers and forms σ(H) (or σ'(H)) on the way in,
+// for every tile that needs it, from A and B, which stay in cache. Each output value is
+// computed by one thread, by one tile, in a fixed order, so the bits do not depend on the
+// number of threads. This file is compiled without contraction; these functions alone
+// contract a·b + c into one fused multiply-add (a value always comes from the same tile
+// code, whatever the thread count, so the bits still do not depend on it).
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast")
 
-template <typename T>
-struct Strip {
-    typedef T vector __attribute__((vector_size(64)));
-    static constexpr int lanes = 64 / sizeof(T);
-    static vector load(const T* from) {
-        vector value;
-        std::memcpy(&value, from, sizeof(vector));
+// a vector of `bytes` bytes of T, loaded and stored unaligned
+template <typename T, int bytes>
+struct Vec {
+    typedef T type __attribute__((vector_size(bytes)));
+    static constexpr int lanes = bytes / sizeof(T);
+    static type load(const T* from) {
+        type value;
+        std::memcpy(&value, from, sizeof(type));
         return value;
     }
-    static void store(T* to, vector value) { std::memcpy(to, &value, sizeof(vector)); }
+    static void store(T* to, type value) { std::memcpy(to, &value, sizeof(type)); }
 };
 
-template <typename T, int code>
-inline typename Strip<T>::vector derivative_vector(typename Strip<T>::vector h) {
+template <typename T, int code, typename V>
+inline typename V::type activation_vector(typename V::type h) {
     if constexpr (code == SQUARE) {
-        return h;
+        return h * h;
     } else {
-        T values[Strip<T>::lanes];
-        Strip<T>::store(values, h);
-        for (int lane = 0; lane < Strip<T>::lanes; lane++)
-            values[lane] = derivative<T, code>(values[lane]);
-        return Strip<T>::load(values);
+        T values[V::lanes];
+        V::store(values, h);
+        for (int lane = 0; lane < V::lanes; lane++) values[lane] = activation<T, code>(values[lane]);
+        return V::load(values);
     }
 }
 
-// `count` pairs (i, j) … (i, j + count − 1), columns [m0, m0 + lanes)
+template <typename T, int code, typename V>
+inline typename V::type derivative_vector(typename V::type h) {
+    if constexpr (code == SQUARE) {
+        return h;
+    } else {
+        T values[V::lanes];
+        V::store(values, h);
+        for (int lane = 0; lane < V::lanes; lane++) values[lane] = derivative<T, code>(values[lane]);
+        return V::load(values);
+    }
+}
+
+// ---- forward: lanes over j, from Bᵀ padded to whole vectors ----------------------------
+
+template <typename T>
+using ForwardVec = Vec<T, 32>;
+
+// Bt[m, j] = B[j, m] for j < n, and 0 up to n_pad (a whole number of forward vectors)
+template <typename T>
+void transpose_padded(const T* b, int64_t n, int64_t width, int64_t n_pad, T* bt) {
+    for (int64_t m = 0; m < width; m++) {
+        T* row = bt + m * n_pad;
+        for (int64_t j = 0; j < n; j++) row[j] = b[j * width + m];
+        for (int64_t j = n; j < n_pad; j++) row[j] = T(0);
+    }
+}
+
+// the classes of a forward tile of J vectors of pairs: C·J ≤ 24 accumulators
+constexpr int forward_classes(int J) { return J >= 4 ? 6 : (J == 3 ? 7 : 8); }
+constexpr int FORWARD_VECTORS = 4;  // at most, per tile
+
+// F[c, i·n + j] for c in [c0, c0 + C) and j in [j0, j0 + J·lanes), both cut at n; rows of
+// ξ past n repeat the last one and are not stored
+template <typename T, int code, int J>
+void forward_tile(const T* xi, const T* a_row, const T* bt, int64_t n, int64_t n_pad,
+                  int64_t width, int64_t c0, int64_t j0, int64_t i, int64_t k, T* out) {
+    using V = ForwardVec<T>;
+    constexpr int C = forward_classes(J);
+    typename V::type acc[C][J] = {};
+    const T* rows[C];
+    for (int c = 0; c < C; c++) rows[c] = xi + std::min<int64_t>(c0 + c, n - 1) * width;
+    for (int64_t m = 0; m < width; m++) {
+        const T a = a_row[m];
+        typename V::type s[J];
+        for (int v = 0; v < J; v++)
+            s[v] = activation_vector<T, code, V>(a + V::load(bt + m * n_pad + j0 + V::lanes * v));
+        for (int c = 0; c < C; c++) {
+            const T x = rows[c][m];
+            for (int v = 0; v < J; v++) acc[c][v] += x * s[v];
+        }
+    }
+    for (int c = 0; c < C && c0 + c < n; c++) {
+        T* row = out + (c0 + c) * k + i * n;
+        for (int v = 0; v < J; v++) {
+            const int64_t j = j0 + V::lanes * v;
+            if (j >= n) break;
+            T values[V::lanes];
+            V::store(values, acc[c][v]);
+            std::memcpy(row + j, values, sizeof(T) * std::min<int64_t>(V::lanes, n - j));
+        }
+    }
+}
+
+template <typename T, int code>
+void forward_of(const T* xi, const T* a, const T* bt, int64_t n, int64_t n_pad,
+                int64_t width, int64_t start, int64_t rows, T* out, int threads) {
+    const int64_t k = rows * n, vectors = n_pad / ForwardVec<T>::lanes;
+    // the tiles of one row i: (first vector of pairs, its vectors, first class)
+    struct Tile { int64_t vector, count, c0; };
+    std::vector<Tile> tiles;
+    for (int64_t vector = 0; vector < vectors; vector += FORWARD_VECTORS) {
+        const int64_t count = std::min<int64_t>(FORWARD_VECTORS, vectors - vector);
+        const int classes = count == 4 ? forward_classes(4)
+                                       : (count == 3 ? forward_classes(3) : forward_classes(2));
+        for (int64_t c0 = 0; c0 < n; c0 += classes) tiles.push_back({vector, count, c0});
+    }
+    const int64_t per_row = int64_t(tiles.size());
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t task = 0; task < rows * per_row; task++) {
+        const int64_t i = task / per_row;
+        const Tile& tile = tiles[task % per_row];
+        const T* a_row = a + (start + i) * width;
+        const int64_t j0 = tile.vector * ForwardVec<T>::lanes;
+        switch (tile.count) {
+            case 4: forward_tile<T, code, 4>(xi, a_row, bt, n, n_pad, width, tile.c0, j0, i, k, out); break;
+            case 3: forward_tile<T, code, 3>(xi, a_row, bt, n, n_pad, width, tile.c0, j0, i, k, out); break;
+            case 2: forward_tile<T, code, 2>(xi, a_row, bt, n, n_pad, width, tile.c0, j0, i, k, out); break;
+            default: forward_tile<T, code, 1>(xi, a_row, bt, n, n_pad, width, tile.c0, j0, i, k, out); break;
+        }
+    }
+}
+
+// ---- readout gradient: lanes over m ----------------------------------------------------
+
+template <typename T>
+using StripVec = Vec<T, 64>;
+constexpr int READOUT_CLASSES = 7;
+
+// out[c, m] for c in [c0, c0 + 7) (cut at n) and V vectors of columns from m0
+template <typename T, int code, int V>
+void readout_tile(const T* g, const T* a, const T* b, int64_t n, int64_t width, int64_t start,
+                  int64_t rows, int64_t c0, int64_t m0, T* out, bool accumulate) {
+    using S = StripVec<T>;
+    constexpr int C = READOUT_CLASSES;
+    const int64_t k = rows * n;
+    typename S::type acc[C][V] = {};
+    const T* rows_of_g[C];
+    for (int c = 0; c < C; c++) rows_of_g[c] = g + std::min<int64_t>(c0 + c, n - 1) * k;
+    for (int64_t i = 0; i < rows; i++) {
+        typename S::type row_a[V];
+        for (int v = 0; v < V; v++) row_a[v] = S::load(a + (start + i) * width + m0 + S::lanes * v);
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t p = i * n + j;
+            typename S::type s[V];
+            for (int v = 0; v < V; v++)
+                s[v] = activation_vector<T, code, S>(row_a[v] +
+                                                     S::load(b + j * width + m0 + S::lanes * v));
+            for (int c = 0; c < C; c++) {
+                const T weight = rows_of_g[c][p];
+                for (int v = 0; v < V; v++) acc[c][v] += weight * s[v];
+            }
+        }
+    }
+    for (int c = 0; c < C && c0 + c < n; c++)
+        for (int v = 0; v < V; v++) {
+            T* to = out + (c0 + c) * width + m0 + S::lanes * v;
+            S::store(to, accumulate ? S::load(to) + acc[c][v] : acc[c][v]);
+        }
+}
+
+// the last width % lanes columns, one value at a time
+template <typename T, int code>
+void readout_last_columns(const T* g, const T* a, const T* b, int64_t n, int64_t width,
+                          int64_t start, int64_t rows, int64_t c0, int64_t m0, T* out,
+                          bool accumulate) {
+    const int64_t k = rows * n;
+    for (int64_t c = c0; c < std::min<int64_t>(n, c0 + READOUT_CLASSES); c++)
+        for (int64_t m = m0; m < width; m++) {
+            T sum = T(0);
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t j = 0; j < n; j++)
+                    sum += g[c * k + i * n + j] *
+                           activation<T, code>(a[(start + i) * width + m] + b[j * width + m]);
+            out[c * width + m] = accumulate ? out[c * width + m] + sum : sum;
+        }
+}
+
+constexpr int READOUT_VECTORS = 3;  // per strip, then strips of one vector, then the rest
+
+template <typename T, int code>
+void readout_of(const T* g, const T* a, const T* b, int64_t n, int64_t width, int64_t start,
+                int64_t rows, T* out, bool accumulate, int threads) {
+    const int64_t lanes = StripVec<T>::lanes, wide = READOUT_VECTORS * lanes;
+    const int64_t wide_strips = width / wide;
+    const int64_t narrow_strips = (width - wide_strips * wide) / lanes;
+    const int64_t strips = wide_strips + narrow_strips + (width % lanes ? 1 : 0);
+    const int64_t class_tiles = (n + READOUT_CLASSES - 1) / READOUT_CLASSES;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t task = 0; task < strips * class_tiles; task++) {
+        const int64_t strip = task / class_tiles, c0 = (task % class_tiles) * READOUT_CLASSES;
+        if (strip < wide_strips) {
+            readout_tile<T, code, READOUT_VECTORS>(g, a, b, n, width, start, rows, c0,
+                                                   strip * wide, out, accumulate);
+        } else if (strip < wide_strips + narrow_strips) {
+            const int64_t m0 = wide_strips * wide + (strip - wide_strips) * lanes;
+            readout_tile<T, code, 1>(g, a, b, n, width, start, rows, c0, m0, out, accumulate);
+        } else {
+            const int64_t m0 = wide_strips * wide + narrow_strips * lanes;
+            readout_last_columns<T, code>(g, a, b, n, width, start, rows, c0, m0, out,
+                                          accumulate);
+        }
+    }
+}
+
+// ---- hidden gradient: lanes over m, seven pairs of a row i at a time --------------------
+
+// `count` pairs (i, j) … (i, j + count − 1), one vector of columns from m0
 template <typename T, int code, int count>
 inline void strip_of_pairs(const T* g_t, const T* xi, const T* b, int64_t n, int64_t width,
                            int64_t i, int64_t j, int64_t m0,
-                           typename Strip<T>::vector first_of_row,
-                           typename Strip<T>::vector& first, T* out_second) {
-    using S = Strip<T>;
-    typename S::vector d[count] = {};
+                           typename StripVec<T>::type first_of_row,
+                           typename StripVec<T>::type& first, T* out_second) {
+    using S = StripVec<T>;
+    typename S::type d[count] = {};
     const T* g = g_t + (i * n + j) * n;
     for (int64_t c = 0; c < n; c++) {
-        const typename S::vector x = S::load(xi + c * width + m0);
+        const typename S::type x = S::load(xi + c * width + m0);
         for (int q = 0; q < count; q++) d[q] += g[q * n + c] * x;
     }
     for (int q = 0; q < count; q++) {
         T* second = out_second + (j + q) * width + m0;
-        const typename S::vector h = first_of_row + S::load(b + (j + q) * width + m0);
-        const typename S::vector e = d[q] * derivative_vector<T, code>(h);
+        const typename S::type h = first_of_row + S::load(b + (j + q) * width + m0);
+        const typename S::type e = d[q] * derivative_vector<T, code, S>(h);
         first += e;
         S::store(second, S::load(second) + e);
     }
@@ -140,10 +321,10 @@ template <typename T, int code>
 void strip_of_block(const T* g_t, const T* xi, const T* a, const T* b, int64_t n,
                     int64_t width, int64_t start, int64_t rows, int64_t m0, T* out_first,
                     T* out_second) {
-    using S = Strip<T>;
+    using S = StripVec<T>;
     for (int64_t i = 0; i < rows; i++) {
-        const typename S::vector row_a = S::load(a + (start + i) * width + m0);
-        typename S::vector first = {};
+        const typename S::type row_a = S::load(a + (start + i) * width + m0);
+        typename S::type first = {};
         int64_t j = 0;
         for (; j + PAIRS_PER_STRIP <= n; j += PAIRS_PER_STRIP)
             strip_of_pairs<T, code, PAIRS_PER_STRIP>(g_t, xi, b, n, width, i, j, m0, row_a,
@@ -161,11 +342,11 @@ void strip_of_block(const T* g_t, const T* xi, const T* a, const T* b, int64_t n
         S::store(out_first + i * width + m0, first);
     }
 }
-
 // the last width % lanes columns, one value at a time
 template <typename T, int code>
-void last_columns(const T* g_t, const T* xi, const T* a, const T* b, int64_t n, int64_t width,
-                  int64_t start, int64_t rows, int64_t m0, T* out_first, T* out_second) {
+void hidden_last_columns(const T* g_t, const T* xi, const T* a, const T* b, int64_t n,
+                         int64_t width, int64_t start, int64_t rows, int64_t m0, T* out_first,
+                         T* out_second) {
     for (int64_t i = 0; i < rows; i++) {
         for (int64_t m = m0; m < width; m++) out_first[i * width + m] = T(0);
         for (int64_t j = 0; j < n; j++) {
@@ -185,7 +366,7 @@ template <typename T, int code>
 void hidden_gradient_sums_of(const T* g_t, const T* xi, const T* a, const T* b, int64_t n,
                              int64_t width, int64_t start, int64_t rows, T* out_first,
                              T* out_second, bool accumulate, int threads) {
-    const int64_t lanes = Strip<T>::lanes, strips = width / lanes;
+    const int64_t lanes = StripVec<T>::lanes, strips = width / lanes;
     const int64_t tasks = strips + (width % lanes ? 1 : 0);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t task = 0; task < tasks; task++) {
@@ -197,8 +378,8 @@ void hidden_gradient_sums_of(const T* g_t, const T* xi, const T* a, const T* b, 
             strip_of_block<T, code>(g_t, xi, a, b, n, width, start, rows, m0, out_first,
                                     out_second);
         else
-            last_columns<T, code>(g_t, xi, a, b, n, width, start, rows, m0, out_first,
-                                  out_second);
+            hidden_last_columns<T, code>(g_t, xi, a, b, n, width, start, rows, m0, out_first,
+                                         out_second);
     }
 }
 
@@ -423,6 +604,33 @@ void activate_pairs(const T* a, const T* b, int64_t n, int64_t width, int64_t st
     }
 }
 
+#define BY_ACTIVATION(CALL)                  \
+    switch (code) {                          \
+        case SQUARE: return CALL(SQUARE);    \
+        case RELU: return CALL(RELU);        \
+        case ABS: return CALL(ABS);          \
+        case IDENTITY: return CALL(IDENTITY); \
+        case TANH: return CALL(TANH);        \
+        default: return CALL(GELU);          \
+    }
+
+template <typename T>
+void forward_block(const T* xi, const T* a, const T* bt, int64_t n, int64_t n_pad,
+                   int64_t width, int64_t start, int64_t rows, int code, T* out, int threads) {
+#define FORWARD(CODE) forward_of<T, CODE>(xi, a, bt, n, n_pad, width, start, rows, out, threads)
+    BY_ACTIVATION(FORWARD)
+#undef FORWARD
+}
+
+template <typename T>
+void readout_block(const T* g, const T* a, const T* b, int64_t n, int64_t width, int64_t start,
+                   int64_t rows, int code, T* out, bool accumulate, int threads) {
+#define READOUT(CODE) \
+    readout_of<T, CODE>(g, a, b, n, width, start, rows, out, accumulate, threads)
+    BY_ACTIVATION(READOUT)
+#undef READOUT
+}
+
 template <typename T>
 void hidden_gradient_sums(const T* g_t, const T* xi, const T* a, const T* b, int64_t n,
                           int64_t width, int64_t start, int64_t rows, int code, T* out_first,
@@ -430,16 +638,11 @@ void hidden_gradient_sums(const T* g_t, const T* xi, const T* a, const T* b, int
 #define SUMS(CODE)                                                                     \
     hidden_gradient_sums_of<T, CODE>(g_t, xi, a, b, n, width, start, rows, out_first, \
                                      out_second, accumulate, threads)
-    switch (code) {
-        case SQUARE: return SUMS(SQUARE);
-        case RELU: return SUMS(RELU);
-        case ABS: return SUMS(ABS);
-        case IDENTITY: return SUMS(IDENTITY);
-        case TANH: return SUMS(TANH);
-        default: return SUMS(GELU);
-    }
+    BY_ACTIVATION(SUMS)
 #undef SUMS
 }
+
+#undef BY_ACTIVATION
 
 }  // namespace
 
@@ -448,6 +651,21 @@ void hidden_gradient_sums(const T* g_t, const T* xi, const T* a, const T* b, int
                                             int64_t start, int64_t rows, int code, T* out,    \
                                             int threads) {                                    \
         activate_pairs<T>(a, b, n, width, start, rows, code, out, threads);                  \
+    }                                                                                         \
+    extern "C" void transpose_padded_##SUFFIX(const T* b, int64_t n, int64_t width,          \
+                                              int64_t n_pad, T* bt) {                         \
+        transpose_padded<T>(b, n, width, n_pad, bt);                                          \
+    }                                                                                         \
+    extern "C" int64_t forward_lanes_##SUFFIX() { return ForwardVec<T>::lanes; }              \
+    extern "C" void forward_block_##SUFFIX(const T* xi, const T* a, const T* bt, int64_t n,  \
+                                           int64_t n_pad, int64_t width, int64_t start,       \
+                                           int64_t rows, int code, T* out, int threads) {     \
+        forward_block<T>(xi, a, bt, n, n_pad, width, start, rows, code, out, threads);       \
+    }                                                                                         \
+    extern "C" void readout_block_##SUFFIX(const T* g, const T* a, const T* b, int64_t n,    \
+                                           int64_t width, int64_t start, int64_t rows,        \
+                                           int code, T* out, int accumulate, int threads) {   \
+        readout_block<T>(g, a, b, n, width, start, rows, code, out, accumulate != 0, threads); \
     }                                                                                         \
     extern "C" void hidden_gradient_sums_##SUFFIX(                                            \
         const T* g_t, const T* xi, const T* a, const T* b, int64_t n, int64_t width,          \

@@ -52,6 +52,45 @@ def test_pair_kernels_match_the_passes_they_replace(dtype, activation, accumulat
                                **tolerance(dtype))
 
 
+# (n, width): one vector of pairs or several (float32 holds 8 a vector, float64 4), more
+# than one tile of them (n = 37), and columns in wide strips, narrow strips and a rest
+PRODUCT_SHAPES = [(6, 37), (37, 37), (9, 130)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", sorted(kernels.ACTIVATION_CODES))
+@pytest.mark.parametrize(("n", "width"), PRODUCT_SHAPES)
+def test_forward_block_is_the_product_with_the_activated_pairs(dtype, activation, n, width):
+    start, rows = 1, min(3, n - 1)
+    a, b = random(n, width, dtype=dtype), random(n, width, dtype=dtype, seed=1)
+    readout = random(n, width, dtype=dtype, seed=2)
+    code = kernels.ACTIVATION_CODES[activation]
+    hidden = (a[start : start + rows, None, :] + b[None]).reshape(-1, width)
+    out = torch.full((n, rows * n), float("nan"), dtype=dtype)
+    kernels.forward_block(readout.numpy(), a.numpy(), b.numpy(), start, rows, code, out.numpy())
+    expected = readout.double() @ activation_value(activation, hidden).double().T
+    torch.testing.assert_close(out.double(), expected, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", sorted(kernels.ACTIVATION_CODES))
+@pytest.mark.parametrize(("n", "width"), PRODUCT_SHAPES)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_readout_block_is_the_product_of_g_with_the_activated_pairs(dtype, activation, n,
+                                                                    width, accumulate):
+    start, rows = 1, min(3, n - 1)
+    a, b = random(n, width, dtype=dtype), random(n, width, dtype=dtype, seed=1)
+    g = random(n, rows * n, dtype=dtype, seed=2)
+    code = kernels.ACTIVATION_CODES[activation]
+    hidden = (a[start : start + rows, None, :] + b[None]).reshape(-1, width)
+    out = torch.full((n, width), 0.5, dtype=dtype)
+    kernels.readout_block(g.numpy(), a.numpy(), b.numpy(), start, rows, code, out.numpy(),
+                          accumulate)
+    expected = g.double() @ activation_value(activation, hidden).double()
+    torch.testing.assert_close(out.double(), expected + (0.5 if accumulate else 0.0),
+                               **tolerance(dtype))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cross_entropy_block_matches_log_softmax(dtype):
     n, k = 7, 30
@@ -205,10 +244,15 @@ def test_the_parallel_kernels_give_the_same_bits_for_every_thread_count(activati
         try:
             activated = np.empty((rows * n, width), np.float32)
             kernels.activate_pairs(a.numpy(), b.numpy(), 1, rows, code, activated)
+            forward = np.empty((n, rows * n), np.float32)
+            kernels.forward_block(readout.numpy(), a.numpy(), b.numpy(), 1, rows, code, forward)
+            readout_sums = np.ones((n, width), np.float32)
+            kernels.readout_block(g_t.numpy().T.copy(), a.numpy(), b.numpy(), 1, rows, code,
+                                  readout_sums, True)
             first, second = np.empty((rows, width), np.float32), np.ones((n, width), np.float32)
             kernels.hidden_gradient_sums(g_t.numpy(), readout.numpy(), a.numpy(), b.numpy(), 1,
                                          rows, code, first, second, True)
-            results = [activated, first, second]
+            results = [activated, forward, readout_sums, first, second]
             for sphere in (False, True):
                 theta, moments = param.numpy().copy(), [np.full_like(param.numpy(), 0.1)
                                                          for _ in range(2)]
