@@ -1,33 +1,41 @@
 """Fused CPU kernels for the training step (``step_kernels.cpp``).
 
-Around its matrix products, a step of the all-pairs network makes several passes over
-blocks of n·rows × M values: it forms H = A[g1] + B[g2], applies σ, multiplies the hidden
-gradient D = G̃ᵀ ξ by σ'(H) and sums it over g2 and over g1. Each PyTorch call is one
-pass, and most of these calls write a whole block. The kernels here never store H, and
-the backward pass never stores D either:
+A step of the all-pairs network computes, for blocks of k = rows·n pairs (i, j),
 
-    activate_pairs:        S[(i, j), m] = σ(A[s+i, m] + B[j, m])
+    S = σ(H), H[(i, j), m] = A[s+i, m] + B[j, m]     (k × M)
+    F = ξ Sᵀ,  ∂L/∂ξ = G̃ S,  ∂L/∂H = (G̃ᵀ ξ) ⊙ σ'(H)
+
+and sums ∂L/∂H over j and over i for ∂A and ∂B. Written as PyTorch calls, S, H and
+∂L/∂H are stored (k × M values each, written and read back every step). The kernels here
+fuse each product with the elementwise work around it and store none of them:
+
+    forward_block:         F[c, (i, j)] = Σ_m ξ[c, m] σ(A[s+i, m] + B[j, m])
+    readout_block:         ∂ξ[c, m] (+)= Σ_(i,j) G̃[c, (i, j)] σ(A[s+i, m] + B[j, m])
     hidden_gradient_sums:  e = (G̃ᵀ ξ)[(i, j), m] · σ'(A[s+i, m] + B[j, m]),
                            ∂A[s+i, m] = Σ_j e,   ∂B[j, m] (+)= Σ_i e
 
-``hidden_gradient_sums`` takes the product G̃ᵀ ξ itself (its reduction runs over the n
-outputs only, short enough to keep the D of seven pairs in registers), which leaves the
-step two products for a library: ξ Sᵀ and G̃ S. ``squared_error_block`` turns a block's
-outputs into its loss and gradient G̃ (and G̃ᵀ) in one call; ``cross_entropy_block`` does
-the same for cross-entropy. These two also apply the step's scalar factors (the output
-scale to F, the loss factors to G̃ and G̃ᵀ), so that no product needs a scaled copy of ξ.
+Each keeps a tile of its results in registers and forms σ(H) again from A and B, which
+stay in cache, for every tile that needs it: a few additions and multiplications per
+fused multiply-add saved from memory traffic. The forward takes B transposed
+(``transpose_padded``, once per step), so that its vector lanes run over j.
+``squared_error_block`` turns a block's outputs into its loss and gradient G̃ (and G̃ᵀ) in
+one call; ``cross_entropy_block`` does the same for cross-entropy. These two also apply
+the step's scalar factors (the output scale to F, the loss factors to G̃ and G̃ᵀ), so that
+no product needs a scaled copy of ξ.
 ``adam_step`` and ``sphere_adam_step`` take a whole Adam step in one call, on the sphere
-with its projection and retraction; ``scaled_copies`` makes the products' scaled readouts.
+with its projection and retraction; ``scaled_copies`` makes the scaled readouts of the
+PyTorch path's oneDNN products.
 
 The kernels are C++, compiled for this machine's CPU the first time they are needed (a
 few seconds; the setup does it with ``python -m backend.kernels``) into a cache folder,
 and called through ctypes, which releases the GIL, so the step's two lanes run them at
-once. ``activate_pairs``, ``hidden_gradient_sums`` and the Adam steps run on PyTorch's
-threads (``torch.get_num_threads()``): the library shares PyTorch's OpenMP runtime,
-whose threads are still waiting, awake, from the step's last product. Each result is the
-same bits for every thread count (the C++ file says how). Without a C++ compiler, or if
-the build fails, ``AVAILABLE`` is False, ``UNAVAILABLE_REASON`` says why, and the network
-and the optimisers use their PyTorch code instead.
+once. The products and the Adam steps run on PyTorch's threads
+(``torch.get_num_threads()``): the library shares PyTorch's OpenMP runtime, whose
+threads stay awake for a while after each parallel region, so the next one starts at
+once. Each result is the same bits for every thread count (the C++ file says how).
+Without a C++ compiler, or if the build fails, ``AVAILABLE`` is False,
+``UNAVAILABLE_REASON`` says why, and the network and the optimisers use their PyTorch code
+instead.
 """
 
 from __future__ import annotations
@@ -59,7 +67,6 @@ FLAGS = (
 
 _POINTER, _INT, _INDEX, _REAL = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_double
 _SIGNATURES = {  # name: (argument types, result type)
-    "activate_pairs": ([_POINTER] * 2 + [_INDEX] * 4 + [_INT, _POINTER, _INT], None),
     "transpose_padded": ([_POINTER] + [_INDEX] * 3 + [_POINTER], None),
     "forward_lanes": ([], _INDEX),
     "forward_block": ([_POINTER] * 3 + [_INDEX] * 5 + [_INT, _POINTER, _INT], None),
@@ -180,13 +187,6 @@ def _entry(*arrays: np.ndarray) -> SimpleNamespace:
 def threads() -> int:
     """The OpenMP threads of the parallel kernels: PyTorch's intra-op count."""
     return torch.get_num_threads()
-
-
-def activate_pairs(a, b, start, rows, code, out):
-    """out[i·n + j, m] = σ(a[start + i, m] + b[j, m]) for i < rows and every j < n."""
-    n, width = b.shape
-    _entry(a, b, out).activate_pairs(pointer(a), pointer(b), n, width, start, rows, code,
-                                     pointer(out), threads())
 
 
 def padded_order(n: int, dtype) -> int:

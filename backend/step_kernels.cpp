@@ -50,20 +50,6 @@ inline T derivative(T h) {
     }
 }
 
-template <typename T, int code>
-void activate_rows(const T* a, const T* b, int64_t n, int64_t width, int64_t start,
-                   int64_t rows, T* out, int threads) {
-    const int64_t pairs = rows * n;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t p = 0; p < pairs; p++) {
-        const T* first = a + (start + p / n) * width;
-        const T* second = b + (p % n) * width;
-        T* row = out + p * width;
-#pragma omp simd
-        for (int64_t m = 0; m < width; m++) row[m] = activation<T, code>(first[m] + second[m]);
-    }
-}
-
 enum ScratchUse { PER_PAIR };
 
 // a buffer of at least `size` values for one use, kept per calling thread
@@ -591,19 +577,6 @@ void scaled_copies(const T* source, int64_t rows, int64_t columns, double factor
         }
 }
 
-template <typename T>
-void activate_pairs(const T* a, const T* b, int64_t n, int64_t width, int64_t start,
-                    int64_t rows, int code, T* out, int threads) {
-    switch (code) {  // one loop per activation, each vectorised for its own σ
-        case SQUARE: return activate_rows<T, SQUARE>(a, b, n, width, start, rows, out, threads);
-        case RELU: return activate_rows<T, RELU>(a, b, n, width, start, rows, out, threads);
-        case ABS: return activate_rows<T, ABS>(a, b, n, width, start, rows, out, threads);
-        case IDENTITY: return activate_rows<T, IDENTITY>(a, b, n, width, start, rows, out, threads);
-        case TANH: return activate_rows<T, TANH>(a, b, n, width, start, rows, out, threads);
-        default: return activate_rows<T, GELU>(a, b, n, width, start, rows, out, threads);
-    }
-}
-
 #define BY_ACTIVATION(CALL)                  \
     switch (code) {                          \
         case SQUARE: return CALL(SQUARE);    \
@@ -647,11 +620,6 @@ void hidden_gradient_sums(const T* g_t, const T* xi, const T* a, const T* b, int
 }  // namespace
 
 #define ENTRY_POINTS(T, SUFFIX)                                                              \
-    extern "C" void activate_pairs_##SUFFIX(const T* a, const T* b, int64_t n, int64_t width, \
-                                            int64_t start, int64_t rows, int code, T* out,    \
-                                            int threads) {                                    \
-        activate_pairs<T>(a, b, n, width, start, rows, code, out, threads);                  \
-    }                                                                                         \
     extern "C" void transpose_padded_##SUFFIX(const T* b, int64_t n, int64_t width,          \
                                               int64_t n_pad, T* bt) {                         \
         transpose_padded<T>(b, n, width, n_pad, bt);                                          \

@@ -28,16 +28,12 @@ def random(*shape, dtype, seed=0):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", sorted(kernels.ACTIVATION_CODES))
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_pair_kernels_match_the_passes_they_replace(dtype, activation, accumulate):
+def test_hidden_gradient_sums_match_the_product_and_passes_they_replace(dtype, activation,
+                                                                         accumulate):
     n, width, start, rows = 6, 37, 2, 3  # rows 2–4 of 6, an odd width
     a, b = random(n, width, dtype=dtype), random(n, width, dtype=dtype, seed=1)
     code = kernels.ACTIVATION_CODES[activation]
     hidden = (a[start : start + rows, None, :] + b[None]).reshape(-1, width)
-
-    activated = torch.full((rows * n, width), float("nan"), dtype=dtype)
-    kernels.activate_pairs(a.numpy(), b.numpy(), start, rows, code, activated.numpy())
-    torch.testing.assert_close(activated, activation_value(activation, hidden),
-                               **tolerance(dtype))
 
     g_t = random(rows * n, n, dtype=dtype, seed=2)
     readout = random(n, width, dtype=dtype, seed=3)
@@ -242,8 +238,6 @@ def test_the_parallel_kernels_give_the_same_bits_for_every_thread_count(activati
         previous = torch.get_num_threads()
         torch.set_num_threads(thread_count)
         try:
-            activated = np.empty((rows * n, width), np.float32)
-            kernels.activate_pairs(a.numpy(), b.numpy(), 1, rows, code, activated)
             forward = np.empty((n, rows * n), np.float32)
             kernels.forward_block(readout.numpy(), a.numpy(), b.numpy(), 1, rows, code, forward)
             readout_sums = np.ones((n, width), np.float32)
@@ -252,7 +246,7 @@ def test_the_parallel_kernels_give_the_same_bits_for_every_thread_count(activati
             first, second = np.empty((rows, width), np.float32), np.ones((n, width), np.float32)
             kernels.hidden_gradient_sums(g_t.numpy(), readout.numpy(), a.numpy(), b.numpy(), 1,
                                          rows, code, first, second, True)
-            results = [activated, forward, readout_sums, first, second]
+            results = [forward, readout_sums, first, second]
             for sphere in (False, True):
                 theta, moments = param.numpy().copy(), [np.full_like(param.numpy(), 0.1)
                                                          for _ in range(2)]
@@ -277,6 +271,7 @@ def test_the_parallel_kernels_give_the_same_bits_for_every_thread_count(activati
 def test_the_kernels_refuse_mixed_dtypes_and_strided_arrays():
     a = np.ones((3, 4), np.float32)
     with pytest.raises(TypeError, match="one dtype"):
-        kernels.activate_pairs(a, np.ones((3, 4)), 0, 1, 0, np.empty((3, 4), np.float32))
+        kernels.readout_block(a, np.ones((3, 4)), a, 0, 1, 0, np.empty((3, 4), np.float32),
+                              False)
     with pytest.raises(ValueError, match="C-contiguous"):
-        kernels.activate_pairs(a.T, a.T, 0, 1, 0, np.empty((4, 3), np.float32))
+        kernels.readout_block(a.T, a, a, 0, 1, 0, np.empty((3, 4), np.float32), False)
