@@ -3,13 +3,14 @@
 For each configuration (one-hot, sphere, cross-entropy, σ = z², Adam) this prints, in
 one run, the steps per second of
 
-- the Trainer (hand-written backward pass, A[g1] + B[g2] instead of the input matrix),
-  stepped in calls of about 8 ms as the window's training worker steps it;
+- the Trainer (hand-written backward pass, A[g1] + B[g2] instead of the input matrix; on
+  the CPU its three products are the fused kernels of ``backend/kernels.py``), stepped
+  in calls of about 8 ms as the window's training worker steps it;
 - a baseline written the way a researcher would: an nn.Module fed the n² × 2n matrix of
   concatenated one-hot inputs, autograd, torch.optim.Adam, renormalisation to the sphere;
 - the floor: the forward and backward of the unavoidable products alone (S Ξ, G Ξᵀ and
-  Sᵀ G), the fastest of three ways: ``addmm`` on preallocated buffers in either layout,
-  or oneDNN's inner product as the Trainer calls it (float32 on the CPU),
+  Sᵀ G, on a stored S), the fastest of three ways: ``addmm`` on preallocated buffers in
+  either layout, or oneDNN's inner product (float32 on the CPU),
 
 and the ratios Trainer / baseline (target ≥ 3) and Trainer / floor (target ≥ 0.6). The
 three are timed in interleaved rounds and each keeps its best round, so that a load
@@ -34,6 +35,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads, as bac
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from backend import kernels  # noqa: E402
 from backend.config import RunConfig  # noqa: E402
 from backend.products import onednn_inner_product, step_products  # noqa: E402
 from backend.trainer import Trainer  # noqa: E402
@@ -242,9 +244,13 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     on_gpu = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    library = step_products(torch.device("cuda" if on_gpu else "cpu"), torch.float32).name
+    if not on_gpu and kernels.AVAILABLE:
+        step = "the step's products in the fused kernels"
+    else:
+        library = step_products(torch.device("cuda" if on_gpu else "cpu"), torch.float32).name
+        step = f"the step's products on {library}"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"step products on {library}")
+          f"{step}")
     print(f"{'configuration':<24}{'trainer':>10}{'baseline':>10}{'floor':>10}"
           f"{'×baseline':>11}{'÷floor':>9}{'floor/baseline':>16}"
           "   (steps/s; targets ≥ 3 and ≥ 0.6)")
