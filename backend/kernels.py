@@ -126,8 +126,8 @@ def build() -> Path:
         result = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", temporary],
                                 capture_output=True, text=True)
         if result.returncode != 0:
-            raise RuntimeError(f"{compiler} failed to compile {SOURCE.name}:\n"
-                               f"{result.stderr.strip()[-2000:]}")
+            message = result.stderr.strip()[-2000:] or f"exit status {result.returncode}"
+            raise RuntimeError(f"{compiler} failed to compile {SOURCE.name}: {message}")
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
