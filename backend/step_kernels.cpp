@@ -175,9 +175,8 @@ void forward_of(const T* xi, const T* a, const T* bt, int64_t n, int64_t n_pad,
     std::vector<Tile> tiles;
     for (int64_t vector = 0; vector < vectors; vector += FORWARD_VECTORS) {
         const int64_t count = std::min<int64_t>(FORWARD_VECTORS, vectors - vector);
-        const int classes = count == 4 ? forward_classes(4)
-                                       : (count == 3 ? forward_classes(3) : forward_classes(2));
-        for (int64_t c0 = 0; c0 < n; c0 += classes) tiles.push_back({vector, count, c0});
+        for (int64_t c0 = 0; c0 < n; c0 += forward_classes(int(count)))
+            tiles.push_back({vector, count, c0});
     }
     const int64_t per_row = int64_t(tiles.size());
 #pragma omp parallel for schedule(static) num_threads(threads)
