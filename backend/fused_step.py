@@ -12,9 +12,9 @@ with α the output scale and c, h from ``CompositionNetwork._step_factors``, and
 c_L and c_G as in ``CompositionNetwork._loss_gradient``: ``kernels.cross_entropy_block``
 or ``kernels.squared_error_block``. A step is a few hundred microseconds for the
 smaller groups, so everything that does not change from step to step is made once, when
-the step is built: the NumPy views of the weights, of the gradient and of every block's
-buffers, and buffers for A, B and their gradients where they are not views of theta and
-grad. A ``FusedPairsStep`` is kept while the same theta and grad tensors come back.
+the step is built: the addresses of the weights, of the gradient and of every block's
+buffers, and buffers for A, Bᵀ and the gradients of A and B where they are not views of
+theta and grad. A ``FusedPairsStep`` is kept while the same theta and grad tensors come back.
 """
 
 from __future__ import annotations
@@ -48,22 +48,19 @@ class FusedPairsStep:
             self.grad_first = torch.empty((n, width), **options)
             self.grad_second = torch.empty((n, width), **options)
         self.scaled_readout_grad = torch.empty((n, width), **options)  # for a tensor scale
-        self.first_array, self.second_array = self.first.numpy(), self.second.numpy()
-        grad_first = self.grad_first.numpy()
-        self.first_rows = [[grad_first[block.start : block.stop] for block in lane]
-                           for lane in self.lanes]
-        # each lane's Σ over its pairs of ∂L/∂B: the gradient itself for the first lane
-        self.second_sums = [self.grad_second.numpy()] + [
-            lane[0].second_sums.numpy() for lane in self.lanes[1:]
-        ]
         self.code = network.activation_code
         self.cross_entropy = network.loss_kind != "mse"
-        self.kernels = kernels.native(self.first_array.dtype)
-        self.first_pointer = kernels.pointer(self.first_array)
-        self.second_pointer = kernels.pointer(self.second_array)
-        self.first_row_pointers = [[kernels.pointer(rows) for rows in lane]
-                                   for lane in self.first_rows]
-        self.second_sum_pointers = [kernels.pointer(sums) for sums in self.second_sums]
+        self.kernels = kernels.native(theta.dtype)
+        self.first_pointer = kernels.address(self.first)
+        self.second_pointer = kernels.address(self.second)
+        self.first_row_pointers = [
+            [kernels.address(self.grad_first[block.start : block.stop]) for block in lane]
+            for lane in self.lanes
+        ]
+        # each lane's Σ over its pairs of ∂L/∂B: the gradient itself for the first lane
+        self.second_sum_pointers = [kernels.address(self.grad_second)] + [
+            kernels.address(lane[0].second_sums) for lane in self.lanes[1:]
+        ]
         self.block_pointers = [[_BlockPointers(block, self.cross_entropy) for block in lane]
                                for lane in self.lanes]
         # Bᵀ with its columns padded to whole vectors, for the forward kernel
@@ -92,7 +89,7 @@ class FusedPairsStep:
         readout = self.readout * scale if tensor_scale else self.readout  # contiguous
         # the factors, and the address of the ξ of the forward and hidden products
         factors = (alpha, readout_factor, hidden_factor, readout.data_ptr())
-        n, width = network.order, self.first_array.shape[1]
+        n, width = network.order, self.first.shape[1]
         self.kernels.transpose_padded(self.second_pointer, n, width, self.padded_order,
                                       self.second_t_pointer)
         readout_grad = self.scaled_readout_grad if tensor_scale else self.readout_grad
@@ -120,7 +117,7 @@ class FusedPairsStep:
         float64), writes its Σ c G̃ S into ``sums_readout``, its Σ over pairs of ∂L/∂B
         into its second sums and its rows of ∂L/∂A."""
         native = self.kernels
-        n, width, code = self.network.order, self.first_array.shape[1], self.code
+        n, width, code = self.network.order, self.first.shape[1], self.code
         first, second = self.first_pointer, self.second_pointer
         second_t, padded_order = self.second_t_pointer, self.padded_order
         first_rows, second_sums = self.first_row_pointers[lane], self.second_sum_pointers[lane]
@@ -158,7 +155,9 @@ class _BlockPointers:
     """The addresses of a block's buffers that the kernels take."""
 
     def __init__(self, block, cross_entropy: bool) -> None:
-        self.outputs = block.outputs.data_ptr()
-        self.gradient_t = kernels.pointer(block.gradient_t_array)
-        self.classes = kernels.pointer(block.classes_array) if cross_entropy else None
-        self.targets = None if cross_entropy else kernels.pointer(block.targets_array)
+        self.outputs = kernels.address(block.outputs)
+        self.gradient_t = kernels.address(block.gradient_t)
+        if cross_entropy and block.classes.dtype != torch.int64:
+            raise TypeError("the kernels take the classes as int64")
+        self.classes = kernels.address(block.classes) if cross_entropy else None
+        self.targets = None if cross_entropy else kernels.address(block.targets)

@@ -176,6 +176,14 @@ def pointer(array: np.ndarray) -> int:
     return array.ctypes.data
 
 
+def address(tensor: torch.Tensor) -> int:
+    """The address of a contiguous CPU tensor's first element (checked), for callers that
+    keep it from step to step."""
+    if tensor.device.type != "cpu" or not tensor.is_contiguous():
+        raise ValueError("the kernels take contiguous CPU tensors")
+    return tensor.data_ptr()
+
+
 def _entry(*arrays: np.ndarray) -> SimpleNamespace:
     """The entry points for these arrays, which must share one floating dtype."""
     dtype = arrays[0].dtype

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from backend import kernels
@@ -125,8 +124,8 @@ class CompositionNetwork:
         dtype: torch.dtype,
         fused_kernels: bool | None = None,
     ) -> None:
-        """``fused_kernels``: use ``backend.kernels`` for the elementwise work of a step
-        (None: wherever they apply, which is on the CPU when the library compiled)."""
+        """``fused_kernels``: take the all-pairs steps with ``backend.kernels`` (None:
+        wherever they apply, which is on the CPU when the library compiled)."""
         self.task = task
         self.activation = activation
         self.loss_kind = loss
@@ -585,11 +584,7 @@ class PairBlock:
     gradient_t: torch.Tensor  # (k, n) scratch for G̃ᵀ
     targets: torch.Tensor  # (n, k) Yᵀ, contiguous
     targets_flat: torch.Tensor  # (n·k,) view of it
-    # NumPy views for the fused kernels (None off the CPU): σ(H), G̃ᵀ, Yᵀ and the classes
-    activated_array: np.ndarray | None
-    gradient_t_array: np.ndarray | None
-    targets_array: np.ndarray | None
-    classes_array: np.ndarray | None
+    classes: torch.Tensor  # (k,) int64, the product g1·g2 of each pair
     ones: torch.Tensor | None  # (1, rows)
     # (n, M) the lane's Σ over its pairs of ∂L/∂B and of ∂L/∂ξ (lanes after the first;
     # the first sums straight into the gradient)
@@ -606,7 +601,6 @@ class PairBlock:
         outputs = work["outputs"][: order * count].view(order, count)
         log_probabilities = work["log_probabilities"][: order * count].view(order, count)
         gradient_t = work["gradient_t"][: order * count].view(count, order)
-        on_cpu = targets.device.type == "cpu"
         return cls(
             hidden=work["hidden"][:count],
             activated=activated,
@@ -618,10 +612,7 @@ class PairBlock:
             gradient_t=gradient_t,
             targets=targets,
             targets_flat=targets.view(-1),
-            activated_array=activated.numpy() if on_cpu else None,
-            gradient_t_array=gradient_t.numpy() if on_cpu else None,
-            targets_array=targets.numpy() if on_cpu else None,
-            classes_array=classes.numpy() if on_cpu else None,
+            classes=classes,
             second_sums=work["second_sums"],
             readout_sums=work["readout_sums"],
             **fields,

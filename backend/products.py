@@ -17,12 +17,10 @@ linear layers on the CPU), which uses the CPU's widest vector instructions where
 BLAS that ``addmm`` calls may not: on an AVX-512 AMD EPYC it computes these products
 1.7–2.7× faster than ``addmm``. Its results are new tensors, so the factors are folded
 into small operands made once per step, and the ⊙ E of the hidden gradient is fused
-into its product. With the fused kernels the step takes only the forward and readout
-products from here (``kernels.hidden_gradient_sums`` forms the hidden gradient itself), the
-factors are all 1 (the loss kernels apply them to the small G̃ and G̃ᵀ instead), and the
-products read ξ itself. Both give
-the same result up to rounding, each the same bits on every run and for every thread
-count.
+into its product. Both give the same result up to rounding, each the same bits on every
+run and for every thread count. They serve the PyTorch path of the step (GPUs, or
+``fused_kernels=False``) and the forward pass of the metrics; the CPU step with the
+fused kernels computes its products in ``backend.kernels`` instead.
 """
 
 from __future__ import annotations
@@ -100,18 +98,12 @@ class OneDnnProducts:
 
     def prepare(self, readout: torch.Tensor, alpha: float, readout_factor: float,
                 hidden_factor: float) -> None:
-        """The operands α ξ (n × M) and h ξᵀ (M × n) of the step's products, and c as a
-        kept 0-dim tensor (multiplying by a Python float converts it to a tensor on every
-        call). With α = h = 1 (the fused kernels apply the factors) they are ξ itself and
-        its transposed view, which the hidden product reads as fast as a contiguous copy;
-        otherwise scaled copies made in one pass, in buffers kept from step to step."""
-        if alpha == 1.0 and hidden_factor == 1.0 and readout.is_contiguous():
-            if getattr(self, "scaled_readout", None) is not readout:
-                self.scaled_readout, self.scaled_readout_t = readout, readout.T
-        else:
-            self.scaled_readout, self.scaled_readout_t = self._scaled_copies(
-                readout, alpha, hidden_factor
-            )
+        """The operands α ξ (n × M) and h ξᵀ (M × n) of the step's products, scaled copies
+        made in one pass into buffers kept from step to step, and c as a kept 0-dim tensor
+        (multiplying by a Python float converts it to a tensor on every call)."""
+        self.scaled_readout, self.scaled_readout_t = self._scaled_copies(
+            readout, alpha, hidden_factor
+        )
         if getattr(self, "readout_factor", None) != readout_factor:
             self.readout_factor = readout_factor
             self._readout_factor_tensor = (

@@ -1,10 +1,11 @@
-// The elementwise work of a training step on the CPU, as called by backend/kernels.py.
+// The training step on the CPU, as called by backend/kernels.py: its three products fused
+// with the elementwise work around them, the loss of a block and Adam.
 //
 // The formulas are in that module's docstring. Every kernel is compiled for float and
 // double (the `_f32` and `_f64` entry points). The large ones run on OpenMP threads:
 // the library is loaded into a process that has already loaded PyTorch's own OpenMP
-// runtime, so their parallel regions use PyTorch's thread pool, whose threads are still
-// spinning after the step's matrix products and start at once.
+// runtime, so their parallel regions use PyTorch's thread pool, whose threads stay
+// awake for a while after each region, so that the next one starts at once.
 //
 // Every result is the same bits for every thread count: work is split only where each
 // output value is computed by one thread, by the same expression and in the same order
@@ -50,10 +51,8 @@ inline T derivative(T h) {
     }
 }
 
-enum ScratchUse { PER_PAIR };
-
-// a buffer of at least `size` values for one use, kept per calling thread
-template <typename T, int use>
+// a buffer of at least `size` values, kept per calling thread
+template <typename T>
 T* scratch(int64_t size) {
     thread_local std::vector<T> buffer;
     if (int64_t(buffer.size()) < size) buffer.resize(size);
@@ -91,28 +90,25 @@ struct Vec {
     static void store(T* to, type value) { std::memcpy(to, &value, sizeof(type)); }
 };
 
+// f on every lane of h
+template <typename T, typename V, T (*f)(T)>
+inline typename V::type each_lane(typename V::type h) {
+    T values[V::lanes];
+    V::store(values, h);
+    for (int lane = 0; lane < V::lanes; lane++) values[lane] = f(values[lane]);
+    return V::load(values);
+}
+
 template <typename T, int code, typename V>
 inline typename V::type activation_vector(typename V::type h) {
-    if constexpr (code == SQUARE) {
-        return h * h;
-    } else {
-        T values[V::lanes];
-        V::store(values, h);
-        for (int lane = 0; lane < V::lanes; lane++) values[lane] = activation<T, code>(values[lane]);
-        return V::load(values);
-    }
+    if constexpr (code == SQUARE) return h * h;
+    else return each_lane<T, V, activation<T, code>>(h);
 }
 
 template <typename T, int code, typename V>
 inline typename V::type derivative_vector(typename V::type h) {
-    if constexpr (code == SQUARE) {
-        return h;
-    } else {
-        T values[V::lanes];
-        V::store(values, h);
-        for (int lane = 0; lane < V::lanes; lane++) values[lane] = derivative<T, code>(values[lane]);
-        return V::load(values);
-    }
+    if constexpr (code == SQUARE) return h;
+    else return each_lane<T, V, derivative<T, code>>(h);
 }
 
 // ---- forward: lanes over j, from Bᵀ padded to whole vectors ----------------------------
@@ -412,7 +408,7 @@ template <typename T>
 double cross_entropy_block(T* outputs, const int64_t* classes, T* gradient_t, int64_t n,
                            int64_t k, double scale, double factor, double factor_t) {
     const T alpha = T(scale), g_scale = T(factor), t_scale = T(factor_t);
-    T* top = scratch<T, PER_PAIR>(2 * k);
+    T* top = scratch<T>(2 * k);
     T* sums = top + k;
 #pragma omp simd
     for (int64_t p = 0; p < k; p++) top[p] = alpha * outputs[p];
