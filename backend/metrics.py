@@ -26,9 +26,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from backend.network import activation_value
 from backend.spectral import SpectralTools
 from backend.task import Task
+from backend.training.network import activation_value
 
 RANK_ONE_THRESHOLD = 0.1
 """A coefficient matrix counts as rank one when σ₂/σ₁ is below this."""

@@ -293,7 +293,7 @@ class RunDirectory:
 
 def load_trainer(path: str | Path):
     """A Trainer restored from a run directory (continuing exactly), and its history."""
-    from backend.trainer import Trainer
+    from backend.training.trainer import Trainer
 
     config, state, history = RunDirectory.load(path)
     trainer = Trainer(config)

@@ -38,7 +38,7 @@ from PyQt6.QtCore import QTimer  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from backend.presets import DEFAULT_PRESET, load_preset  # noqa: E402
-from backend.trainer import Trainer  # noqa: E402
+from backend.training.trainer import Trainer  # noqa: E402
 from gui import theme  # noqa: E402
 from gui.run_record import RunRecord  # noqa: E402
 from gui.training_worker import (  # noqa: E402

@@ -4,7 +4,7 @@ For each configuration (one-hot, sphere, cross-entropy, σ = z², Adam) this pri
 one run, the steps per second of
 
 - the Trainer (hand-written backward pass, A[g1] + B[g2] instead of the input matrix; on
-  the CPU its three products are the fused kernels of ``backend/kernels.py``), stepped
+  the CPU its three products are the fused kernels of ``backend/training/kernels.py``), stepped
   in calls of about 8 ms as the window's training worker steps it;
 - a baseline written the way a researcher would: an nn.Module fed the n² × 2n matrix of
   concatenated one-hot inputs, autograd, torch.optim.Adam, renormalisation to the sphere;
@@ -35,10 +35,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads, as bac
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from backend import kernels  # noqa: E402
 from backend.config import RunConfig  # noqa: E402
-from backend.products import onednn_inner_product, step_products  # noqa: E402
-from backend.trainer import Trainer  # noqa: E402
+from backend.training import kernels  # noqa: E402
+from backend.training.products import onednn_inner_product, step_products  # noqa: E402
+from backend.training.trainer import Trainer  # noqa: E402
 
 CONFIGURATIONS = [("frobenius21", "C7:C3", 512), ("A5", "A5", 1200)]
 ROUNDS = 20

@@ -32,7 +32,7 @@ def main() -> int:
 
     from backend.presets import load_preset
     from backend.recording import MetricHistory
-    from backend.trainer import Trainer
+    from backend.training.trainer import Trainer
     from gui import theme
     from gui.export.frame_canvas import FrameCanvas
     from gui.export.frame_layouts import layout_named

@@ -40,7 +40,7 @@ def round_snapshots(config: Any, rounds: list) -> list:
     the weights are loaded into a trainer of the same configuration, which measures them."""
     import torch
 
-    from backend.trainer import Trainer
+    from backend.training.trainer import Trainer
 
     if not rounds:
         return []

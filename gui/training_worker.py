@@ -89,7 +89,7 @@ def leave_a_core_for_the_window() -> None:
 
 def default_trainer_factory(config: Any) -> Any:
     """Build the backend Trainer for ``config`` (imported here so tests may substitute)."""
-    from backend.trainer import Trainer
+    from backend.training.trainer import Trainer
 
     return Trainer(config)
 

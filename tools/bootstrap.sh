@@ -52,7 +52,7 @@ create_environment() {
   fi
   echo "Compiling the training kernels (first run only)..." >&2
   # a failure is shown (training then runs on PyTorch's own operations, more slowly)
-  (cd "$root_dir" && "$venv/bin/python" -m backend.kernels) >>"$log" || true
+  (cd "$root_dir" && "$venv/bin/python" -m backend.training.kernels) >>"$log" || true
   echo "$want" > "$stamp"
 }
 

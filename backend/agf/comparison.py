@@ -56,7 +56,7 @@ def run_gradient_descent(
     config: RunConfig, progress: Callable[[int, float], None] | None = None
 ) -> GradientDescentRun:
     """Train ``config`` for ``config.steps`` steps with the Trainer, recording as above."""
-    from backend.trainer import Trainer
+    from backend.training.trainer import Trainer
 
     start = time.perf_counter()
     trainer = Trainer(config)

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
-from backend.agf.theory import AgfTheoryError
+from backend.agf.applicability import check_agf_config
 from backend.config import RunConfig
 
 ACTIVATION_NORM = 1.0
@@ -91,39 +91,6 @@ class AgfResult:
     """Per round: 1 − mean_pairs P_O(r)/P_O(t) for every orbit (NaN where P_O(t) = 0)."""
 
 
-def check_agf_config(config: RunConfig) -> None:
-    """Refuse, before any work, a configuration that AGF does not describe."""
-    problems = []
-    if config.parameterisation != "free":
-        problems.append(
-            "parameterisation = 'sphere' keeps every weight vector at unit norm, so no neuron "
-            "is ever dormant; set parameterisation = 'free' with a small init_scale"
-        )
-    if config.activation != "square":
-        problems.append(
-            f"activation = {config.activation!r}: AGF here is derived for σ(z) = z²; "
-            "set activation = 'square'"
-        )
-    if config.loss != "mse":
-        problems.append("loss = 'cross_entropy': AGF needs loss = 'mse'")
-    if config.optimiser not in ("gd", "scaled_gd"):
-        problems.append(
-            f"optimiser = {config.optimiser!r}: AGF predicts gradient descent; set optimiser "
-            "= 'gd' (optionally with momentum) or 'scaled_gd'"
-        )
-    if config.weight_decay > 0:
-        problems.append("weight_decay > 0 is not part of AGF; set weight_decay = 0")
-    if config.init_scale >= 0.1:
-        problems.append(
-            f"init_scale = {config.init_scale:g} is not small; AGF needs a small "
-            "initialisation, e.g. init_scale = 1e-3"
-        )
-    if problems:
-        raise AgfTheoryError(
-            "this configuration is outside Alternating Gradient Flows: " + "; ".join(problems)
-        )
-
-
 @dataclass(frozen=True)
 class GrowthLaw:
     """Optimiser step δ_m = −rate ρ_m^{1−k} ∇_{θ_m} L seen by a dormant neuron."""
@@ -169,7 +136,7 @@ class AgfProblem:
     """
 
     def __init__(self, config: RunConfig) -> None:
-        from backend.trainer import Trainer
+        from backend.training.trainer import Trainer
 
         check_agf_config(config)
         self.config = config

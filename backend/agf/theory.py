@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import quad
 
-from backend.errors import UserError
+from backend.agf.applicability import AgfTheoryError, check_agf_config
 
 QUATERNIONIC_CONSTANT = 2.0
 """C_O for a quaternionic irrep (verified numerically, see the module docstring)."""
@@ -229,10 +229,6 @@ def predict_drops(
     return drops
 
 
-class AgfTheoryError(UserError):
-    """A configuration that the AGF theory does not describe."""
-
-
 def expected_initial_norm(init_scale: float) -> float:
     """E‖θ(0)‖ ≈ α √2 for θ¹, θ² ~ N(0, α²/(2n)), ξ ~ N(0, α²/n): ‖θ‖² ≈ α²/2 + α²/2 + α²."""
     return init_scale * math.sqrt(2.0)
@@ -256,7 +252,6 @@ def predict_staircase(config) -> list[PredictedDrop]:
 
     Refuses (AgfTheoryError) a configuration outside AGF before any work.
     """
-    from backend.agf.simulation import check_agf_config
     from backend.spectral import SpectralTools, load_group
     from backend.task import build_template
 

@@ -19,7 +19,7 @@ from backend.cli.configuration_arguments import (
 from backend.cli.progress import ProgressBar, format_duration
 from backend.config import ConfigError, RunConfig
 from backend.recording import MetricHistory, RunDirectory, build_summary
-from backend.trainer import Trainer
+from backend.training.trainer import Trainer
 
 MAX_CHUNK = 2000
 """Most steps between two progress updates."""

@@ -27,7 +27,7 @@ class RecordedRun:
 
 def open_recorded_run(path: str | Path) -> RecordedRun:
     """Load a run directory or a session file (UserError with a message otherwise)."""
-    from backend.trainer import Trainer
+    from backend.training.trainer import Trainer
 
     session = load_recorded_run(path)
     trainer = Trainer(session.config)

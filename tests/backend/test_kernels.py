@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-import backend.optimisers
-from backend import kernels
-from backend.network import activation_derivative, activation_value
-from backend.optimisers import Adam, AdamW
+import backend.training.optimisers
+from backend.training import kernels
+from backend.training.network import activation_derivative, activation_value
+from backend.training.optimisers import Adam, AdamW
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE,
                                 reason=f"no kernels: {kernels.UNAVAILABLE_REASON}")
@@ -170,7 +170,7 @@ def test_adam_kernel_steps_match_the_pytorch_steps(monkeypatch, dtype, kind, sph
         start /= start.norm(dim=1, keepdim=True)
 
     def run(use_kernels: bool) -> torch.Tensor:
-        monkeypatch.setattr(backend.optimisers.kernels, "AVAILABLE", use_kernels)
+        monkeypatch.setattr(backend.training.optimisers.kernels, "AVAILABLE", use_kernels)
         optimiser = kind(0.05, 0.9, 0.99, 1e-8, weight_decay=weight_decay, sphere=sphere)
         param = start.clone()
         for step in range(5):
@@ -196,7 +196,7 @@ def test_adam_kernel_steps_a_zero_dimensional_scale():
 
 
 def test_setup_builds_the_library_once(monkeypatch, tmp_path):
-    """``python -m backend.kernels`` (run by the setup) compiles the library into the cache
+    """``python -m backend.training.kernels`` (run by the setup) compiles the library into the cache
     folder; later calls find it there and compile nothing."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = kernels.build()

@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from backend.lanes import parallel_lanes, run_in_lanes
+from backend.training.lanes import parallel_lanes, run_in_lanes
 
 
 def thread_and_count():

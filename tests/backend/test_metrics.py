@@ -12,7 +12,7 @@ from backend.metrics import (
     neuron_metrics,
 )
 from backend.spectral import SpectralTools
-from backend.trainer import Trainer
+from backend.training.trainer import Trainer
 
 GROUPS = ["C7", "S3", "Q8", "C7:C3", "C2xC4", "A4"]
 

@@ -9,8 +9,8 @@ import torch
 
 from backend.config import RunConfig
 from backend.groups import fourier_transform_of, irreps_of, parse_group
-from backend.network import CompositionNetwork, activation_derivative, initial_parameters
 from backend.task import build_task
+from backend.training.network import CompositionNetwork, activation_derivative, initial_parameters
 
 
 def make(config: RunConfig, dtype: torch.dtype = torch.float64, fused: bool | None = None):
@@ -116,12 +116,12 @@ def test_gradient_matches_autograd_of_concatenated_model(case, split, tensor_sca
 @pytest.mark.parametrize("tensor_scale", [False, True])
 @pytest.mark.parametrize("fused", [True, False], ids=["kernels", "torch"])
 def test_blocked_step_matches_autograd(monkeypatch, case, rows_per_block, tensor_scale, fused):
-    import backend.network
+    import backend.training.network
 
     config = RunConfig(width=7, parameterisation="free", optimiser="gd", **case).validate()
     group, task, network, theta = make(config, fused=fused)
     # blocks of 1 or 2 rows g1 (uneven for odd orders) instead of all n at once, in lanes
-    monkeypatch.setattr(backend.network, "STEP_BLOCK", rows_per_block * group.order * 7)
+    monkeypatch.setattr(backend.training.network, "STEP_BLOCK", rows_per_block * group.order * 7)
     assert network._step_block_rows(7) == rows_per_block
     assert network.uses_lanes(7) == task.uses_all_pairs
     scale = torch.linspace(0.5, 1.5, 7, dtype=torch.float64) if tensor_scale else 0.7
@@ -138,12 +138,12 @@ def test_blocked_step_matches_autograd(monkeypatch, case, rows_per_block, tensor
 def test_lanes_at_once_give_the_same_bits_as_one_after_the_other(
     monkeypatch, two_threads, case, need_theta_grad
 ):
-    import backend.network
-    from backend.lanes import parallel_lanes
+    import backend.training.network
+    from backend.training.lanes import parallel_lanes
 
     config = RunConfig(width=7, parameterisation="free", optimiser="gd", **case).validate()
     group, task, network, theta = make(config)
-    monkeypatch.setattr(backend.network, "STEP_BLOCK", group.order * 7)  # a row a block
+    monkeypatch.setattr(backend.training.network, "STEP_BLOCK", group.order * 7)  # a row a block
     results = []
     for at_once in (False, True):
         grad = torch.full_like(theta, float("nan"))
@@ -211,7 +211,7 @@ def test_gradient_matches_finite_differences():
 
 @pytest.mark.parametrize("name", ["square", "relu", "abs", "gelu", "tanh", "identity"])
 def test_activation_derivatives_match_autograd(name):
-    from backend.network import activation_value
+    from backend.training.network import activation_value
 
     h = torch.linspace(-2.3, 2.1, 41, dtype=torch.float64).requires_grad_(True)
     activation_value(name, h).sum().backward()
@@ -238,14 +238,14 @@ def test_outputs_agree_with_direct_sum_over_neurons():
 def test_blocked_forward_of_all_pairs_matches_the_forward_of_listed_pairs(
     monkeypatch, rows_per_block, tensor_scale
 ):
-    import backend.network
+    import backend.training.network
 
     config = RunConfig(group="S3", width=5, parameterisation="free", loss="mse",
                        encoding="gaussian", activation="gelu").validate()
     group, task, network, theta = make(config)
     n = group.order
     # blocks of 1, 4 + 2 (uneven) and 6 (one block) rows g1
-    monkeypatch.setattr(backend.network, "FORWARD_BLOCK", rows_per_block * n * 5)
+    monkeypatch.setattr(backend.training.network, "FORWARD_BLOCK", rows_per_block * n * 5)
     scale = torch.linspace(0.5, 1.5, 5, dtype=torch.float64) if tensor_scale else 0.7
     blocked = network.outputs(theta, scale)
     listed = network.outputs(theta, scale, torch.arange(n * n))

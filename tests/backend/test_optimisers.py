@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from backend.optimisers import Adam, AdamW, GradientDescent, ScaledGradientDescent
+from backend.training.optimisers import Adam, AdamW, GradientDescent, ScaledGradientDescent
 
 
 def quadratic_gradient(param):

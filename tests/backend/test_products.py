@@ -4,9 +4,9 @@ themselves on other thread counts; and the choice of library."""
 import pytest
 import torch
 
-import backend.network
+import backend.training.network
 from backend.config import RunConfig
-from backend.products import (
+from backend.training.products import (
     AddmmProducts,
     OneDnnProducts,
     onednn_inner_product,
@@ -26,7 +26,8 @@ def float32_step(config, rows_per_block, tensor_scale, products=None, monkeypatc
     if products is not None:
         network.products = products
     if monkeypatch is not None:
-        monkeypatch.setattr(backend.network, "STEP_BLOCK", rows_per_block * group.order * 7)
+        monkeypatch.setattr(
+            backend.training.network, "STEP_BLOCK", rows_per_block * group.order * 7)
     scale = torch.linspace(0.5, 1.5, 7) if tensor_scale else 0.7
     grad = torch.full_like(theta, float("nan"))
     outputs = torch.empty(group.order**2, group.order)
@@ -66,7 +67,8 @@ def test_onednn_forward_of_all_pairs_matches_float64(monkeypatch, tensor_scale):
     config = RunConfig(group="D4", width=7, parameterisation="free", optimiser="gd").validate()
     _, _, network, theta = make(config, dtype=torch.float32)
     _, _, reference, _ = make(config)
-    monkeypatch.setattr(backend.network, "FORWARD_BLOCK", 3 * 8 * 7)  # uneven blocks of rows
+    # uneven blocks of rows
+    monkeypatch.setattr(backend.training.network, "FORWARD_BLOCK", 3 * 8 * 7)
     assert isinstance(network.products, OneDnnProducts)
     scale = torch.linspace(0.5, 1.5, 7) if tensor_scale else 0.7
     expected = reference.outputs(theta.double(), scale.double() if tensor_scale else scale)
@@ -91,12 +93,12 @@ def test_onednn_and_addmm_agree(monkeypatch, rows_per_block):
 @needs_onednn
 def test_onednn_step_gives_the_same_bits_on_one_thread_and_two(monkeypatch, two_threads):
     """Lanes at once on two threads, and one after the other on one thread."""
-    from backend.lanes import parallel_lanes
+    from backend.training.lanes import parallel_lanes
 
     config = RunConfig(group="A4", width=40, parameterisation="sphere",
                        loss="cross_entropy").validate()
     group, task, network, theta = make(config, dtype=torch.float32)
-    monkeypatch.setattr(backend.network, "STEP_BLOCK", 3 * group.order * 40)
+    monkeypatch.setattr(backend.training.network, "STEP_BLOCK", 3 * group.order * 40)
     assert network.uses_lanes(40)
     results = []
     for threads in (1, 2):
@@ -118,11 +120,11 @@ def test_the_library_follows_device_and_dtype_alone():
 
 
 def test_without_onednn_the_step_falls_back_to_addmm(monkeypatch):
-    import backend.products
+    import backend.training.products
 
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
     assert onednn_inner_product.__wrapped__() is None
-    monkeypatch.setattr(backend.products, "onednn_inner_product", lambda: None)
+    monkeypatch.setattr(backend.training.products, "onednn_inner_product", lambda: None)
     assert isinstance(step_products(torch.device("cpu"), torch.float32), AddmmProducts)
     config = RunConfig(group="S3", width=7, parameterisation="free", optimiser="gd").validate()
     network, theta, scale, task, loss, grad, _, _ = float32_step(config, 99, False)

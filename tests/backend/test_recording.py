@@ -14,7 +14,7 @@ from backend.recording import (
     RunDirectoryError,
     load_trainer,
 )
-from backend.trainer import Trainer
+from backend.training.trainer import Trainer
 
 SUMMARY_KEYS = {"steps", "loss", "train_accuracy", "test_accuracy", "mean_sparsity",
                 "mean_alignment", "rank_one_fraction", "orbit_counts", "steps_per_second",

@@ -22,7 +22,7 @@ from backend.session_file import (
     load_session,
     save_session,
 )
-from backend.trainer import Trainer
+from backend.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 
 from backend.config import ConfigError, RunConfig
 from backend.presets import load_preset
-from backend.trainer import CHECK_INTERVAL, Trainer, all_finite
+from backend.training.trainer import CHECK_INTERVAL, Trainer, all_finite
 
 SMALL = {
     "sphere-adam": dict(group="C7:C3", width=24, parameterisation="sphere", optimiser="adam",
@@ -54,10 +54,10 @@ def test_same_trajectory_however_the_steps_are_split(name):
 def test_same_trajectory_whatever_the_thread_count(monkeypatch, name):
     """Blocks of two rows, so the step runs in two lanes: at once with two threads, one
     after the other with one; the weights and losses agree bit for bit."""
-    import backend.network
+    import backend.training.network
 
     config = RunConfig(**SMALL[name]).validate()
-    monkeypatch.setattr(backend.network, "STEP_BLOCK", 2 * 7 * config.width)
+    monkeypatch.setattr(backend.training.network, "STEP_BLOCK", 2 * 7 * config.width)
     threads = torch.get_num_threads()
     runs = []
     try:

@@ -64,7 +64,7 @@ def test_scripted_run_saves_a_screenshot(tmp_path):
 
 def test_open_a_recorded_run(qtbot, tmp_path):
     from backend.recording import MetricHistory, RunDirectory
-    from backend.trainer import Trainer
+    from backend.training.trainer import Trainer
     from gui.main_window import MainWindow
 
     config = small_config(width=24)

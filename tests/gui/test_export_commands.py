@@ -14,7 +14,7 @@ from PyQt6.QtGui import QImage
 from backend.config import RunConfig
 from backend.recording import MetricHistory, RunDirectory
 from backend.session_file import save_session
-from backend.trainer import Trainer
+from backend.training.trainer import Trainer
 from gui.commands import TextProgress, run_qt_command
 from main import main
 

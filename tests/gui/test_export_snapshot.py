@@ -16,7 +16,7 @@ from PyQt6.QtGui import QImage
 
 from backend.config import RunConfig
 from backend.recording import MetricHistory
-from backend.trainer import Trainer
+from backend.training.trainer import Trainer
 from gui.export.output_files import ExportError
 from gui.export.recorded_run import record_from_history
 from gui.export.snapshot import save_picture, save_png, save_state, save_svg, svg_document

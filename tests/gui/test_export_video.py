@@ -13,7 +13,7 @@ from PyQt6.QtWidgets import QPushButton
 
 from backend.config import RunConfig
 from backend.recording import MetricHistory
-from backend.trainer import Trainer
+from backend.training.trainer import Trainer
 from gui.export.frame_canvas import FrameCanvas
 from gui.export.frame_layouts import LAYOUTS, layout_named
 from gui.export.output_files import ExportCancelled, ExportError

@@ -228,7 +228,7 @@ def test_closing_while_training_ends_quickly(qtbot, window):
 
 
 def test_diversification_says_uniformity_is_predicted_for_abelian_groups_only(qtbot, window):
-    from backend.trainer import Trainer
+    from backend.training.trainer import Trainer
     from gui.panels.diversification import tv_caption
     from gui.run_context import context_from_trainer
     from tests.gui.conftest import small_config

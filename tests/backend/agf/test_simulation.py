@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from backend.agf import comparison, simulation
-from backend.agf.theory import AgfTheoryError, predict_staircase
+from backend.agf.applicability import AgfTheoryError, check_agf_config
+from backend.agf.theory import predict_staircase
 from backend.config import RunConfig
 from backend.presets import load_preset
-from backend.trainer import Trainer
+from backend.training.trainer import Trainer
 
 C11 = dict(group="C11", encoding="template", template_powers=[12.5, 10.0, 7.5, 5.0, 2.5],
            parameterisation="free", loss="mse", activation="square", width=32,
@@ -115,4 +116,4 @@ def test_d3_one_hot_learns_sign_before_the_two_dimensional_irrep():
 def test_configurations_outside_agf_are_refused(change, words):
     config = load_preset("c11-agf").replace(**change)
     with pytest.raises(AgfTheoryError, match=words):
-        simulation.check_agf_config(config)
+        check_agf_config(config)

@@ -192,7 +192,7 @@ def test_orbit_powers_and_levels():
 def test_growth_utility_is_the_loss_decrease_of_a_small_neuron():
     """L(εθ̄) = L(0) − ε³ G(θ̄) + O(ε⁶) with the trainer's loss, so G = (2/n) U."""
     from backend.config import RunConfig
-    from backend.trainer import Trainer
+    from backend.training.trainer import Trainer
 
     config = RunConfig(group="D3", encoding="onehot", width=1, parameterisation="free",
                        loss="mse", optimiser="gd", activation="square", precision="float64",

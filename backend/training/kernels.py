@@ -27,7 +27,7 @@ with its projection and retraction; ``scaled_copies`` makes the scaled readouts 
 PyTorch path's oneDNN products.
 
 The kernels are C++, compiled for this machine's CPU the first time they are needed (a
-few seconds; the setup does it with ``python -m backend.kernels``) into a cache folder,
+few seconds; the setup does it with ``python -m backend.training.kernels``) into a cache folder,
 and called through ctypes, which releases the GIL, so the step's two lanes run them at
 once. The products and the Adam steps run on PyTorch's threads
 (``torch.get_num_threads()``): the library shares PyTorch's OpenMP runtime, whose

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from backend.config import ConfigError, RunConfig
-from backend.lanes import parallel_lanes
 from backend.metrics import MajorityVote, MetricSnapshot, compute_metrics, majority_vote
-from backend.network import CompositionNetwork, initial_parameters
-from backend.optimisers import GradientDescent, Optimiser, build_optimiser
 from backend.spectral import SpectralTools, load_group
 from backend.task import build_task
+from backend.training.lanes import parallel_lanes
+from backend.training.network import CompositionNetwork, initial_parameters
+from backend.training.optimisers import GradientDescent, Optimiser, build_optimiser
 
 CHECK_INTERVAL = 64
 """Steps between finiteness checks (each one a device sync)."""

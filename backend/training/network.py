@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import torch
 
-from backend import kernels
-from backend.fused_step import FusedPairsStep
-from backend.lanes import LANES, run_in_lanes
-from backend.products import step_products
 from backend.task import Task
+from backend.training import kernels
+from backend.training.fused_step import FusedPairsStep
+from backend.training.lanes import LANES, run_in_lanes
+from backend.training.products import step_products
 
 # --------------------------------------------------------------------- activations
 _SQRT_HALF = math.sqrt(0.5)
@@ -124,7 +124,7 @@ class CompositionNetwork:
         dtype: torch.dtype,
         fused_kernels: bool | None = None,
     ) -> None:
-        """``fused_kernels``: take the all-pairs steps with ``backend.kernels`` (None:
+        """``fused_kernels``: take the all-pairs steps with ``backend.training.kernels`` (None:
         wherever they apply, which is on the CPU when the library compiled)."""
         self.task = task
         self.activation = activation

@@ -20,7 +20,7 @@ into small operands made once per step, and the ⊙ E of the hidden gradient is 
 into its product. Both give the same result up to rounding, each the same bits on every
 run and for every thread count. They serve the PyTorch path of the step (GPUs, or
 ``fused_kernels=False``) and the forward pass of the metrics; the CPU step with the
-fused kernels computes its products in ``backend.kernels`` instead.
+fused kernels computes its products in ``backend.training.kernels`` instead.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import functools
 
 import torch
 
-from backend import kernels
+from backend.training import kernels
 
 
 class AddmmProducts:

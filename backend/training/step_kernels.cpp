@@ -1,4 +1,4 @@
-// The training step on the CPU, as called by backend/kernels.py: its three products fused
+// The training step on the CPU, as called by backend/training/kernels.py: its three products fused
 // with the elementwise work around them, the loss of a block and Adam.
 //
 // The formulas are in that module's docstring. Every kernel is compiled for float and

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from backend import kernels
+from backend.training import kernels
 
 
 def _torch_version() -> tuple[int, int]:
@@ -120,7 +120,7 @@ class GradientDescent(Optimiser):
 
 class Adam(Optimiser):
     """Adam with L2 weight decay added to the gradient. On the CPU the whole step (with the
-    sphere's projection and retraction) is one call of ``backend.kernels``."""
+    sphere's projection and retraction) is one call of ``backend.training.kernels``."""
 
     decoupled = False
 

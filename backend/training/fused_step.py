@@ -1,4 +1,4 @@
-"""The all-pairs training step on the CPU with the fused kernels of ``backend.kernels``.
+"""The all-pairs training step on the CPU with the fused kernels of ``backend.training.kernels``.
 
 It computes what ``CompositionNetwork.loss_and_gradient`` computes for all n² pairs, block
 by block of rows g1 (see ``CompositionNetwork._block_plan``):
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from backend import kernels
+from backend.training import kernels
 
 
 class FusedPairsStep:
