@@ -70,9 +70,33 @@ class DecimatedSeries:
             return
         values = np.asarray(values, dtype=np.float64).reshape(steps.size, -1)
         keep_old = self.steps < steps[0]
+        appended = bool(keep_old.all())
         self.steps = np.concatenate([self.steps[keep_old], steps])
         self.values = np.concatenate([self.values[keep_old], values])
-        self._decimate()
+        if appended:
+            self._decimate_appended(int(keep_old.size))
+        else:
+            self._decimate()
+
+    def _decimate_appended(self, old: int) -> None:
+        """``_decimate`` after ``old`` decimated rows got new rows behind them, in time
+        proportional to the new rows: the old rows but the last are already the first of
+        their buckets, and a row is the first of its bucket when its bucket differs from
+        the row before (steps ascend)."""
+        start = max(old - 1, 0)
+        buckets = _buckets(self.steps[max(start - 1, 0):], self.resolution)
+        first = np.ones(self.steps.size - start, dtype=bool)
+        if start > 0:
+            first = buckets[1:] != buckets[:-1]
+        else:
+            first[1:] = buckets[1:] != buckets[:-1]
+        mask = np.concatenate([np.ones(start, dtype=bool), first])
+        mask[-1] = True
+        if mask.sum() > self.capacity + 1:
+            self._decimate()
+            return
+        self.steps = self.steps[mask]
+        self.values = self.values[mask]
 
     def _decimate(self) -> None:
         mask = _keep_mask(self.steps, self.resolution)

@@ -2,11 +2,10 @@
 
     python benchmarks/bench_gui.py [--seconds 4] [--repeat 1]
 
-1. steps/s with the window live against the same Trainer headless, stepped in the same
-   chunks as the training worker (its chunk rule and the pause between chunks)
-   (target ≥ 0.9). The window trains on all cores but one (the last is the window's);
-   the ratio is printed against headless on as many threads, and against headless on
-   every core;
+1. steps/s with the window live against the same LiveSession headless, advanced in the
+   same chunks as the training worker (its chunk rule and the pause between chunks)
+   (target ≥ 0.9). Both choose their thread count by the thread policy
+   (``backend.threads``); the ratio is also printed against headless on every core;
 2. one frame with 1024 neurons over S5 (order 120): a new snapshot joins the record and
    every visible view is updated and painted, replaying a recorded run frame by frame
    (target ≤ 16 ms);
@@ -37,15 +36,13 @@ import torch  # noqa: E402
 from PyQt6.QtCore import QTimer  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
+from backend.chunk_pacing import WINDOW_CHUNK_SECONDS  # noqa: E402
+from backend.live_session import LiveSession  # noqa: E402
 from backend.presets import DEFAULT_PRESET, load_preset  # noqa: E402
 from backend.training.trainer import Trainer  # noqa: E402
 from gui import theme  # noqa: E402
 from gui.run_record import RunRecord  # noqa: E402
-from gui.training_worker import (  # noqa: E402
-    leave_a_core_for_the_window,
-    next_chunk,
-    yield_interpreter,
-)
+from gui.training_worker import yield_interpreter  # noqa: E402
 
 LAUNCH_PROBE = """
 import sys, time
@@ -83,20 +80,15 @@ def wait(app: QApplication, seconds: float) -> None:
         time.sleep(0.001)
 
 
-def headless_rate(config, seconds: float) -> float:
-    """Steps per second of a Trainer stepped exactly as the worker steps it."""
-    trainer = Trainer(config)
-    trainer.step(5)
-    chunk, count, started = 1, 0, time.perf_counter()
+def headless_rate(config, seconds: float, threads: int | None = None) -> float:
+    """Steps per second of a LiveSession advanced exactly as the worker advances it
+    (``threads``: a fixed count; None: the thread policy)."""
+    session = LiveSession(config, chunk_seconds=WINDOW_CHUNK_SECONDS, threads=threads)
+    start, started = session.step_count, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        t0 = time.perf_counter()
-        trainer.step(chunk)
-        elapsed = time.perf_counter() - t0
-        count += chunk
-        trainer.recent_losses()
-        chunk = next_chunk(chunk, chunk, elapsed)
+        session.advance(session.pacer.chunk)
         yield_interpreter()
-    return count / (time.perf_counter() - started)
+    return (session.step_count - start) / (time.perf_counter() - started)
 
 
 def live_rate_and_lag(app, config, seconds: float) -> tuple[float, float, int]:
@@ -206,10 +198,8 @@ def main() -> int:
     all_threads = torch.get_num_threads()
     ratios, all_core_ratios, lags, frame_medians, launches = [], [], [], [], []
     for _ in range(max(1, args.repeat)):
-        torch.set_num_threads(all_threads)
-        every_core = headless_rate(config, args.seconds)
-        leave_a_core_for_the_window()
-        threads = torch.get_num_threads()
+        every_core = headless_rate(config, args.seconds, threads=all_threads)
+        threads = "policy"
         headless = headless_rate(config, args.seconds)
         live, lag, drawn = live_rate_and_lag(app, config, args.seconds)
         ratios.append(live / headless)

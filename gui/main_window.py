@@ -386,9 +386,9 @@ class MainWindow(QMainWindow):
         self.worker.send(Step(int(self.step_count_spin.value())))
 
     def run_to_next_drop(self) -> None:
-        """Train until the loss curve shows its next drop, then pause (D)."""
-        steps, losses = self.record.loss_curve()
-        self.worker.send(RunToNextDrop(steps.copy(), losses.copy()))
+        """Train until the loss curve shows its next drop, then pause (D); the worker gives
+        up with a message when none comes."""
+        self.worker.send(RunToNextDrop())
 
     def reset(self) -> None:
         """Re-initialise the weights with the current seed (the history starts afresh)."""
@@ -496,7 +496,8 @@ class MainWindow(QMainWindow):
                 return
             self.last_report = report
             self.record.add_losses(report.loss_steps, report.loss_values)
-            self.record.add_snapshot(report.snapshot)
+            for snapshot in report.snapshots:
+                self.record.add_snapshot(snapshot)
             self.step_label.setText(f"step {int(report.snapshot.step):,}")
             if report.running:
                 self.rate_label.setText(f"{report.steps_per_second:,.0f} steps/s")

@@ -32,14 +32,10 @@ class Step:
 
 @dataclass(frozen=True)
 class RunToNextDrop:
-    """Train until the loss curve shows one more drop than now, then pause.
+    """Train until the run's loss curve shows one more drop than now, then pause; give up
+    with a message after ``horizon`` steps (None: ``backend.drop_watch`` chooses)."""
 
-    ``steps``/``losses`` are the loss curve recorded so far (the window's record), so that
-    drops are counted on the whole run; the worker adds what it trains after.
-    """
-
-    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    losses: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    horizon: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,10 +101,12 @@ class NeuronFunctions:
 
 @dataclass
 class WorkerReport:
-    """What the worker knows after a chunk of work: a copied snapshot and loss samples.
+    """What the worker has recorded since its previous report.
 
-    ``loss_steps``/``loss_values`` are the (step, loss) samples taken since the previous
-    report, one per chunk of steps, so the loss curve is denser than the snapshots.
+    ``snapshots`` are the snapshots the session recorded since then, in step order (its
+    schedule's and the one measured on a pause, a finished step...); ``snapshot`` is the
+    newest snapshot so far (the last of ``snapshots`` when there are any).
+    ``loss_steps``/``loss_values`` are the (step, loss) of every step taken since then.
     """
 
     snapshot: Any
@@ -120,3 +118,4 @@ class WorkerReport:
     loss_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     neuron_functions: NeuronFunctions | None = None
     message: str = ""
+    snapshots: tuple = ()

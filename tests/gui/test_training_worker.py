@@ -1,4 +1,5 @@
-"""The worker: queued commands, step implies pause, throttled snapshots, errors as messages."""
+"""The worker: queued commands, step implies pause, paced reports that carry every
+scheduled snapshot, errors as messages."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from gui.training_worker import IDLE, MAX_SNAPSHOTS_PER_SECOND, TrainingWorker
+from gui.training_worker import IDLE, REPORTS_PER_SECOND, TrainingWorker
 from gui.worker_commands import Pause, Perturb, Reset, SetLearningRate, Start, Step
 from tests.gui.conftest import small_config
 
@@ -24,6 +25,12 @@ class Collector:
     def _report(self, report) -> None:
         self.reports.append(report)
         self.worker.acknowledge_report()
+
+
+def worker_schedule():
+    from backend.snapshot_schedule import SnapshotSchedule
+
+    return SnapshotSchedule.for_steps(small_config().steps)
 
 
 def make_worker(qtbot):
@@ -59,7 +66,7 @@ def test_step_trains_exactly_and_pauses(qtbot):
         assert worker.shutdown(2000)
 
 
-def test_snapshots_are_throttled_and_pause_sends_one(qtbot):
+def test_reports_are_paced_and_pause_sends_one(qtbot):
     worker, seen = make_worker(qtbot)
     try:
         worker.send(Start())
@@ -69,7 +76,7 @@ def test_snapshots_are_throttled_and_pause_sends_one(qtbot):
         qtbot.wait(1000)
         elapsed = time.perf_counter() - started
         during = len(seen.reports) - before
-        assert 1 <= during <= MAX_SNAPSHOTS_PER_SECOND * elapsed + 2
+        assert 1 <= during <= REPORTS_PER_SECOND * elapsed + 2
         worker.send(Pause())
         qtbot.waitUntil(lambda: not seen.reports[-1].running, timeout=5000)
         assert seen.modes[-1] == IDLE
@@ -90,8 +97,13 @@ def test_snapshots_while_training_match_the_loss_of_their_own_step(qtbot):
     losses = np.concatenate([r.loss_values for r in seen.reports])
     assert np.all(np.diff(steps) == 1)  # every step once, in order
     loss_of_step = dict(zip(steps.tolist(), losses.tolist(), strict=True))
-    measured = [r.snapshot for r in seen.reports if r.running]
-    assert measured
+    measured = [s for r in seen.reports if r.running for s in r.snapshots]
+    assert len(measured) >= 4
+    # every scheduled snapshot reaches the window, once and in order
+    recorded = [s.step for r in seen.reports for s in r.snapshots]
+    assert np.all(np.diff(recorded) > 0)
+    scheduled = worker_schedule().steps_until(max(recorded))
+    assert set(scheduled) <= set(recorded)
     for snapshot in measured:
         # measured from the forward pass of the step that starts at these weights
         assert snapshot.loss == pytest.approx(loss_of_step[snapshot.step], rel=1e-6)
