@@ -19,7 +19,8 @@ Headless use::
 
     session = LiveSession(load_preset("c11-agf"))
     session.train_to(4000, on_progress=lambda p: print(p.step, p.loss))
-    outcome = session.run_to_next_drop()
+    outcome = session.run_to_next_drop()      # outcome.found, .step, .message
+    final = session.snapshot()                # measured and recorded
     session.history.snapshots, session.trainer.state_dict()
 
 Chunking never changes the result: ``step(a); step(b)`` gives the same bits and the
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,13 +64,14 @@ class ChunkResult:
 
 @dataclass(frozen=True)
 class Progress:
-    """Handed to ``on_progress`` after every chunk of a blocking run."""
+    """Handed to ``on_progress`` after every chunk of a blocking run: where the run is,
+    where it is going, and the chunk itself (every step's loss, its snapshots)."""
 
     step: int
     target: int | None
     loss: float
     steps_per_second: float
-    snapshots: tuple = field(default=())
+    chunk: ChunkResult
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -101,9 +103,12 @@ class LiveSession:
         chunk_seconds: float = HEADLESS_CHUNK_SECONDS,
         snapshot_capacity: int = SNAPSHOT_CAPACITY,
         threads: int | None = None,
+        snapshots: bool = True,
     ) -> None:
         """A session of ``config`` (a RunConfig). ``trainer`` and ``history`` continue an
-        existing run; ``threads`` overrides the thread policy (``backend.threads``)."""
+        existing run; ``threads`` overrides the thread policy (``backend.threads``);
+        ``snapshots=False`` records losses only (no scheduled snapshot)."""
+        self.records_snapshots = bool(snapshots)
         apply_thread_policy(threads)
         self.tuner = ThreadTuner(threads)
         self._factory = trainer_factory
@@ -153,13 +158,16 @@ class LiveSession:
         scheduled, its snapshot."""
         trainer = self.trainer
         start = self.step_count
-        end = min(start + max(int(max_steps), 0), self.schedule.next_due(start))
+        end = start + max(int(max_steps), 0)
+        if self.records_snapshots:
+            end = min(end, self.schedule.next_due(start))
         if stop_at is not None:
             end = min(end, int(stop_at))
         count = end - start
         if count <= 0 or trainer.divergence is not None:
             return ChunkResult(np.zeros(0, np.int64), np.zeros(0), (), 0.0, trainer.divergence)
-        measure = self.schedule.is_due(start) and self._measured_step != start
+        measure = (self.records_snapshots and self.schedule.is_due(start)
+                   and self._measured_step != start)
         set_threads(self.tuner.current)
         started = time.perf_counter()
         snapshots: tuple = ()
@@ -185,19 +193,18 @@ class LiveSession:
         while len(self._rates) > 2 and now - self._rates[1][0] > RATE_WINDOW_SECONDS:
             self._rates.pop(0)
 
-    def train_to(self, total_steps: int,
-                 on_progress: ProgressCallback | None = None) -> Any:
-        """Train until ``total_steps`` steps in all (or a divergence); record the final
-        snapshot and return it."""
+    def train_to(self, total_steps: int, on_progress: ProgressCallback | None = None) -> None:
+        """Train until ``total_steps`` steps in all (or a divergence). The snapshot of
+        where it stops is the caller's to take (``snapshot``): a driver that goes on
+        training needs none."""
         total = int(total_steps)
         while self.step_count < total and self.trainer.divergence is None:
             result = self.advance(self.pacer.chunk, stop_at=total)
             self._tell(on_progress, total, result)
-        return self.snapshot()
 
-    def step(self, count: int, on_progress: ProgressCallback | None = None) -> Any:
-        """Train ``count`` more steps; return the final snapshot."""
-        return self.train_to(self.step_count + max(int(count), 0), on_progress)
+    def step(self, count: int, on_progress: ProgressCallback | None = None) -> None:
+        """Train ``count`` more steps (see ``train_to``)."""
+        self.train_to(self.step_count + max(int(count), 0), on_progress)
 
     def watch_for_drop(self, horizon: int | None = None) -> DropWatch:
         """A watch that says when the loss curve shows one more drop than now (for a
@@ -207,22 +214,20 @@ class LiveSession:
     def run_to_next_drop(self, horizon: int | None = None,
                          on_progress: ProgressCallback | None = None) -> DropOutcome:
         """Train until the loss curve shows one more drop, or give up after ``horizon``
-        steps (default: ``DropWatch`` says) with a message; records the final snapshot."""
+        steps (default: ``drop_watch.default_horizon``) with a message."""
         watch = self.watch_for_drop(horizon)
         outcome = None
         while outcome is None:
             result = self.advance(self.pacer.chunk, stop_at=watch.next_look)
             self._tell(on_progress, watch.end_step, result)
             outcome = watch.look(self.step_count, self.trainer.divergence)
-        self.snapshot()
         return outcome
 
     def _tell(self, on_progress: ProgressCallback | None, target: int | None,
               result: ChunkResult) -> None:
         if on_progress is not None:
             loss = float(result.losses[-1]) if result.count else float(self.trainer.last_loss)
-            on_progress(Progress(self.step_count, target, loss, self.steps_per_second,
-                                 result.snapshots))
+            on_progress(Progress(self.step_count, target, loss, self.steps_per_second, result))
 
     # ----------------------------------------------------------------- measuring
     def snapshot(self) -> Any:

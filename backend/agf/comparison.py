@@ -55,11 +55,13 @@ class MeasuredDrop:
 def run_gradient_descent(
     config: RunConfig, progress: Callable[[int, float], None] | None = None
 ) -> GradientDescentRun:
-    """Train ``config`` for ``config.steps`` steps with the Trainer, recording as above."""
-    from backend.training.trainer import Trainer
+    """Train ``config`` for ``config.steps`` steps with a LiveSession (the drivers' one
+    pacing and thread policy), recording as above."""
+    from backend.live_session import LiveSession
 
     start = time.perf_counter()
-    trainer = Trainer(config)
+    session = LiveSession(config, snapshots=False)
+    trainer = session.trainer
     total = int(config.steps)
     stops = np.unique(np.linspace(0, total, CHECKPOINTS + 1).round().astype(np.int64))
     targets = trainer.task.targets()
@@ -74,16 +76,17 @@ def run_gradient_descent(
         explained.append(fraction)
 
     record()
+    def keep_losses(report) -> None:
+        steps.append(report.chunk.steps)
+        losses.append(report.chunk.losses)
+
     for stop in stops[1:]:
-        trainer.step(int(stop - trainer.step_count))
-        recent_steps, recent_losses = trainer.recent_losses()
-        steps.append(recent_steps)
-        losses.append(recent_losses)
+        session.train_to(int(stop), keep_losses)
         record()
         if trainer.divergence:
             break
         if progress is not None:
-            last = float(recent_losses[-1]) if recent_losses.size else math.nan
+            last = float(trainer.last_loss) if trainer.step_count else math.nan
             progress(trainer.step_count, last)
     orbits = trainer.irreps.orbits
     return GradientDescentRun(

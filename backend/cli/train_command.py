@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from backend.cli.configuration_arguments import (
     add_configuration_arguments,
@@ -18,13 +17,11 @@ from backend.cli.configuration_arguments import (
 )
 from backend.cli.progress import ProgressBar, format_duration
 from backend.config import ConfigError, RunConfig
-from backend.recording import MetricHistory, RunDirectory, build_summary
-from backend.training.trainer import Trainer
 
-MAX_CHUNK = 2000
-"""Most steps between two progress updates."""
-SNAPSHOTS = 150
-"""About this many log-spaced and as many evenly spaced metric snapshots per run."""
+if TYPE_CHECKING:
+    from backend.live_session import LiveSession, Progress
+    from backend.recording import MetricHistory, RunDirectory
+    from backend.training.trainer import Trainer
 
 
 def register(subparsers) -> None:
@@ -60,45 +57,38 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     return config
 
 
-def snapshot_schedule(total: int) -> np.ndarray:
-    """Steps at which metrics are recorded: log-spaced early, evenly spaced later."""
-    if total <= 0:
-        return np.array([0], dtype=np.int64)
-    logarithmic = np.geomspace(1, total, SNAPSHOTS)
-    linear = np.linspace(0, total, SNAPSHOTS)
-    return np.unique(np.round(np.concatenate([[0], logarithmic, linear])).astype(np.int64))
-
-
 def run(args: argparse.Namespace) -> int:
     if args.checkpoint_every < 0:
         raise ConfigError("--checkpoint-every must be 0 (automatic) or a positive step count")
+    from backend.live_session import LiveSession
+    from backend.recording import RunDirectory
+
     earlier_wall = 0.0
     if args.resume:
         config, trainer, history, directory, earlier_wall = resume(args)
+        session = LiveSession.from_trainer(trainer, history)
     else:
         config = build_config(args)
         directory = RunDirectory(args.out) if args.out else None
         if directory is not None:
             directory.prepare(overwrite=args.overwrite)
-        trainer = Trainer(config)
-        history = MetricHistory()
+        session = LiveSession(config)
+        session.snapshot()  # the run as it starts, as the window shows it
+    trainer = session.trainer
     if directory is not None:
         directory.write_config(config)
     total = config.steps
     checkpoint_every = args.checkpoint_every or max(total // 10, 1)
-    schedule = snapshot_schedule(total)
     progress = None if args.quiet else ProgressBar(total, label=config.preset or "train")
     if progress is not None:
         progress.start_done = trainer.step_count
     start = (time.perf_counter(), trainer.step_count, earlier_wall)
-    loss = None
     try:
-        loss = _train(trainer, history, schedule, total, checkpoint_every, directory, progress,
-                      start)
+        _train(session, total, checkpoint_every, directory, progress, start)
     except KeyboardInterrupt:
-        _finish(trainer, history, directory, start, progress, loss, config)
+        _finish(session, directory, start, progress, config)
         raise
-    _finish(trainer, history, directory, start, progress, loss, config)
+    _finish(session, directory, start, progress, config)
     if trainer.divergence:
         print(f"stopped: {trainer.divergence}", file=sys.stderr)
         return 1
@@ -120,6 +110,9 @@ def resume(
             "be used with it; to change the run, start a new one with --config "
             f"{args.resume}/config.toml --set ... --out NEW_DIR"
         )
+    from backend.recording import RunDirectory
+    from backend.training.trainer import Trainer
+
     config, state, history = RunDirectory.load(args.resume)
     trainer = Trainer(config)
     if state is not None:
@@ -142,40 +135,36 @@ def _checkpoint(trainer: Trainer, start: tuple[float, int, float]) -> dict:
     return {**trainer.state_dict(), "wall_seconds": earlier_wall + time.perf_counter() - start_time}
 
 
-def _train(trainer, history, schedule, total, checkpoint_every, directory, progress, start):
-    loss = None
-    next_checkpoint = trainer.step_count + checkpoint_every
-    while trainer.step_count < total and trainer.divergence is None:
-        done = trainer.step_count
-        upcoming = schedule[schedule > done]
-        target = min(int(upcoming[0]) if upcoming.size else total, done + MAX_CHUNK, total)
-        if done in schedule:
-            # the snapshot of this step reuses the forward pass of the chunk's first step
-            history.add_snapshot(trainer.metrics_then_step(target - done))
-        else:
-            trainer.step(target - done)
-        loss = trainer.last_loss
-        history.add_losses(*trainer.recent_losses())
-        if trainer.divergence is not None:
-            break
-        if directory is not None and trainer.step_count >= next_checkpoint:
-            directory.save_checkpoint(_checkpoint(trainer, start))
-            directory.save_history(history)
-            next_checkpoint = trainer.step_count + checkpoint_every
+def _train(session: LiveSession, total: int, checkpoint_every: int,
+           directory: RunDirectory | None, progress: ProgressBar | None,
+           start: tuple[float, int, float]) -> None:
+    """The session trained to ``total`` steps, with periodic checkpoints and progress."""
+    next_checkpoint = [session.step_count + checkpoint_every]
+
+    def on_progress(report: Progress) -> None:
+        if directory is not None and report.step >= next_checkpoint[0]:
+            directory.save_checkpoint(_checkpoint(session.trainer, start))
+            directory.save_history(session.history)
+            next_checkpoint[0] = report.step + checkpoint_every
         if progress is not None:
-            progress.update(trainer.step_count, loss)
-    return loss
+            progress.update(report.step, report.loss)
+
+    session.train_to(total, on_progress)
 
 
-def _finish(trainer, history, directory, start, progress, loss, config) -> None:
+def _finish(session: LiveSession, directory: RunDirectory | None,
+            start: tuple[float, int, float], progress: ProgressBar | None,
+            config: RunConfig) -> None:
     """Record the last snapshot, write the run and print the summary. ``start`` is the
     (time, step) this session began at and the wall time of the sessions before it: a
     resumed run reports its own speed and the wall time of the whole run."""
+    from backend.recording import build_summary
+
+    trainer, history = session.trainer, session.history
     start_time, start_step, earlier_wall = start
     session_wall = time.perf_counter() - start_time
     wall = earlier_wall + session_wall
-    snapshot = trainer.metrics()
-    history.add_snapshot(snapshot)
+    snapshot = session.snapshot()
     if progress is not None:
         progress.finish(trainer.step_count, snapshot.loss)
     rate = (trainer.step_count - start_step) / session_wall if session_wall > 0 else 0.0
