@@ -1,9 +1,15 @@
-"""Headless command line: one module per sub-command, each with register() and run()."""
+"""Headless command line: one module per sub-command, each with register() and run().
+
+The command modules import only what their parser needs (no torch, SciPy or Qt): the
+heavy modules load inside ``run``, so ``--help``, ``presets``, ``group`` and every error
+found in the arguments answer at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from backend.errors import UserError
@@ -34,7 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BROKEN_PIPE_STATUS = 141
+"""Exit status when the reader of the output went away (128 + SIGPIPE, as other tools)."""
+
+
 def main(argv: list[str]) -> int:
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:
+        # the reader (``| head``) has closed the pipe: end quietly, and send what is still
+        # buffered nowhere so that the interpreter's last flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE_STATUS
+
+
+def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

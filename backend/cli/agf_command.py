@@ -12,15 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from backend.agf.comparison import (
-    agf_orbit_drops,
-    compare,
-    measured_drops,
-    order_matches,
-    run_gradient_descent,
-)
-from backend.agf.simulation import AgfProblem, run_agf
-from backend.agf.theory import predict_staircase
 from backend.atomic_files import write_text_atomic
 from backend.cli.configuration_arguments import (
     add_configuration_arguments,
@@ -66,6 +57,16 @@ def _check_json_path(path: str | None) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     config = configuration_from_arguments(args)
     json_path = _check_json_path(args.json)
+    from backend.agf.comparison import (
+        agf_orbit_drops,
+        compare,
+        measured_drops,
+        order_matches,
+        run_gradient_descent,
+    )
+    from backend.agf.simulation import AgfProblem, run_agf
+    from backend.agf.theory import predict_staircase
+
     start = time.perf_counter()
     predicted = predict_staircase(config)
     agf_seconds = time.perf_counter() - start

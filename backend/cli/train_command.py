@@ -60,15 +60,17 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 def run(args: argparse.Namespace) -> int:
     if args.checkpoint_every < 0:
         raise ConfigError("--checkpoint-every must be 0 (automatic) or a positive step count")
-    from backend.live_session import LiveSession
-    from backend.recording import RunDirectory
-
     earlier_wall = 0.0
     if args.resume:
         config, trainer, history, directory, earlier_wall = resume(args)
+    else:
+        config = build_config(args)  # before loading the engine: errors come at once
+    from backend.live_session import LiveSession
+    from backend.recording import RunDirectory
+
+    if args.resume:
         session = LiveSession.from_trainer(trainer, history)
     else:
-        config = build_config(args)
         directory = RunDirectory(args.out) if args.out else None
         if directory is not None:
             directory.prepare(overwrite=args.overwrite)
