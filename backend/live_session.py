@@ -148,6 +148,7 @@ class LiveSession:
     def _restart_bookkeeping(self) -> None:
         self.schedule = SnapshotSchedule.for_steps(int(self.trainer.config.steps))
         self._measured_step: int | None = None  # a snapshot of the current weights exists
+        self._measured: Any = None  # ... and this is it
         self.pacer.reset()
         self._rates: list[tuple[float, int]] = [(time.perf_counter(), self.step_count)]
 
@@ -233,12 +234,11 @@ class LiveSession:
     def snapshot(self) -> Any:
         """A snapshot of the current weights, recorded in the history (measured once per
         state of the weights)."""
-        latest = self.history.latest
-        if self._measured_step == self.step_count and latest is not None:
-            return latest
+        if self._measured_step == self.step_count and self._measured is not None:
+            return self._measured
         snapshot = self.trainer.metrics()
         self.history.add_snapshot(snapshot)
-        self._measured_step = self.step_count
+        self._measured_step, self._measured = self.step_count, snapshot
         return snapshot
 
     # ----------------------------------------------------------------- changing the run

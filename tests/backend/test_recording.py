@@ -128,3 +128,22 @@ def test_summary_has_exactly_the_documented_keys(trainer, tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert set(summary["orbit_counts"]) == set(trainer.spectral.labels)
     assert sum(summary["orbit_counts"].values()) == 6
+
+
+def test_appending_decimates_exactly_as_decimating_everything_again():
+    from backend.recording import DecimatedSeries
+
+    rng = np.random.default_rng(5)
+    for capacity in (7, 60, 400):
+        appended, reference = DecimatedSeries(1, capacity), DecimatedSeries(1, capacity)
+        start = 0
+        for _ in range(40):
+            steps = np.arange(start, start + int(rng.integers(1, 3000)))
+            start = int(steps[-1]) + 1
+            appended.extend(steps, steps * 0.5)
+            reference.steps = np.concatenate([reference.steps, steps])
+            reference.values = np.concatenate([reference.values, (steps * 0.5)[:, None]])
+            reference._decimate()  # the whole series decimated from scratch
+            assert np.array_equal(appended.steps, reference.steps)
+            assert np.array_equal(appended.values, reference.values)
+            assert appended.resolution == reference.resolution
