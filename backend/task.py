@@ -43,10 +43,6 @@ class Task:
     def uses_all_pairs(self) -> bool:
         return self.test_pairs.size == 0
 
-    @property
-    def num_pairs(self) -> int:
-        return self.order * self.order
-
     def targets(self) -> np.ndarray:
         """Target vectors y(g1, g2) = x_{g1 g2} for every flat pair, shape (n², n)."""
         return self.encoding[self.table.reshape(-1)]

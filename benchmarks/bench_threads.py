@@ -3,11 +3,13 @@
     python benchmarks/bench_threads.py [--preset NAME] [--steps N] [--seconds S]
                                        [--device cpu|cuda] [--skip-window]
 
-Prints, measured in one run, steps/s of the Trainer stepped in calls of about 8 ms:
+Prints, measured in one run, steps/s of a LiveSession advanced in chunks of about 8 ms
+without snapshots (on a tree without one: the Trainer stepped in calls of about 8 ms):
 
-- on 1 and on 2 threads (``torch.set_num_threads``) and with the thread policy
-  (``backend.threads``, every driver's choice), each idle and beside one busy loop
-  (``python3 -c "while True: pass"``, started before and ended by its PID after);
+- on 1 and on 2 threads and with the thread policy (``backend.threads``: every driver's
+  choice, measured while training; on an older tree, PyTorch's default), each idle and
+  beside one busy loop (``python3 -c "while True: pass"``, started before and ended by
+  its PID after);
 - the ``train`` command and the window's training worker on the same configuration and
   step count (idle), each in a fresh process, as a user starts them.
 
@@ -34,25 +36,26 @@ RAW_CHILD = """
 import sys, time
 sys.path.insert(0, {root!r})
 import backend  # first: the process-wide settings, as main.py has them
-threads = {threads!r}
-try:
-    from backend.threads import apply_thread_policy
-except ImportError:  # an older tree without the policy: plain torch
-    apply_thread_policy = None
 import torch
-if threads == "policy":
-    if apply_thread_policy is None:
-        torch.set_num_threads(max(1, torch.get_num_threads()))
-    else:
-        apply_thread_policy()
-else:
-    if apply_thread_policy is not None:
-        apply_thread_policy(int(threads))
-    else:
-        torch.set_num_threads(int(threads))
 from backend.presets import load_preset
-from backend.training.trainer import Trainer
+threads = {threads!r}
 config = load_preset({preset!r}).replace(device={device!r})
+try:
+    from backend.live_session import LiveSession
+except ImportError:  # an older tree: the Trainer in calls of about 8 ms, plain torch threads
+    LiveSession = None
+if LiveSession is not None:
+    session = LiveSession(config, threads=None if threads == "policy" else int(threads),
+                          chunk_seconds=0.008, snapshots=False)
+    session.train_to(10)
+    start, started = session.step_count, time.perf_counter()
+    while time.perf_counter() - started < {seconds!r}:
+        session.advance(session.pacer.chunk)
+    print((session.step_count - start) / (time.perf_counter() - started), session.threads)
+    raise SystemExit
+from backend.training.trainer import Trainer
+if threads != "policy":
+    torch.set_num_threads(int(threads))
 trainer = Trainer(config)
 trainer.step(5)
 started = time.perf_counter(); trainer.step(5)

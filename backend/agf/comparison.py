@@ -167,12 +167,6 @@ class ComparisonRow:
     """The predicted size of this drop (level before − level after)."""
 
     @property
-    def step_ratio(self) -> float:
-        if self.measured is None or not math.isfinite(self.predicted.step):
-            return math.nan
-        return self.predicted.step / self.measured.step
-
-    @property
     def level_error(self) -> float:
         """|predicted − measured| relative to the predicted level; after the last drop,
         where the predicted level is 0, relative to the size of that drop."""

@@ -277,16 +277,6 @@ class AgfProblem:
         left = self.fourier.orbit_power(residual).mean(axis=0)
         return np.where(power > 0, 1.0 - left / np.where(power > 0, power, 1.0), np.nan)
 
-    def dominant_orbits(self, theta: np.ndarray) -> np.ndarray:
-        """Dominant real orbit of each neuron: argmax_O Σ_layers P_O(·)/‖·‖² over a, b, c."""
-        a = self.encoding @ theta[0]
-        b = a if self.shared else self.encoding @ theta[1]
-        c = self.encoding @ theta[-1]
-        power = self.fourier.orbit_power(np.stack([a.T, b.T, c.T]))  # (3, M, K)
-        totals = power.sum(axis=2, keepdims=True)
-        normalised = np.divide(power, totals, out=np.zeros_like(power), where=totals > 0)
-        return normalised.sum(axis=0).argmax(axis=1)
-
 
 def _split_weights(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(θ¹, θ², ξ) as numpy (M, n) each from theta (L, n, M)."""

@@ -100,12 +100,6 @@ def maximal_utilities(irrep_set, template: np.ndarray) -> np.ndarray:
     return values
 
 
-def growth_utilities(irrep_set, template: np.ndarray) -> np.ndarray:
-    """G*_O = (2/n) U*_O: the growth rate the mean-squared-error loss gives each orbit."""
-    n = np.asarray(template).shape[0]
-    return (2.0 / n) * maximal_utilities(irrep_set, template)
-
-
 def orbit_powers(irrep_set, template: np.ndarray) -> np.ndarray:
     """P_O(t) = Σ_{ρ∈O} (d_ρ/n) ‖t̂[ρ]‖_F² (= n d_ρ ‖(1/n)Σ t ρ†‖_F²); sums to ‖t‖²."""
     template = np.asarray(template, dtype=np.float64)

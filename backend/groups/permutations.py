@@ -8,7 +8,6 @@ is composition with the right factor applied first, (p q)[i] = p[q[i]].
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -192,13 +191,3 @@ def permutation_group(text: str, name: str | None = None) -> FiniteGroup:
     table = cayley_table_of_permutations(elements)
     names = [cycle_string(p) for p in elements]
     return FiniteGroup(name or f"perm:{text}", table, names)
-
-
-def group_of_permutations(
-    name: str, perms: Sequence[Sequence[int]] | np.ndarray, closed_form=None
-) -> FiniteGroup:
-    """A FiniteGroup from a complete list of permutations (identity first)."""
-    perms = np.asarray(perms, dtype=np.int64)
-    table = cayley_table_of_permutations(perms)
-    names = [cycle_string(p) for p in perms]
-    return FiniteGroup(name, table, names, closed_form)

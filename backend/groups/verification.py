@@ -33,9 +33,6 @@ class VerificationReport:
     character_orthonormality: float
     plancherel: float
 
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
-
     @property
     def worst(self) -> float:
         """Largest of the errors (the dimension-sum defect counted as an error too)."""
