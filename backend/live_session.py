@@ -41,7 +41,7 @@ from backend.drop_watch import DropOutcome, DropWatch
 from backend.snapshot_schedule import SnapshotSchedule
 from backend.threads import ThreadTuner, apply_thread_policy, set_threads
 
-SNAPSHOT_CAPACITY = 800
+SNAPSHOT_CAPACITY = 300
 """Full snapshots a session's history keeps (decimated beyond)."""
 RATE_WINDOW_SECONDS = 1.0
 
