@@ -29,6 +29,7 @@ same history as ``step(a + b)``.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -139,18 +140,18 @@ class LiveSession:
 
     @property
     def steps_per_second(self) -> float:
-        """Training speed over about the last second (0 before two chunks)."""
-        (first_time, first_step), (last_time, last_step) = self._rates[0], self._rates[-1]
-        if last_time > first_time and last_step > first_step:
-            return (last_step - first_step) / (last_time - first_time)
-        return 0.0
+        """Training speed over about the last second of training (pauses left out; 0
+        before the first chunk)."""
+        seconds, count = self._rate_totals
+        return count / seconds if seconds > 0 else 0.0
 
     def _restart_bookkeeping(self) -> None:
         self.schedule = SnapshotSchedule.for_steps(int(self.trainer.config.steps))
         self._measured_step: int | None = None  # a snapshot of the current weights exists
         self._measured: Any = None  # ... and this is it
         self.pacer.reset()
-        self._rates: list[tuple[float, int]] = [(time.perf_counter(), self.step_count)]
+        self._rates: collections.deque[tuple[float, int]] = collections.deque()
+        self._rate_totals = (0.0, 0)  # sums over _rates
 
     # ----------------------------------------------------------------- stepping
     def advance(self, max_steps: int, *, stop_at: int | None = None) -> ChunkResult:
@@ -185,14 +186,17 @@ class LiveSession:
         self.pacer.note(count, seconds)
         if not measure:  # a snapshot's cost would blur the comparison of thread counts
             self.tuner.note(count, seconds)
-        self._note_rate()
+        self._note_rate(seconds, count)
         return ChunkResult(steps, losses, snapshots, seconds, trainer.divergence)
 
-    def _note_rate(self) -> None:
-        now = time.perf_counter()
-        self._rates.append((now, self.step_count))
-        while len(self._rates) > 2 and now - self._rates[1][0] > RATE_WINDOW_SECONDS:
-            self._rates.pop(0)
+    def _note_rate(self, seconds: float, count: int) -> None:
+        self._rates.append((seconds, count))
+        total_seconds, total_count = self._rate_totals
+        total_seconds, total_count = total_seconds + seconds, total_count + count
+        while len(self._rates) > 1 and total_seconds - self._rates[0][0] > RATE_WINDOW_SECONDS:
+            old_seconds, old_count = self._rates.popleft()
+            total_seconds, total_count = total_seconds - old_seconds, total_count - old_count
+        self._rate_totals = (total_seconds, total_count)
 
     def train_to(self, total_steps: int, on_progress: ProgressCallback | None = None) -> None:
         """Train until ``total_steps`` steps in all (or a divergence). The snapshot of

@@ -14,8 +14,8 @@ without snapshots (on a tree without one: the Trainer stepped in calls of about 
   step count (idle), each in a fresh process, as a user starts them.
 
 Every figure comes from a fresh process (the OpenMP runtime's settings are read when it
-loads), and each keeps the best of ``--repeat`` measurements, so a load that comes and
-goes on a shared machine favours none of them. The targets: 2 threads ≥ 1 thread, busy
+loads), and each keeps the best of ``--repeat`` interleaved rounds, so a load that comes
+and goes on a shared machine favours none of them. The targets: 2 threads ≥ 1 thread, busy
 ≥ 0.5 × idle (with the policy), window ≈ CLI.
 """
 
@@ -144,18 +144,13 @@ def busy_loop(active: bool):
         loop.wait()
 
 
-def best(measure, repeat: int):
-    results = [measure() for _ in range(repeat)]
-    return max(results, key=lambda r: r[0] if isinstance(r, tuple) else r)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="c11-agf")
     parser.add_argument("--steps", type=int, default=4000,
                         help="steps of the window-against-CLI runs")
     parser.add_argument("--seconds", type=float, default=2.0, help="per thread measurement")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-window", action="store_true")
     args = parser.parse_args()
@@ -163,12 +158,18 @@ def main() -> None:
     print(f"{args.preset} on {args.device}; {os.cpu_count()} cores; load average "
           f"{os.getloadavg()[0]:.2f} at the start; best of {args.repeat}")
     table: dict[tuple[str, str], tuple[float, int]] = {}
-    for load in ("idle", "busy"):
-        with busy_loop(load == "busy"):
-            for threads in (1, 2, "policy"):
-                table[load, str(threads)] = best(
-                    lambda t=threads: raw_rate(args.preset, t, args.seconds, args.device),
-                    args.repeat)
+    drivers: dict[str, float] = {}
+    for _ in range(args.repeat):  # interleaved rounds, the best of each cell kept
+        for load in ("idle", "busy"):
+            with busy_loop(load == "busy"):
+                for threads in (1, 2, "policy"):
+                    result = raw_rate(args.preset, threads, args.seconds, args.device)
+                    if result[0] > table.get((load, str(threads)), (0.0, 0))[0]:
+                        table[load, str(threads)] = result
+        if not args.skip_window:
+            for name, measure in (("train", cli_rate), ("window", window_rate)):
+                drivers[name] = max(drivers.get(name, 0.0),
+                                    measure(args.preset, args.steps, args.device))
     print(f"\n{'steps/s':>10} {'1 thread':>10} {'2 threads':>10} {'policy':>14}")
     for load in ("idle", "busy"):
         policy_rate, policy_threads = table[load, "policy"]
@@ -180,8 +181,7 @@ def main() -> None:
     print(f"policy busy / best idle: {table['busy', 'policy'][0] / idle_best:.2f} "
           "(target >= 0.5)")
     if not args.skip_window:
-        cli = best(lambda: cli_rate(args.preset, args.steps, args.device), args.repeat)
-        window = best(lambda: window_rate(args.preset, args.steps, args.device), args.repeat)
+        cli, window = drivers["train"], drivers["window"]
         print(f"\n{args.steps} steps, idle: train {cli:.0f} steps/s, window's worker "
               f"{window:.0f} steps/s; train / window {cli / window:.2f}")
 
