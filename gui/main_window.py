@@ -443,7 +443,7 @@ class MainWindow(QMainWindow):
 
         def work() -> None:
             try:
-                from gui.agf_states import simulate_agf
+                from backend.agf.rounds import simulate_agf
 
                 self.agf_finished.emit(token, simulate_agf(config), "")
             except ValueError as error:  # the backend's UserError: a message for people

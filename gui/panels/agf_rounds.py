@@ -139,7 +139,7 @@ class AgfRoundsPanel(Panel):
             self.round_label.setText("simulating AGF…")
 
     def set_states(self, states: Any, note: str = "") -> None:
-        """Adopt an AGF simulation (gui.agf_states.AgfStates; None: none)."""
+        """Adopt an AGF simulation (backend.agf.rounds.AgfStates; None: none)."""
         rounds = list(states.rounds) if states is not None else []
         snapshots = list(states.snapshots) if states is not None else []
         self.set_rounds(rounds, note=note, snapshots=snapshots)

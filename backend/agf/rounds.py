@@ -1,8 +1,8 @@
-"""The AGF simulation as the window shows it: its rounds, and the metrics of the network
-after each round, computed by the backend from that round's weights.
+"""The AGF simulation measured like a live run: its rounds, and the MetricSnapshot of the
+network after each round, measured by the Trainer from that round's weights.
 
-Runs off the GUI thread (it trains nothing, but simulating AGF and measuring every round
-takes seconds); the result is plain data.
+Plain data, no Qt: the window runs it off its own thread (simulating AGF and measuring
+every round takes seconds), a LiveSession offers it as ``agf_rounds()``.
 """
 
 from __future__ import annotations
