@@ -185,7 +185,11 @@ class LiveSession:
         self._measured_step = None
         self.pacer.note(count, seconds)
         if not measure:  # a snapshot's cost would blur the comparison of thread counts
-            self.tuner.note(count, seconds)
+            threads = self.tuner.current
+            if self.tuner.note(count, seconds) != threads:
+                # a chunk sized for the old count may take far longer on the new one (on a
+                # loaded machine two threads can be a hundred times slower): start small
+                self.pacer.reset()
         self._note_rate(seconds, count)
         return ChunkResult(steps, losses, snapshots, seconds, trainer.divergence)
 
