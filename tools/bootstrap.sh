@@ -45,7 +45,7 @@ create_environment() {
   "$venv/bin/python" -c "import torch" 2>/dev/null \
     || "$venv/bin/python" -m pip install torch==2.13.0 >>"$log" 2>&1 || true
   "$venv/bin/python" -m pip install -e "$root_dir[test]" >>"$log" 2>&1 || true
-  if ! "$venv/bin/python" -c "import torch, PyQt6, pyqtgraph, scipy, imageio_ffmpeg, pytest" 2>>"$log"; then
+  if ! "$venv/bin/python" -c "import torch, PyQt6, pyqtgraph, scipy, imageio_ffmpeg, pytest, ray" 2>>"$log"; then
     grep -v "is ignored" "$log" | tail -n 25 >&2
     echo "error: the Python environment could not be set up (pip's messages above; full log in $log)." >&2
     return 1

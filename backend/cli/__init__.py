@@ -14,7 +14,7 @@ import sys
 
 from backend.errors import UserError
 
-COMMAND_MODULES = ("group", "presets", "train", "agf")
+COMMAND_MODULES = ("group", "presets", "train", "agf", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

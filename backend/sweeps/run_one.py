@@ -1,0 +1,197 @@
+"""One run of a sweep, wherever Ray places it: train, record, hand every file back.
+
+The worker writes nothing: the run directory's files come back as bytes in a plain
+dictionary, and the driver writes them (no shared file system between the nodes).
+A run that raises is reported as failed with its message; a run whose loss diverges is
+reported as diverged; neither stops the sweep.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+import traceback
+
+import numpy as np
+import torch
+
+from backend.cli.train_command import MAX_CHUNK, snapshot_schedule
+from backend.config import RunConfig
+from backend.recording import MetricHistory, RunDirectory, build_summary
+
+AGF_CHECKPOINTS = 400
+"""Evenly spaced steps at which a compute = 'agf' run measures each orbit's explained power."""
+AGF_FILE = "agf.json"
+
+
+def execute_run(config_values: dict, compute: str, threads: int) -> dict:
+    """Train the run of ``config_values`` on ``threads`` torch threads; return
+    ``{"status", "message", "wall_seconds", "files": {name: bytes}, "summary", "agf"}``
+    with status ``done``, ``diverged`` or ``failed``."""
+    torch.set_num_threads(max(int(threads), 1))
+    start = time.perf_counter()
+    try:
+        config = RunConfig.from_dict(config_values)
+        observer = AgfObserver() if compute == "agf" else None
+        trainer, history = train_run(config, observer)
+        wall = time.perf_counter() - start
+        files, summary = run_files(config, trainer, history, wall)
+        agf = None
+        if observer is not None:
+            agf = observer.comparison(config, trainer)
+            files[AGF_FILE] = (json.dumps(agf, indent=2, ensure_ascii=False) + "\n").encode()
+        return {
+            "status": "diverged" if trainer.divergence else "done",
+            "message": trainer.divergence or "",
+            "wall_seconds": time.perf_counter() - start,
+            "files": files,
+            "summary": summary,
+            "agf": agf,
+        }
+    except Exception as error:  # noqa: BLE001 - every failure is a result of the sweep
+        last = traceback.extract_tb(error.__traceback__)[-1:] or [None]
+        where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last[0] else ""
+        return {
+            "status": "failed",
+            "message": f"{type(error).__name__}: {error}{where}".replace("\n", " "),
+            "wall_seconds": time.perf_counter() - start,
+            "files": {},
+            "summary": None,
+            "agf": None,
+        }
+
+
+def train_run(config: RunConfig, observer: AgfObserver | None = None):
+    """Train ``config`` for ``config.steps`` steps, recording metric snapshots on the
+    schedule of ``train --out``; ``observer.observe(trainer)`` runs at its own steps.
+    Returns (trainer, history)."""
+    from backend.training.trainer import Trainer
+
+    trainer = Trainer(config)
+    history = MetricHistory()
+    total = int(config.steps)
+    schedule = snapshot_schedule(total)
+    stops = schedule if observer is None else np.union1d(schedule, observer.stops(total))
+    if observer is not None:
+        observer.observe(trainer)
+    while trainer.step_count < total and trainer.divergence is None:
+        done = trainer.step_count
+        upcoming = stops[stops > done]
+        target = min(int(upcoming[0]) if upcoming.size else total, done + MAX_CHUNK, total)
+        if done in schedule:
+            history.add_snapshot(trainer.metrics_then_step(target - done))
+        else:
+            trainer.step(target - done)
+        history.add_losses(*trainer.recent_losses())
+        if observer is not None:
+            observer.record_losses(*trainer.recent_losses())
+            if trainer.divergence is None:
+                observer.observe(trainer)
+    history.add_snapshot(trainer.metrics())
+    return trainer, history
+
+
+def run_files(config: RunConfig, trainer, history: MetricHistory, wall: float
+              ) -> tuple[dict[str, bytes], dict]:
+    """The files of a run directory (as ``train --out`` writes them) and the summary."""
+    snapshot = history.latest
+    summary = build_summary(
+        snapshot,
+        trainer.spectral.labels,
+        trainer.spectral.orbit_dims,
+        steps_per_second=trainer.step_count / wall if wall > 0 else 0.0,
+        wall_seconds=wall,
+    )
+    history_buffer = io.BytesIO()
+    np.savez_compressed(history_buffer, **history.to_arrays())
+    checkpoint_buffer = io.BytesIO()
+    torch.save({**trainer.state_dict(), "wall_seconds": wall}, checkpoint_buffer)
+    files = {
+        RunDirectory.CONFIG: config.to_toml_text().encode(),
+        RunDirectory.HISTORY: history_buffer.getvalue(),
+        RunDirectory.CHECKPOINT: checkpoint_buffer.getvalue(),
+        RunDirectory.SUMMARY: (json.dumps(summary, indent=2) + "\n").encode(),
+    }
+    return files, summary
+
+
+class AgfObserver:
+    """Records what the AGF comparison needs while the run trains: the loss of every step
+    and, at AGF_CHECKPOINTS steps, each orbit's explained fraction
+    1 − mean_pairs P_O(y − f) / P_O(t) (as backend.agf.comparison defines it)."""
+
+    def __init__(self) -> None:
+        self.steps: list[np.ndarray] = []
+        self.losses: list[np.ndarray] = []
+        self.checkpoints: list[int] = []
+        self.explained: list[np.ndarray] = []
+
+    @staticmethod
+    def stops(total: int) -> np.ndarray:
+        return np.unique(np.linspace(0, total, AGF_CHECKPOINTS + 1).round().astype(np.int64))
+
+    def record_losses(self, steps: np.ndarray, losses: np.ndarray) -> None:
+        self.steps.append(np.asarray(steps))
+        self.losses.append(np.asarray(losses))
+
+    def observe(self, trainer) -> None:
+        if self.checkpoints and self.checkpoints[-1] == trainer.step_count:
+            return
+        power = template_power(trainer)
+        residual = trainer.task.targets() - trainer.all_outputs()
+        left = trainer.fourier.orbit_power(residual).mean(axis=0)
+        safe = np.where(power > 0, power, 1.0)
+        self.checkpoints.append(trainer.step_count)
+        self.explained.append(np.where(power > 0, 1.0 - left / safe, np.nan))
+
+    def comparison(self, config: RunConfig, trainer) -> dict:
+        """Predicted (closed form) against measured: orders, steps, levels, agreement."""
+        from backend.agf.comparison import (
+            GradientDescentRun,
+            compare,
+            measured_drops,
+            order_matches,
+        )
+        from backend.agf.theory import predict_staircase
+
+        orbits = trainer.irreps.orbits
+        run = GradientDescentRun(
+            steps=np.concatenate(self.steps) if self.steps else np.zeros(0),
+            losses=np.concatenate(self.losses) if self.losses else np.zeros(0),
+            checkpoint_steps=np.asarray(self.checkpoints, dtype=np.float64),
+            explained=np.asarray(self.explained),
+            orbit_labels=[orbit.label for orbit in orbits],
+            orbit_dims=[int(orbit.dim) for orbit in orbits],
+            template_power=template_power(trainer),
+            seconds=0.0,
+        )
+        predicted = predict_staircase(config)
+        measured = measured_drops(run)
+        rows = compare(predicted, measured)
+        errors = [row.level_error for row in rows if math.isfinite(row.level_error)]
+        return {
+            "predicted_order": [drop.label for drop in predicted],
+            "measured_order": [drop.orbit for drop in measured],
+            "order_matches": bool(order_matches(predicted, measured)),
+            "all_learned_in_order": [d.label for d in predicted] == [d.orbit for d in measured],
+            "predicted_steps": [_finite(drop.step) for drop in predicted],
+            "measured_steps": [_finite(drop.step) for drop in measured],
+            "predicted_levels": [_finite(drop.level) for drop in predicted],
+            "measured_levels": [_finite(drop.level) for drop in measured],
+            "mean_level_error": float(np.mean(errors)) if errors else None,
+        }
+
+
+def template_power(trainer) -> np.ndarray:
+    """Each orbit's template power, with round-off (below 1e-9 of the largest) set to 0:
+    the mean-centred template's trivial power is ~1e-30, not a power to learn."""
+    power = np.asarray(trainer.task.template_power, dtype=np.float64)
+    return np.where(power > 1e-9 * power.max(initial=0.0), power, 0.0)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
