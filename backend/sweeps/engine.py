@@ -74,6 +74,20 @@ def check_address_answers(address: str, timeout: float = CONNECT_TIMEOUT) -> Non
         ) from None
 
 
+def use_token_when_available() -> None:
+    """Authenticate with the user's Ray token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or
+    ~/.ray/auth_token) when RAY_AUTH_MODE is unset, as Ray itself does for a cluster it
+    finds on this machine; with an explicit address Ray would not, and a cluster started
+    with token authentication would refuse the sweep."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 class RayEngine:
     """Starts or attaches Ray, submits runs, waits for them, stops what it started."""
 
@@ -101,6 +115,7 @@ class RayEngine:
                   "logging_level": logging.WARNING, "ignore_reinit_error": False}
         try:
             if self.address is not None:
+                use_token_when_available()
                 ray.init(address=self.address, **common)
             else:
                 ray.init(
@@ -109,9 +124,12 @@ class RayEngine:
                     object_store_memory=self.options.object_store_memory,
                     **common,
                 )
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
-            raise RayEngineError(f"cannot start {where}: {error}".replace("\n", " ")) from None
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
+            where = f"attach to the Ray cluster at {self.address}" if self.address else (
+                "start a local Ray instance")
+            cause = error.__cause__ or error
+            first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+            raise RayEngineError(f"cannot {where}: {type(cause).__name__}: {first}") from None
         self.started_seconds = time.perf_counter() - begin
         self._remote = ray.remote(
             num_cpus=self.options.cpus_per_run,

@@ -59,7 +59,8 @@ class SweepSpec:
     """A validated sweep: base configuration, grid, seeds, what to compute."""
 
     text: str
-    base: RunConfig
+    base: dict[str, Any]
+    """The preset's keys with [base] over them."""
     grid: dict[str, list[Any]]
     seeds: list[int] | None
     seed_keys: list[str]
@@ -129,7 +130,7 @@ def parse_sweep(text: str, *, source: str = "the sweep file", allow_large: bool 
             f"compute = {compute!r} in [sweep] of {source} is not allowed; choose "
             + " or ".join(repr(c) for c in COMPUTES)
         )
-    base = _base_config(sweep.get("preset"), document.get("base", {}), source)
+    base = _base_values(sweep.get("preset"), document.get("base", {}), source)
     seeds = _seeds(sweep.get("seeds"), source)
     seed_keys = _seed_keys(sweep.get("seed_keys", ["seed"]), source)
     grid = _grid(document.get("grid", {}), seed_keys if seeds is not None else [], source)
@@ -150,7 +151,8 @@ def parse_sweep(text: str, *, source: str = "the sweep file", allow_large: bool 
     return spec
 
 
-def _base_config(preset: Any, base: dict, source: str) -> RunConfig:
+def _base_values(preset: Any, base: dict, source: str) -> dict[str, Any]:
+    """The preset's keys with [base] over them (validated with each run's grid values)."""
     if preset is not None and not isinstance(preset, str):
         raise SweepSpecError(f"preset in [sweep] of {source} must be a preset name (a string)")
     for key in base:
@@ -159,14 +161,14 @@ def _base_config(preset: Any, base: dict, source: str) -> RunConfig:
     if preset:
         from backend.presets import load_preset
 
-        values = load_preset(preset).to_dict()
+        try:
+            values = load_preset(preset).to_dict()
+        except ConfigError as error:
+            raise SweepSpecError(f"[sweep] of {source}: {error}") from None
     else:
         values = RunConfig().to_dict()
     values.update(base)
-    try:
-        return RunConfig.from_dict(values, source=f"[base] of {source}")
-    except ConfigError as error:
-        raise SweepSpecError(f"[base] of {source}: {error}") from None
+    return values
 
 
 def _seeds(value: Any, source: str) -> list[int] | None:
@@ -234,7 +236,7 @@ def _expand(spec: SweepSpec, source: str) -> list[SweepRun]:
     seeds: list[int | None] = spec.seeds if spec.seeds is not None else [None]
     combinations = list(itertools.product(*(spec.grid[k] for k in keys), seeds))
     width = max(3, len(str(len(combinations) - 1)))
-    base = spec.base.to_dict()
+    base = spec.base
     runs = []
     for index, combination in enumerate(combinations):
         values = dict(zip(keys, combination[:-1], strict=True))
