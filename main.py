@@ -1,7 +1,8 @@
 """Irrep Studio entry point.
 
 No arguments (or only window options such as ``--preset``) opens the app; a sub-command
-runs headless: ``group``, ``train``, ``presets``, ``agf``, ``snapshot``. ``open RUN_DIR``
+runs headless: ``group``, ``train``, ``presets``, ``agf``, ``snapshot``, ``sweep``,
+``sweep-report``. ``open RUN_DIR``
 opens a recorded run in the window; ``video`` renders a recorded run without a display.
 """
 
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from gui.launch import launch
 
         return launch(args)
+    if first == "sweep-report":
+        from gui.sweeps.report_command import run_sweep_report
+
+        return run_sweep_report(args)
     if first in QT_HEADLESS_COMMANDS:
         from gui.commands import run_qt_command
 

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.add_parser("open", help="open a recorded run directory or session in the window")
     subparsers.add_parser("video", help="render a video of a recorded run (no display needed)")
     subparsers.add_parser(
+        "sweep-report", help="statistics and plots of a sweep directory (see docs/sweeps.md)"
+    )
+    subparsers.add_parser(
         "snapshot", help="export a recorded run as PNG, SVG or .npz (no display needed)"
     )
     return parser

@@ -171,11 +171,19 @@ class AgfObserver:
         measured = measured_drops(run)
         rows = compare(predicted, measured)
         errors = [row.level_error for row in rows if math.isfinite(row.level_error)]
+        within = [drop.label for drop in predicted if drop.step <= config.steps]
+        learned = [drop.orbit for drop in measured]
+        common = set(within) & set(learned)
         return {
             "predicted_order": [drop.label for drop in predicted],
             "measured_order": [drop.orbit for drop in measured],
             "order_matches": bool(order_matches(predicted, measured)),
-            "all_learned_in_order": [d.label for d in predicted] == [d.orbit for d in measured],
+            "all_learned_in_order": [d.label for d in predicted] == learned,
+            "predicted_within_steps": within,
+            "same_orbits_learned": set(within) == set(learned),
+            "common_order_matches": bool(common) and (
+                [label for label in within if label in common]
+                == [label for label in learned if label in common]),
             "predicted_steps": [_finite(drop.step) for drop in predicted],
             "measured_steps": [_finite(drop.step) for drop in measured],
             "predicted_levels": [_finite(drop.level) for drop in predicted],

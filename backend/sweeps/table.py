@@ -9,6 +9,9 @@ flattened into columns:
 - ``rank_one <d>-dim``: the rank-one fraction of the d-dimensional orbits;
 - with compute = 'agf': ``agf_order_matches`` (1/0: every measured orbit in its predicted
   place), ``agf_all_learned_in_order`` (1/0: all predicted orbits learned, in order),
+  ``agf_same_orbits_learned`` (1/0: the orbits learned are those predicted within the
+  run's steps), ``agf_common_order_matches`` (1/0: the orbits both predicted within the
+  steps and learned come in the same order),
   ``agf_predicted_order``, ``agf_measured_order`` and ``agf_mean_level_error``.
 """
 
@@ -48,6 +51,8 @@ def summary_columns(summary: dict | None, agf: dict | None) -> dict[str, Any]:
     if agf:
         columns["agf_order_matches"] = int(agf["order_matches"])
         columns["agf_all_learned_in_order"] = int(agf["all_learned_in_order"])
+        columns["agf_same_orbits_learned"] = int(agf["same_orbits_learned"])
+        columns["agf_common_order_matches"] = int(agf["common_order_matches"])
         columns["agf_predicted_order"] = " > ".join(_short(x) for x in agf["predicted_order"])
         columns["agf_measured_order"] = " > ".join(_short(x) for x in agf["measured_order"])
         columns["agf_mean_level_error"] = agf["mean_level_error"]

@@ -1,0 +1,1 @@
+"""Sweeps in the window and in pictures: the sweep browser dock and the report's plots."""
