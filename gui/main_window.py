@@ -135,6 +135,9 @@ class MainWindow(QMainWindow):
         from gui.export_actions import install_export_actions  # the File menu
 
         install_export_actions(self)
+        from gui.sweeps.browser import install_sweep_browser  # File › Open sweep…
+
+        install_sweep_browser(self)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)
