@@ -116,17 +116,27 @@ def _base_group(results: SweepResults) -> str:
 
 
 def agf_text(results: SweepResults) -> str:
-    """How often the AGF order agrees with gradient descent's, per swept key value."""
+    """How often the AGF order agrees with gradient descent's, per swept key value: the
+    orbits learned against those predicted within the run's steps, and the order of the
+    orbits in both (counted over the runs where at least two orbits are in both)."""
     if "agf_common_order_matches" not in results.columns:
         return ""
-    keys = [k for k in results.swept_keys if k != "seed"] or list(results.swept_keys)
-    lines = ["AGF order against gradient descent (fraction of runs):"]
+    keys = [k for k in results.swept_keys if k != "seed"] or [None]
+    lines = ["AGF (closed form) against gradient descent:"]
     for key in keys:
-        same = by_key(results, key, "agf_same_orbits_learned")
-        order = by_key(results, key, "agf_common_order_matches")
-        for (value, s), (_, o) in zip(same, order, strict=True):
-            lines.append(f"  {key}={value}: same orbits learned {s.mean:.2f}, same order "
-                         f"{o.mean:.2f} ({o.count} runs)")
+        values = list(dict.fromkeys(row.get(key) for row in results.rows)) if key else [None]
+        for value in values:
+            rows = [r for r in results.finished() if key is None or r.get(key) == value]
+            if not rows:
+                continue
+            same = sum(_number(r.get("agf_same_orbits_learned")) == 1 for r in rows)
+            ordered = [r for r in rows if _number(r.get("agf_common_orbits")) >= 2]
+            agree = sum(_number(r.get("agf_common_order_matches")) == 1 for r in ordered)
+            label = f"{key}={value}" if key else "all runs"
+            lines.append(
+                f"  {label}: orbits learned = orbits predicted within the steps in "
+                f"{same}/{len(rows)} runs; same order in {agree}/{len(ordered)} runs with "
+                "≥ 2 orbits in both")
     return "\n".join(lines)
 
 

@@ -11,7 +11,8 @@ flattened into columns:
   place), ``agf_all_learned_in_order`` (1/0: all predicted orbits learned, in order),
   ``agf_same_orbits_learned`` (1/0: the orbits learned are those predicted within the
   run's steps), ``agf_common_order_matches`` (1/0: the orbits both predicted within the
-  steps and learned come in the same order),
+  steps and learned come in the same order), ``agf_common_orbits`` (how many orbits
+  that comparison involves),
   ``agf_predicted_order``, ``agf_measured_order`` and ``agf_mean_level_error``.
 """
 
@@ -53,6 +54,8 @@ def summary_columns(summary: dict | None, agf: dict | None) -> dict[str, Any]:
         columns["agf_all_learned_in_order"] = int(agf["all_learned_in_order"])
         columns["agf_same_orbits_learned"] = int(agf["same_orbits_learned"])
         columns["agf_common_order_matches"] = int(agf["common_order_matches"])
+        columns["agf_common_orbits"] = len(set(agf["predicted_within_steps"])
+                                           & set(agf["measured_order"]))
         columns["agf_predicted_order"] = " > ".join(_short(x) for x in agf["predicted_order"])
         columns["agf_measured_order"] = " > ".join(_short(x) for x in agf["measured_order"])
         columns["agf_mean_level_error"] = agf["mean_level_error"]
