@@ -61,16 +61,14 @@ def run_sweep(spec: SweepSpec, directory: SweepDirectory, engine: RayEngine,
             engine.start()
             if progress is not None:
                 progress.begin(len(todo))
-            while queue or in_flight:
-                capacity = engine.capacity()
-                while queue and len(in_flight) < capacity:
-                    run = queue.popleft()
-                    in_flight[engine.submit(run.config.to_dict(), spec.compute)] = run
+            _fill(engine, queue, in_flight, spec.compute)
+            while in_flight:
                 finished, _ = engine.wait(list(in_flight), WAIT_SECONDS)
                 for reference in finished:
                     run = in_flight.pop(reference)
                     _store(run, engine.result(reference), table, directory)
                     ran += 1
+                _fill(engine, queue, in_flight, spec.compute)
                 if progress is not None:
                     progress.update(table.counts(), len(in_flight), ran)
         except KeyboardInterrupt:
@@ -82,6 +80,14 @@ def run_sweep(spec: SweepSpec, directory: SweepDirectory, engine: RayEngine,
             progress.finish(table.counts(), 0, ran)
     return SweepOutcome(table.counts(), ran, skipped, interrupted, engine.started_seconds,
                         time.perf_counter() - begin)
+
+
+def _fill(engine: RayEngine, queue: deque, in_flight: dict, compute: str) -> None:
+    """Submit queued runs until the cluster's slots are full."""
+    capacity = engine.capacity()
+    while queue and len(in_flight) < capacity:
+        run = queue.popleft()
+        in_flight[engine.submit(run.config.to_dict(), compute)] = run
 
 
 def _store(run, result: dict, table: SweepTable, directory: SweepDirectory) -> None:
