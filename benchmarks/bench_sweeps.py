@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_sweeps.py [--runs 8] [--preset z3xz5-sphere]
         [--width 512] [--steps 1500] [--cpus-per-run 1] [--gpus-per-run 0]
-        [--num-cpus N] [--address HOST:PORT] [--device cpu|cuda|auto]
+        [--num-cpus N] [--address HOST:PORT] [--device cpu|cuda|auto] [--set KEY=VALUE]
 
 Starts Ray the way ``sweep`` does (a local instance with every core, or --address),
 warms one worker per slot with a tiny run, then times one run alone (T₁) and N runs
@@ -47,10 +47,12 @@ def main() -> int:
     parser.add_argument("--num-cpus", type=int, default=None)
     parser.add_argument("--address", default=None)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        dest="overrides", help="change a configuration key (repeatable)")
     args = parser.parse_args()
 
-    base = load_preset(args.preset).replace(width=args.width, steps=args.steps,
-                                            device=args.device)
+    base = load_preset(args.preset).with_overrides(args.overrides).replace(
+        width=args.width, steps=args.steps, device=args.device)
     configs = [base.replace(seed=seed).to_dict() for seed in range(args.runs)]
     tiny = base.replace(width=8, steps=5).to_dict()
     engine = RayEngine(EngineOptions(address=args.address, cpus_per_run=args.cpus_per_run,
@@ -75,7 +77,7 @@ def main() -> int:
     rounds = math.ceil(args.runs / slots)
     ratio = many / (rounds * one)
     where = f"cluster {engine.address}" if engine.attached else "local Ray instance"
-    print(f"{args.preset}, width {args.width}, {args.steps} steps, device {args.device}; "
+    print(f"{args.preset} {' '.join(args.overrides)}, width {args.width}, {args.steps} steps, device {args.device}; "
           f"{where}, {slots} runs at once ({args.cpus_per_run} CPU, "
           f"{args.gpus_per_run:g} GPU per run)")
     print(f"Ray start-up (ray.init)                 {started:7.2f} s")
