@@ -77,7 +77,8 @@ def main() -> int:
     rounds = math.ceil(args.runs / slots)
     ratio = many / (rounds * one)
     where = f"cluster {engine.address}" if engine.attached else "local Ray instance"
-    print(f"{args.preset} {' '.join(args.overrides)}, width {args.width}, {args.steps} steps, device {args.device}; "
+    print(f"{args.preset} {' '.join(args.overrides)}, width {args.width}, {args.steps} steps, "
+          f"device {args.device}; "
           f"{where}, {slots} runs at once ({args.cpus_per_run} CPU, "
           f"{args.gpus_per_run:g} GPU per run)")
     print(f"Ray start-up (ray.init)                 {started:7.2f} s")

@@ -49,10 +49,7 @@ def run(args: argparse.Namespace) -> int:
         address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
         num_cpus=args.num_cpus,
     ))
-    if engine.attached:
-        from backend.sweeps.engine import check_address_answers
-
-        check_address_answers(engine.address)
+    engine.check_address()  # before anything is written
     directory = SweepDirectory(args.out)
     resuming = directory.prepare(spec)
     progress = None if args.quiet else SweepProgress(len(spec.runs))

@@ -98,8 +98,20 @@ class RayEngine:
             raise RayEngineError(f"--gpus-per-run {options.gpus_per_run} must be 0 or more")
         self.options = options
         self.address = resolve_address(options.address)
+        if self.address is not None and options.num_cpus is not None:
+            raise RayEngineError(
+                "--num-cpus sets the CPUs of a local Ray instance; a cluster given by "
+                "--address or RAY_ADDRESS has its own, so leave --num-cpus out"
+            )
         self.started_seconds = 0.0
         self._remote = None
+        self._address_checked = False
+
+    def check_address(self) -> None:
+        """Refuse (within CONNECT_TIMEOUT) a cluster address that does not answer."""
+        if self.address is not None and not self._address_checked:
+            check_address_answers(self.address)
+            self._address_checked = True
 
     @property
     def attached(self) -> bool:
@@ -108,8 +120,7 @@ class RayEngine:
     def start(self) -> None:
         import ray
 
-        if self.address is not None:
-            check_address_answers(self.address)
+        self.check_address()
         begin = time.perf_counter()
         common = {"include_dashboard": False, "log_to_driver": False,
                   "logging_level": logging.WARNING, "ignore_reinit_error": False}
