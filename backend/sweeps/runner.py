@@ -51,6 +51,8 @@ def run_sweep(spec: SweepSpec, directory: SweepDirectory, engine: RayEngine,
     table.load()
     todo = runs_to_do(spec, table, directory)
     skipped = len(spec.runs) - len(todo)
+    for run in todo:
+        table.mark_pending(run.run_id)
     table.save()
     ran = 0
     interrupted = False

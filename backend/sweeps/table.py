@@ -106,6 +106,11 @@ class SweepTable:
         record.update(status=status, message=message, wall_seconds=float(wall),
                       columns=columns, attempts=int(record["attempts"]) + 1)
 
+    def mark_pending(self, run_id: str) -> None:
+        """A run about to run again: pending until its new result (attempts kept)."""
+        self._by_id[run_id].update(status="pending", message="", columns={},
+                                   wall_seconds=None)
+
     def status_of(self, run_id: str) -> str:
         return self._by_id[run_id]["status"]
 
