@@ -9,6 +9,9 @@ warms one worker per slot with a tiny run, then times one run alone (T₁) and N
 together (T_N), submitted through the same engine. With s runs at once (slots: CPUs per
 run, GPUs per run), perfect scaling is T_N = ⌈N/s⌉·T₁; the benchmark prints
 T_N / (⌈N/s⌉·T₁) (the target on 2 cores: ≤ 1.25) and Ray's start-up and shutdown times.
+The ratio is the product of the runs' own slow-down when they run side by side (memory
+bandwidth, other processes on the machine; printed as the mean run time inside the
+workers against the lone run's) and Ray's overhead, T_N / (Σ run times / s).
 """
 
 from __future__ import annotations
@@ -93,7 +96,11 @@ def main() -> int:
           f"(target ≤ 1.25)")
     mean_inside = sum(r["wall_seconds"] for r in results) / len(results)
     print(f"mean run time inside the workers         {mean_inside:7.2f} s "
-          f"({mean_inside / single['wall_seconds']:.2f}× the lone run's)")
+          f"({mean_inside / single['wall_seconds']:.2f}× the lone run's: the runs' own "
+          "slow-down when they share the machine)")
+    busy = sum(r["wall_seconds"] for r in results) / min(slots, args.runs)
+    print(f"T{args.runs} / (Σ run times / s)                   {many / busy:7.3f}   "
+          "(Ray's scheduling and transfer overhead)")
     return 0
 
 

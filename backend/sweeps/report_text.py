@@ -132,12 +132,21 @@ def agf_text(results: SweepResults) -> str:
             same = sum(_number(r.get("agf_same_orbits_learned")) == 1 for r in rows)
             ordered = [r for r in rows if _number(r.get("agf_common_orbits")) >= 2]
             agree = sum(_number(r.get("agf_common_order_matches")) == 1 for r in ordered)
+            first = sum(_first(r.get("agf_measured_order")) is not None
+                        and _first(r.get("agf_measured_order"))
+                        == _first(r.get("agf_predicted_order")) for r in rows)
             label = f"{key}={value}" if key else "all runs"
             lines.append(
-                f"  {label}: orbits learned = orbits predicted within the steps in "
-                f"{same}/{len(rows)} runs; same order in {agree}/{len(ordered)} runs with "
-                "≥ 2 orbits in both")
+                f"  {label}: first orbit learned as predicted in {first}/{len(rows)} runs; "
+                f"same order in {agree}/{len(ordered)} runs with ≥ 2 orbits both predicted "
+                f"within the steps and learned; orbits learned = orbits predicted within "
+                f"the steps in {same}/{len(rows)} runs")
     return "\n".join(lines)
+
+
+def _first(order: object) -> str | None:
+    """The first orbit of an order column (``a > b > c``), or None."""
+    return str(order).split(" > ", 1)[0] if order else None
 
 
 def report_text(results: SweepResults, columns: list[str] | None = None, *,

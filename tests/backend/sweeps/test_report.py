@@ -112,3 +112,28 @@ def test_law_shares_and_fit_against_hand_computation():
     ranked = fit_laws(counts, dims, real)
     assert [f.total_variation for f in ranked] == sorted(f.total_variation for f in ranked)
     assert ranked[0].law == "∝ d"  # the A5 run of 101/90/146/175 neurons
+
+
+def test_agf_columns_and_their_counts(tmp_path):
+    spec = parse_sweep("[sweep]\nseeds = 3\ncompute = 'agf'\npreset = 'a5-agf'\n")
+    directory = SweepDirectory(tmp_path / "agf")
+    directory.prepare(spec)
+    table = SweepTable(spec, directory.path)
+    orders = [(["a", "b", "c"], ["a", "b"], ["a", "b"]),   # same first, same order
+              (["a", "b", "c"], ["a", "b", "c"], ["b", "a"]),  # both differ
+              (["a", "b"], ["a"], ["a"])]  # one orbit in common: no order to compare
+    for run, (predicted, within, measured) in zip(spec.runs, orders, strict=True):
+        agf = {"order_matches": predicted[:len(measured)] == measured,
+               "all_learned_in_order": predicted == measured,
+               "predicted_within_steps": within, "same_orbits_learned": within == measured,
+               "common_order_matches": [x for x in within if x in measured]
+               == [x for x in measured if x in within],
+               "predicted_order": predicted, "measured_order": measured,
+               "mean_level_error": 0.1}
+        columns = summary_columns({"loss": 1.0}, agf)
+        assert columns["agf_common_orbits"] == len(set(within) & set(measured))
+        table.record(run.run_id, "done", "", 1.0, columns)
+    table.save()
+    text = report_text(SweepResults.load(directory.path))
+    assert ("first orbit learned as predicted in 2/3 runs; same order in 1/2 runs" in text)
+    assert "orbits learned = orbits predicted within the steps in 2/3 runs" in text
