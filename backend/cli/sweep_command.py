@@ -10,9 +10,6 @@ import argparse
 import sys
 
 from backend.cli.progress import format_duration
-from backend.sweeps.directory import SweepDirectory
-from backend.sweeps.engine import EngineOptions, RayEngine
-from backend.sweeps.runner import SweepProgress, run_sweep
 from backend.sweeps.spec import LARGE_SWEEP, load_sweep
 
 
@@ -45,6 +42,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = load_sweep(args.sweep_file, allow_large=args.yes)
+    from backend.sweeps.directory import SweepDirectory
+    from backend.sweeps.engine import EngineOptions, RayEngine
+    from backend.sweeps.runner import SweepProgress, run_sweep
+
     engine = RayEngine(EngineOptions(
         address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
         num_cpus=args.num_cpus,

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 
 from backend.errors import UserError
-from backend.sweeps.run_one import execute_run
 
 CONNECT_TIMEOUT = 30.0
 """Seconds to wait for a cluster's address to answer."""
@@ -142,6 +141,8 @@ class RayEngine:
             first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
             raise RayEngineError(f"cannot {where}: {type(cause).__name__}: {first}") from None
         self.started_seconds = time.perf_counter() - begin
+        from backend.sweeps.run_one import execute_run
+
         self._remote = ray.remote(
             num_cpus=self.options.cpus_per_run,
             num_gpus=self.options.gpus_per_run,

@@ -17,7 +17,6 @@ import traceback
 import numpy as np
 import torch
 
-from backend.cli.train_command import MAX_CHUNK, snapshot_schedule
 from backend.config import RunConfig
 from backend.recording import MetricHistory, RunDirectory, build_summary
 
@@ -30,12 +29,11 @@ def execute_run(config_values: dict, compute: str, threads: int) -> dict:
     """Train the run of ``config_values`` on ``threads`` torch threads; return
     ``{"status", "message", "wall_seconds", "files": {name: bytes}, "summary", "agf"}``
     with status ``done``, ``diverged`` or ``failed``."""
-    torch.set_num_threads(max(int(threads), 1))
     start = time.perf_counter()
     try:
         config = RunConfig.from_dict(config_values)
         observer = AgfObserver() if compute == "agf" else None
-        trainer, history = train_run(config, observer)
+        trainer, history = train_run(config, observer, threads=max(int(threads), 1))
         wall = time.perf_counter() - start
         files, summary = run_files(config, trainer, history, wall)
         agf = None
@@ -63,34 +61,28 @@ def execute_run(config_values: dict, compute: str, threads: int) -> dict:
         }
 
 
-def train_run(config: RunConfig, observer: AgfObserver | None = None):
-    """Train ``config`` for ``config.steps`` steps, recording metric snapshots on the
-    schedule of ``train --out``; ``observer.observe(trainer)`` runs at its own steps.
+def train_run(config: RunConfig, observer: AgfObserver | None = None,
+              threads: int | None = None):
+    """Train ``config`` for ``config.steps`` steps in a LiveSession (snapshots on the
+    schedule every driver uses); ``observer.observe(trainer)`` runs at its own steps.
     Returns (trainer, history)."""
-    from backend.training.trainer import Trainer
+    from backend.live_session import LiveSession
 
-    trainer = Trainer(config)
-    history = MetricHistory()
+    session = LiveSession(config, threads=threads)
+    session.snapshot()  # the run as it starts, as `train` records it
     total = int(config.steps)
-    schedule = snapshot_schedule(total)
-    stops = schedule if observer is None else np.union1d(schedule, observer.stops(total))
-    if observer is not None:
-        observer.observe(trainer)
-    while trainer.step_count < total and trainer.divergence is None:
-        done = trainer.step_count
-        upcoming = stops[stops > done]
-        target = min(int(upcoming[0]) if upcoming.size else total, done + MAX_CHUNK, total)
-        if done in schedule:
-            history.add_snapshot(trainer.metrics_then_step(target - done))
-        else:
-            trainer.step(target - done)
-        history.add_losses(*trainer.recent_losses())
-        if observer is not None:
-            observer.record_losses(*trainer.recent_losses())
-            if trainer.divergence is None:
-                observer.observe(trainer)
-    history.add_snapshot(trainer.metrics())
-    return trainer, history
+    if observer is None:
+        session.train_to(total)
+    else:
+        observer.observe(session.trainer)
+        for stop in observer.stops(total)[1:]:
+            session.train_to(int(stop), lambda progress: observer.record_losses(
+                progress.chunk.steps, progress.chunk.losses))
+            if session.trainer.divergence is not None:
+                break
+            observer.observe(session.trainer)
+    session.snapshot()
+    return session.trainer, session.history
 
 
 def run_files(config: RunConfig, trainer, history: MetricHistory, wall: float
