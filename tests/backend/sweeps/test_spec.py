@@ -96,3 +96,15 @@ def test_same_sweep_ignores_layout_but_not_content(tmp_path):
     assert not spec.same_sweep_as(TINY.replace("seeds = [3, 5]", "seeds = [3, 6]"))
     with pytest.raises(SweepSpecError, match="does not exist"):
         load_sweep(tmp_path / "missing.toml")
+
+
+def test_the_question_sweeps_are_valid():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[3] / "resources" / "sweeps"
+    sizes = {path.stem: len(load_sweep(path).runs) for path in folder.glob("*.toml")}
+    assert sizes == {"diversification-c3xc5": 8, "nonabelian-shares": 24,
+                     "agf-order-random-templates": 24}
+    agf = load_sweep(folder / "agf-order-random-templates.toml")
+    assert agf.compute == "agf"
+    assert all(run.config.seed == run.config.data_seed for run in agf.runs)
