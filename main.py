@@ -2,8 +2,8 @@
 
 No arguments (or only window options such as ``--preset``) opens the app; a sub-command
 runs headless: ``group``, ``train``, ``presets``, ``agf``, ``snapshot``, ``sweep``,
-``sweep-report``. ``open RUN_DIR``
-opens a recorded run in the window; ``video`` renders a recorded run without a display.
+``sweep-report``. ``open RUN`` opens a recorded run (a run directory or a session file) in
+the window; ``video`` renders a recorded run without a display.
 """
 
 from __future__ import annotations

@@ -32,6 +32,16 @@ LOSSES = ("mse", "cross_entropy")
 OPTIMISERS = ("gd", "adam", "adamw", "scaled_gd")
 STAGE_TWO_SCALES = ("tied", "per_neuron")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**63 - 1
+"""Largest seed: every generator the seeds feed (PyTorch's and NumPy's) takes it."""
+RESUMABLE_KEYS = (
+    "steps", "learning_rate", "stage_two_learning_rate", "weight_decay", "momentum",
+    "adam_beta1", "adam_beta2", "adam_eps", "device",
+)
+"""Keys ``train --resume DIR --set key=value`` may change: they change neither the
+shapes of the weights nor the structure of the optimiser state."""
+MAX_COUNT = 10**12
+"""Largest step count, batch size or stage switch: far beyond any run, within int64."""
 PRECISIONS = ("float32", "float64")
 
 
@@ -138,9 +148,13 @@ class RunConfig:
         if not self.group.strip():
             raise ConfigError("group is empty; give a group spec such as C12, D5, S4 or C7:C3")
         _require(self, "width", self.width >= 1, "must be at least 1")
-        _require(self, "steps", self.steps >= 0, "must be 0 or more")
-        _require(self, "batch_size", self.batch_size >= 0, "must be 0 (all pairs) or more")
-        _require(self, "stage_two_after", self.stage_two_after >= 0, "must be 0 or more")
+        for name in ("seed", "data_seed"):
+            _require(self, name, 0 <= getattr(self, name) <= MAX_SEED,
+                     f"is out of range; choose a whole number from 0 to {MAX_SEED}")
+        for name, lowest in (("steps", "0"), ("batch_size", "0 (all pairs)"),
+                             ("stage_two_after", "0")):
+            _require(self, name, 0 <= getattr(self, name) <= MAX_COUNT,
+                     f"is out of range; choose from {lowest} to {MAX_COUNT}")
         _require(
             self, "train_fraction", 0.0 < self.train_fraction <= 1.0, "must be in (0, 1]"
         )
@@ -215,7 +229,7 @@ class RunConfig:
     def from_toml_text(cls, text: str, *, source: str = "the configuration") -> RunConfig:
         try:
             values = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
+        except (tomllib.TOMLDecodeError, RecursionError) as error:
             raise ConfigError(f"{source} is not valid TOML: {error}") from None
         return cls.from_dict(values, source=source)
 
@@ -227,13 +241,14 @@ class RunConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
+        from backend.file_reading import FileReadError, read_text
+
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"configuration file {path} does not exist") from None
-        except OSError as error:
-            raise ConfigError(f"cannot read configuration file {path}: {error.strerror}") from None
+            text = read_text(path, "configuration file", "give a TOML configuration such as "
+                             "a run's config.toml (`python main.py presets` lists the presets)")
+        except FileReadError as error:
+            raise ConfigError(str(error)) from None
         return cls.from_toml_text(text, source=str(path))
 
     def with_overrides(self, assignments: Iterable[str]) -> RunConfig:

@@ -1,4 +1,4 @@
-"""Recording a run: a decimated metric history with bounded memory, and run directories.
+"""Recording a run: a decimated metric history with bounded memory.
 
 Decimation keeps, for every bucket of a log-spaced grid over the step axis, the first
 record that fell in it, plus always the latest record. A step s falls in bucket
@@ -6,33 +6,25 @@ floor(log(1 + s/s₀) / r); the resolution r starts fine (every early step is it
 bucket: dense early) and doubles whenever the number of buckets exceeds the capacity,
 so memory stays bounded however long the run (log-spaced later).
 
-A run directory holds ``config.toml``, ``history.npz``, ``checkpoint.pt`` (periodic and
-final) and ``summary.json``; every file is written atomically.
+The run directory that stores a history beside its checkpoint is in
+``backend/run_directory.py``.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
 from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from backend.atomic_files import write_bytes_atomic, write_text_atomic
-from backend.config import RunConfig
-from backend.errors import UserError
+from backend.atomic_files import write_bytes_atomic
 from backend.metrics import MetricSnapshot
 
 STEP_OFFSET = 10.0
 """s₀: below about this many steps the grid is linear (every step its own bucket)."""
 INITIAL_RESOLUTION = 1e-4
-
-
-class RunDirectoryError(UserError):
-    """A run directory that cannot be written or read."""
 
 
 def _buckets(steps: np.ndarray, resolution: float) -> np.ndarray:
@@ -226,101 +218,3 @@ class MetricHistory:
     def load(cls, path: Path) -> MetricHistory:
         with np.load(Path(path), allow_pickle=False) as arrays:
             return cls.from_arrays({key: arrays[key] for key in arrays.files})
-
-
-def build_summary(
-    snapshot: MetricSnapshot,
-    orbit_labels: list[str] | tuple[str, ...],
-    orbit_dims: np.ndarray,
-    *,
-    steps_per_second: float,
-    wall_seconds: float,
-) -> dict:
-    """The final figures of a run, under the keys scripts rely on."""
-    return {
-        "steps": int(snapshot.step),
-        "loss": float(snapshot.loss),
-        "train_accuracy": float(snapshot.train_accuracy),
-        "test_accuracy": None if snapshot.test_accuracy is None else float(snapshot.test_accuracy),
-        "mean_sparsity": snapshot.mean_sparsity,
-        "mean_alignment": snapshot.mean_alignment,
-        "rank_one_fraction": snapshot.rank_one_fraction(orbit_dims),
-        "orbit_counts": {
-            label: int(count)
-            for label, count in zip(orbit_labels, snapshot.orbit_counts, strict=True)
-        },
-        "steps_per_second": float(steps_per_second),
-        "wall_seconds": float(wall_seconds),
-    }
-
-
-class RunDirectory:
-    """A folder holding one run: config.toml, history.npz, checkpoint.pt, summary.json."""
-
-    CONFIG = "config.toml"
-    HISTORY = "history.npz"
-    CHECKPOINT = "checkpoint.pt"
-    SUMMARY = "summary.json"
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def prepare(self, *, overwrite: bool = False) -> None:
-        """Create the folder; refuse to mix with an existing run unless ``overwrite``."""
-        if self.path.exists() and not self.path.is_dir():
-            raise RunDirectoryError(f"{self.path} is a file; give a folder for the run")
-        if (self.path / self.CONFIG).exists() and not overwrite:
-            raise RunDirectoryError(
-                f"{self.path} already holds a run; choose another folder or add --overwrite"
-            )
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RunDirectoryError(f"cannot create {self.path}: {error.strerror}") from None
-
-    def write_config(self, config: RunConfig) -> None:
-        config.to_toml(self.path / self.CONFIG)
-
-    def save_history(self, history: MetricHistory) -> None:
-        history.save(self.path / self.HISTORY)
-
-    def save_checkpoint(self, state: dict) -> None:
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        write_bytes_atomic(self.path / self.CHECKPOINT, buffer.getvalue())
-
-    def write_summary(self, summary: dict) -> None:
-        write_text_atomic(self.path / self.SUMMARY, json.dumps(summary, indent=2) + "\n")
-
-    def read_summary(self) -> dict:
-        return json.loads((self.path / self.SUMMARY).read_text(encoding="utf-8"))
-
-    @staticmethod
-    def load(path: str | Path) -> tuple[RunConfig, dict | None, MetricHistory]:
-        """(configuration, trainer state or None, history) of a saved run."""
-        directory = RunDirectory(path)
-        config_path = directory.path / RunDirectory.CONFIG
-        if not config_path.is_file():
-            raise RunDirectoryError(
-                f"{directory.path} is not a run directory (it has no {RunDirectory.CONFIG}); "
-                "give the folder passed to --out"
-            )
-        config = RunConfig.from_toml(config_path)
-        state = None
-        checkpoint = directory.path / RunDirectory.CHECKPOINT
-        if checkpoint.is_file():
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        history_path = directory.path / RunDirectory.HISTORY
-        history = MetricHistory.load(history_path) if history_path.is_file() else MetricHistory()
-        return config, state, history
-
-
-def load_trainer(path: str | Path):
-    """A Trainer restored from a run directory (continuing exactly), and its history."""
-    from backend.training.trainer import Trainer
-
-    config, state, history = RunDirectory.load(path)
-    trainer = Trainer(config)
-    if state is not None:
-        trainer.load_state_dict(state)
-    return trainer, history

@@ -2,7 +2,8 @@
 
     python main.py                                   the default preset, ready to train
     python main.py --preset NAME [--set key=value]   another preset, keys overridden
-    python main.py open RUN_DIR                      a recorded run, for replay and scrubbing
+    python main.py open RUN                          a recorded run (a run directory or a
+                                                     session file), for replay and scrubbing
     python main.py --preset NAME --run-steps N --screenshot FILE.png
                                                      train N steps live, save the window, exit
 """
@@ -37,11 +38,12 @@ class WindowRequest:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irrep-studio",
-        description="Irrep Studio window. `open RUN_DIR` opens a recorded run; without it the "
-        "window opens on a preset.",
+        description="Irrep Studio window. `open RUN` opens a recorded run (a run directory or "
+        "a session file); without it the window opens on a preset.",
     )
     parser.add_argument("command", nargs="?", metavar="open", help="open a recorded run")
-    parser.add_argument("run_dir", nargs="?", help="run directory for `open`")
+    parser.add_argument("run_dir", nargs="?", metavar="RUN",
+                        help="run directory or session file for `open`")
     parser.add_argument("--preset", help="preset to open (see `presets`)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a configuration key (repeatable)")
@@ -66,7 +68,8 @@ def parse_request(argv: list[str]) -> WindowRequest:
         raise UserError(f"unexpected argument {args.command!r}; to open a recorded run write "
                         f"`python main.py open {args.command}`")
     if args.command == "open" and not args.run_dir:
-        raise UserError("`open` needs a run directory: python main.py open RUN_DIR")
+        raise UserError("`open` needs a run directory or a session file: "
+                        "python main.py open RUN")
     if args.command is None and args.run_dir:
         raise UserError(f"unexpected argument {args.run_dir!r}; to open a recorded run write "
                         f"`python main.py open {args.run_dir}`")
@@ -84,8 +87,8 @@ def parse_request(argv: list[str]) -> WindowRequest:
             raise UserError(f"--screenshot {screenshot}: the folder {folder} is not writable")
     if args.run_dir:
         if args.preset:
-            raise UserError("`open RUN_DIR` uses the run's own configuration; drop --preset")
-        config, state, history = load_run_directory(Path(args.run_dir))
+            raise UserError("`open RUN` uses the run's own configuration; drop --preset")
+        config, state, history = load_recorded(Path(args.run_dir))
         if args.overrides:
             config = config.with_overrides(args.overrides)
         return WindowRequest(config=config, run_dir=Path(args.run_dir), state=state,
@@ -105,14 +108,16 @@ def load_preset_config(name: str | None) -> Any:
     return presets.load_preset(name)
 
 
-def load_run_directory(path: Path) -> tuple[Any, Any, Any]:
-    """(config, trainer state, history) of a recorded run directory."""
-    from backend.recording import RunDirectory
+def load_recorded(path: Path) -> tuple[Any, Any, Any]:
+    """(config, trainer state, history) of a recorded run: a run directory or a session
+    file, read and checked by the one state reader (backend.session_file)."""
+    from backend.session_file import load_recorded_run
 
     if not path.exists():
-        raise UserError(f"run directory {path} does not exist; record one with "
-                        "`python main.py train --preset NAME --out DIR`")
-    return RunDirectory.load(path)
+        raise UserError(f"{path} does not exist; give a run directory (record one with "
+                        "`python main.py train --preset NAME --out DIR`) or a session file")
+    session = load_recorded_run(path)
+    return session.config, session.state, session.history
 
 
 def run_app(argv: list[str]) -> int:

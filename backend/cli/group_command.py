@@ -11,6 +11,7 @@ import numpy as np
 
 from backend.atomic_files import write_atomic
 from backend.errors import UserError
+from backend.file_reading import check_writable_folder, write_failure
 from backend.groups.irreps import IrrepSet, irreps_of
 from backend.groups.spec import SPEC_HELP, parse_group
 from backend.groups.verification import verify
@@ -87,8 +88,9 @@ def check_save_path(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         raise UserError(f"--save needs a file name ending in .npz, got {path}")
-    if not path.parent.exists():
-        raise UserError(f"cannot save to {path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise UserError(f"--save {path} is a folder; give a file name ending in .npz")
+    check_writable_folder(path.parent if str(path.parent) else Path("."), f"file {path}")
     return path
 
 
@@ -106,7 +108,10 @@ def save_npz(irrep_set: IrrepSet, path: str | Path) -> Path:
     }
     for index, irrep in enumerate(irrep_set.irreps):
         arrays[f"irrep_{index}"] = irrep.matrices
-    write_atomic(path, lambda stream: np.savez(stream, **arrays))
+    try:
+        write_atomic(path, lambda stream: np.savez(stream, **arrays))
+    except OSError as error:
+        raise UserError(write_failure(path, error)) from None
     return path
 
 

@@ -15,12 +15,16 @@ The identity may be anywhere in the file; it is moved to index 0.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
+from backend.file_reading import read_text
 from backend.groups.finite_group import MAX_ORDER, FiniteGroup, GroupError, check_order
+
+TABLE_FIX = "give a Cayley table saved as .csv or .json text (see docs/groups.md)"
 
 
 def _cells_to_indices(rows: list[list[str]], names: list[str] | None) -> np.ndarray:
@@ -39,8 +43,8 @@ def _cells_to_indices(rows: list[list[str]], names: list[str] | None) -> np.ndar
         return table
     try:
         table = np.array([[int(cell) for cell in row] for row in rows], dtype=np.int64)
-    except ValueError as error:
-        raise GroupError(f"the table holds a cell that is not an integer ({error})") from None
+    except (ValueError, OverflowError) as error:
+        raise GroupError(f"the table holds a cell that is not an integer index ({error})") from None
     if table.size and table.min() == 1 and table.max() == n:
         table = table - 1
     return table
@@ -60,8 +64,12 @@ def _check_square(rows: list[list], path: Path) -> None:
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = [[cell.strip() for cell in row] for row in csv.reader(handle) if any(row)]
+    text = read_text(path, "Cayley table file", TABLE_FIX)
+    try:
+        rows = [[cell.strip() for cell in row]
+                for row in csv.reader(io.StringIO(text, newline="")) if any(row)]
+    except csv.Error as error:
+        raise GroupError(f"{path} is not a readable CSV table ({error}); {TABLE_FIX}") from None
     if not rows:
         raise GroupError(f"{path} is empty; it should hold an n x n Cayley table")
     if len(rows) > MAX_ORDER + 1:
@@ -91,8 +99,8 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
 
 def _read_json(path: Path) -> tuple[np.ndarray, list[str] | None]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+        data = json.loads(read_text(path, "Cayley table file", TABLE_FIX))
+    except (json.JSONDecodeError, RecursionError) as error:
         raise GroupError(f"{path} is not valid JSON: {error}") from None
     names = None
     if isinstance(data, dict):

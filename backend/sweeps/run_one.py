@@ -8,17 +8,16 @@ reported as diverged; neither stops the sweep.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
 import traceback
 
 import numpy as np
-import torch
 
 from backend.config import RunConfig
-from backend.recording import MetricHistory, RunDirectory, build_summary
+from backend.recording import MetricHistory
+from backend.run_directory import RunDirectory, build_summary
 
 AGF_CHECKPOINTS = 400
 """Evenly spaced steps at which a compute = 'agf' run measures each orbit's explained power."""
@@ -96,16 +95,8 @@ def run_files(config: RunConfig, trainer, history: MetricHistory, wall: float
         steps_per_second=trainer.step_count / wall if wall > 0 else 0.0,
         wall_seconds=wall,
     )
-    history_buffer = io.BytesIO()
-    np.savez_compressed(history_buffer, **history.to_arrays())
-    checkpoint_buffer = io.BytesIO()
-    torch.save({**trainer.state_dict(), "wall_seconds": wall}, checkpoint_buffer)
-    files = {
-        RunDirectory.CONFIG: config.to_toml_text().encode(),
-        RunDirectory.HISTORY: history_buffer.getvalue(),
-        RunDirectory.CHECKPOINT: checkpoint_buffer.getvalue(),
-        RunDirectory.SUMMARY: (json.dumps(summary, indent=2) + "\n").encode(),
-    }
+    state = {**trainer.state_dict(), "wall_seconds": wall}
+    files = RunDirectory.commit_files(config, state, history, summary)
     return files, summary
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from backend.cli.progress import format_duration
-from backend.recording import RunDirectory
+from backend.run_directory import RunDirectory
 from backend.sweeps.directory import SweepDirectory
 from backend.sweeps.engine import RayEngine
 from backend.sweeps.spec import SweepSpec

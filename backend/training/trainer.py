@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from backend.config import ConfigError, RunConfig
+from backend.memory_estimate import check_memory
 from backend.metrics import MajorityVote, MetricSnapshot, compute_metrics, majority_vote
 from backend.spectral import SpectralTools, load_group
 from backend.task import build_task
@@ -63,6 +64,7 @@ class Trainer:
                 f"group {config.group!r} has a single element, so there is nothing to learn; "
                 "choose a group of order 2 or more"
             )
+        check_memory(config, self.group.order)
         if config.shared_embedding and not self.group.is_abelian:
             raise ConfigError(
                 f"shared_embedding = true needs a commutative group, because θ¹ = θ² makes "

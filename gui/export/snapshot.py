@@ -7,9 +7,12 @@ run as ``.npz`` with a JSON side file.
   sits in the widget, plus the text of its labels; ids are made unique per plot.
 - PNG and SVG draw the time curves at their full width (the window draws them one pixel
   wide: gui.panels.line_widths) and put the window's widths back afterwards.
-- State: weights (every tensor of ``Trainer.state_dict``) and the current metrics (every
-  array of the MetricSnapshot) in ``NAME.npz``; the configuration, the scalars and a
-  description of every array in ``NAME.json``. Both files appear together or not at all.
+- State: weights (``Trainer.state_dict`` stored by the one state writer,
+  ``backend.trainer_state``, under ``weights``: ``weights/theta``, …), the configuration
+  and the current metrics (every array of the MetricSnapshot) in ``NAME.npz``, which
+  ``backend.trainer_state.read_state_export`` reads back; the configuration, the scalars
+  and a description of every array in ``NAME.json``. Both files appear together or not at
+  all.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401 - registers pg.exporters
-import torch
 from PyQt6.QtCore import QBuffer, QIODevice, QPoint, Qt
 from PyQt6.QtGui import QImage, QPainter
 from PyQt6.QtWidgets import QLabel, QWidget
 
+from backend.trainer_state import STATE_EXPORT_FORMAT as STATE_FORMAT
+from backend.trainer_state import STATE_EXPORT_VERSION as STATE_VERSION
+from backend.trainer_state import WEIGHTS_PREFIX, state_members
 from gui import theme
 from gui.export.output_files import ExportError, atomic_output, atomic_outputs, check_output_path
 from gui.export.svg_paths import pyqtgraph_svg_closures_fixed
@@ -45,8 +50,6 @@ MAX_PIXELS = 16384 * 16384
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
-STATE_FORMAT = "irrep-studio-state"
-STATE_VERSION = 1
 
 
 # ============================================================================ PNG
@@ -216,9 +219,12 @@ def save_state(
                           "metrics; train at least one step first")
     side = path.with_suffix(".json")
     arrays: dict[str, np.ndarray] = {}
-    scalars: dict[str, Any] = {}
+    weights = None
     if state is not None:
-        _flatten_state(state, "weights", arrays, scalars)
+        stored = state_members({k: v for k, v in state.items() if k != "config"},
+                               WEIGHTS_PREFIX)
+        weights = json.loads(str(stored.pop(WEIGHTS_PREFIX).item()))
+        arrays.update(stored)
     metrics = _metric_fields(snapshot, arrays) if snapshot is not None else {}
     if snapshot is not None and orbit_labels is not None:
         counts = np.asarray(snapshot.orbit_counts).tolist()
@@ -230,11 +236,14 @@ def save_state(
         "config": config.to_dict() if hasattr(config, "to_dict") else dict(config),
         "step": None if snapshot is None else int(snapshot.step),
         "metrics": metrics,
-        "weights": {key: value for key, value in scalars.items() if key != "weights/config"},
+        "weights": weights,
         "arrays": {name: {"shape": list(array.shape), "dtype": str(array.dtype)}
                    for name, array in arrays.items()},
     }
     text = json.dumps(_json_safe(description), indent=2, ensure_ascii=False) + "\n"
+    arrays.update({"format": np.array(STATE_FORMAT), "version": np.array(STATE_VERSION),
+                   "config": np.array(_config_text(config)),
+                   WEIGHTS_PREFIX: np.array(json.dumps(weights))})
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     with atomic_outputs([path, side]) as (npz_temporary, json_temporary):
@@ -243,20 +252,13 @@ def save_state(
     return path, side
 
 
-def _flatten_state(value: Any, name: str, arrays: dict, scalars: dict) -> None:
-    if isinstance(value, torch.Tensor):
-        arrays[name] = value.detach().cpu().numpy().copy()
-    elif isinstance(value, np.ndarray):
-        arrays[name] = value.copy()
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _flatten_state(item, f"{name}/{key}", arrays, scalars)
-    elif isinstance(value, list | tuple) and value and all(
-            isinstance(item, torch.Tensor | np.ndarray) for item in value):
-        for index, item in enumerate(value):
-            _flatten_state(item, f"{name}/{index}", arrays, scalars)
-    else:
-        scalars[name] = value
+def _config_text(config: Any) -> str:
+    """The configuration as TOML text (a RunConfig, or the dictionary a state carries)."""
+    if hasattr(config, "to_toml_text"):
+        return config.to_toml_text()
+    from backend.config import RunConfig
+
+    return RunConfig.from_dict(dict(config)).to_toml_text()
 
 
 def _metric_fields(snapshot: Any, arrays: dict) -> dict[str, Any]:

@@ -1,24 +1,11 @@
-"""MetricHistory decimation and files, RunDirectory save / load / continue."""
-
-import json
+"""MetricHistory decimation and files."""
 
 import numpy as np
 import pytest
-import torch
 
 from backend.config import RunConfig
-from backend.recording import (
-    DecimatedSeries,
-    MetricHistory,
-    RunDirectory,
-    RunDirectoryError,
-    load_trainer,
-)
+from backend.recording import DecimatedSeries, MetricHistory
 from backend.training.trainer import Trainer
-
-SUMMARY_KEYS = {"steps", "loss", "train_accuracy", "test_accuracy", "mean_sparsity",
-                "mean_alignment", "rank_one_fraction", "orbit_counts", "steps_per_second",
-                "wall_seconds"}
 
 
 def test_decimated_series_is_bounded_dense_early_and_keeps_the_latest():
@@ -75,59 +62,6 @@ def test_history_snapshots_are_capped_and_round_trip(trainer, tmp_path):
         assert original.test_accuracy == copy.test_accuracy
     np.testing.assert_array_equal(loaded.losses.steps, history.losses.steps)
     np.testing.assert_array_equal(loaded.scalars.values, history.scalars.values)
-
-
-def test_run_directory_saves_loads_and_continues_bit_for_bit(tmp_path):
-    config = RunConfig(group="D4", width=10, optimiser="adam", learning_rate=0.01,
-                       stage_two_after=12)
-    uninterrupted = Trainer(config)
-    uninterrupted.step(20)
-
-    first = Trainer(config)
-    first.step(8)
-    directory = RunDirectory(tmp_path / "run")
-    directory.prepare()
-    directory.write_config(config)
-    history = MetricHistory()
-    history.add_losses(*first.recent_losses())
-    history.add_snapshot(first.metrics())
-    directory.save_history(history)
-    directory.save_checkpoint(first.state_dict())
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "checkpoint.pt", "config.toml", "history.npz"]
-
-    resumed, loaded_history = load_trainer(tmp_path / "run")
-    assert resumed.step_count == 8
-    assert loaded_history.latest.step == 8
-    resumed.step(12)
-    assert resumed.stage == uninterrupted.stage == "stage II"
-    assert torch.equal(resumed.theta, uninterrupted.theta)
-    assert torch.equal(resumed.scale, uninterrupted.scale)
-
-
-def test_run_directory_refuses_to_mix_runs(tmp_path):
-    directory = RunDirectory(tmp_path)
-    directory.prepare()
-    directory.write_config(RunConfig())
-    with pytest.raises(RunDirectoryError, match="already holds a run.*--overwrite"):
-        RunDirectory(tmp_path).prepare()
-    RunDirectory(tmp_path).prepare(overwrite=True)
-    with pytest.raises(RunDirectoryError, match="not a run directory"):
-        RunDirectory.load(tmp_path / "elsewhere")
-
-
-def test_summary_has_exactly_the_documented_keys(trainer, tmp_path):
-    from backend.recording import build_summary
-
-    snapshot = trainer.metrics()
-    summary = build_summary(snapshot, trainer.spectral.labels, trainer.spectral.orbit_dims,
-                            steps_per_second=10.0, wall_seconds=1.0)
-    assert set(summary) == SUMMARY_KEYS
-    directory = RunDirectory(tmp_path)
-    directory.write_summary(summary)
-    assert json.loads((tmp_path / "summary.json").read_text()) == summary
-    assert set(summary["orbit_counts"]) == set(trainer.spectral.labels)
-    assert sum(summary["orbit_counts"].values()) == 6
 
 
 def test_appending_decimates_exactly_as_decimating_everything_again():

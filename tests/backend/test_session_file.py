@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from backend.config import RunConfig
-from backend.recording import MetricHistory, RunDirectory
+from backend.errors import UserError
+from backend.recording import MetricHistory
+from backend.run_directory import RunDirectory
 from backend.session_file import (
     FORMAT_VERSION,
     SessionFileError,
@@ -93,8 +95,7 @@ def test_session_without_weights_and_run_directory(tmp_path, recorded):
     run = RunDirectory(tmp_path / "run")
     run.prepare()
     run.write_config(trainer.config)
-    run.save_history(history)
-    run.save_checkpoint(trainer.state_dict())
+    run.commit(trainer.config, trainer.state_dict(), history)
     from_directory = load_recorded_run(tmp_path / "run")
     assert from_directory.config == trainer.config
     assert torch.equal(from_directory.state["theta"], trainer.state_dict()["theta"])
@@ -120,7 +121,7 @@ def test_truncated_file_is_refused(tmp_path, saved):
     data = saved.read_bytes()
     cut = tmp_path / "cut.irrep"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(SessionFileError, match="truncated"):
+    with pytest.raises(UserError, match="truncated"):
         load_session(cut)
 
 
@@ -128,12 +129,12 @@ def test_corrupted_member_is_refused(tmp_path, saved):
     damaged = tmp_path / "damaged.irrep"
     data = bytearray(saved.read_bytes())
     with zipfile.ZipFile(saved) as archive:
-        info = archive.getinfo("state/0.npy")  # the weights
+        info = archive.getinfo("state/theta.npy")  # the weights
     start = info.header_offset + 30 + len(info.filename) + len(info.extra)
     for offset in range(start + 20, start + 60):
         data[offset] ^= 0xFF
     damaged.write_bytes(bytes(data))
-    with pytest.raises(SessionFileError, match="damaged"):
+    with pytest.raises(UserError, match="damaged"):
         load_session(damaged)
 
 
@@ -147,7 +148,7 @@ def test_foreign_files_are_refused(tmp_path):
     with pytest.raises(SessionFileError, match="not an Irrep Studio session"):
         load_session(text)
     assert not is_session_file(text) and not is_session_file(foreign)
-    with pytest.raises(SessionFileError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         load_session(tmp_path / "missing.irrep")
     with pytest.raises(SessionFileError, match="is a folder"):
         load_session(tmp_path)
@@ -165,10 +166,10 @@ INCONSISTENT_MEMBERS = {
                       "newer Irrep Studio"),
     "no history": (lambda m: m.pop("history/loss_steps"), "lacks loss_steps"),
     "wrong width": (lambda m: m.update(config=np.array(
-        str(m["config"]).replace("width = 12", "width = 13"))), "12 neurons"),
+        str(m["config"]).replace("width = 12", "width = 13"))), "width 12"),
     "bad config": (lambda m: m.update(config=np.array("width = 'many'")),
                    "configuration is invalid"),
-    "lost weights": (lambda m: m.pop("state/0"), "weights are incomplete"),
+    "lost weights": (lambda m: m.pop("state/theta"), "weights are incomplete"),
 }
 
 
@@ -177,7 +178,7 @@ def test_newer_version_and_inconsistent_members_are_refused(tmp_path, saved, cas
     change, message = INCONSISTENT_MEMBERS[case]
     changed = tmp_path / "changed.npz"
     _rewrite(saved, changed, change)
-    with pytest.raises(SessionFileError, match=message):
+    with pytest.raises(UserError, match=message):
         load_session(changed)
 
 

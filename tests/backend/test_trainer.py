@@ -121,7 +121,8 @@ def test_different_seeds_differ_and_reinitialise_matches_a_fresh_trainer():
 
 
 def test_state_dict_round_trip_continues_exactly(tmp_path):
-    from backend.recording import RunDirectory
+    from backend.recording import MetricHistory
+    from backend.run_directory import RunDirectory
 
     config = RunConfig(**SMALL["free-momentum-batch"]).validate()
     original = Trainer(config)
@@ -129,7 +130,7 @@ def test_state_dict_round_trip_continues_exactly(tmp_path):
     directory = RunDirectory(tmp_path / "run")
     directory.prepare()
     directory.write_config(config)
-    directory.save_checkpoint(original.state_dict())
+    directory.commit(config, original.state_dict(), MetricHistory())
     loaded_config, state, _ = RunDirectory.load(tmp_path / "run")
     restored = Trainer(loaded_config)
     restored.load_state_dict(state)

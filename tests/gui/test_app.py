@@ -63,7 +63,8 @@ def test_scripted_run_saves_a_screenshot(tmp_path):
 
 
 def test_open_a_recorded_run(qtbot, tmp_path):
-    from backend.recording import MetricHistory, RunDirectory
+    from backend.recording import MetricHistory
+    from backend.run_directory import RunDirectory
     from backend.training.trainer import Trainer
     from gui.main_window import MainWindow
 
@@ -79,8 +80,7 @@ def test_open_a_recorded_run(qtbot, tmp_path):
     directory = RunDirectory(tmp_path / "run")
     directory.prepare()
     directory.write_config(config)
-    directory.save_history(history)
-    directory.save_checkpoint(trainer.state_dict())
+    directory.commit(config, trainer.state_dict(), history)
 
     request = parse_request(["open", str(tmp_path / "run")])
     window = MainWindow(request.config, state=request.state, history=request.history)

@@ -12,7 +12,8 @@ import pytest
 from PyQt6.QtGui import QImage
 
 from backend.config import RunConfig
-from backend.recording import MetricHistory, RunDirectory
+from backend.recording import MetricHistory
+from backend.run_directory import RunDirectory
 from backend.session_file import save_session
 from backend.training.trainer import Trainer
 from gui.commands import TextProgress, run_qt_command
@@ -33,8 +34,7 @@ def run_dir(tmp_path_factory):
     folder = RunDirectory(tmp_path_factory.mktemp("runs") / "d5")
     folder.prepare()
     folder.write_config(config)
-    folder.save_history(history)
-    folder.save_checkpoint(trainer.state_dict())
+    folder.commit(config, trainer.state_dict(), history)
     return folder.path
 
 

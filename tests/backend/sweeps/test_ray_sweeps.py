@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.recording import RunDirectory, load_trainer
+from backend.run_directory import RunDirectory, load_trainer
 from backend.sweeps.directory import SweepDirectory, SweepDirectoryError
 from backend.sweeps.engine import EngineOptions, RayEngine
 from backend.sweeps.runner import run_sweep
@@ -87,7 +87,7 @@ def test_local_sweep_writes_runs_and_table_and_resumes(tmp_path):
     for path in directory.run_path(lost.run_id).iterdir():
         path.unlink()
     directory.run_path(lost.run_id).rmdir()
-    kept_file = directory.run_path(kept.run_id) / "checkpoint.pt"
+    kept_file = directory.run_path(kept.run_id) / "checkpoint.npz"
     kept_time = kept_file.stat().st_mtime_ns
 
     again = parse_sweep(SWEEP, source="sweep.toml")
@@ -173,7 +173,7 @@ def test_sweep_attaches_to_a_head_started_on_loopback(tmp_path):
         assert f"cluster 127.0.0.1:{port}" in result.stdout
         _, rows = read_results_csv(tmp_path / "out" / "results.csv")
         assert [row["status"] for row in rows] == ["done", "done"]
-        assert all((tmp_path / "out" / "runs" / row["run_id"] / "checkpoint.pt").is_file()
+        assert all((tmp_path / "out" / "runs" / row["run_id"] / "checkpoint.npz").is_file()
                    for row in rows)
         assert head.poll() is None  # attaching never stops the cluster
     finally:
