@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from backend.errors import UserError
+from backend.threads import usable_cores
 
 CONNECT_TIMEOUT = 30.0
 """Seconds to wait for a cluster's address to answer."""
@@ -130,7 +131,7 @@ class RayEngine:
             else:
                 ray.init(
                     address="local",
-                    num_cpus=self.options.num_cpus or os.cpu_count() or 1,
+                    num_cpus=self.options.num_cpus or usable_cores(),
                     object_store_memory=self.options.object_store_memory,
                     **common,
                 )
