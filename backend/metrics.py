@@ -26,6 +26,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from backend.alignment_invariants import singular_overlap, top_count
+from backend.answers import answer_table
 from backend.spectral import SpectralTools
 from backend.task import Task
 from backend.training.network import activation_value
@@ -56,6 +58,9 @@ class MetricSnapshot:
     haar: np.ndarray  # (K, 4)
     function_power: np.ndarray  # (K,)
     template_power: np.ndarray  # (K,)
+    singular_overlap: np.ndarray | None = None  # (M,) (NaN for one-dimensional orbits)
+    answer_margin: np.ndarray | None = None  # (R, R) margins of the pairs (backend.answers)
+    answer_correct: np.ndarray | None = None  # (R, R) share of correctly answered pairs
 
     @property
     def mean_sparsity(self) -> float:
@@ -126,6 +131,7 @@ def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, 
     alignment = np.zeros(width, dtype=np.complex128)
     rank_one = np.full((3, width), np.nan)
     sigma_ratio = np.full((3, width), np.nan)
+    vector_overlap = np.full(width, np.nan)
     for orbit in np.unique(dominant):
         chosen = np.flatnonzero(dominant == orbit)
         blocks = spectral.block(coefficients[:, chosen], int(orbit))  # (3, m, d, d)
@@ -150,6 +156,8 @@ def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, 
             sigma_ratio[:, chosen] = np.where(
                 top > 0, np.sqrt(squares[..., -2] / np.where(top > 0, top, 1.0)), 0.0
             )
+            indicator = spectral.irrep_set.orbits[int(orbit)].indicator
+            vector_overlap[chosen] = singular_overlap(a_hat, b_hat, top_count(indicator))
     return {
         "power": normalised.astype(np.float32),
         "dominant_orbit": dominant.astype(np.int64),
@@ -160,6 +168,7 @@ def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, 
         "alignment": alignment,
         "rank_one": rank_one,
         "sigma_ratio": sigma_ratio,
+        "singular_overlap": vector_overlap,
     }
 
 
@@ -270,7 +279,10 @@ def output_metrics(
     basis, summer = spectral.fourier.orbit_projection_matrix(torch.device("cpu"), torch.float64)
     second_moment = second_moment.cpu()
     function_power = ((second_moment @ basis) * basis).sum(0) @ summer
+    answer_margin, answer_correct = answer_table(scores, classes, task.table.shape[0])
     return {
+        "answer_margin": answer_margin,
+        "answer_correct": answer_correct,
         "loss": loss,
         "train_accuracy": accuracy(task.train_pairs),
         "test_accuracy": accuracy(task.test_pairs) if task.test_pairs.size else None,

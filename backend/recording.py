@@ -25,6 +25,8 @@ from backend.metrics import MetricSnapshot
 STEP_OFFSET = 10.0
 """s₀: below about this many steps the grid is linear (every step its own bucket)."""
 INITIAL_RESOLUTION = 1e-4
+OPTIONAL_FIELDS = ("singular_overlap", "answer_margin", "answer_correct")
+"""Snapshot fields that files written before they existed lack (read back as None)."""
 
 
 def _buckets(steps: np.ndarray, resolution: float) -> np.ndarray:
@@ -174,6 +176,8 @@ class MetricHistory:
         if self._snapshots:
             for spec in fields(MetricSnapshot):
                 column = [getattr(s, spec.name) for s in self._snapshots]
+                if spec.name in OPTIONAL_FIELDS and any(v is None for v in column):
+                    continue  # recorded by older versions: left out of the file
                 if spec.name == "test_accuracy":
                     column = [math.nan if v is None else v for v in column]
                 arrays[f"snapshot_{spec.name}"] = np.stack([np.asarray(v) for v in column])
@@ -196,6 +200,8 @@ class MetricHistory:
             for i in range(count):
                 values = {}
                 for spec in fields(MetricSnapshot):
+                    if f"snapshot_{spec.name}" not in arrays and spec.name in OPTIONAL_FIELDS:
+                        continue
                     value = arrays[f"snapshot_{spec.name}"][i]
                     if spec.name == "step":
                         value = int(value)

@@ -25,11 +25,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui import panels as panel_module
 from gui import theme
-from gui.export.frame_layouts import PANEL_CLASSES, FrameLayout
+from gui.export.frame_layouts import FrameLayout
 from gui.export.output_files import ExportError
 from gui.panels.line_widths import set_full_widths
+from gui.panels.registry import frame_panel_classes, panel_entry
 from gui.run_context import RunContext
 from gui.run_record import RunRecord
 
@@ -113,7 +113,9 @@ class FrameCanvas(QWidget):
         columns = _edges(spec.column_stretch, MARGIN, width - MARGIN)
         rows = _edges(spec.row_stretch, HEADER_HEIGHT, height - MARGIN)
         for placement in spec.placements:
-            panel = getattr(panel_module, PANEL_CLASSES[placement.panel])(self)
+            if placement.panel not in frame_panel_classes():
+                raise ExportError(f"the panel {placement.panel!r} cannot be drawn in a frame")
+            panel = panel_entry(placement.panel).panel_class(self)
             for control in panel.findChildren(QAbstractButton) + panel.findChildren(QComboBox):
                 control.hide()
             left = columns[placement.column]

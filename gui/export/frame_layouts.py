@@ -10,15 +10,6 @@ from dataclasses import dataclass
 
 from backend.errors import UserError
 
-PANEL_CLASSES = {
-    "heatmaps": "PowerHeatmapsPanel",
-    "loss": "LossPanel",
-    "function_power": "FunctionPowerPanel",
-    "phases": "PhaseCirclesPanel",
-    "alignment": "AlignmentPanel",
-    "diversification": "DiversificationPanel",
-}
-"""Panels a frame can hold (the ones that draw from snapshots and history alone)."""
 
 
 @dataclass(frozen=True)
