@@ -4,7 +4,7 @@
     python main.py --preset NAME [--set key=value]   another preset, keys overridden
     python main.py open RUN                          a recorded run (a run directory or a
                                                      session file), for replay and scrubbing
-    python main.py --preset NAME --run-steps N --screenshot FILE.png
+    python main.py --preset NAME --run-steps N --screenshot FILE.png [--window-size 1280x800]
                                                      train N steps live, save the window, exit
 """
 
@@ -21,6 +21,7 @@ from backend.errors import UserError
 
 SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 SCRIPT_TIMEOUT_SECONDS = 600
+MIN_WINDOW = (640, 480)
 
 
 @dataclass
@@ -33,6 +34,7 @@ class WindowRequest:
     history: Any = None
     run_steps: int = 0
     screenshot: Path | None = None
+    window_size: tuple[int, int] | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train N steps with the views live, then (with --screenshot) exit")
     parser.add_argument("--screenshot", metavar="FILE.png",
                         help="save a picture of the whole window after --run-steps, then exit")
+    parser.add_argument("--window-size", metavar="WIDTHxHEIGHT",
+                        help="open the window at this size, e.g. 1280x800 (default: fit the "
+                        "screen)")
     return parser
+
+
+def parse_window_size(text: str | None) -> tuple[int, int] | None:
+    """``WIDTHxHEIGHT`` as two integers (None stays None); UserError when unreadable."""
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(part) for part in parts)
+    except ValueError:
+        raise UserError(f"--window-size {text}: write WIDTHxHEIGHT, e.g. 1280x800") from None
+    if not (MIN_WINDOW[0] <= width <= 7680 and MIN_WINDOW[1] <= height <= 4320):
+        raise UserError(f"--window-size {text}: choose from {MIN_WINDOW[0]}x{MIN_WINDOW[1]} "
+                        "to 7680x4320")
+    return width, height
 
 
 def parse_request(argv: list[str]) -> WindowRequest:
@@ -73,6 +93,7 @@ def parse_request(argv: list[str]) -> WindowRequest:
     if args.command is None and args.run_dir:
         raise UserError(f"unexpected argument {args.run_dir!r}; to open a recorded run write "
                         f"`python main.py open {args.run_dir}`")
+    window_size = parse_window_size(args.window_size)
     if args.run_steps < 0:
         raise UserError(f"--run-steps {args.run_steps} must be 0 or more")
     screenshot = None
@@ -92,11 +113,13 @@ def parse_request(argv: list[str]) -> WindowRequest:
         if args.overrides:
             config = config.with_overrides(args.overrides)
         return WindowRequest(config=config, run_dir=Path(args.run_dir), state=state,
-                             history=history, run_steps=args.run_steps, screenshot=screenshot)
+                             history=history, run_steps=args.run_steps, screenshot=screenshot,
+                             window_size=window_size)
     config = load_preset_config(args.preset)
     if args.overrides:
         config = config.with_overrides(args.overrides)
-    return WindowRequest(config=config, run_steps=args.run_steps, screenshot=screenshot)
+    return WindowRequest(config=config, run_steps=args.run_steps, screenshot=screenshot,
+                         window_size=window_size)
 
 
 def load_preset_config(name: str | None) -> Any:
@@ -142,6 +165,8 @@ def run_app(argv: list[str]) -> int:
     app.setStyle("Fusion")
     app.setStyleSheet(theme.style_sheet())
     window = MainWindow(request.config, state=request.state, history=request.history)
+    if request.window_size is not None:
+        window.resize(*request.window_size)
     window.show()
     if request.screenshot is not None or request.run_steps:
         from gui.scripted_run import ScriptedRun

@@ -67,6 +67,10 @@ class ExportActions(QObject):
         self.video_action = self._action("Export video…", "Ctrl+Shift+E",
                                          "Render the recorded history as MP4 or GIF",
                                          self.export_video)
+        self.csv_action = self._action("Export series as CSV…", None,
+                                       "Save every recorded scalar series and the orbit "
+                                       "counts of every snapshot as one CSV table",
+                                       self.export_csv)
         self.menu = self._install_menu()
 
     # ------------------------------------------------------------------ building
@@ -84,6 +88,7 @@ class ExportActions(QObject):
         menu.addSeparator()
         menu.addAction(self.snapshot_action)
         menu.addAction(self.video_action)
+        menu.addAction(self.csv_action)
         return menu
 
     # ------------------------------------------------------------------ snapshot
@@ -114,6 +119,29 @@ class ExportActions(QObject):
         state = request_trainer_state(self.window.worker)
         config = _config_of(state, context.config)
         return save_state(path, config, state, snapshot, context.orbit_labels)
+
+    # ------------------------------------------------------------------ CSV
+    def export_csv(self, path: str | Path | None = None) -> Path | None:
+        """Write the recorded scalar series and orbit counts as one CSV table."""
+        if path is None:
+            name, _ = QFileDialog.getSaveFileName(
+                self.window, "Export series as CSV", str(self.folder / "series.csv"),
+                "CSV table (*.csv);;All files (*)")
+            if not name:
+                return None
+            path = Path(name)
+            if not path.suffix:
+                path = path.with_suffix(".csv")
+        try:
+            from backend.csv_export import write_history_csv
+
+            context = self._context()
+            written = write_history_csv(Path(path), self.window.record.history,
+                                        context.orbit_labels)
+        except (UserError, OSError) as error:
+            return self._fail(f"could not write the CSV table {path}: {error}")
+        self._done(f"Saved the recorded series to {written}", written)
+        return written
 
     # ------------------------------------------------------------------ sessions
     def save_session(self, path: str | Path | None = None) -> Path | None:

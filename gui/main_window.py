@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QCoreApplication, QEvent, QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QCoreApplication, QEvent, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QCheckBox,
@@ -24,27 +24,19 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QScrollArea,
-    QSlider,
     QSpinBox,
     QToolBar,
     QWidget,
 )
 
 from gui.config_form import ConfigForm
-from gui.panels import (
-    AgfRoundsPanel,
-    AlignmentPanel,
-    DiversificationPanel,
-    FunctionPowerPanel,
-    LossPanel,
-    NeuronInspectorPanel,
-    Panel,
-    PhaseCirclesPanel,
-    PowerHeatmapsPanel,
-)
-from gui.panels.base import settle_plots
+from gui.focus_keys import NUMERIC, WindowKeys
+from gui.pair_votes import PairVotes
+from gui.panels.base import Panel, settle_plots
+from gui.panels.registry import BOTTOM, CENTRAL, PANELS, RIGHT
 from gui.run_context import RunContext
 from gui.run_record import RunRecord
+from gui.timeline import TICKS, TimelineSlider, nearest_index, step_positions
 from gui.training_worker import IDLE, TrainingWorker
 from gui.window_actions import window_action
 from gui.worker_commands import (
@@ -64,6 +56,14 @@ MESSAGE_SECONDS = 20
 DRAWING_TIME_SHARE = 0.06  # live frames take at most about this share of the time
 MIN_FRAME_SECONDS = 1 / 30
 START_FALLBACK_MS = 400  # build the first run by then even if the window never painted
+PREFERRED_SIZE = (1600, 900)  # the default window, shrunk to the screen it opens on
+SCREEN_SHARE = 0.94  # of the available screen, at most, for the default window
+DOCK_MINIMUM = {"controls": QSize(190, 120), RIGHT: QSize(220, 140), BOTTOM: QSize(170, 130)}
+CENTRAL_MINIMUM = QSize(240, 160)
+COLLAPSED_SHARE = 0.6  # a dock below this share of its default size is re-grown on resize
+RESIZE_SETTLE_MS = 120
+AREAS = {RIGHT: Qt.DockWidgetArea.RightDockWidgetArea,
+         BOTTOM: Qt.DockWidgetArea.BottomDockWidgetArea}
 
 
 class MainWindow(QMainWindow):
@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("Irrep Studio")
         self.setObjectName("IrrepStudio")
-        self.resize(1680, 1000)
+        self.resize(default_window_size(self))
         self.record = RunRecord()
         self.context: RunContext | None = None
         self.mode = IDLE
@@ -101,7 +101,10 @@ class MainWindow(QMainWindow):
         self._pending_functions = None
 
         self.form = ConfigForm()
+        self.form.lr_edit.setProperty(NUMERIC, True)
+        self.form.init_edit.setProperty(NUMERIC, True)
         self.panels: dict[str, Panel] = {}
+        self.log_steps = False
         self._build_panels()
         self._build_actions()
         self._build_toolbar()
@@ -118,6 +121,15 @@ class MainWindow(QMainWindow):
         self.form.learning_rate_changed.connect(
             lambda rate: self.worker.send(SetLearningRate(rate)))
         self.agf_finished.connect(self._agf_finished)
+        self.votes = PairVotes(self.worker, self)
+        self.votes.vote_ready.connect(self._vote_ready)
+        self.answers_panel.pair_clicked.connect(self._pair_clicked)
+        self.keys = WindowKeys(self)
+        self.form.config_applied.connect(lambda _config: self.keys.leave_field())
+        self._resize_timer = QTimer(self)
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.setInterval(RESIZE_SETTLE_MS)
+        self._resize_timer.timeout.connect(self._regrow_collapsed_docks)
         self.form.set_config(config)
         # The first run is queued now and built once the window is on screen (building
         # loads the backend's numerical libraries, which takes a moment).
@@ -146,21 +158,22 @@ class MainWindow(QMainWindow):
 
     # ================================================================= building
     def _build_panels(self) -> None:
-        self.heatmaps = PowerHeatmapsPanel()
-        self.loss_panel = LossPanel()
-        self.function_panel = FunctionPowerPanel()
-        self.phase_panel = PhaseCirclesPanel()
-        self.alignment_panel = AlignmentPanel()
-        self.diversification_panel = DiversificationPanel()
-        self.inspector = NeuronInspectorPanel()
-        self.agf_panel = AgfRoundsPanel()
-        self.panels = {
-            "heatmaps": self.heatmaps, "loss": self.loss_panel,
-            "function_power": self.function_panel, "phases": self.phase_panel,
-            "alignment": self.alignment_panel, "diversification": self.diversification_panel,
-            "inspector": self.inspector, "agf": self.agf_panel,
-        }
-        self.setCentralWidget(self.heatmaps)
+        """One dock per registered panel (gui.panels.registry), the settings on the left."""
+        for entry in PANELS:
+            self.panels[entry.key] = entry.panel_class()
+        self.heatmaps = self.panels["heatmaps"]
+        self.loss_panel = self.panels["loss"]
+        self.function_panel = self.panels["function_power"]
+        self.phase_panel = self.panels["phases"]
+        self.alignment_panel = self.panels["alignment"]
+        self.diversification_panel = self.panels["diversification"]
+        self.inspector = self.panels["inspector"]
+        self.agf_panel = self.panels["agf"]
+        self.answers_panel = self.panels["answers"]
+        central = next(entry for entry in PANELS if entry.area == CENTRAL)
+        self.setCentralWidget(self.panels[central.key])
+        self.centralWidget().setMinimumSize(CENTRAL_MINIMUM)
+        self.centralWidget().setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.heatmaps.neuron_clicked.connect(self._neuron_clicked)
         self.agf_panel.compute_requested.connect(self.simulate_agf)
 
@@ -169,44 +182,106 @@ class MainWindow(QMainWindow):
         controls.setWidget(self.form)
         self.docks: dict[str, QDockWidget] = {}
         self._dock("controls", "Run settings", controls, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("loss", self.loss_panel.title, self.loss_panel,
-                   Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("function_power", self.function_panel.title, self.function_panel,
-                   Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("agf", self.agf_panel.title, self.agf_panel,
-                   Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("phases", self.phase_panel.title, self.phase_panel,
-                   Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._dock("alignment", self.alignment_panel.title, self.alignment_panel,
-                   Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._dock("diversification", self.diversification_panel.title,
-                   self.diversification_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._dock("inspector", self.inspector.title, self.inspector,
-                   Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.docks["function_power"], self.docks["agf"])
-        self.docks["function_power"].raise_()
-        self.splitDockWidget(self.docks["phases"], self.docks["alignment"],
-                             Qt.Orientation.Horizontal)
-        self.splitDockWidget(self.docks["alignment"], self.docks["diversification"],
-                             Qt.Orientation.Horizontal)
-        self.splitDockWidget(self.docks["diversification"], self.docks["inspector"],
-                             Qt.Orientation.Horizontal)
+        self.docks["controls"].setMinimumSize(DOCK_MINIMUM["controls"])
+        for entry in PANELS:
+            if entry.area == CENTRAL:
+                continue
+            panel = self.panels[entry.key]
+            self._dock(entry.key, panel.title, panel, AREAS[entry.area])
+            self.docks[entry.key].setMinimumSize(DOCK_MINIMUM[entry.area])
+        previous: dict[str, QDockWidget] = {}
+        for entry in PANELS:
+            if entry.area == CENTRAL:
+                continue
+            dock = self.docks[entry.key]
+            if entry.tab_with:
+                self.tabifyDockWidget(self.docks[entry.tab_with], dock)
+            elif entry.area in previous:
+                orientation = (Qt.Orientation.Vertical if entry.area == RIGHT
+                               else Qt.Orientation.Horizontal)
+                self.splitDockWidget(previous[entry.area], dock, orientation)
+                previous[entry.area] = dock
+            else:
+                previous[entry.area] = dock
+        for entry in PANELS:
+            if entry.area != CENTRAL and not entry.tab_with:
+                self.docks[entry.key].raise_()
+        self._default_state = self.saveState()
         self._arranged = False
 
+    def _default_sizes(self) -> dict[str, tuple[Qt.Orientation, int]]:
+        """Each dock's default size along the direction its area shares out."""
+        width, height = max(self.width(), 640), max(self.height(), 480)
+        sizes = {"controls": (Qt.Orientation.Horizontal, int(0.16 * width))}
+        rows = {RIGHT: int(0.62 * height), BOTTOM: int(0.84 * width)}
+        for area, orientation in ((RIGHT, Qt.Orientation.Vertical),
+                                  (BOTTOM, Qt.Orientation.Horizontal)):
+            entries = [e for e in PANELS if e.area == area and not e.tab_with]
+            total = sum(e.share for e in entries) or 1.0
+            for entry in entries:
+                sizes[entry.key] = (orientation, int(rows[area] * entry.share / total))
+        return sizes
+
     def _arrange_docks(self) -> None:
-        """Share the window between the docks (once, when the window first shows)."""
-        width = max(self.width(), 1200)
-        self.resizeDocks([self.docks["controls"]], [int(0.17 * width)], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["loss"]], [int(0.34 * width)], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["phases"]], [int(0.36 * self.height())],
-                         Qt.Orientation.Vertical)
-        right = int(0.64 * self.height())
-        self.resizeDocks([self.docks["loss"], self.docks["function_power"]],
-                         [int(0.55 * right), int(0.45 * right)], Qt.Orientation.Vertical)
-        bottom = [self.docks[key] for key in ("phases", "alignment", "diversification",
-                                              "inspector")]
-        self.resizeDocks(bottom, [int(f * width) for f in (0.3, 0.2, 0.2, 0.3)],
+        """Share the window between the docks: the settings on the left, the right
+        column and the bottom row in their registered shares."""
+        width, height = max(self.width(), 640), max(self.height(), 480)
+        right = [self.docks[e.key] for e in PANELS if e.area == RIGHT and not e.tab_with]
+        bottom = [self.docks[e.key] for e in PANELS if e.area == BOTTOM and not e.tab_with]
+        self.resizeDocks([self.docks["controls"]], [int(0.16 * width)],
                          Qt.Orientation.Horizontal)
+        if right:
+            self.resizeDocks([right[0]], [int(0.32 * width)], Qt.Orientation.Horizontal)
+        if bottom:
+            self.resizeDocks([bottom[0]], [int(0.34 * height)], Qt.Orientation.Vertical)
+        for orientation in (Qt.Orientation.Horizontal, Qt.Orientation.Vertical):
+            chosen = [(self.docks[key], size) for key, (o, size) in
+                      self._default_sizes().items() if o == orientation and key != "controls"]
+            if chosen:
+                self.resizeDocks([d for d, _ in chosen], [size for _, size in chosen],
+                                 orientation)
+
+    def reset_layout(self) -> None:
+        """Every dock back in its place, shown, at its default size (View › Reset layout)."""
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        for entry in PANELS:
+            if entry.area != CENTRAL and not entry.tab_with:
+                self.docks[entry.key].raise_()
+        self._arrange_docks()
+        self._drawn.clear()
+        self.redraw()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self._arranged:
+            self._resize_timer.start()
+
+    def _regrow_collapsed_docks(self) -> None:
+        """After a resize, give back their default size to the docks that were squeezed
+        far below it (a window shrunk and grown again leaves them at their minimum)."""
+        defaults = self._default_sizes()
+        for key, (orientation, size) in defaults.items():
+            dock = self.docks[key]
+            if dock.isFloating() or not dock.isVisible():
+                continue
+            current = dock.width() if orientation == Qt.Orientation.Horizontal \
+                else dock.height()
+            if current < COLLAPSED_SHARE * size:
+                self.resizeDocks([dock], [size], orientation)
+        width, height = max(self.width(), 640), max(self.height(), 480)
+        for area, orientation, size in ((RIGHT, Qt.Orientation.Horizontal, 0.32 * width),
+                                        (BOTTOM, Qt.Orientation.Vertical, 0.34 * height)):
+            first = next((self.docks[e.key] for e in PANELS
+                          if e.area == area and not e.tab_with), None)
+            if first is None or first.isFloating() or not first.isVisible():
+                continue
+            current = first.width() if orientation == Qt.Orientation.Horizontal \
+                else first.height()
+            if current < COLLAPSED_SHARE * size:
+                self.resizeDocks([first], [int(size)], orientation)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
@@ -256,6 +331,15 @@ class MainWindow(QMainWindow):
                                          "Build a new run from the settings", self.form.apply)
         self.live_action = self._action("Live", "End", "Follow the latest moment again",
                                         self.go_live)
+        self.reset_layout_action = self._action("Reset layout", "Ctrl+0",
+                                                "Every view back in its place and size",
+                                                self.reset_layout)
+        self.log_steps_action = self._action("Logarithmic step axis", "L",
+                                             "Steps on a log scale in the timeline and the "
+                                             "loss, power and race plots",
+                                             lambda: self.set_log_steps(
+                                                 self.log_steps_action.isChecked()))
+        self.log_steps_action.setCheckable(True)
         self.quit_action = self._action("Quit", "Ctrl+Q", "Close Irrep Studio", self.close)
 
     def _build_toolbar(self) -> None:
@@ -306,12 +390,17 @@ class MainWindow(QMainWindow):
         title = QLabel("Timeline")
         title.setObjectName("muted")
         row.addWidget(title)
-        self.timeline = QSlider(Qt.Orientation.Horizontal)
-        self.timeline.setRange(0, 0)
-        self.timeline.setToolTip("Scrub the recorded history: every view shows that moment. "
-                                 "End returns to the live view.")
+        self.timeline = TimelineSlider()
+        self.timeline.setToolTip("Scrub the recorded history: click or drag to a moment, "
+                                 "every view shows it. End returns to the live view; L "
+                                 "puts the steps on a log scale.")
         self.timeline.valueChanged.connect(self._timeline_moved)
         row.addWidget(self.timeline, 1)
+        self.log_steps_box = QCheckBox("log steps")
+        self.log_steps_box.setToolTip(self.log_steps_action.toolTip())
+        self.log_steps_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.log_steps_box.toggled.connect(self.set_log_steps)
+        row.addWidget(self.log_steps_box)
         self.timeline_label = QLabel("live")
         self.timeline_label.setMinimumWidth(150)
         row.addWidget(self.timeline_label)
@@ -358,7 +447,10 @@ class MainWindow(QMainWindow):
         view_menu = menu_bar.addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
         view_menu.addAction(self.live_action)
+        view_menu.addAction(self.log_steps_action)
+        view_menu.addAction(self.reset_layout_action)
         for name, description in _list_presets():
             for menu in (presets, self.presets_menu):
                 action = menu.addAction(name)
@@ -479,11 +571,13 @@ class MainWindow(QMainWindow):
         self.record = RunRecord() if history is None else RunRecord.from_history(history)
         self._pending_functions = None
         self._agf_token += 1  # a simulation still running belongs to the previous run
+        self.votes.forget()
         self.agf_panel.set_busy(False)
         self._drawn.clear()
         self.scrub_index = None
         self.selected_neurons = [m for m in self.selected_neurons if m < context.width]
         for panel in self.panels.values():
+            panel.set_log_steps(self.log_steps)
             panel.set_context(context)
             settle_plots(panel)  # legends and ticks made for this run
         self.heatmaps.set_selection(self.selected_neurons)
@@ -622,10 +716,12 @@ class MainWindow(QMainWindow):
             self._draw_panel(key)
 
     def _sync_timeline(self) -> None:
-        last = max(len(self.record) - 1, 0)
         self.timeline.blockSignals(True)
-        self.timeline.setRange(0, last)
-        self.timeline.setValue(last if self.scrub_index is None else self.scrub_index)
+        if self.scrub_index is None or not len(self.record):
+            self.timeline.setValue(TICKS)
+        else:
+            positions = step_positions(self.record.snapshot_steps, self.log_steps)
+            self.timeline.setValue(int(round(positions[self.scrub_index])))
         self.timeline.blockSignals(False)
         if self.scrub_index is None:
             self.timeline_label.setText("live")
@@ -635,14 +731,32 @@ class MainWindow(QMainWindow):
     def _timeline_moved(self, value: int) -> None:
         if not len(self.record):
             return
-        self.scrub_index = None if value >= len(self.record) - 1 else int(value)
+        self.scrub_index = None if value >= TICKS else nearest_index(
+            self.record.snapshot_steps, value, self.log_steps)
         self._sync_timeline()
         self.redraw()
 
-    def scrub_to_step(self, step: int) -> None:
-        """Show the recorded moment at (or just before) ``step``."""
-        if len(self.record):
-            self._timeline_moved(self.record.index_at(step))
+    def timeline_position(self, step: int) -> int:
+        """The timeline's position for the recorded moment nearest ``step``."""
+        steps = self.record.snapshot_steps
+        index = int(abs(steps - int(step)).argmin())
+        return int(round(step_positions(steps, self.log_steps)[index]))
+
+    def set_log_steps(self, on: bool) -> None:
+        """Put the steps on a log scale (timeline, loss, power and race plots) or not."""
+        on = bool(on)
+        for control in (self.log_steps_action, self.log_steps_box):
+            control.blockSignals(True)
+            control.setChecked(on)
+            control.blockSignals(False)
+        if on == self.log_steps:
+            return
+        self.log_steps = on
+        for panel in self.panels.values():
+            panel.set_log_steps(on)
+        self._sync_timeline()
+        self._drawn.clear()
+        self.redraw()
 
     def _neuron_clicked(self, neuron: int, additive: bool) -> None:
         if additive:
@@ -653,6 +767,18 @@ class MainWindow(QMainWindow):
         else:
             self.selected_neurons = [neuron]
         self.select_neurons(self.selected_neurons)
+
+    def _pair_clicked(self, g1: int, g2: int) -> None:
+        """Measure the clicked pair's majority vote on the live weights."""
+        if self.context is not None:
+            self.votes.request(self.context.config, g1, g2)
+
+    def _vote_ready(self, vote: Any, step: int, note: str) -> None:
+        if self._closing:
+            return
+        self.answers_panel.show_vote(vote, step, note)
+        if note:
+            self.show_error(note)
 
     def select_neurons(self, neurons: list[int]) -> None:
         """Select neurons (heat-map marks, the inspector shows the first)."""
@@ -668,13 +794,25 @@ class MainWindow(QMainWindow):
     # ================================================================= closing
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._closing = True
+        self.keys.detach()
         self.worker.shutdown(900)
-        QSettings("IrrepStudio", "IrrepStudio").setValue("geometry", self.saveGeometry())
         super().closeEvent(event)
 
     def screenshot(self, path: str | Path) -> bool:
         """Save the whole window as an image; True on success."""
         return self.grab().save(str(path))
+
+
+def default_window_size(window: QWidget) -> QSize:
+    """PREFERRED_SIZE, shrunk to SCREEN_SHARE of the screen the window opens on."""
+    width, height = PREFERRED_SIZE
+    screen = window.screen()
+    if screen is not None:
+        available = screen.availableGeometry()
+        if available.width() > 0 and available.height() > 0:
+            width = min(width, int(SCREEN_SHARE * available.width()))
+            height = min(height, int(SCREEN_SHARE * available.height()))
+    return QSize(max(width, 640), max(height, 480))
 
 
 def _on_screen(widget: QWidget) -> bool:

@@ -29,6 +29,9 @@ class RunContext:
     predicted_drops: tuple = ()
     prediction_note: str = ""
     orbit_power: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    cayley_table: np.ndarray | None = field(default=None, repr=False)  # (n, n) products
+    answer_edges: np.ndarray | None = field(default=None, repr=False)  # rows of the answers
+    held_out: np.ndarray | None = field(default=None, repr=False)  # (R, R) held-out share
     recorded_history: Any = field(default=None, repr=False)  # a reopened run's MetricHistory
 
     @property
@@ -47,8 +50,13 @@ class RunContext:
 
 def context_from_trainer(trainer: Any) -> RunContext:
     """Collect the static facts of ``trainer`` (a backend Trainer) into a RunContext."""
+    from backend.answers import block_edges, held_out_table
+
     irreps = trainer.irreps
     orbits = irreps.orbits
+    n = int(trainer.group.order)
+    task = getattr(trainer, "task", None)
+    test_pairs = task.test_pairs if task is not None else np.zeros(0, dtype=np.int64)
     predicted, note = _predicted_drops(trainer.config)
     return RunContext(
         config=trainer.config,
@@ -63,6 +71,9 @@ def context_from_trainer(trainer: Any) -> RunContext:
         predicted_drops=tuple(predicted),
         prediction_note=note,
         orbit_power=trainer.fourier.orbit_power,
+        cayley_table=np.asarray(trainer.group.table),
+        answer_edges=block_edges(n),
+        held_out=held_out_table(test_pairs, n),
     )
 
 

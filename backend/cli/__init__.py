@@ -14,7 +14,7 @@ import sys
 
 from backend.errors import UserError
 
-COMMAND_MODULES = ("group", "presets", "train", "agf", "sweep")
+COMMAND_MODULES = ("group", "presets", "train", "agf", "sweep", "export_csv")
 
 
 def build_parser() -> argparse.ArgumentParser:

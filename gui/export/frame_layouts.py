@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from backend.errors import UserError
 
 
-
 @dataclass(frozen=True)
 class Placement:
     panel: str

@@ -15,7 +15,8 @@ from gui.run_context import RunContext
 DEFINITION = (
     "Rank one: for neurons whose dominant orbit has irreps of dimension ≥ 2, the ratio "
     "σ₂/σ₁ of the two largest singular values of â[ρ], b̂[ρ], ĉ[ρ] at the dominant irrep "
-    "(0 = rank one; theory: all three become rank one).\n"
+    "(0 = rank one; theory: all three become rank one). The summary gives the share of "
+    "those neurons with σ₂/σ₁ < 0.1 in θ¹, θ² and ξ, per irrep dimension.\n"
     "Alignment: |z| with z = tr(ĉ† b̂ â) / (‖b̂ â‖_F ‖ĉ‖_F), for every neuron (theory: "
     "ĉ is a positive multiple of b̂ â, so |z| → 1 and arg z → 0)."
 )
@@ -40,9 +41,9 @@ class AlignmentPanel(Panel):
         self.canvas.setToolTip(DEFINITION)
         self.layout_.addWidget(self.canvas, 1)
         self.rank_plot = self.canvas.addPlot(row=0, col=0)
-        self.rank_plot.setTitle(theme.plot_title("σ₂/σ₁ at the dominant irrep (dim ≥ 2)"))
+        self.rank_plot.setTitle(theme.plot_title("σ₂/σ₁ (dim ≥ 2)"))
         self.align_plot = self.canvas.addPlot(row=1, col=0)
-        self.align_plot.setTitle(theme.plot_title("alignment |z|"))
+        self.align_plot.setTitle(theme.plot_title("|z|"))
         for plot in (self.rank_plot, self.align_plot):
             plot.setMenuEnabled(False)
             plot.hideButtons()
@@ -93,11 +94,10 @@ class AlignmentPanel(Panel):
         fractions = snapshot.rank_one_fraction(self.context.orbit_dims)
         text = []
         if fractions:
-            text.append("rank one (σ₂/σ₁ < 0.1 in θ¹, θ², ξ): " + ", ".join(
-                f"{100 * share:.0f}% of the neurons on {dim}-dim irreps"
-                for dim, share in fractions.items()))
+            text.append("rank one: " + ", ".join(
+                f"{100 * share:.0f}% ({dim}-dim)" for dim, share in fractions.items()))
         else:
-            text.append("no neuron sits on a matrix irrep (dimension ≥ 2)")
-        text.append(f"mean |z| = {snapshot.mean_alignment:.3f}, "
-                    f"mean |sin arg z| = {snapshot.mean_abs_sin_phase:.3f}")
+            text.append("no neuron on a matrix irrep")
+        text.append(f"mean |z| {snapshot.mean_alignment:.3f}, "
+                    f"|sin arg z| {snapshot.mean_abs_sin_phase:.3f}")
         self.summary.setText(";  ".join(text))

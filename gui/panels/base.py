@@ -58,6 +58,13 @@ class Panel(QWidget):
     def show_history(self, history: Any, step: int | None = None) -> None:
         """Draw the recorded history up to ``step`` (None: all of it). Default: nothing."""
 
+    log_steps = False
+
+    def set_log_steps(self, on: bool) -> None:
+        """Put the step axis of this panel's plots on a log scale (panels whose plots
+        have no step axis ignore it). The next ``show_history`` draws it."""
+        self.log_steps = bool(on)
+
     def add_main_plot(self, tooltip: str, left: str = "", bottom: str = "") -> pg.PlotItem:
         """The panel's one plot, filling it: a styled PlotWidget stored as ``self.plot``,
         with its axis labels; returns its PlotItem."""
@@ -150,15 +157,41 @@ def decade_range(values: np.ndarray) -> tuple[float, float] | None:
     return float(low), float(max(high, low + 1))
 
 
+def step_coordinates(steps: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(x, kept) for drawing ``steps`` on a step axis: the steps themselves, or log10 of
+    the positive ones on a log axis (``kept`` marks the steps drawn)."""
+    steps = np.asarray(steps, dtype=np.float64)
+    if not log:
+        return steps, np.ones(steps.shape, dtype=bool)
+    kept = steps > 0
+    return np.log10(steps[kept]), kept
+
+
+def step_position(step: float, log: bool) -> float | None:
+    """Where one step sits on a (log) step axis; None when a log axis cannot show it."""
+    if not log:
+        return float(step)
+    return math.log10(step) if step > 0 else None
+
+
+def set_step_axis_log(plot_item: pg.PlotItem, log: bool) -> None:
+    """Label the bottom (step) axis at decades when ``log`` (the data are given in
+    log10 units by the panel: see step_coordinates)."""
+    plot_item.getAxis("bottom").setLogMode(bool(log))
+
+
 class SteadyRange:
     """Sets a plot's x or y range only when it differs from the one set last (a new range
-    regenerates the axis, which is one of the dearest things in a frame)."""
+    regenerates the axis, which is one of the dearest things in a frame). With ``log``
+    a step range is kept in log10 units, from step 1."""
 
     def __init__(self, plot_item: pg.PlotItem, axis: str, padding: float = 0.0) -> None:
         self.plot_item = plot_item
         self.axis = axis
         self.padding = padding
         self.current: tuple[float, float] | None = None
+        self.log = False
+        self._linear_end: float | None = None
 
     def set(self, low: float, high: float) -> None:
         wanted = (float(low), float(high))
@@ -188,13 +221,18 @@ class SteadyRange:
         axis of a growing run widens now and then with room to grow (each new range
         regenerates the axis), and a finished record fills its axis."""
         end = max(float(end), 1.0)
-        if self.current is None or self.current[0] != 0.0:
-            self.set(0.0, nice_ceiling(end))
-        elif end > self.current[1]:
-            self.set(0.0, nice_ceiling(HEADROOM * end))
+        if self.current is None or self.current[0] != 0.0 or self._linear_end is None:
+            ceiling = nice_ceiling(end)
+        elif end > self._linear_end:
+            ceiling = nice_ceiling(HEADROOM * end)
+        else:
+            return
+        self._linear_end = ceiling
+        self.set(0.0, math.log10(max(ceiling, 10.0)) if self.log else ceiling)
 
     def reset(self) -> None:
         self.current = None
+        self._linear_end = None
 
 
 def fix_text_height(label, lines: int) -> None:

@@ -9,7 +9,13 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
 from gui import theme
-from gui.panels.base import Panel, SteadyRange
+from gui.panels.base import (
+    Panel,
+    SteadyRange,
+    set_step_axis_log,
+    step_coordinates,
+    step_position,
+)
 from gui.panels.line_widths import thin_in_window
 from gui.run_context import RunContext
 
@@ -68,6 +74,12 @@ class FunctionPowerPanel(Panel):
             self.curves.append(curve)
             self.targets.append(line)
 
+    def set_log_steps(self, on: bool) -> None:
+        super().set_log_steps(on)
+        set_step_axis_log(self.plot.getPlotItem(), on)
+        self.x_range.log = bool(on)
+        self.x_range.reset()
+
     def show_snapshot(self, snapshot: Any) -> None:
         super().show_snapshot(snapshot)
         if snapshot is None or self.context is None:
@@ -81,8 +93,9 @@ class FunctionPowerPanel(Panel):
         steps, power = history.series("function_power", step)
         if len(steps) == 0 or np.ndim(power) != 2:
             return
+        x, kept = step_coordinates(steps, self.log_steps)
         for curve, orbit in zip(self.curves, self.orbits, strict=True):
-            curve.setData(steps, power[:, orbit])
+            curve.setData(x, power[kept, orbit])
         last = float(history.snapshot_steps[-1]) if len(history) else 1.0
         self.x_range.follow(last)
         top = float(np.nanmax(power[:, self.orbits])) if len(self.orbits) else 0.0
@@ -90,8 +103,9 @@ class FunctionPowerPanel(Panel):
             template = np.asarray(self.snapshot.template_power, dtype=float)[self.orbits]
             top = max(top, float(np.nanmax(template)))
         self.y_range.set_ceiling(1.05 * top)
-        if step is None:
+        position = None if step is None else step_position(float(step), self.log_steps)
+        if position is None:
             self.cursor.setVisible(False)
         else:
-            self.cursor.setPos(float(step))
+            self.cursor.setPos(position)
             self.cursor.setVisible(True)

@@ -9,7 +9,14 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
 from gui import theme
-from gui.panels.base import Panel, SteadyRange, decade_range
+from gui.panels.base import (
+    Panel,
+    SteadyRange,
+    decade_range,
+    set_step_axis_log,
+    step_coordinates,
+    step_position,
+)
 from gui.panels.line_widths import thin_in_window
 from gui.panels.log_axis import DecadeAxis
 from gui.run_context import RunContext
@@ -66,6 +73,20 @@ def label_rows(centres: np.ndarray, widths: np.ndarray, rows: int,
     return chosen
 
 
+def label_anchors(at: np.ndarray, widths: np.ndarray, view_width: float) -> np.ndarray:
+    """Horizontal anchor of each drop label (0: starts at its line, 0.5: centred on it,
+    1: ends at it) so that no label leaves the plot; NaN for a line outside the plot or
+    a label wider than the plot (hidden)."""
+    at = np.asarray(at, dtype=float)
+    widths = np.asarray(widths, dtype=float)
+    anchors = np.full(at.shape, 0.5)
+    anchors[at - widths / 2 < 0] = 0.0
+    anchors[at + widths / 2 > view_width] = 1.0
+    outside = (at < 0) | (at > view_width) | (widths > view_width)
+    anchors[outside] = np.nan
+    return anchors
+
+
 class LossPanel(Panel):
     """Log-loss curve, accuracies, predicted plateaus and jump steps, and a time cursor."""
 
@@ -114,17 +135,41 @@ class LossPanel(Panel):
                               self.test_points):
             self.accuracy_box.addItem(accuracy_item)
         legend = item.legend
+        self.legend = legend
         legend.addItem(self.train_accuracy, "train acc.")
         legend.addItem(self.test_accuracy, "held-out acc.")
+        self._legend_names = {id(self.test_accuracy): "held-out acc."}
 
         prediction_pen = pg.mkPen(theme.PREDICTION_COLOUR, width=1.2, style=Qt.PenStyle.DashLine)
         self.plateaus = pg.PlotCurveItem(pen=prediction_pen, connect="pairs")
         self.jumps: list[pg.InfiniteLine] = []
         item.addItem(self.plateaus)
         legend.addItem(self.plateaus, "AGF prediction")
+        self._legend_names[id(self.plateaus)] = "AGF prediction"
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.CURSOR_COLOUR, width=1))
         self.cursor.setVisible(False)
         item.addItem(self.cursor, ignoreBounds=True)
+
+    def set_log_steps(self, on: bool) -> None:
+        super().set_log_steps(on)
+        set_step_axis_log(self.plot.getPlotItem(), on)
+        self.x_range.log = bool(on)
+        self.x_range.reset()
+        for line in self.jumps:
+            position = step_position(float(line.step), self.log_steps)
+            line.setVisible(position is not None)
+            if position is not None:
+                line.setPos(position)
+        self._draw_plateaus(None)
+        self._place_drop_labels()
+
+    def _show_in_legend(self, item, shown: bool) -> None:
+        """List a series in the legend only when it is drawn for this run."""
+        listed = any(sample.item is item for sample, _label in self.legend.items)
+        if shown and not listed:
+            self.legend.addItem(item, self._legend_names[id(item)])
+        elif listed and not shown:
+            self.legend.removeItem(item)
 
     def _sync_views(self) -> None:
         item = self.plot.getPlotItem()
@@ -150,9 +195,17 @@ class LossPanel(Panel):
                    f"utility U* = {drop.utility:.4g}")
             line.setToolTip(tip)
             line.label.setToolTip(tip)
+            line.step = float(drop.step)
+            position = step_position(line.step, self.log_steps)
+            line.setVisible(position is not None)
+            if position is not None:
+                line.setPos(position)
             item.addItem(line, ignoreBounds=True)
             self.jumps.append(line)
         self._draw_plateaus(None)
+        self._show_in_legend(self.plateaus, bool(context.predicted_drops))
+        held_out = float(getattr(context.config, "train_fraction", 1.0)) < 1.0
+        self._show_in_legend(self.test_accuracy, held_out)
         self.x_range.reset()
         self.y_range.reset()
         self.loss_curve.setData([], [])
@@ -171,14 +224,20 @@ class LossPanel(Panel):
         if view.width() <= 0 or high <= low:
             return
         pixels_per_step = view.width() / (high - low)
-        lines = sorted(self.jumps, key=lambda line: line.value())
-        centres = np.array([(line.value() - low) * pixels_per_step for line in lines])
+        lines = sorted((line for line in self.jumps if line.isVisible()),
+                       key=lambda line: line.value())
+        at = np.array([(line.value() - low) * pixels_per_step for line in lines])
         widths = np.array([line.label.textItem.boundingRect().width() for line in lines])
-        for line, row in zip(lines, label_rows(centres, widths, len(DROP_LABEL_ROWS)),
-                             strict=True):
-            if row is None:
+        anchors = label_anchors(at, widths, view.width())
+        centres = at + (0.5 - np.nan_to_num(anchors, nan=0.5)) * widths
+        rows = label_rows(centres, widths, len(DROP_LABEL_ROWS))
+        for line, row, anchor in zip(lines, rows, anchors, strict=True):
+            if row is None or np.isnan(anchor):
                 line.label.setVisible(False)
                 continue
+            if line.label.anchors[0][0] != anchor:
+                line.label.anchors = [(float(anchor), 0.5), (float(anchor), 0.5)]
+                line.label.updatePosition()
             if line.label.orthoPos != DROP_LABEL_ROWS[row]:
                 line.label.setPosition(DROP_LABEL_ROWS[row])
             if not line.label.isVisible():
@@ -194,9 +253,11 @@ class LossPanel(Panel):
         end = max(float(starts[-1]) * 1.25, float(last_step or 0.0))
         stops = np.append(starts[1:], end)
         positive = levels > 0  # a zero plateau cannot be drawn on a log axis
+        if self.log_steps:
+            positive &= starts > 0
         x = np.column_stack([starts, stops])[positive].ravel()
         y = np.log10(np.repeat(levels[positive], 2))
-        self.plateaus.setData(x, y)
+        self.plateaus.setData(np.log10(x) if self.log_steps else x, y)
 
     def _fit_ranges(self, losses: np.ndarray, last_step: float | None) -> float:
         """Whole decades of loss and a rounded step range, kept until the data leave them."""
@@ -215,18 +276,21 @@ class LossPanel(Panel):
     def show_history(self, history: Any, step: int | None = None) -> None:
         steps, losses = history.loss_curve(step)
         positive = losses > 0
-        self.loss_curve.setData(steps[positive], losses[positive])
+        x, kept = step_coordinates(steps[positive], self.log_steps)
+        self.loss_curve.setData(x, losses[positive][kept])
         last = float(history.snapshot_steps[-1]) if len(history) else None
         self._draw_plateaus(last)
         span = self._fit_ranges(losses[positive], last)
         acc_steps, train = history.series("train_accuracy", step)
         _, test = history.series("test_accuracy", step)
-        self._draw_accuracy(self.train_accuracy, self.train_points, acc_steps, train, span)
-        self._draw_accuracy(self.test_accuracy, self.test_points, acc_steps, test, span)
-        if step is None:
+        acc_x, kept = step_coordinates(acc_steps, self.log_steps)
+        self._draw_accuracy(self.train_accuracy, self.train_points, acc_x, train[kept], span)
+        self._draw_accuracy(self.test_accuracy, self.test_points, acc_x, test[kept], span)
+        position = None if step is None else step_position(float(step), self.log_steps)
+        if position is None:
             self.cursor.setVisible(False)
         else:
-            self.cursor.setPos(float(step))
+            self.cursor.setPos(position)
             self.cursor.setVisible(True)
 
     @staticmethod

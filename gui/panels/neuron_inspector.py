@@ -9,8 +9,17 @@ import pyqtgraph as pg
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from gui import theme
-from gui.panels.base import Panel, SteadyRange, fix_text_height, fix_text_width, nice_ceiling
+from gui.panels.base import (
+    Panel,
+    SteadyRange,
+    fix_text_height,
+    fix_text_width,
+    nice_ceiling,
+    set_step_axis_log,
+    step_coordinates,
+)
 from gui.panels.line_widths import thin_in_window
+from gui.panels.orbit_axis import ColumnAxis
 from gui.run_context import RunContext
 from gui.worker_commands import NeuronFunctions
 
@@ -52,9 +61,9 @@ class NeuronInspectorPanel(Panel):
         self.race_plot.setTitle(theme.plot_title("orbit power over time"))
         self.race_plot.setLabel("bottom", "step")
         self.race_plot.setYRange(0, 1.02, padding=0)
-        self.function_plot = self.canvas.addPlot(row=0, col=1)
+        self.function_plot = self.canvas.addPlot(row=0, col=1,
+                                                 axisItems={"bottom": ColumnAxis()})
         self.function_plot.setTitle(theme.plot_title("a, b, c on G"))
-        self.function_plot.setLabel("bottom", "group element")
         self.race_x_range = SteadyRange(self.race_plot, "x")
         self.function_y_range = SteadyRange(self.function_plot, "y", padding=0.05)
         for plot in (self.race_plot, self.function_plot):
@@ -102,15 +111,11 @@ class NeuronInspectorPanel(Panel):
         self.race_x_range.reset()
         self.function_y_range.reset()
         n = context.order
-        self.function_plot.setXRange(-0.5, n - 0.5, padding=0)
-        names = [name if len(name) <= 6 else name[:5] + "…" for name in context.element_names]
-        longest = max((len(name) for name in names), default=1)
-        stride = max(1, int(np.ceil(n * (longest + 1) / 30)))  # about 30 characters fit
-        self.function_plot.getAxis("bottom").setTicks(
-            [[(i, names[i]) for i in range(0, n, stride)], []])
+        self.function_plot.setXRange(0, n, padding=0)
+        self.function_plot.getAxis("bottom").set_labels(list(context.element_names))
         if self.neuron is not None and self.neuron >= context.width:
             self.neuron = None
-        self.live_only_note.setPos((n - 1) / 2, 0.0)
+        self.live_only_note.setPos(n / 2, 0.0)
         self._functions = None
         self.scrubbed = False
         self._draw_functions()
@@ -121,6 +126,12 @@ class NeuronInspectorPanel(Panel):
         self._draw_functions()
         self._describe()
         self._redraw_race()
+
+    def set_log_steps(self, on: bool) -> None:
+        super().set_log_steps(on)
+        set_step_axis_log(self.race_plot, on)
+        self.race_x_range.log = bool(on)
+        self.race_x_range.reset()
 
     def show_snapshot(self, snapshot: Any) -> None:
         super().show_snapshot(snapshot)
@@ -152,7 +163,7 @@ class NeuronInspectorPanel(Panel):
             for curve in self.function_curves:
                 curve.setData([], [])
             return
-        x = np.arange(functions.functions.shape[1])
+        x = np.arange(functions.functions.shape[1]) + 0.5  # column i spans [i, i + 1)
         for curve, values in zip(self.function_curves, functions.functions, strict=True):
             curve.setData(x, values)
         extent = float(np.nanmax(np.abs(functions.functions))) if functions.functions.size else 1.0
@@ -167,9 +178,10 @@ class NeuronInspectorPanel(Panel):
             return
         steps, power = self._history.neuron_power(self.neuron, self._history_step)
         layer = self.layer_box.currentIndex()
+        x, kept = step_coordinates(steps, self.log_steps)
         for orbit, curve in enumerate(self.race_curves):
             if orbit < power.shape[2]:
-                curve.setData(steps, power[:, layer, orbit])
+                curve.setData(x, power[kept, layer, orbit])
         last = float(self._history.snapshot_steps[-1])
         self.race_x_range.follow(last)
 

@@ -13,14 +13,20 @@ from gui.panels.base import Panel, fix_text_width
 from gui.run_context import RunContext
 
 DEFINITION = (
-    "For the neurons whose dominant orbit is the chosen one (one-dimensional irreps): "
-    "φ¹ = arg â[ρ], φ² = arg b̂[ρ], ψ = arg ĉ[ρ] for a fixed representative ρ of the orbit, "
-    "each drawn at angle φ on the unit circle.\n"
-    "The fourth circle shows the alignment phasor z = tr(ĉ† b̂ â) / (‖b̂ â‖_F ‖ĉ‖_F) at the "
-    "dominant irrep (any dimension); theory: z → 1.\n"
-    "Haar statistics R_ι = |mean_m exp(iιφ_m)| for ι = 1..4; theory (Abelian, one-hot): → 0."
+    "One point per neuron whose dominant orbit is the chosen one.\n"
+    "One-dimensional irreps: φ¹ = arg â[ρ], φ² = arg b̂[ρ], ψ = arg ĉ[ρ] for a fixed "
+    "representative ρ of the orbit, each drawn at angle φ on the unit circle; Haar "
+    "statistics R_ι = |mean_m exp(iιφ_m)| for ι = 1..4 (theory, Abelian, one-hot: → 0).\n"
+    "Matrix irreps (dimension ≥ 2), quantities that do not depend on the basis of ρ: "
+    "r₁ = σ₁²/‖·‖_F² of â, b̂, ĉ, and the overlap |⟨v₁(b̂), u₁(â)⟩| of b̂'s top right and "
+    "â's top left singular vectors (top two for quaternionic irreps), each drawn as a "
+    "radius (neurons spread around the circle); theory: all → 1, the points reach the "
+    "circle.\n"
+    "Both: the alignment phasor z = tr(ĉ† b̂ â) / (‖b̂ â‖_F ‖ĉ‖_F); theory: z → 1."
 )
-AUTO = "most populated"  # among the orbits with phases (one-dimensional), when any
+AUTO = "most populated"  # the orbit with the most neurons, of any dimension
+PHASE_TITLES = ("φ¹ (a)", "φ² (b)", "ψ (c)", "z")
+MATRIX_TITLES = ("r₁(â)", "r₁(b̂)", "r₁(ĉ)", "z", "|⟨v(b̂), u(â)⟩|")
 CIRCLE_POINTS = 121
 
 
@@ -52,10 +58,10 @@ class PhaseCirclesPanel(Panel):
         self.layout_.addWidget(self.canvas, 1)
         angle = np.linspace(0, 2 * np.pi, CIRCLE_POINTS)
         self.scatters: list[pg.ScatterPlotItem] = []
-        names = ("φ¹ (a)", "φ² (b)", "ψ (c)", "z")
-        colours = (*theme.LAYER_COLOURS, theme.GOOD)
-        for column, (name, colour) in enumerate(zip(names, colours, strict=True)):
-            plot = self.canvas.addPlot(row=0, col=column)
+        self.circle_plots: list[pg.PlotItem] = []
+        colours = (*theme.LAYER_COLOURS, theme.GOOD, theme.ACCENT)
+        for column, (name, colour) in enumerate(zip(MATRIX_TITLES, colours, strict=True)):
+            plot = pg.PlotItem() if column == 4 else self.canvas.addPlot(row=0, col=column)
             plot.setTitle(theme.plot_title(name))
             plot.setMenuEnabled(False)
             plot.hideButtons()
@@ -74,10 +80,9 @@ class PhaseCirclesPanel(Panel):
                                          pxMode=True, hoverable=False)
             plot.addItem(scatter)
             self.scatters.append(scatter)
-        self.note = pg.TextItem("", color=theme.MUTED, anchor=(0.5, 0.5))
-        self.canvas.getItem(0, 0).addItem(self.note)
-        self.note.setPos(0, 0)
-        self._one_dimensional: list[int] = []
+            self.circle_plots.append(plot)
+        self.matrix_mode = False
+        self.shown_orbit: int | None = None
 
     def set_context(self, context: RunContext) -> None:
         super().set_context(context)
@@ -86,12 +91,12 @@ class PhaseCirclesPanel(Panel):
         self.orbit_box.addItem(AUTO, -1)
         for index, label in enumerate(context.orbit_labels):
             if not context.orbit_trivial[index]:
-                dim = int(context.orbit_dims[index])
-                suffix = "" if dim == 1 else f"  ({dim}-dim: z only)"
-                self.orbit_box.addItem(f"{label}{suffix}", index)
+                self.orbit_box.addItem(label, index)
         self.orbit_box.blockSignals(False)
+        self.shown_orbit = None
         for scatter in self.scatters:
             scatter.clear()
+        self.haar_label.setText("")
 
     def show_snapshot(self, snapshot: Any) -> None:
         super().show_snapshot(snapshot)
@@ -104,34 +109,75 @@ class PhaseCirclesPanel(Panel):
         chosen = self.orbit_box.currentData()
         if chosen is None or chosen < 0:
             counts = np.asarray(self.snapshot.orbit_counts, dtype=float).copy()
+            if len(counts) != self.context.num_orbits:
+                return None
             counts[self.context.orbit_trivial] = -1
-            with_phases = counts * (self.context.orbit_dims == 1)
-            if with_phases.max(initial=0) > 0:  # phases exist on one-dimensional orbits only
-                counts = np.where(self.context.orbit_dims == 1, counts, -1)
             return int(np.argmax(counts)) if len(counts) else None
         return int(chosen)
+
+    def _set_matrix_mode(self, matrix: bool) -> None:
+        """Titles and the fifth circle for matrix irreps (overlap), or the phases."""
+        if matrix == self.matrix_mode:
+            return
+        self.matrix_mode = matrix
+        titles = MATRIX_TITLES if matrix else PHASE_TITLES
+        for plot, title in zip(self.circle_plots, titles, strict=False):
+            plot.setTitle(theme.plot_title(title))
+        extra = self.circle_plots[4]
+        if matrix:
+            self.canvas.addItem(extra, row=0, col=4)
+        else:
+            self.canvas.removeItem(extra)
+        layout = self.canvas.ci.layout
+        for column in range(5):
+            layout.setColumnStretchFactor(column, 1 if matrix or column < 4 else 0)
+            layout.setColumnPreferredWidth(column, 10)
 
     def _redraw(self, *_args) -> None:
         snapshot = self.snapshot
         orbit = self.chosen_orbit()
+        for scatter in self.scatters:  # never a point of another orbit or run
+            scatter.clear()
+        self.shown_orbit = orbit
         if snapshot is None or orbit is None:
+            self.haar_label.setText("")
             return
         members = np.asarray(snapshot.dominant_orbit) == orbit
+        dim = int(self.context.orbit_dims[orbit])
+        self._set_matrix_mode(dim >= 2)
+        z = np.asarray(snapshot.alignment)[members]
+        z = z[np.isfinite(z)]
+        self.scatters[3].setData(z.real, z.imag)
+        label = self.context.orbit_labels[orbit]
+        count = int(members.sum())
+        if dim >= 2:
+            self._draw_matrix_neurons(snapshot, members)
+            stats = f"mean r₁ {np.nanmean(np.asarray(snapshot.rank_one)[:, members]):.2f}" \
+                if count else ""
+            self.haar_label.setText(f"{label}: {count} neurons   {stats}")
+            return
         phases = np.asarray(snapshot.phases)[:, members]
         for layer in range(3):
             angles = phases[layer]
             angles = angles[np.isfinite(angles)]
             self.scatters[layer].setData(np.cos(angles), np.sin(angles))
-        z = np.asarray(snapshot.alignment)[members]
-        z = z[np.isfinite(z)]
-        self.scatters[3].setData(z.real, z.imag)
-        label = self.context.orbit_labels[orbit]
-        dim = int(self.context.orbit_dims[orbit])
-        count = int(members.sum())
-        self.note.setText("" if dim == 1 else "phases need a\n1-dim irrep")
         haar = np.asarray(snapshot.haar)[orbit] if len(np.asarray(snapshot.haar)) else []
-        if dim == 1 and len(haar) and np.all(np.isfinite(haar)):
+        if len(haar) and np.all(np.isfinite(haar)):
             stats = "  ".join(f"R{i + 1}={value:.2f}" for i, value in enumerate(haar))
         else:
             stats = "R: n/a"
         self.haar_label.setText(f"{label}: {count} neurons   {stats}")
+
+    def _draw_matrix_neurons(self, snapshot: Any, members: np.ndarray) -> None:
+        """r₁ of â, b̂, ĉ and the singular-vector overlap as radii, one angle per neuron."""
+        count = int(members.sum())
+        angles = 2 * np.pi * np.arange(count) / max(count, 1)
+        radii = [np.asarray(snapshot.rank_one)[layer, members] for layer in range(3)]
+        overlap = getattr(snapshot, "singular_overlap", None)
+        radii.append(np.asarray(overlap)[members] if overlap is not None else np.zeros(0))
+        for scatter, radius in zip((*self.scatters[:3], self.scatters[4]), radii, strict=True):
+            if radius.size != count:
+                continue
+            finite = np.isfinite(radius)
+            scatter.setData(radius[finite] * np.cos(angles[finite]),
+                            radius[finite] * np.sin(angles[finite]))

@@ -7,10 +7,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton
+from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QToolTip
 
+from backend.dormancy import DORMANT_SHARE, dormant_neurons
 from gui import theme
 from gui.panels.base import HeatMapImage, Panel, fix_text_width
+from gui.panels.orbit_axis import ColumnAxis
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -18,8 +20,11 @@ DEFINITION = (
     "functions ν ∈ {a, b, c} (from θ¹, θ², ξ) on every real orbit O of irreps.\n"
     "P_O(ν) = Σ_{ρ∈O} n d_ρ ‖ν̂[ρ]‖_F², so each row sums to 1. Rows are neurons, sorted "
     "by dominant orbit (argmax of the power over the three layers). Theory: every row "
-    "concentrates on one nontrivial orbit. Click a row to inspect that neuron."
+    "concentrates on one nontrivial orbit. Click a row to inspect that neuron.\n"
+    f"Greyed rows are dormant neurons: ‖(a, b, c)‖ below {DORMANT_SHARE:.0%} of the "
+    "largest neuron's. Hover a cell for its neuron, orbit and value."
 )
+DORMANT_SHADE = (27, 31, 39, 190)  # RGBA laid over a dormant neuron's row
 
 
 class PowerHeatmapsPanel(Panel):
@@ -57,9 +62,10 @@ class PowerHeatmapsPanel(Panel):
         self.images: list[pg.ImageItem] = []
         self.separators: list[pg.PlotCurveItem] = []
         self.markers: list[pg.PlotCurveItem] = []
+        self.shades: list[pg.ImageItem] = []
         lut = theme.lookup_table("viridis")
         for layer, name in enumerate(theme.LAYER_NAMES):
-            plot = self.canvas.addPlot(row=0, col=layer)
+            plot = self.canvas.addPlot(row=0, col=layer, axisItems={"bottom": ColumnAxis()})
             plot.setTitle(theme.plot_title(f"{name}  ({'abc'[layer]})"))
             plot.setMenuEnabled(False)
             plot.hideButtons()
@@ -80,6 +86,9 @@ class PowerHeatmapsPanel(Panel):
                                          connect="pairs", skipFiniteCheck=True, antialias=False)
             marker = pg.PlotCurveItem(pen=pg.mkPen(theme.CURSOR_COLOUR, width=2),
                                       connect="pairs", skipFiniteCheck=True, antialias=False)
+            shade = pg.ImageItem(axisOrder="row-major")
+            plot.addItem(shade)
+            self.shades.append(shade)
             plot.addItem(separator)
             plot.addItem(marker)
             self.plots.append(plot)
@@ -90,6 +99,8 @@ class PowerHeatmapsPanel(Panel):
                                           interactive=False, width=12)
         self.colour_bar.setImageItem(self.images, insert_in=self.plots[-1])
         self.canvas.scene().sigMouseClicked.connect(self._scene_clicked)
+        self.canvas.scene().sigMouseMoved.connect(self._scene_hovered)
+        self.dormant = np.zeros(0, dtype=bool)
 
         self.order = np.zeros(0, dtype=np.int64)
         self.selected: list[int] = []
@@ -99,18 +110,17 @@ class PowerHeatmapsPanel(Panel):
         super().set_context(context)
         self.order = np.arange(context.width, dtype=np.int64)
         self.selected = [m for m in self.selected if m < context.width]
-        labels = context.short_orbit_labels(10)
         k = context.num_orbits
-        longest = max((len(label) for label in labels), default=1)
-        stride = max(1, int(np.ceil(k * longest / 20)))  # about 20 characters fit a map
-        ticks = [(i + 0.5, labels[i]) for i in range(0, k, stride)]
         for plot in self.plots:
-            plot.getAxis("bottom").setTicks([ticks, []])
+            plot.getAxis("bottom").set_labels(list(context.orbit_labels))
             plot.setXRange(0, k, padding=0)
             plot.setYRange(0, context.width, padding=0)
         self._needs_full_sort = True
         for image in self.images:
             image.clear()
+        for shade in self.shades:
+            shade.clear()
+        self.dormant = np.zeros(context.width, dtype=bool)
 
     def show_snapshot(self, snapshot: Any) -> None:
         super().show_snapshot(snapshot)
@@ -127,6 +137,40 @@ class PowerHeatmapsPanel(Panel):
                            autoLevels=False, levels=(0.0, 1.0))
         self._draw_separators(dominant[rows], power.shape[2])
         self._draw_selection(power.shape[2])
+        self._draw_dormant(dormant_neurons(snapshot.norms)[rows], power.shape[2])
+
+    def _draw_dormant(self, dormant: np.ndarray, k: int) -> None:
+        """Grey out the rows of dormant neurons (sorted order)."""
+        self.dormant = dormant
+        if not dormant.any():
+            for shade in self.shades:
+                if shade.image is not None:
+                    shade.clear()
+            return
+        picture = np.zeros((len(dormant), 1, 4), dtype=np.uint8)
+        picture[dormant] = DORMANT_SHADE
+        for shade in self.shades:
+            shade.setImage(picture, autoLevels=False)
+            shade.setRect(0.0, 0.0, float(k), float(len(dormant)))
+
+    def cell_text(self, layer: int, row: int, column: int) -> str | None:
+        """What the tooltip says of one cell: neuron, orbit (full name), value."""
+        snapshot, context = self.snapshot, self.context
+        neuron = self.neuron_at_row(row)
+        if snapshot is None or context is None or neuron is None \
+                or not 0 <= column < context.num_orbits:
+            return None
+        power = np.asarray(snapshot.power)
+        dominant = int(np.asarray(snapshot.dominant_orbit)[neuron])
+        text = (f"neuron {neuron}, {theme.LAYER_NAMES[layer]} ({'abc'[layer]})\n"
+                f"orbit {context.orbit_labels[column]} "
+                f"(dim {int(context.orbit_dims[column])})\n"
+                f"p = {float(power[layer, neuron, column]):.3f}   "
+                f"dominant: {context.orbit_labels[dominant]}")
+        if 0 <= row < len(self.dormant) and self.dormant[row]:
+            text += (f"\ndormant: ‖(a, b, c)‖ below {DORMANT_SHARE:.0%} of the largest "
+                     "neuron's")
+        return text
 
     def _update_order(self, power: np.ndarray, dominant: np.ndarray) -> None:
         if not self.sort_box.isChecked():
@@ -191,6 +235,16 @@ class PowerHeatmapsPanel(Panel):
         if 0 <= row < len(self.order):
             return int(self.order[row])
         return None
+
+    def _scene_hovered(self, position) -> None:
+        for layer, plot in enumerate(self.plots):
+            if plot.vb.sceneBoundingRect().contains(position):
+                point = plot.vb.mapSceneToView(position)
+                text = self.cell_text(layer, int(np.floor(point.y())), int(np.floor(point.x())))
+                if text:
+                    view = self.canvas
+                    QToolTip.showText(view.mapToGlobal(view.mapFromScene(position)), text, view)
+                return
 
     def _scene_clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:

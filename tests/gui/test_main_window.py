@@ -234,9 +234,9 @@ def test_diversification_says_uniformity_is_predicted_for_abelian_groups_only(qt
     from tests.gui.conftest import small_config
 
     panel = window.diversification_panel
-    qtbot.waitUntil(lambda: panel.tv_text.toPlainText().startswith("TV to uniform"),
-                    timeout=5000)
-    assert "a prediction for Abelian G" in panel.tv_text.toPlainText()  # C7:C3
+    qtbot.waitUntil(lambda: panel.tv_text.toPlainText().startswith("TV = "), timeout=5000)
+    assert panel.tv_text.toPlainText().endswith("*")  # C7:C3: a reference only
+    assert "non-Abelian group (TV marked *)" in panel.definition
     abelian = context_from_trainer(Trainer(small_config(group="C5", width=8)))
     assert abelian.abelian
-    assert tv_caption(0.25, abelian.abelian) == "TV to uniform = 0.250"
+    assert tv_caption(0.25, abelian.abelian) == "TV = 0.250"

@@ -1,0 +1,101 @@
+"""A bottom axis with one label per column (an orbit, an element) that stays readable for
+any number of columns.
+
+The labels stand level when every one fits its column; otherwise they turn a quarter
+turn and stand upright in their column, cut to MAX_CHARACTERS with "…" (the full names
+are in the tooltips of the cells). Only when even upright labels are taller than a
+column is wide (a line of text per column) is every second, third… label left out.
+``drawn_labels`` says what was drawn where, so tests can check that nothing is clipped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from PyQt6.QtCore import QRectF, Qt
+from PyQt6.QtGui import QFontMetricsF
+
+MAX_CHARACTERS = 12
+GAP = 3  # pixels between two level labels
+OFFSET = 3  # pixels between the ticks and the text
+
+
+def abbreviate(label: str, limit: int = MAX_CHARACTERS) -> str:
+    """``label`` without its parenthesised note and spaces around ⊗ and commas, cut to
+    ``limit`` characters with "…"."""
+    short = label.split(" (")[0].replace(" ⊗ ", "⊗").replace(", ", ",")
+    return short if len(short) <= limit else short[: limit - 1] + "…"
+
+
+class ColumnAxis(pg.AxisItem):
+    """Bottom axis of a map whose column i spans [i, i + 1) (see the module)."""
+
+    def __init__(self) -> None:
+        super().__init__("bottom")
+        self.labels: list[str] = []
+        self.rotated = False
+        self.stride = 1
+        self.drawn: list[tuple[str, QRectF]] = []
+
+    def set_labels(self, labels: list[str]) -> None:
+        """One label per column, in column order (abbreviated here)."""
+        self.labels = [abbreviate(label) for label in labels]
+        self.setTicks([[(i + 0.5, "") for i in range(len(self.labels))], []])
+        self.picture = None
+        self.update()
+
+    def drawn_labels(self) -> list[tuple[str, QRectF]]:
+        """(text, rectangle in the axis's coordinates) of every label of the last paint."""
+        return list(self.drawn)
+
+    def _metrics(self) -> QFontMetricsF:
+        font = self.style["tickFont"]
+        return QFontMetricsF(font) if font is not None else QFontMetricsF(self.font())
+
+    def _choose_layout(self, spacing: float) -> tuple[bool, int, float]:
+        """(rotated, stride, height) for columns ``spacing`` pixels apart."""
+        metrics = self._metrics()
+        widest = max((metrics.horizontalAdvance(t) for t in self.labels), default=0.0)
+        line = metrics.height()
+        if widest + GAP <= spacing:
+            return False, 1, line + OFFSET + 4
+        stride = max(1, math.ceil(line / max(spacing, 1e-6)))
+        return True, stride, widest + OFFSET + 6
+
+    def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):  # noqa: N802 - pyqtgraph
+        super().drawPicture(p, axisSpec, tickSpecs, [])
+        self.drawn = []
+        centres = [spec[1].x() for spec in tickSpecs]
+        if not centres or len(centres) != len(self.labels):
+            return
+        spacing = (centres[-1] - centres[0]) / (len(centres) - 1) if len(centres) > 1 \
+            else self.boundingRect().width()
+        rotated, stride, height = self._choose_layout(abs(spacing))
+        if abs(self.height() - height) > 1:
+            self.setHeight(height)  # repainted with room for the labels
+        self.rotated, self.stride = rotated, stride
+        metrics = self._metrics()
+        line = metrics.height()
+        top = self.boundingRect().top() + OFFSET + (self.style["tickLength"]
+                                                   if self.style["tickLength"] < 0 else 0)
+        top = max(top, OFFSET)
+        if self.style["tickFont"] is not None:
+            p.setFont(self.style["tickFont"])
+        p.setPen(self.textPen())
+        for index in range(0, len(self.labels), stride):
+            text, x = self.labels[index], centres[index]
+            width = metrics.horizontalAdvance(text)
+            if rotated:
+                rect = QRectF(x - line / 2, top, line, width)  # as drawn, upright
+                p.save()
+                p.translate(x, top)
+                p.rotate(90)
+                p.drawText(QRectF(0, -line / 2, width + 1, line),
+                           int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                           text)
+                p.restore()
+            else:
+                rect = QRectF(x - width / 2, top, width, line)
+                p.drawText(rect.adjusted(-1, 0, 1, 0), int(Qt.AlignmentFlag.AlignCenter), text)
+            self.drawn.append((text, rect))
