@@ -60,6 +60,8 @@ PREFERRED_SIZE = (1600, 900)  # the default window, shrunk to the screen it open
 SCREEN_SHARE = 0.94  # of the available screen, at most, for the default window
 DOCK_MINIMUM = {"controls": QSize(190, 120), RIGHT: QSize(220, 140), BOTTOM: QSize(170, 130)}
 CENTRAL_MINIMUM = QSize(240, 160)
+CONTROLS_SHARE = 0.15  # of the window's width, for the settings
+RIGHT_SHARE = 0.3  # for the right column (loss, power, answers, AGF)
 COLLAPSED_SHARE = 0.6  # a dock below this share of its default size is re-grown on resize
 RESIZE_SETTLE_MS = 120
 AREAS = {RIGHT: Qt.DockWidgetArea.RightDockWidgetArea,
@@ -212,7 +214,7 @@ class MainWindow(QMainWindow):
     def _default_sizes(self) -> dict[str, tuple[Qt.Orientation, int]]:
         """Each dock's default size along the direction its area shares out."""
         width, height = max(self.width(), 640), max(self.height(), 480)
-        sizes = {"controls": (Qt.Orientation.Horizontal, int(0.16 * width))}
+        sizes = {"controls": (Qt.Orientation.Horizontal, int(CONTROLS_SHARE * width))}
         rows = {RIGHT: int(0.62 * height), BOTTOM: int(0.84 * width)}
         for area, orientation in ((RIGHT, Qt.Orientation.Vertical),
                                   (BOTTOM, Qt.Orientation.Horizontal)):
@@ -228,10 +230,10 @@ class MainWindow(QMainWindow):
         width, height = max(self.width(), 640), max(self.height(), 480)
         right = [self.docks[e.key] for e in PANELS if e.area == RIGHT and not e.tab_with]
         bottom = [self.docks[e.key] for e in PANELS if e.area == BOTTOM and not e.tab_with]
-        self.resizeDocks([self.docks["controls"]], [int(0.16 * width)],
+        self.resizeDocks([self.docks["controls"]], [int(CONTROLS_SHARE * width)],
                          Qt.Orientation.Horizontal)
         if right:
-            self.resizeDocks([right[0]], [int(0.32 * width)], Qt.Orientation.Horizontal)
+            self.resizeDocks([right[0]], [int(RIGHT_SHARE * width)], Qt.Orientation.Horizontal)
         if bottom:
             self.resizeDocks([bottom[0]], [int(0.34 * height)], Qt.Orientation.Vertical)
         for orientation in (Qt.Orientation.Horizontal, Qt.Orientation.Vertical):
@@ -272,7 +274,7 @@ class MainWindow(QMainWindow):
             if current < COLLAPSED_SHARE * size:
                 self.resizeDocks([dock], [size], orientation)
         width, height = max(self.width(), 640), max(self.height(), 480)
-        for area, orientation, size in ((RIGHT, Qt.Orientation.Horizontal, 0.32 * width),
+        for area, orientation, size in ((RIGHT, Qt.Orientation.Horizontal, RIGHT_SHARE * width),
                                         (BOTTOM, Qt.Orientation.Vertical, 0.34 * height)):
             first = next((self.docks[e.key] for e in PANELS
                           if e.area == area and not e.tab_with), None)

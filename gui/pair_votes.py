@@ -15,8 +15,6 @@ from typing import Any
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from gui.export.state_request import FetchState
-
 
 class PairVotes(QObject):
     """Measures votes on request; ``vote_ready(vote, step, note)`` brings each back (the
@@ -39,6 +37,8 @@ class PairVotes(QObject):
 
     def request(self, config: Any, g1: int, g2: int) -> None:
         """Measure the vote of (g1, g2) on the worker's current weights."""
+        from gui.export.state_request import FetchState  # loads the backend: not at launch
+
         self._token += 1
         token = self._token
 

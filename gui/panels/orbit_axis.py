@@ -14,11 +14,12 @@ import math
 
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt
-from PyQt6.QtGui import QFontMetricsF
+from PyQt6.QtGui import QFont, QFontMetricsF
 
 MAX_CHARACTERS = 12
 GAP = 3  # pixels between two level labels
 OFFSET = 3  # pixels between the ticks and the text
+LABEL_POINTS = 7.5
 
 
 def abbreviate(label: str, limit: int = MAX_CHARACTERS) -> str:
@@ -32,18 +33,37 @@ class ColumnAxis(pg.AxisItem):
     """Bottom axis of a map whose column i spans [i, i + 1) (see the module)."""
 
     def __init__(self) -> None:
-        super().__init__("bottom")
         self.labels: list[str] = []
+        super().__init__("bottom")
+        font = QFont()
+        font.setPointSizeF(LABEL_POINTS)
+        self.setStyle(tickFont=font)
         self.rotated = False
         self.stride = 1
         self.drawn: list[tuple[str, QRectF]] = []
 
     def set_labels(self, labels: list[str]) -> None:
-        """One label per column, in column order (abbreviated here)."""
+        """One label per column, in column order (abbreviated here); the columns fill the
+        axis (the plot's x range is [0, number of labels])."""
         self.labels = [abbreviate(label) for label in labels]
         self.setTicks([[(i + 0.5, "") for i in range(len(self.labels))], []])
+        self._fit()
         self.picture = None
         self.update()
+
+    def resizeEvent(self, event=None) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Take the height the labels need at the present width (before painting, so a
+        paint never changes the layout)."""
+        if not self.labels:
+            return
+        spacing = self.geometry().width() / len(self.labels)
+        _rotated, _stride, height = self._choose_layout(spacing)
+        if abs(self.height() - height) > 1:
+            self.setHeight(height)
 
     def drawn_labels(self) -> list[tuple[str, QRectF]]:
         """(text, rectangle in the axis's coordinates) of every label of the last paint."""
@@ -57,10 +77,13 @@ class ColumnAxis(pg.AxisItem):
         """(rotated, stride, height) for columns ``spacing`` pixels apart."""
         metrics = self._metrics()
         widest = max((metrics.horizontalAdvance(t) for t in self.labels), default=0.0)
-        line = metrics.height()
+        line = metrics.ascent() + metrics.descent()
         if widest + GAP <= spacing:
             return False, 1, line + OFFSET + 4
-        stride = max(1, math.ceil(line / max(spacing, 1e-6)))
+        spacing = max(spacing, 1e-6)
+        # below a line per column, the end labels are pushed inside the axis by
+        # (line − spacing)/2, and the next label drawn must still clear them
+        stride = 1 if spacing >= line else math.ceil((1.5 * line - 0.5 * spacing) / spacing)
         return True, stride, widest + OFFSET + 6
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):  # noqa: N802 - pyqtgraph
@@ -71,12 +94,11 @@ class ColumnAxis(pg.AxisItem):
             return
         spacing = (centres[-1] - centres[0]) / (len(centres) - 1) if len(centres) > 1 \
             else self.boundingRect().width()
-        rotated, stride, height = self._choose_layout(abs(spacing))
-        if abs(self.height() - height) > 1:
-            self.setHeight(height)  # repainted with room for the labels
+        rotated, stride, _height = self._choose_layout(abs(spacing))
         self.rotated, self.stride = rotated, stride
+        bounds = self.boundingRect()
         metrics = self._metrics()
-        line = metrics.height()
+        line = metrics.ascent() + metrics.descent()
         top = self.boundingRect().top() + OFFSET + (self.style["tickLength"]
                                                    if self.style["tickLength"] < 0 else 0)
         top = max(top, OFFSET)
@@ -86,6 +108,8 @@ class ColumnAxis(pg.AxisItem):
         for index in range(0, len(self.labels), stride):
             text, x = self.labels[index], centres[index]
             width = metrics.horizontalAdvance(text)
+            half = (line if rotated else width) / 2  # kept inside the axis at its ends
+            x = min(max(x, bounds.left() + half), bounds.right() - half)
             if rotated:
                 rect = QRectF(x - line / 2, top, line, width)  # as drawn, upright
                 p.save()

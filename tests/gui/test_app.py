@@ -92,7 +92,7 @@ def test_open_a_recorded_run(qtbot, tmp_path):
         assert window.record.snapshot_steps.tolist() == [0, 5, 10, 15, 20]
         assert window.record.loss_curve()[0].tolist() == list(range(20)) + [20]
         assert len(window.loss_panel.loss_curve.xData) == 21  # every step, not per snapshot
-        window.timeline.setValue(1)
+        window.timeline.setValue(window.timeline_position(5))
         assert window.shown_step() == 5
         window.step_once()  # the recorded run continues from its checkpoint
         qtbot.waitUntil(lambda: window.last_report.snapshot.step == 21, timeout=10000)
