@@ -59,14 +59,25 @@ def lone_samples(connect: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def label_rows(centres: np.ndarray, widths: np.ndarray, rows: int,
-               gap: float = DROP_LABEL_GAP) -> list[int | None]:
+               gap: float = DROP_LABEL_GAP,
+               blocked: list[tuple[float, float] | None] | None = None) -> list[int | None]:
     """A row for each label centred at ``centres`` (pixels, in increasing order) so that
-    labels in one row never overlap: the lowest-numbered row with room, or None (the label
-    is hidden) when no row has room."""
+    labels in one row never overlap each other nor the row's ``blocked`` interval (the
+    legend): the lowest-numbered row with room, or None (the label is hidden) when no row
+    has room."""
     ends = [-np.inf] * rows
+    blocked = list(blocked or []) + [None] * rows
+
+    def free(row: int, left: float, right: float) -> bool:
+        if left < ends[row] + gap:
+            return False
+        block = blocked[row]
+        return block is None or right + gap <= block[0] or left >= block[1] + gap
+
     chosen: list[int | None] = []
     for centre, width in zip(centres, widths, strict=True):
-        row = next((r for r in range(rows) if centre - width / 2 >= ends[r] + gap), None)
+        row = next((r for r in range(rows)
+                    if free(r, centre - width / 2, centre + width / 2)), None)
         if row is not None:
             ends[row] = centre + width / 2
         chosen.append(row)
@@ -143,6 +154,8 @@ class LossPanel(Panel):
         prediction_pen = pg.mkPen(theme.PREDICTION_COLOUR, width=1.2, style=Qt.PenStyle.DashLine)
         self.plateaus = pg.PlotCurveItem(pen=prediction_pen, connect="pairs")
         self.jumps: list[pg.InfiniteLine] = []
+        for moved in (legend.xChanged, legend.yChanged, legend.geometryChanged):
+            moved.connect(self._place_drop_labels)  # the labels keep out of its way
         item.addItem(self.plateaus)
         legend.addItem(self.plateaus, "AGF prediction")
         self._legend_names[id(self.plateaus)] = "AGF prediction"
@@ -230,7 +243,10 @@ class LossPanel(Panel):
         widths = np.array([line.label.textItem.boundingRect().width() for line in lines])
         anchors = label_anchors(at, widths, view.width())
         centres = at + (0.5 - np.nan_to_num(anchors, nan=0.5)) * widths
-        rows = label_rows(centres, widths, len(DROP_LABEL_ROWS))
+        heights = [line.label.textItem.boundingRect().height() for line in lines]
+        height = max(heights, default=14.0)
+        positions, blocked = self._label_row_places(view, height)
+        rows = label_rows(centres, widths, len(positions), blocked=blocked)
         for line, row, anchor in zip(lines, rows, anchors, strict=True):
             if row is None or np.isnan(anchor):
                 line.label.setVisible(False)
@@ -238,10 +254,37 @@ class LossPanel(Panel):
             if line.label.anchors[0][0] != anchor:
                 line.label.anchors = [(float(anchor), 0.5), (float(anchor), 0.5)]
                 line.label.updatePosition()
-            if line.label.orthoPos != DROP_LABEL_ROWS[row]:
-                line.label.setPosition(DROP_LABEL_ROWS[row])
+            if line.label.orthoPos != positions[row]:
+                line.label.setPosition(positions[row])
             if not line.label.isVisible():
                 line.label.setVisible(True)
+
+    def _label_row_places(self, view, height: float
+                          ) -> tuple[list[float], list[tuple[float, float] | None]]:
+        """The rows' places along the lines (share of the plot's height, from the bottom)
+        that keep labels ``height`` pixels tall inside the plot and apart, at most
+        len(DROP_LABEL_ROWS) of them; and, per row, the stretch (pixels from the plot's
+        left) that the legend covers, if any."""
+        area = view.sceneBoundingRect()
+        total = max(area.height(), 1.0)
+        legend = self.legend.sceneBoundingRect() if self.legend.isVisible() else None
+        positions, blocked = [], []
+        for row in range(len(DROP_LABEL_ROWS)):
+            middle = height / 2 + 1 + row * (height + 2)  # pixels below the top
+            if middle + height / 2 > total:
+                break
+            positions.append(min(DROP_LABEL_ROWS[row], 1.0 - middle / total))
+            top = area.top() + (1.0 - positions[-1]) * total - height / 2
+            if legend is not None and top < legend.bottom() and top + height > legend.top():
+                blocked.append((legend.left() - area.left(), legend.right() - area.left()))
+            else:
+                blocked.append(None)
+        if legend is not None and any(blocked):  # one more row, just below the legend
+            middle = legend.bottom() - area.top() + 2 + height / 2
+            if middle + height / 2 <= total:
+                positions.append(1.0 - middle / total)
+                blocked.append(None)
+        return positions, blocked
 
     def _draw_plateaus(self, last_step: float | None) -> None:
         drops = self.context.predicted_drops if self.context else ()

@@ -26,7 +26,7 @@ DEFINITION = (
 )
 AUTO = "most populated"  # the orbit with the most neurons, of any dimension
 PHASE_TITLES = ("φ¹ (a)", "φ² (b)", "ψ (c)", "z")
-MATRIX_TITLES = ("r₁(â)", "r₁(b̂)", "r₁(ĉ)", "z", "|⟨v(b̂), u(â)⟩|")
+MATRIX_TITLES = ("r₁(â)", "r₁(b̂)", "r₁(ĉ)", "z", "overlap")
 CIRCLE_POINTS = 121
 
 

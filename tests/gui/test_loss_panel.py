@@ -139,6 +139,9 @@ def test_sparse_accuracy_is_drawn_as_dots_and_dense_accuracy_as_a_line(qtbot):
 def test_label_rows_stagger_and_hide_what_has_no_room():
     rows = label_rows(np.array([10.0, 14.0, 18.0, 22.0, 300.0]), np.full(5, 20.0), rows=3)
     assert rows == [0, 1, 2, None, 0]
+    legend = [(280.0, 400.0), (280.0, 400.0), None]  # the legend covers the top two rows
+    rows = label_rows(np.array([10.0, 300.0]), np.full(2, 20.0), rows=3, blocked=legend)
+    assert rows == [0, 2]
 
 
 def test_close_drop_labels_never_overlap_and_keep_their_tooltips(qtbot):
@@ -154,11 +157,14 @@ def test_close_drop_labels_never_overlap_and_keep_their_tooltips(qtbot):
     boxes = [label.sceneBoundingRect() for label in shown]
     assert all(not a.intersects(b) for a, b in itertools.combinations(boxes, 2))
     assert len({label.orthoPos for label in shown}) >= 2  # staggered, not all in one row
-    assert len(shown) < len(labels)  # four labels within 24 steps: one has no room
+    view = panel.plot.getPlotItem().vb.sceneBoundingRect().adjusted(-0.5, -0.5, 0.5, 0.5)
+    legend = panel.legend.sceneBoundingRect()
+    for box in boxes:  # never clipped by the plot's edges, never under the legend
+        assert view.contains(box) and not box.intersects(legend)
     assert labels[-1].isVisible()
     assert all("AGF: orbit" in line.toolTip() for line in panel.jumps)
 
-    panel.resize(3200, 320)  # wide enough: every label finds a place again
+    panel.resize(3200, 320)  # wide enough: every label finds a place
     qtbot.waitUntil(lambda: all(label.isVisible() for label in labels), timeout=2000)
 
 
@@ -172,3 +178,4 @@ def test_curves_are_thin_in_the_window_and_full_in_pictures(qtbot):
         assert [c.opts["pen"].widthF() for c in curves] == pytest.approx([1.6, 1.2, 1.2])
     render_widget(panel)
     assert [c.opts["pen"].widthF() for c in curves] == [LIVE_WIDTH] * 3
+
