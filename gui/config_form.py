@@ -212,12 +212,6 @@ class ConfigForm(QWidget):
         self.config_applied.emit(config)
         return config
 
-    def current_learning_rate(self) -> float | None:
-        try:
-            return _read_number(self.lr_edit.text(), "learning rate")
-        except UserError:
-            return None
-
     # ----------------------------------------------------------------- checks
     def validate_group(self) -> bool:
         """Parse the group spec now; show its order or the parse error under the field."""

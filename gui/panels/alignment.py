@@ -23,6 +23,18 @@ DEFINITION = (
 BINS = np.linspace(0.0, 1.0, 26)
 
 
+def end_ticks(plot: pg.PlotItem, steady: SteadyRange) -> None:
+    """Label a short count axis at 0 and its top only (more labels would run together
+    in a histogram a few lines high)."""
+    if steady.current is None:
+        return
+    top = steady.current[1]
+    axis = plot.getAxis("left")
+    if getattr(axis, "end_tick", None) != top:  # new ticks redraw the axis: only on change
+        axis.end_tick = top
+        axis.setTicks([[(0.0, "0"), (top, f"{top:g}")], []])
+
+
 class AlignmentPanel(Panel):
     """Histograms of σ₂/σ₁ per layer (matrix irreps) and of |z|, with a one-line summary."""
 
@@ -86,11 +98,13 @@ class AlignmentPanel(Panel):
             curve.setData(BINS, counts)
             highest = max(highest, int(counts.max()))
         self.rank_y_range.set_ceiling(1.05 * max(highest, 1))
+        end_ticks(self.rank_plot, self.rank_y_range)
         modulus = np.abs(np.asarray(snapshot.alignment))
         modulus = modulus[np.isfinite(modulus)]
         counts, _ = np.histogram(np.clip(modulus, 0, 1), bins=BINS)
         self.align_bars.setData(BINS, counts)
         self.align_y_range.set_ceiling(1.05 * max(int(counts.max()), 1))
+        end_ticks(self.align_plot, self.align_y_range)
         fractions = snapshot.rank_one_fraction(self.context.orbit_dims)
         text = []
         if fractions:

@@ -136,10 +136,10 @@ class PhaseCirclesPanel(Panel):
     def _redraw(self, *_args) -> None:
         snapshot = self.snapshot
         orbit = self.chosen_orbit()
-        for scatter in self.scatters:  # never a point of another orbit or run
-            scatter.clear()
         self.shown_orbit = orbit
         if snapshot is None or orbit is None:
+            for scatter in self.scatters:  # never a point of another orbit or run
+                scatter.clear()
             self.haar_label.setText("")
             return
         members = np.asarray(snapshot.dominant_orbit) == orbit
@@ -151,11 +151,12 @@ class PhaseCirclesPanel(Panel):
         label = self.context.orbit_labels[orbit]
         count = int(members.sum())
         if dim >= 2:
-            self._draw_matrix_neurons(snapshot, members)
+            self._draw_matrix_neurons(snapshot, members)  # sets the four other circles
             stats = f"mean r₁ {np.nanmean(np.asarray(snapshot.rank_one)[:, members]):.2f}" \
                 if count else ""
             self.haar_label.setText(f"{label}: {count} neurons   {stats}")
             return
+        self.scatters[4].clear()  # the overlap belongs to matrix irreps
         phases = np.asarray(snapshot.phases)[:, members]
         for layer in range(3):
             angles = phases[layer]
@@ -177,6 +178,7 @@ class PhaseCirclesPanel(Panel):
         radii.append(np.asarray(overlap)[members] if overlap is not None else np.zeros(0))
         for scatter, radius in zip((*self.scatters[:3], self.scatters[4]), radii, strict=True):
             if radius.size != count:
+                scatter.clear()
                 continue
             finite = np.isfinite(radius)
             scatter.setData(radius[finite] * np.cos(angles[finite]),
