@@ -159,7 +159,7 @@ def frame_times(app, config, frames: list, in_front: str = "",
         wait(app, 0.05)
     window.select_neurons([3])
     if in_front:
-        window.docks[in_front].raise_()
+        window.show_panel(in_front)
     wait(app, 0.3)
     times = []
     for repeat in range(2):

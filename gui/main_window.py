@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QTabWidget,
     QToolBar,
     QWidget,
 )
@@ -172,8 +173,16 @@ class MainWindow(QMainWindow):
         self.inspector = self.panels["inspector"]
         self.agf_panel = self.panels["agf"]
         self.answers_panel = self.panels["answers"]
-        central = next(entry for entry in PANELS if entry.area == CENTRAL)
-        self.setCentralWidget(self.panels[central.key])
+        self.central_tabs = QTabWidget()
+        self.central_tabs.setObjectName("central_tabs")
+        self.central_tabs.setDocumentMode(True)
+        for entry in PANELS:
+            if entry.area == CENTRAL:
+                panel = self.panels[entry.key]
+                index = self.central_tabs.addTab(panel, panel.title)
+                self.central_tabs.setTabToolTip(index, panel.definition)
+        self.central_tabs.currentChanged.connect(self._central_tab_changed)
+        self.setCentralWidget(self.central_tabs)
         self.centralWidget().setMinimumSize(CENTRAL_MINIMUM)
         self.centralWidget().setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.heatmaps.neuron_clicked.connect(self._neuron_clicked)
@@ -210,6 +219,23 @@ class MainWindow(QMainWindow):
                 self.docks[entry.key].raise_()
         self._default_state = self.saveState()
         self._arranged = False
+
+    def show_panel(self, key: str) -> None:
+        """Bring a view to the front: its centre tab, or its dock (shown and raised)."""
+        panel = self.panels[key]
+        index = self.central_tabs.indexOf(panel)
+        if index >= 0:
+            self.central_tabs.setCurrentIndex(index)
+            return
+        dock = self.docks[key]
+        dock.show()
+        dock.raise_()
+
+    def _central_tab_changed(self, index: int) -> None:
+        widget = self.central_tabs.widget(index)
+        for key, panel in self.panels.items():
+            if panel is widget and not self._closing:
+                self._draw_panel(key)
 
     def _default_sizes(self) -> dict[str, tuple[Qt.Orientation, int]]:
         """Each dock's default size along the direction its area shares out."""

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QFontMetricsF
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolTip
 
 from gui import theme
@@ -90,8 +91,8 @@ class AnswersPanel(Panel):
             plot.invertY(True)
         self.table_plot.setTitle(theme.plot_title("g1 (rows) · g2 (columns)"))
         self.table_plot.setAspectLocked(True)
-        self.table_plot.getAxis("bottom").setStyle(showValues=False)
-        self.table_plot.getAxis("left").setStyle(showValues=False)
+        self.table_plot.hideAxis("bottom")
+        self.table_plot.hideAxis("left")
         self.vote_plot.setTitle(theme.plot_title("vote: orbit (rows) → class score"))
         self.table_image = HeatMapImage(axisOrder="row-major")
         self.table_plot.addItem(self.table_image)
@@ -108,6 +109,8 @@ class AnswersPanel(Panel):
         self.vote_note.setWordWrap(True)
         fix_text_height(self.vote_note, 2)
         self.layout_.addWidget(self.vote_note)
+        self.vote_plot.vb.sigResized.connect(self._label_vote_rows)
+        self._row_stride = 0
         self.canvas.scene().sigMouseClicked.connect(self._clicked)
         self.canvas.scene().sigMouseMoved.connect(self._hovered)
         self.vote: Any = None
@@ -129,9 +132,24 @@ class AnswersPanel(Panel):
         self.vote_plot.getAxis("bottom").set_labels(list(context.element_names))
         self.vote_plot.setRange(xRange=(0, context.order), yRange=(0, context.num_orbits),
                                 padding=0)
+        self._row_stride = 0
+        self._label_vote_rows()
+
+    def _label_vote_rows(self, *_args) -> None:
+        """Name the vote's rows (orbits), every one when a line of text fits a row, else
+        every second, third… (the tooltips name them all)."""
+        context = self.context
+        if context is None or context.num_orbits == 0:
+            return
+        line = QFontMetricsF(self.vote_plot.getAxis("left").font()).height()
+        height = max(self.vote_plot.vb.height(), 1.0)
+        stride = max(1, int(np.ceil(context.num_orbits * line / height)))
+        if stride == self._row_stride:
+            return
+        self._row_stride = stride
         labels = [abbreviate(label) for label in context.orbit_labels]
-        self.vote_plot.getAxis("left").setTicks([[(i + 0.5, labels[i])
-                                                  for i in range(context.num_orbits)], []])
+        self.vote_plot.getAxis("left").setTicks(
+            [[(i + 0.5, labels[i]) for i in range(0, context.num_orbits, stride)], []])
 
     def show_snapshot(self, snapshot: Any) -> None:
         super().show_snapshot(snapshot)

@@ -19,6 +19,7 @@ NICE_MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 HEADROOM = 1.2  # a growing step axis that must widen makes room for this factor more
 CACHED = QGraphicsItem.CacheMode.DeviceCoordinateCache
 PREMULTIPLIED = QImage.Format.Format_ARGB32_Premultiplied
+TOP_LABEL_ROOM = 8  # pixels above a panel's main plot
 
 
 class Panel(QWidget):
@@ -71,6 +72,11 @@ class Panel(QWidget):
         self.plot = self.new_plot(tooltip=tooltip)
         self.layout_.addWidget(self.plot, 1)
         item = self.plot.getPlotItem()
+        # room above the plot for the top tick's label (centred on the top edge, it
+        # would lose its upper half to the edge of the widget)
+        margins = list(item.layout.getContentsMargins())
+        margins[1] = max(margins[1], TOP_LABEL_ROOM)
+        item.layout.setContentsMargins(*margins)
         if left:
             item.setLabel("left", left)
         if bottom:

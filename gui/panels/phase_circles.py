@@ -60,7 +60,8 @@ class PhaseCirclesPanel(Panel):
         self.scatters: list[pg.ScatterPlotItem] = []
         self.circle_plots: list[pg.PlotItem] = []
         colours = (*theme.LAYER_COLOURS, theme.GOOD, theme.ACCENT)
-        for column, (name, colour) in enumerate(zip(MATRIX_TITLES, colours, strict=True)):
+        titles = (*PHASE_TITLES, MATRIX_TITLES[4])
+        for column, (name, colour) in enumerate(zip(titles, colours, strict=True)):
             plot = pg.PlotItem() if column == 4 else self.canvas.addPlot(row=0, col=column)
             plot.setTitle(theme.plot_title(name))
             plot.setMenuEnabled(False)

@@ -26,8 +26,9 @@ CENTRAL, RIGHT, BOTTOM = "central", "right", "bottom"
 
 @dataclass(frozen=True)
 class PanelEntry:
-    """One view: ``area`` is central, right or bottom; ``tab_with`` puts its dock in a tab
-    behind another panel's; ``share`` is its part of its row or column."""
+    """One view: ``area`` is central (the views there are tabs of the centre, the first
+    in front), right or bottom; ``tab_with`` puts its dock in a tab behind another
+    panel's; ``share`` is its part of its row or column."""
 
     key: str
     panel_class: type[Panel]
@@ -39,9 +40,9 @@ class PanelEntry:
 
 PANELS: tuple[PanelEntry, ...] = (
     PanelEntry("heatmaps", PowerHeatmapsPanel, CENTRAL),
+    PanelEntry("answers", AnswersPanel, CENTRAL, in_frames=False),
     PanelEntry("loss", LossPanel, RIGHT, share=0.55),
     PanelEntry("function_power", FunctionPowerPanel, RIGHT, share=0.45),
-    PanelEntry("answers", AnswersPanel, RIGHT, tab_with="function_power", in_frames=False),
     PanelEntry("agf", AgfRoundsPanel, RIGHT, tab_with="function_power", in_frames=False),
     PanelEntry("phases", PhaseCirclesPanel, BOTTOM, share=0.3),
     PanelEntry("alignment", AlignmentPanel, BOTTOM, share=0.2),

@@ -183,6 +183,7 @@ def test_alignment_view_follows_group_and_orbit_without_stale_points(qtbot, wind
                     timeout=20000)
     qtbot.waitUntil(lambda: panel.snapshot is not None, timeout=5000)
     assert not panel.matrix_mode
+    assert "φ" in panel.circle_plots[0].titleLabel.text
     orbit = panel.chosen_orbit()
     members = int(np.sum(window.record.latest().dominant_orbit == orbit))
     for layer in range(3):
@@ -192,7 +193,7 @@ def test_alignment_view_follows_group_and_orbit_without_stale_points(qtbot, wind
 
 def test_answers_table_is_drawn_and_a_click_shows_the_vote(qtbot, window):
     panel = window.answers_panel
-    window.docks["answers"].raise_()
+    window.show_panel("answers")
     qtbot.waitUntil(lambda: panel.table_image.image is not None, timeout=5000)
     n = window.context.order
     assert panel.table_image.image.shape[:2] == (n, n)
