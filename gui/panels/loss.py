@@ -36,7 +36,7 @@ DENSE_GAP = 0.02
 """Accuracy samples at most this share of the step axis apart are joined by a line (the
 accuracy between two snapshots is not measured; over so short a gap a line says nothing
 false)."""
-DROP_LABEL_ROWS = (0.94, 0.86, 0.78)  # heights (share of the plot) of the drop labels
+DROP_LABEL_ROWS = (0.94, 0.86, 0.78)  # the drop labels' rows when nothing is drawn yet
 DROP_LABEL_GAP = 4  # pixels between two drop labels in one row
 
 
@@ -273,14 +273,15 @@ class LossPanel(Panel):
             middle = height / 2 + 1 + row * (height + 2)  # pixels below the top
             if middle + height / 2 > total:
                 break
-            positions.append(min(DROP_LABEL_ROWS[row], 1.0 - middle / total))
+            positions.append(1.0 - middle / total)
             top = area.top() + (1.0 - positions[-1]) * total - height / 2
             if legend is not None and top < legend.bottom() and top + height > legend.top():
                 blocked.append((legend.left() - area.left(), legend.right() - area.left()))
             else:
                 blocked.append(None)
-        if legend is not None and any(blocked):  # one more row, just below the legend
-            middle = legend.bottom() - area.top() + 2 + height / 2
+        if legend is not None and any(blocked):  # one more row, below legend and rows
+            lowest = (1.0 - positions[-1]) * total + height / 2
+            middle = max(legend.bottom() - area.top(), lowest) + 2 + height / 2
             if middle + height / 2 <= total:
                 positions.append(1.0 - middle / total)
                 blocked.append(None)

@@ -6,7 +6,7 @@ from backend.config import ConfigError, RunConfig, known_keys, parse_assignment
 from backend.presets import DEFAULT_PRESET, list_presets, load_preset, preset_names
 
 ISSUE_PRESETS = {"frobenius21-sphere", "z3xz5-sphere", "c11-agf", "d3-agf-onehot", "a5-agf",
-                 "s4-onehot"}
+                 "s4-onehot", "c31-grokking"}
 
 
 def test_toml_round_trip(tmp_path):
@@ -85,3 +85,17 @@ def test_presets_are_complete_and_valid():
     assert load_preset("c11-agf").template_powers == [12.5, 10.0, 7.5, 5.0, 2.5]
     with pytest.raises(ConfigError, match="unknown preset 'c11agf'.*did you mean 'c11-agf'"):
         load_preset("c11agf")
+
+
+def test_the_grokking_preset_fits_first_and_generalises_later():
+    """Training pairs fitted within 1000 steps while the held-out pairs are still mostly
+    wrong; thousands of steps later most held-out pairs are right (docs/training.md)."""
+    from backend.training.trainer import Trainer
+
+    trainer = Trainer(load_preset("c31-grokking"))
+    trainer.step(1000)
+    early = trainer.metrics()
+    assert early.train_accuracy == 1.0 and early.test_accuracy < 0.3
+    trainer.step(9000)
+    late = trainer.metrics()
+    assert late.train_accuracy == 1.0 and late.test_accuracy > 0.6
