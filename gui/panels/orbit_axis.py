@@ -34,6 +34,7 @@ class ColumnAxis(pg.AxisItem):
 
     def __init__(self) -> None:
         self.labels: list[str] = []
+        self.peers: list[ColumnAxis] = [self]
         super().__init__("bottom")
         font = QFont()
         font.setPointSizeF(LABEL_POINTS)
@@ -55,15 +56,27 @@ class ColumnAxis(pg.AxisItem):
         super().resizeEvent(event)
         self._fit()
 
+    def _spacing(self) -> float:
+        return self.geometry().width() / max(len(self.labels), 1)
+
     def _fit(self) -> None:
         """Take the height the labels need at the present width (before painting, so a
-        paint never changes the layout)."""
-        if not self.labels:
+        paint never changes the layout), the same as the peers'."""
+        if not getattr(self, "labels", None):
             return
-        spacing = self.geometry().width() / len(self.labels)
-        _rotated, _stride, height = self._choose_layout(spacing)
-        if abs(self.height() - height) > 1:
-            self.setHeight(height)
+        layouts = [axis._choose_layout(axis._spacing()) for axis in self.peers if axis.labels]
+        rotated = any(layout[0] for layout in layouts)
+        height = max(self._choose_layout(axis._spacing(), rotated)[2]
+                     for axis in self.peers if axis.labels)
+        for axis in self.peers:
+            if axis.labels and abs(axis.height() - height) > 1:
+                axis.setHeight(height)
+
+    def share_layout(self, axes: list[ColumnAxis]) -> None:
+        """Axes under maps that sit side by side: they take one height and turn their
+        labels together, so the maps' rows stay level."""
+        for axis in axes:
+            axis.peers = list(axes)
 
     def drawn_labels(self) -> list[tuple[str, QRectF]]:
         """(text, rectangle in the axis's coordinates) of every label of the last paint."""
@@ -73,12 +86,14 @@ class ColumnAxis(pg.AxisItem):
         font = self.style["tickFont"]
         return QFontMetricsF(font) if font is not None else QFontMetricsF(self.font())
 
-    def _choose_layout(self, spacing: float) -> tuple[bool, int, float]:
-        """(rotated, stride, height) for columns ``spacing`` pixels apart."""
+    def _choose_layout(self, spacing: float, rotated: bool = False
+                       ) -> tuple[bool, int, float]:
+        """(rotated, stride, height) for columns ``spacing`` pixels apart (``rotated``:
+        upright labels even where level ones would fit)."""
         metrics = self._metrics()
         widest = max((metrics.horizontalAdvance(t) for t in self.labels), default=0.0)
         line = metrics.ascent() + metrics.descent()
-        if widest + GAP <= spacing:
+        if widest + GAP <= spacing and not rotated:
             return False, 1, line + OFFSET + 4
         spacing = max(spacing, 1e-6)
         # below a line per column, the end labels are pushed inside the axis by
@@ -94,7 +109,9 @@ class ColumnAxis(pg.AxisItem):
             return
         spacing = (centres[-1] - centres[0]) / (len(centres) - 1) if len(centres) > 1 \
             else self.boundingRect().width()
-        rotated, stride, _height = self._choose_layout(abs(spacing))
+        together = any(axis._choose_layout(axis._spacing())[0]
+                       for axis in self.peers if axis.labels)
+        rotated, stride, _height = self._choose_layout(abs(spacing), together)
         self.rotated, self.stride = rotated, stride
         bounds = self.boundingRect()
         metrics = self._metrics()

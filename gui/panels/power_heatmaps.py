@@ -95,6 +95,8 @@ class PowerHeatmapsPanel(Panel):
             self.images.append(image)
             self.separators.append(separator)
             self.markers.append(marker)
+        axes = [plot.getAxis("bottom") for plot in self.plots]
+        axes[0].share_layout(axes)
         self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=theme.colour_map("viridis"),
                                           interactive=False, width=12)
         self.colour_bar.setImageItem(self.images, insert_in=self.plots[-1])

@@ -223,3 +223,18 @@ def test_series_export_from_the_file_menu(qtbot, window, tmp_path):
     assert rows[0][:4] == ["step", "loss", "train_accuracy", "test_accuracy"]
     assert any(name.startswith("count[") for name in rows[0])
     assert len(rows) > 1
+
+
+def test_the_three_heat_maps_keep_their_rows_level(qtbot):
+    window = open_window(qtbot, (1280, 800), group="S4", width=32)
+    try:
+        window.grab()
+        qtbot.wait(50)
+        window.grab()
+        plots = window.heatmaps.plots
+        tops = {round(plot.vb.sceneBoundingRect().top()) for plot in plots}
+        bottoms = {round(plot.vb.sceneBoundingRect().bottom()) for plot in plots}
+        assert len(tops) == 1 and len(bottoms) == 1
+        assert len({plot.getAxis("bottom").rotated for plot in plots}) == 1
+    finally:
+        window.worker.shutdown(2000)
