@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
+from PyQt6 import sip
 from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QFont, QFontMetricsF
 
@@ -64,6 +65,7 @@ class ColumnAxis(pg.AxisItem):
         paint never changes the layout), the same as the peers'."""
         if not getattr(self, "labels", None):
             return
+        self.peers = [axis for axis in self.peers if not sip.isdeleted(axis)]
         layouts = [axis._choose_layout(axis._spacing()) for axis in self.peers if axis.labels]
         rotated = any(layout[0] for layout in layouts)
         height = max(self._choose_layout(axis._spacing(), rotated)[2]
@@ -110,7 +112,7 @@ class ColumnAxis(pg.AxisItem):
         spacing = (centres[-1] - centres[0]) / (len(centres) - 1) if len(centres) > 1 \
             else self.boundingRect().width()
         together = any(axis._choose_layout(axis._spacing())[0]
-                       for axis in self.peers if axis.labels)
+                       for axis in self.peers if not sip.isdeleted(axis) and axis.labels)
         rotated, stride, _height = self._choose_layout(abs(spacing), together)
         self.rotated, self.stride = rotated, stride
         bounds = self.boundingRect()
