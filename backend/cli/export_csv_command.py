@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         "diversification TV, mean sparsity, mean |z| and the number of neurons per "
         "dominant orbit (empty cells where a series has no sample at that step).",
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (train --out DIR)")
+    parser.add_argument("run", metavar="RUN",
+                        help="a run directory (train --out DIR) or a session file")
     parser.add_argument("--out", required=True, metavar="FILE.csv", help="CSV file to write")
     parser.set_defaults(func=run)
 
@@ -29,14 +30,10 @@ def run(args: argparse.Namespace) -> int:
     folder = out.resolve().parent
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise UserError(f"--out {out}: the folder {folder} does not exist or is not writable")
-    run_dir = Path(args.run_dir)
-    if not run_dir.exists():
-        raise UserError(f"run directory {run_dir} does not exist; record one with "
-                        "`python main.py train --preset NAME --out DIR`")
     from backend.csv_export import orbit_labels_of, write_history_csv
-    from backend.recording import RunDirectory
+    from backend.session_file import load_recorded_run
 
-    config, _state, history = RunDirectory.load(run_dir)
-    write_history_csv(out, history, orbit_labels_of(config.group))
+    recorded = load_recorded_run(Path(args.run))  # a UserError names what is wrong
+    write_history_csv(out, recorded.history, orbit_labels_of(recorded.config.group))
     print(f"saved {out}")
     return 0
