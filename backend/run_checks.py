@@ -22,7 +22,7 @@ import numpy as np
 from backend.config import RunConfig
 from backend.errors import UserError
 from backend.metrics import MetricSnapshot
-from backend.recording import MetricHistory
+from backend.recording import OPTIONAL_FIELDS, MetricHistory
 from backend.trainer_state import StateFormatError, check_state
 
 HISTORY_KEYS = (
@@ -34,6 +34,7 @@ SNAPSHOT_SHAPES: dict[str, tuple[str, ...]] = {
     "norms": ("3", "M"), "phases": ("3", "M"), "alignment": ("M",), "rank_one": ("3", "M"),
     "sigma_ratio": ("3", "M"), "orbit_counts": ("K",), "diversification_tv": (),
     "haar": ("K", "4"), "function_power": ("K",), "template_power": ("K",),
+    "singular_overlap": ("M",),
 }
 """Trailing shape of each recorded snapshot field, in neurons M and real orbits K."""
 
@@ -78,7 +79,8 @@ def history_from_arrays(arrays: dict[str, np.ndarray], source: str) -> MetricHis
     for steps in (loss_steps, scalar_steps):
         if steps.size and (steps.min() < 0 or np.any(np.diff(steps) <= 0)):
             raise broken("has steps that are negative or out of order")
-    snapshot_keys = [f"snapshot_{spec.name}" for spec in fields(MetricSnapshot)]
+    snapshot_keys = [f"snapshot_{spec.name}" for spec in fields(MetricSnapshot)
+                     if spec.name not in OPTIONAL_FIELDS or f"snapshot_{spec.name}" in arrays]
     present = [key for key in snapshot_keys if key in arrays]
     if present:
         if len(present) != len(snapshot_keys):

@@ -68,3 +68,16 @@ def test_export_csv_command(tmp_path):
     assert wrong.returncode == 2 and wrong.stderr.startswith("error:")
     missing = run("export-csv", str(tmp_path / "nothing"), "--out", str(tmp_path / "a.csv"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_histories_recorded_before_the_answer_table_still_load():
+    from backend.run_checks import history_from_arrays
+
+    arrays = recorded_history().to_arrays()
+    for name in ("singular_overlap", "answer_margin", "answer_correct"):
+        del arrays[f"snapshot_{name}"]
+    history = history_from_arrays(arrays, "an older run")
+    assert history.snapshots and history.latest.answer_margin is None
+    assert history.latest.singular_overlap is None
+    full = history_from_arrays(recorded_history().to_arrays(), "a new run")
+    assert full.latest.answer_margin.shape == (6, 6)
