@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QLabel
 
+from backend.metrics import rank_one_over_quaternions_text
 from gui import theme
 from gui.panels.base import Panel, SteadyRange, fix_text_height
 from gui.run_context import RunContext
@@ -15,7 +16,9 @@ from gui.run_context import RunContext
 DEFINITION = (
     "Rank one: for neurons whose dominant orbit has irreps of dimension ≥ 2, the ratio "
     "σ₂/σ₁ of the two largest singular values of â[ρ], b̂[ρ], ĉ[ρ] at the dominant irrep "
-    "(0 = rank one; theory: all three become rank one).\n"
+    "(0 = rank one; theory: all three become rank one). At a quaternionic irrep the "
+    "singular values pair up, so the measure is rank one over the quaternions: σ₃/σ₁ "
+    "(2-dim quaternionic irreps are rank one over ℍ by construction).\n"
     "Alignment: |z| with z = tr(ĉ† b̂ â) / (‖b̂ â‖_F ‖ĉ‖_F), for every neuron (theory: "
     "ĉ is a positive multiple of b̂ â, so |z| → 1 and arg z → 0)."
 )
@@ -40,7 +43,8 @@ class AlignmentPanel(Panel):
         self.canvas.setToolTip(DEFINITION)
         self.layout_.addWidget(self.canvas, 1)
         self.rank_plot = self.canvas.addPlot(row=0, col=0)
-        self.rank_plot.setTitle(theme.plot_title("σ₂/σ₁ at the dominant irrep (dim ≥ 2)"))
+        self.rank_plot.setTitle(
+            theme.plot_title("σ₂/σ₁ (σ₃/σ₁ over ℍ) at the dominant irrep (dim ≥ 2)"))
         self.align_plot = self.canvas.addPlot(row=1, col=0)
         self.align_plot.setTitle(theme.plot_title("alignment |z|"))
         for plot in (self.rank_plot, self.align_plot):
@@ -90,13 +94,18 @@ class AlignmentPanel(Panel):
         counts, _ = np.histogram(np.clip(modulus, 0, 1), bins=BINS)
         self.align_bars.setData(BINS, counts)
         self.align_y_range.set_ceiling(1.05 * max(int(counts.max()), 1))
-        fractions = snapshot.rank_one_fraction(self.context.orbit_dims)
+        indicators = self.context.orbit_indicators
+        fractions = snapshot.rank_one_fraction(self.context.orbit_dims, indicators)
+        quaternionic = ("" if indicators is None else rank_one_over_quaternions_text(
+            snapshot.quaternionic_rank_one_fraction(self.context.orbit_dims, indicators)))
         text = []
+        if quaternionic:
+            text.append(quaternionic)
         if fractions:
             text.append("rank one (σ₂/σ₁ < 0.1 in θ¹, θ², ξ): " + ", ".join(
                 f"{100 * share:.0f}% of the neurons on {dim}-dim irreps"
                 for dim, share in fractions.items()))
-        else:
+        elif not quaternionic:
             text.append("no neuron sits on a matrix irrep (dimension ≥ 2)")
         text.append(f"mean |z| = {snapshot.mean_alignment:.3f}, "
                     f"mean |sin arg z| = {snapshot.mean_abs_sin_phase:.3f}")
