@@ -6,8 +6,13 @@ steps, the fraction of each orbit's target power that the network has fitted,
     explained_O = 1 − mean_pairs P_O(y − f) / P_O(t)     (1 once O is learned).
 
 An orbit is **learned** at the step where explained_O first reaches 1/2 (interpolated
-between checkpoints); the measured order is the orbits sorted by that step, and the
-measured level after each orbit is the plateau (staircase.find_plateaus) that follows it.
+between checkpoints); the measured order is the orbits sorted by that step. Orbits
+without template power (orbit_fit.powered: e.g. the trivial orbit of a mean-centred
+template, whose round-off power makes explained_O meaningless) are never counted as
+learned. The measured level after an orbit is read from a plateau
+(staircase.find_plateaus) between its step and the next orbit's on which the orbits not
+yet learned are still unfitted (explained < PURE_FRACTION at the plateau's middle): a
+later plateau that already holds a partial fit of the next orbit is not this orbit's level.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backend.agf.orbit_fit import explained_fraction, powered
 from backend.agf.simulation import AgfResult
 from backend.agf.staircase import find_plateaus, flattest_level
 from backend.agf.theory import PredictedDrop
@@ -26,6 +32,8 @@ from backend.config import RunConfig
 
 CHECKPOINTS = 400
 LEARNED_FRACTION = 0.5
+PURE_FRACTION = 0.1
+"""A plateau is an orbit's level while every orbit learned later is fitted below this."""
 
 
 @dataclass
@@ -71,9 +79,8 @@ def run_gradient_descent(
     def record() -> None:
         residual = targets - trainer.all_outputs()
         left = trainer.fourier.orbit_power(residual).mean(axis=0)
-        fraction = np.where(power > 0, 1.0 - left / np.where(power > 0, power, 1.0), np.nan)
         checkpoints.append(trainer.step_count)
-        explained.append(fraction)
+        explained.append(explained_fraction(left, power))
 
     record()
     def keep_losses(report) -> None:
@@ -117,9 +124,10 @@ def learned_step(steps: np.ndarray, fraction: np.ndarray, threshold: float = LEA
 def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
     """The orbits learned by the run in the order they were learned, with their plateaus."""
     plateaus = find_plateaus(run.steps, run.losses) if run.steps.size >= 3 else []
+    keep = powered(run.template_power)
     found = []
     for index, label in enumerate(run.orbit_labels):
-        if not run.template_power[index] > 0:
+        if not keep[index]:
             continue
         step = learned_step(run.checkpoint_steps, run.explained[:, index])
         if step is not None:
@@ -128,19 +136,41 @@ def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
     drops = []
     for position, (step, index, label) in enumerate(found):
         following = found[position + 1][0] if position + 1 < len(found) else math.inf
-        after = [p for p in plateaus if p.end > step and p.start < following]
-        if after:
-            level = after[-1].level
-        else:
-            level = flattest_level(run.steps, run.losses, step, min(following, run.steps[-1]))
+        later = [i for _, i, _ in found[position + 1 :]]
+        level = _plateau_level(run, plateaus, step, following, later)
         drops.append(MeasuredDrop(label, run.orbit_dims[index], step, level))
     return drops
+
+
+def _plateau_level(run: GradientDescentRun, plateaus, step: float, following: float,
+                   later: list[int]) -> float:
+    """The loss plateau after an orbit learned at ``step``: the last plateau before
+    ``following`` on which the ``later`` orbits are fitted below PURE_FRACTION; failing
+    that the first plateau after ``step``, or the flattest point of the curve there."""
+    after = [p for p in plateaus if p.end > step and p.start < following]
+    pure = [p for p in after if _later_fit(run, 0.5 * (max(p.start, step) + p.end), later)
+            < PURE_FRACTION]
+    if pure:
+        return pure[-1].level
+    if after:
+        return after[0].level
+    return flattest_level(run.steps, run.losses, step, min(following, run.steps[-1]))
+
+
+def _later_fit(run: GradientDescentRun, step: float, later: list[int]) -> float:
+    """The largest explained fraction, at ``step``, of the orbits learned later."""
+    if not later:
+        return 0.0
+    values = [np.interp(step, run.checkpoint_steps, np.nan_to_num(run.explained[:, i]))
+              for i in later]
+    return float(max(values))
 
 
 def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
     """The AGF simulation's staircase read per orbit: an orbit is learned at the first
     round after which explained_O ≥ 1/2; its level is the loss after the last round
-    before the next orbit is learned (orbits learned in the same round share it)."""
+    before the next orbit is learned (orbits learned in the same round share it).
+    Orbits without template power have explained_O = NaN and are never learned."""
     found = []
     for index, label in enumerate(result.orbit_labels):
         for round_, fractions in zip(result.rounds, result.explained, strict=True):

@@ -37,6 +37,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
 from backend.agf.applicability import check_agf_config
+from backend.agf.orbit_fit import explained_fraction
 from backend.config import RunConfig
 
 ACTIVATION_NORM = 1.0
@@ -56,6 +57,10 @@ activates join the same round (their output, ∝ ρ³, is no longer negligible).
 COST_ITERATIONS = 3000
 """Most L-BFGS iterations of one cost minimisation."""
 
+DROP_SHARE = 0.01
+"""A round whose loss falls by less than this share of the loss before learned nothing:
+its neurons activated, but on orbits already fitted or without a fit to add."""
+
 VANISHED_LOSS = 1e-9
 """AGF stops once the loss is below this fraction of the initial loss."""
 
@@ -74,6 +79,11 @@ class AgfRound:
     loss_before: float
     loss_after: float
     weights: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the loss fell in this round: by at least DROP_SHARE of its value before."""
+        return self.loss_after < (1.0 - DROP_SHARE) * self.loss_before
 
 
 @dataclass
@@ -272,10 +282,10 @@ class AgfProblem:
         return result.x.reshape(shape)
 
     def explained(self, residual: np.ndarray) -> np.ndarray:
-        """1 − mean_pairs P_O(r(pair)) / P_O(t) per orbit (NaN where P_O(t) = 0)."""
-        power = np.asarray(self.task.template_power, dtype=np.float64)
+        """1 − mean_pairs P_O(r(pair)) / P_O(t) per orbit (NaN where the orbit carries no
+        template power, see orbit_fit.powered)."""
         left = self.fourier.orbit_power(residual).mean(axis=0)
-        return np.where(power > 0, 1.0 - left / np.where(power > 0, power, 1.0), np.nan)
+        return explained_fraction(left, self.task.template_power)
 
 
 def _split_weights(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -227,7 +227,8 @@ class AgfRoundsPanel(Panel):
             return
         agf_round = self.rounds[self.current]
         orbits = ", ".join(str(label) for label in agf_round.orbits) or "—"
-        text = (f"<b>AGF round {int(agf_round.round)}</b>: learned {orbits} "
+        verb = "learned" if agf_round.dropped else "activated, no drop on"
+        text = (f"<b>AGF (simulated) round {int(agf_round.round)}</b>: {verb} {orbits} "
                 f"({len(agf_round.neurons)} neuron(s)); loss "
                 f"{float(agf_round.loss_before):.4g} → {float(agf_round.loss_after):.4g}")
         state = self.round_snapshot()
