@@ -67,3 +67,42 @@ def test_a_round_without_a_loss_drop_is_not_a_learned_round():
     flat = AgfRound(6, 100.0, ["k=±3"], [4], 0.1818, 0.1818, weights)
     fallen = AgfRound(7, 200.0, ["k=±4"], [5], 0.1818, 0.0909, weights)
     assert not flat.dropped and fallen.dropped
+
+
+def test_a_run_read_from_snapshots_uses_the_fitted_share_of_each_orbit():
+    """From P_O(f) = a² P_O(t): explained = 1 − (1 − a)², so a = 1 − 1/√2 is one half."""
+    from types import SimpleNamespace
+
+    power = np.array([0.0, 4.0, 1.0])
+    a = 1 - 1 / np.sqrt(2)
+    snapshots = [SimpleNamespace(step=s, template_power=power,
+                                 function_power=np.array([0.0, f1, f2]) * power)
+                 for s, f1, f2 in [(0, 0, 0), (10, a**2, 0), (20, 1, 0.25)]]
+    run = comparison.run_from_snapshots(np.arange(30.0), np.linspace(1, 0, 30), snapshots,
+                                        ["trivial", "k=1", "k=2"], [1, 2, 2])
+    assert np.isnan(run.explained[:, 0]).all()
+    np.testing.assert_allclose(run.explained[:, 1], [0, 0.5, 1])
+    np.testing.assert_allclose(run.explained[:, 2], [0, 0, 0.75])
+
+
+def test_rows_pair_three_staircases_and_give_signed_errors():
+    from backend.agf.theory import PredictedDrop
+
+    closed = [PredictedDrop(1, "k=1", 1, 1.0, 90.0, 0.5, timed=True),
+              PredictedDrop(2, "k=2", 1, 0.5, 150.0, 0.0, timed=False)]
+    simulated = [comparison.MeasuredDrop("k=1", 1, 110.0, 0.51),
+                 comparison.MeasuredDrop("k=2", 1, 240.0, 0.0)]
+    measured = [comparison.MeasuredDrop("k=1", 1, 100.0, 0.5),
+                comparison.MeasuredDrop("k=2", 1, 200.0, 0.01)]
+    rows = comparison.compare(closed, measured, 1.0, simulated)
+    assert rows[0].closed_form_step_error == pytest.approx(-0.1)
+    assert rows[0].simulated_step_error == pytest.approx(0.1)
+    assert rows[0].simulated_level_error == pytest.approx(0.02)
+    assert np.isnan(rows[1].closed_form_step)  # not valid for the optimiser: not shown
+    assert rows[1].simulated_step_error == pytest.approx(0.2)
+    # after the last drop the level error is relative to the measured drop (0.49)
+    assert rows[1].closed_form_level_error == pytest.approx(-0.01 / 0.49)
+    table = rows[1].as_dict()
+    assert table["step"] == {"closed_form": None, "simulated": 240.0, "gradient_descent": 200.0}
+    assert comparison.order_matches(simulated, measured)
+    assert not comparison.order_matches(simulated[:1], measured)

@@ -1,0 +1,192 @@
+"""Whether a configuration is inside the regime where AGF's rounds are a prediction.
+
+AGF separates time scales: dormant neurons grow for a long plateau, one orbit's neurons
+reach order one while every other neuron is still negligible, and the active network then
+settles on its new fixed point before anything else moves. Three measured checks, each
+with the figure behind it:
+
+* **Separated rounds** (initial scale against the utility gaps). With G₁ > G₂ the growth
+  utilities of two orbits in the closed-form order and ρ₀ the initial norm, the neuron of
+  the second orbit, aligned, has norm ρ₂ when the first reaches norm 1:
+      plain gradient flow   d(1/ρ)/dt = −3ηG   →  ρ₂ = ρ₀ / (1 − G₂/G₁),
+      scaled SGD (k = 2)    d ln ρ/dt = 3ηG    →  ρ₂ = ρ₀^{1 − G₂/G₁}.
+  The rounds are separate when ρ₂ ≤ OVERLAP_NORM (its output, ∝ ρ³, is then below
+  OVERLAP_NORM³ of order one). Otherwise the two orbits are learned in one drop.
+* **Ordered utilities.** Orbits whose maximal utilities differ by less than ORDER_GAP
+  (relative) have no reliable order: the random initial directions decide it.
+* **A learning rate small enough for plateaus.** The dormant growth per step, 3η_eff G*
+  (scaled SGD; plain gradient descent grows by 3η_eff G* ρ, always tiny), must stay below
+  STEP_GROWTH for the steps to follow the flow AGF integrates; and the active network
+  must be a stable fixed point of the optimiser: η_eff λ_max < 2 (plain GD; heavy-ball
+  momentum μ: η λ_max < 2(1 + μ)), λ_max the largest Hessian eigenvalue of the loss at
+  AGF's network after its last round (power iteration on finite-difference
+  Hessian-vector products).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from backend.agf.theory import expected_initial_norm, growth_utilities, timing_scope
+
+OVERLAP_NORM = 0.1
+"""Rounds overlap when the next orbit's neuron is above this norm as the previous one
+activates (activation at norm 1)."""
+
+ORDER_GAP = 0.05
+"""Utilities closer than this (relative) are not ordered reliably."""
+
+STEP_GROWTH = 0.1
+"""Most relative growth of a dormant neuron in one optimiser step."""
+
+POWER_ITERATIONS = 40
+
+
+@dataclass
+class RegimeReport:
+    """The measured checks (name → (passed, text)) of one configuration."""
+
+    checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    timing_note: str = ""
+
+    @property
+    def inside(self) -> bool:
+        return all(passed for passed, _ in self.checks.values())
+
+    @property
+    def reasons(self) -> list[str]:
+        """The texts of the failed checks."""
+        return [text for passed, text in self.checks.values() if not passed]
+
+    def lines(self) -> list[str]:
+        if self.inside:
+            return ["inside AGF's regime: " + "; ".join(t for _, t in self.checks.values())]
+        return ["OUTSIDE AGF's regime, the predictions below are not reliable:"] + [
+            f"  - {reason}" for reason in self.reasons]
+
+    def as_dict(self) -> dict:
+        return {"inside": self.inside,
+                "checks": {name: {"passed": passed, "text": text}
+                           for name, (passed, text) in self.checks.items()},
+                "closed_form_timing": self.timing_note}
+
+
+def next_orbit_norm(first: float, second: float, initial_norm: float, scaled: bool) -> float:
+    """Norm of an aligned neuron of growth utility ``second`` when one of utility
+    ``first`` ≥ ``second`` started at the same ``initial_norm`` reaches norm 1."""
+    ratio = second / first if first > 0 else 1.0
+    if scaled:
+        return initial_norm ** (1.0 - ratio)
+    return initial_norm / max(1.0 - ratio, 1e-300)
+
+
+def regime_report(config, problem=None, result=None) -> RegimeReport:
+    """The checks of the module docstring. ``problem`` (AgfProblem) and ``result``
+    (AgfResult) add the stability check at AGF's last network."""
+    from backend.spectral import SpectralTools, load_group
+    from backend.task import build_template
+
+    group = load_group(config.group)
+    irrep_set = SpectralTools.of(group).irrep_set
+    template = build_template(config, group, irrep_set)
+    growth = growth_utilities(irrep_set, template)
+    scale = float(growth.max()) if growth.size else 0.0
+    order = [int(i) for i in np.argsort(-growth, kind="stable") if growth[i] > 1e-9 * scale]
+    labels = [irrep_set.orbits[i].label.split(" (")[0] for i in order]
+    values = growth[order]
+    scaled = config.optimiser == "scaled_gd"
+    rho0 = expected_initial_norm(config.init_scale)
+    report = RegimeReport(timing_note=timing_scope(config)[1])
+
+    overlaps, close = [], []
+    for i in range(len(values) - 1):
+        norm = next_orbit_norm(values[i], values[i + 1], rho0, scaled)
+        if norm > OVERLAP_NORM:
+            overlaps.append(f"{labels[i + 1]} is at norm {norm:.2g} when {labels[i]} activates")
+        gap = 1.0 - values[i + 1] / values[i]
+        if gap < ORDER_GAP:
+            close.append(f"{labels[i]} / {labels[i + 1]} utilities differ by {gap:.1%}")
+    report.checks["separated rounds"] = (
+        not overlaps,
+        ("initial scale too large for the utility gaps: " + "; ".join(overlaps)
+         + f" (rounds separate below norm {OVERLAP_NORM:g})") if overlaps
+        else f"each next orbit below norm {OVERLAP_NORM:g} when the previous activates")
+    report.checks["ordered utilities"] = (
+        not close,
+        ("utilities too close to order: " + "; ".join(close)
+         + f" (under {ORDER_GAP:.0%})") if close
+        else f"consecutive utilities differ by ≥ {ORDER_GAP:.0%}")
+
+    rate = config.learning_rate / (1.0 - config.momentum)
+    if scaled:
+        factor = math.log(1.0 / config.init_scale) if config.scaled_log_factor else 1.0
+        rate = config.learning_rate * factor
+        growth_per_step = 3.0 * rate * scale
+    else:
+        growth_per_step = 3.0 * rate * scale * rho0
+    report.checks["plateaus resolved"] = (
+        growth_per_step <= STEP_GROWTH,
+        f"learning rate too large for plateaus: a dormant neuron grows {growth_per_step:.1%} "
+        f"per step (the flow needs ≤ {STEP_GROWTH:.0%})" if growth_per_step > STEP_GROWTH
+        else f"dormant growth {growth_per_step:.2%} per step")
+    if problem is not None and result is not None and result.rounds:
+        sharpness = active_sharpness(problem, result)
+        bound = 2.0 * (1.0 + config.momentum) / config.learning_rate
+        if scaled:
+            report.checks["stable fixed point"] = (True, f"λ_max {sharpness:.3g} (scaled SGD: "
+                                                   "per-neuron steps, not checked)")
+        else:
+            report.checks["stable fixed point"] = (
+                sharpness < bound,
+                f"learning rate too large for the learned network: λ_max = {sharpness:.3g} "
+                f"≥ 2(1 + μ)/η = {bound:.3g}" if sharpness >= bound
+                else f"λ_max {sharpness:.3g} < 2(1 + μ)/η = {bound:.3g}")
+    return report
+
+
+def balanced(theta: np.ndarray) -> np.ndarray:
+    """Each neuron rescaled, output unchanged (θ¹, θ² → cθ¹, cθ²; ξ → ξ/c²), to the
+    balance gradient descent keeps from a small initialisation, ‖θ¹‖² + ‖θ²‖² = 2‖ξ‖²
+    (the conserved quantity is ≈ 0): c⁶ = 2‖ξ‖²/(‖θ¹‖² + ‖θ²‖²). A cost minimiser may
+    return any point of this family, whose sharpness is not the one GD meets."""
+    inputs = np.einsum("lnm,lnm->m", theta[:-1], theta[:-1])
+    if theta.shape[0] == 2:  # shared embedding: θ¹ = θ² counts twice
+        inputs = 2.0 * inputs
+    readout = np.einsum("nm,nm->m", theta[-1], theta[-1])
+    ok = (inputs > 0) & (readout > 0)
+    scale = np.where(ok, (2.0 * readout / np.where(ok, inputs, 1.0)) ** (1.0 / 6.0), 1.0)
+    result = theta.copy()
+    result[:-1] *= scale
+    result[-1] /= scale**2
+    return result
+
+
+def active_sharpness(problem, result) -> float:
+    """λ_max of the loss Hessian at AGF's network after its last round (active neurons:
+    norm ≥ 0.1, balanced as gradient descent keeps them), by power iteration with
+    central-difference Hessian-vector products."""
+    weights = result.rounds[-1].weights
+    layers = [weights[0], weights[2]] if problem.shared else list(weights)
+    theta = np.stack([np.asarray(w, dtype=np.float64).T for w in layers])
+    norms = np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
+    theta = balanced(theta[:, :, norms >= 0.1])
+    if theta.shape[2] == 0:
+        return 0.0
+    rng = np.random.default_rng(0)
+    vector = rng.standard_normal(theta.shape)
+    vector /= np.linalg.norm(vector)
+    epsilon = 1e-5 * max(float(np.linalg.norm(theta)), 1.0)
+    value = 0.0
+    for _ in range(POWER_ITERATIONS):
+        plus = problem.loss_and_gradient(theta + epsilon * vector)[1]
+        minus = problem.loss_and_gradient(theta - epsilon * vector)[1]
+        product = (plus - minus) / (2.0 * epsilon)
+        value = float(np.sum(product * vector))
+        size = float(np.linalg.norm(product))
+        if size == 0.0:
+            return 0.0
+        vector = product / size
+    return abs(value)
