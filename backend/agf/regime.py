@@ -8,12 +8,17 @@ with the figure behind it:
 * **Separated rounds** (initial scale against the utility gaps). With G₁ > G₂ the growth
   utilities of two orbits in the closed-form order and ρ₀ the initial norm, the neuron of
   the second orbit, aligned, has norm ρ₂ when the first reaches norm 1:
-      plain gradient flow   d(1/ρ)/dt = −3ηG   →  ρ₂ = ρ₀ / (1 − G₂/G₁),
+      plain gradient flow   d(1/ρ)/dt = −3ηG   →  1/ρ₂ = (1 − G₂/G₁)/ρ₀ + G₂/G₁,
       scaled SGD (k = 2)    d ln ρ/dt = 3ηG    →  ρ₂ = ρ₀^{1 − G₂/G₁}.
   The rounds are separate when ρ₂ ≤ OVERLAP_NORM (its output, ∝ ρ³, is then below
   OVERLAP_NORM³ of order one). Otherwise the two orbits are learned in one drop.
 * **Ordered utilities.** Orbits whose maximal utilities differ by less than ORDER_GAP
   (relative) have no reliable order: the random initial directions decide it.
+* **Whole orbits.** AGF learns an orbit in one round, with the drop P_O/n. Gradient
+  descent does so when t̂[ρ] is a multiple of a unitary (the presets: t̂ ∝ I); when its
+  singular values differ (a random template) it learns the orbit in several steps and
+  may stall part-way (S4: [2,2] holds half its power from step 1 500 to 16 000), which
+  AGF does not model. Every matrix orbit with power must have s_min ≥ ISOTROPY · s_max.
 * **A learning rate small enough for plateaus.** The dormant growth per step, 3η_eff G*
   (scaled SGD; plain gradient descent grows by 3η_eff G* ρ, always tiny), must stay below
   STEP_GROWTH for the steps to follow the flow AGF integrates; and the active network
@@ -30,7 +35,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backend.agf.theory import expected_initial_norm, growth_utilities, timing_scope
+from backend.agf.theory import (
+    expected_initial_norm,
+    growth_utilities,
+    orbit_parts,
+    timing_scope,
+)
 
 OVERLAP_NORM = 0.1
 """Rounds overlap when the next orbit's neuron is above this norm as the previous one
@@ -41,6 +51,9 @@ ORDER_GAP = 0.05
 
 STEP_GROWTH = 0.1
 """Most relative growth of a dormant neuron in one optimiser step."""
+
+ISOTROPY = 0.9
+"""Smallest ratio s_min/s_max of a matrix orbit's t̂[ρ] for AGF's whole-orbit round."""
 
 POWER_ITERATIONS = 40
 
@@ -80,7 +93,7 @@ def next_orbit_norm(first: float, second: float, initial_norm: float, scaled: bo
     ratio = second / first if first > 0 else 1.0
     if scaled:
         return initial_norm ** (1.0 - ratio)
-    return initial_norm / max(1.0 - ratio, 1e-300)
+    return 1.0 / ((1.0 - ratio) / initial_norm + ratio)
 
 
 def regime_report(config, problem=None, result=None) -> RegimeReport:
@@ -119,6 +132,21 @@ def regime_report(config, problem=None, result=None) -> RegimeReport:
         ("utilities too close to order: " + "; ".join(close)
          + f" (under {ORDER_GAP:.0%})") if close
         else f"consecutive utilities differ by ≥ {ORDER_GAP:.0%}")
+
+    uneven = []
+    parts = orbit_parts(irrep_set, template)
+    for part in parts:
+        if part.part > 1 and part.part == part.parts:
+            first = next(p for p in parts if p.orbit == part.orbit and p.part == 1)
+            if part.singular < ISOTROPY * first.singular:
+                name = irrep_set.orbits[part.orbit].label.split(" (")[0]
+                uneven.append(f"{name} (singular values {first.singular:.3g} … "
+                              f"{part.singular:.3g})")
+    report.checks["whole orbits"] = (
+        not uneven,
+        ("t̂[ρ] far from a multiple of the identity, so gradient descent learns the orbit "
+         "in parts AGF does not model: " + "; ".join(uneven)) if uneven
+        else "every matrix orbit's t̂[ρ] has even singular values")
 
     rate = config.learning_rate / (1.0 - config.momentum)
     if scaled:
