@@ -160,18 +160,15 @@ def regime_report(config, problem=None, result=None) -> RegimeReport:
         f"learning rate too large for plateaus: a dormant neuron grows {growth_per_step:.1%} "
         f"per step (the flow needs ≤ {STEP_GROWTH:.0%})" if growth_per_step > STEP_GROWTH
         else f"dormant growth {growth_per_step:.2%} per step")
-    if problem is not None and result is not None and result.rounds:
+    if problem is not None and result is not None and result.rounds and not scaled:
+        # plain gradient descent only: scaled SGD divides each step by the neuron's norm
         sharpness = active_sharpness(problem, result)
         bound = 2.0 * (1.0 + config.momentum) / config.learning_rate
-        if scaled:
-            report.checks["stable fixed point"] = (True, f"λ_max {sharpness:.3g} (scaled SGD: "
-                                                   "per-neuron steps, not checked)")
-        else:
-            report.checks["stable fixed point"] = (
-                sharpness < bound,
-                f"learning rate too large for the learned network: λ_max = {sharpness:.3g} "
-                f"≥ 2(1 + μ)/η = {bound:.3g}" if sharpness >= bound
-                else f"λ_max {sharpness:.3g} < 2(1 + μ)/η = {bound:.3g}")
+        report.checks["stable fixed point"] = (
+            sharpness < bound,
+            f"learning rate too large for the learned network: λ_max = {sharpness:.3g} "
+            f"≥ 2(1 + μ)/η = {bound:.3g}" if sharpness >= bound
+            else f"λ_max {sharpness:.3g} < 2(1 + μ)/η = {bound:.3g}")
     return report
 
 
