@@ -97,7 +97,7 @@ def evaluate(name: str, config, device: str) -> Outcome:
     problem = simulation.AgfProblem(config)
     result = simulation.run_agf(config, problem=problem, horizon=float(config.steps))
     agf_seconds = time.perf_counter() - start
-    regime = regime_report(config, problem=problem, result=result)
+    regime = regime_report(config)
     gd = comparison.run_gradient_descent(config)
     measured = comparison.measured_drops(gd)
     simulated = comparison.agf_orbit_drops(result)

@@ -21,11 +21,11 @@ with the figure behind it:
   AGF does not model. Every matrix orbit with power must have s_min ≥ ISOTROPY · s_max.
 * **A learning rate small enough for plateaus.** The dormant growth per step, 3η_eff G*
   (scaled SGD; plain gradient descent grows by 3η_eff G* ρ, always tiny), must stay below
-  STEP_GROWTH for the steps to follow the flow AGF integrates; and the active network
-  must be a stable fixed point of the optimiser: η_eff λ_max < 2 (plain GD; heavy-ball
-  momentum μ: η λ_max < 2(1 + μ)), λ_max the largest Hessian eigenvalue of the loss at
-  AGF's network after its last round (power iteration on finite-difference
-  Hessian-vector products).
+  STEP_GROWTH for the steps to follow the flow AGF integrates. (Whether gradient descent
+  can rest on the learned network, η λ_max < 2(1 + μ), is not checked: the sharpness of
+  AGF's cost-minimised network, measured, came out 10⁵ times that of gradient descent's
+  in the C20 reference setting, which trains stably — the minimiser lands anywhere on
+  the flat family of equivalent networks.)
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ STEP_GROWTH = 0.1
 ISOTROPY = 0.9
 """Smallest ratio s_min/s_max of a matrix orbit's t̂[ρ] for AGF's whole-orbit round."""
 
-POWER_ITERATIONS = 40
 
 
 @dataclass
@@ -96,9 +95,8 @@ def next_orbit_norm(first: float, second: float, initial_norm: float, scaled: bo
     return 1.0 / ((1.0 - ratio) / initial_norm + ratio)
 
 
-def regime_report(config, problem=None, result=None) -> RegimeReport:
-    """The checks of the module docstring. ``problem`` (AgfProblem) and ``result``
-    (AgfResult) add the stability check at AGF's last network."""
+def regime_report(config) -> RegimeReport:
+    """The checks of the module docstring, from the configuration alone."""
     from backend.spectral import SpectralTools, load_group
     from backend.task import build_template
 
@@ -160,58 +158,4 @@ def regime_report(config, problem=None, result=None) -> RegimeReport:
         f"learning rate too large for plateaus: a dormant neuron grows {growth_per_step:.1%} "
         f"per step (the flow needs ≤ {STEP_GROWTH:.0%})" if growth_per_step > STEP_GROWTH
         else f"dormant growth {growth_per_step:.2%} per step")
-    if problem is not None and result is not None and result.rounds and not scaled:
-        # plain gradient descent only: scaled SGD divides each step by the neuron's norm
-        sharpness = active_sharpness(problem, result)
-        bound = 2.0 * (1.0 + config.momentum) / config.learning_rate
-        report.checks["stable fixed point"] = (
-            sharpness < bound,
-            f"learning rate too large for the learned network: λ_max = {sharpness:.3g} "
-            f"≥ 2(1 + μ)/η = {bound:.3g}" if sharpness >= bound
-            else f"λ_max {sharpness:.3g} < 2(1 + μ)/η = {bound:.3g}")
     return report
-
-
-def balanced(theta: np.ndarray) -> np.ndarray:
-    """Each neuron rescaled, output unchanged (θ¹, θ² → cθ¹, cθ²; ξ → ξ/c²), to the
-    balance gradient descent keeps from a small initialisation, ‖θ¹‖² + ‖θ²‖² = 2‖ξ‖²
-    (the conserved quantity is ≈ 0): c⁶ = 2‖ξ‖²/(‖θ¹‖² + ‖θ²‖²). A cost minimiser may
-    return any point of this family, whose sharpness is not the one GD meets."""
-    inputs = np.einsum("lnm,lnm->m", theta[:-1], theta[:-1])
-    if theta.shape[0] == 2:  # shared embedding: θ¹ = θ² counts twice
-        inputs = 2.0 * inputs
-    readout = np.einsum("nm,nm->m", theta[-1], theta[-1])
-    ok = (inputs > 0) & (readout > 0)
-    scale = np.where(ok, (2.0 * readout / np.where(ok, inputs, 1.0)) ** (1.0 / 6.0), 1.0)
-    result = theta.copy()
-    result[:-1] *= scale
-    result[-1] /= scale**2
-    return result
-
-
-def active_sharpness(problem, result) -> float:
-    """λ_max of the loss Hessian at AGF's network after its last round (active neurons:
-    norm ≥ 0.1, balanced as gradient descent keeps them), by power iteration with
-    central-difference Hessian-vector products."""
-    weights = result.rounds[-1].weights
-    layers = [weights[0], weights[2]] if problem.shared else list(weights)
-    theta = np.stack([np.asarray(w, dtype=np.float64).T for w in layers])
-    norms = np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
-    theta = balanced(theta[:, :, norms >= 0.1])
-    if theta.shape[2] == 0:
-        return 0.0
-    rng = np.random.default_rng(0)
-    vector = rng.standard_normal(theta.shape)
-    vector /= np.linalg.norm(vector)
-    epsilon = 1e-5 * max(float(np.linalg.norm(theta)), 1.0)
-    value = 0.0
-    for _ in range(POWER_ITERATIONS):
-        plus = problem.loss_and_gradient(theta + epsilon * vector)[1]
-        minus = problem.loss_and_gradient(theta - epsilon * vector)[1]
-        product = (plus - minus) / (2.0 * epsilon)
-        value = float(np.sum(product * vector))
-        size = float(np.linalg.norm(product))
-        if size == 0.0:
-            return 0.0
-        vector = product / size
-    return abs(value)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from backend.agf import regime, simulation
+from backend.agf import regime
 from backend.presets import load_preset
 
 
@@ -53,40 +53,3 @@ def test_each_check_fails_on_a_configuration_outside_it(change, check, words):
     passed, text = report.checks[check]
     assert not passed and words in text
     assert not report.inside and text in report.reasons
-
-
-def test_balancing_keeps_the_output_and_balances_the_layers():
-    rng = np.random.default_rng(0)
-    theta = rng.standard_normal((3, 5, 4)) * np.array([3.0, 0.5, 0.2, 1.0])
-    balanced = regime.balanced(theta)
-
-    def output(t):  # w (⟨u, x⟩ + ⟨v, x⟩)² for x = all ones
-        return (t[0].sum(0) + t[1].sum(0)) ** 2 * t[2]
-
-    np.testing.assert_allclose(output(balanced), output(theta), rtol=1e-12)
-    inputs = (balanced[:2] ** 2).sum((0, 1))
-    np.testing.assert_allclose(inputs, 2 * (balanced[2] ** 2).sum(0), rtol=1e-12)
-
-
-def test_sharpness_is_the_top_eigenvalue_of_the_dense_hessian():
-    """Power iteration against the Hessian built column by column from the gradient."""
-    config = load_preset("c11-agf").replace(group="C5", template_powers=[2.0, 1.0], width=3,
-                                            init_scale=1e-3, steps=4000)
-    problem = simulation.AgfProblem(config)
-    result = simulation.run_agf(config, problem=problem, horizon=4000.0)
-    assert result.rounds
-    weights = result.rounds[-1].weights
-    theta = np.stack([np.asarray(w).T for w in weights])
-    theta = regime.balanced(theta[:, :, np.sqrt((theta**2).sum((0, 1))) >= 0.1])
-    size = theta.size
-    hessian = np.zeros((size, size))
-    step = 1e-5
-    for i in range(size):
-        direction = np.zeros(size)
-        direction[i] = step
-        shift = direction.reshape(theta.shape)
-        plus = problem.loss_and_gradient(theta + shift)[1].ravel()
-        minus = problem.loss_and_gradient(theta - shift)[1].ravel()
-        hessian[:, i] = (plus - minus) / (2 * step)
-    dense = np.abs(np.linalg.eigvalsh(0.5 * (hessian + hessian.T))).max()
-    assert regime.active_sharpness(problem, result) == pytest.approx(dense, rel=1e-3)
