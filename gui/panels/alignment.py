@@ -8,7 +8,6 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QLabel
 
-from backend.metrics import rank_one_over_quaternions_text
 from gui import theme
 from gui.panels.base import Panel, SteadyRange, fix_text_height
 from gui.run_context import RunContext
@@ -94,6 +93,8 @@ class AlignmentPanel(Panel):
         counts, _ = np.histogram(np.clip(modulus, 0, 1), bins=BINS)
         self.align_bars.setData(BINS, counts)
         self.align_y_range.set_ceiling(1.05 * max(int(counts.max()), 1))
+        from backend.metrics import rank_one_over_quaternions_text  # torch: not at launch
+
         indicators = self.context.orbit_indicators
         fractions = snapshot.rank_one_fraction(self.context.orbit_dims, indicators)
         quaternionic = ("" if indicators is None else rank_one_over_quaternions_text(
