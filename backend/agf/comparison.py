@@ -258,8 +258,9 @@ class ComparisonRow:
 
     Step error (predicted − measured)/measured; level error (predicted − measured)/
     measured, except once the loss has all but vanished (measured level below
-    VANISHED_LEVEL of the initial loss, after the last drop), where it is relative to the
-    measured drop into it. A closed-form step that is not valid for the optimiser
+    VANISHED_LEVEL of the initial loss, after the last drop; without an initial loss,
+    where the closed form's level is 0), where it is relative to the measured drop into
+    it (NaN without an initial loss). A closed-form step that is not valid for the optimiser
     (PredictedDrop.timed) is left out (NaN)."""
 
     position: int
@@ -280,7 +281,9 @@ class ComparisonRow:
     def _level_error(self, level: float) -> float:
         if self.measured is None:
             return math.nan
-        vanished = self.measured.level <= VANISHED_LEVEL * self.initial
+        vanished = self.measured.level <= VANISHED_LEVEL * self.initial or (
+            not math.isfinite(self.initial) and self.closed_form is not None
+            and self.closed_form.level == 0.0)
         reference = self.drop if vanished else self.measured.level
         return relative_error(level, self.measured.level, reference)
 
