@@ -11,6 +11,10 @@ over neurons; the only Python loop runs over the real orbits of the group.
   one-dimensional dominant orbit;
 - alignment z_m = tr(ĉ† b̂ â)/(‖b̂ â‖_F ‖ĉ‖_F) at the representative of the dominant orbit;
 - rank one: r₁ = σ₁²/‖·‖_F² and σ₂/σ₁ of â, b̂, ĉ there (NaN for one-dimensional orbits);
+  at a quaternionic irrep (indicator −1) the singular values of the coefficient of a real
+  function come in equal pairs, so the notion is rank one over the quaternions (section 7):
+  r₁ᴴ = (σ₁² + σ₂²)/‖·‖_F² and σ₃/σ₁ in the same two slots; a 2-dim quaternionic irrep is
+  quaternionic-rank-one by construction (r₁ᴴ = 1, σ₃/σ₁ = 0, there is no σ₃);
 - diversification: dominant-orbit histogram against the uniform law on the non-trivial
   orbits, total-variation distance ½ Σ_O |h_O − u_O|;
 - Haar statistics R_ι = |mean_m e^{iιφ¹_m}| over the neurons of each one-dimensional
@@ -51,8 +55,8 @@ class MetricSnapshot:
     norms: np.ndarray  # (3, M) ‖a_m‖, ‖b_m‖, ‖c_m‖
     phases: np.ndarray  # (3, M) φ¹, φ², ψ (NaN off one-dimensional orbits)
     alignment: np.ndarray  # (M,) complex z
-    rank_one: np.ndarray  # (3, M) r₁ (NaN for one-dimensional orbits)
-    sigma_ratio: np.ndarray  # (3, M) σ₂/σ₁ (NaN for one-dimensional orbits)
+    rank_one: np.ndarray  # (3, M) r₁, or r₁ᴴ at a quaternionic irrep (NaN for 1-dim orbits)
+    sigma_ratio: np.ndarray  # (3, M) σ₂/σ₁, or σ₃/σ₁ at a quaternionic irrep (NaN for 1-dim)
     orbit_counts: np.ndarray  # (K,) neurons per dominant orbit
     diversification_tv: float
     haar: np.ndarray  # (K, 4)
@@ -76,14 +80,33 @@ class MetricSnapshot:
         """Mean |sin arg z| over neurons (0 when every ĉ is a positive multiple of b̂ â)."""
         return float(np.mean(np.abs(np.sin(np.angle(self.alignment)))))
 
-    def rank_one_fraction(self, orbit_dims: np.ndarray) -> dict[str, float]:
+    def rank_one_fraction(
+        self, orbit_dims: np.ndarray, orbit_indicators: np.ndarray | None = None
+    ) -> dict[str, float]:
         """Orbit dimension (as a string, ≥ 2) -> fraction of the neurons whose dominant
-        orbit has that dimension with σ₂/σ₁ < 0.1 in all three layers."""
+        orbit has that dimension with σ₂/σ₁ < 0.1 in all three layers. With the orbits'
+        indicators, quaternionic orbits are left out (see
+        ``quaternionic_rank_one_fraction``)."""
+        return self._fraction(orbit_dims, orbit_indicators, quaternionic=False)
+
+    def quaternionic_rank_one_fraction(
+        self, orbit_dims: np.ndarray, orbit_indicators: np.ndarray
+    ) -> dict[str, float]:
+        """Orbit dimension -> fraction of the neurons whose dominant orbit is quaternionic
+        of that dimension with σ₃/σ₁ < 0.1 in all three layers (rank one over ℍ; 1 for
+        d = 2, by construction)."""
+        return self._fraction(orbit_dims, orbit_indicators, quaternionic=True)
+
+    def _fraction(self, orbit_dims, orbit_indicators, *, quaternionic: bool) -> dict[str, float]:
         dims = np.asarray(orbit_dims)[self.dominant_orbit]
+        if orbit_indicators is None:
+            kept = np.full(dims.shape, not quaternionic)
+        else:
+            kept = (np.asarray(orbit_indicators)[self.dominant_orbit] < 0) == quaternionic
         rank_one = np.all(self.sigma_ratio < RANK_ONE_THRESHOLD, axis=0)
         result = {}
-        for d in np.unique(dims[dims >= 2]).tolist():
-            chosen = dims == d
+        for d in np.unique(dims[(dims >= 2) & kept]).tolist():
+            chosen = (dims == d) & kept
             result[str(d)] = float(np.mean(rank_one[chosen]))
         return result
 
@@ -112,9 +135,25 @@ class MajorityVote:
     table_fraction: float
 
 
+def rank_one_over_quaternions_text(fractions: dict[str, float]) -> str:
+    """One line for ``quaternionic_rank_one_fraction``'s result ("" when empty): d = 2
+    quaternionic irreps are rank one over ℍ by construction, larger ones are measured."""
+    if not fractions:
+        return ""
+    parts = [
+        f"{d}-dim quaternionic: rank one over ℍ by construction" if d == "2"
+        else f"{d}-dim quaternionic {share:.1%} rank one over ℍ (σ₃/σ₁ < 0.1)"
+        for d, share in fractions.items()
+    ]
+    return ", ".join(parts)
+
+
 # --------------------------------------------------------------------- neuron metrics
 def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, np.ndarray]:
-    """Per-neuron spectral metrics of effective functions (3, M, n)."""
+    """Per-neuron spectral metrics of effective functions (3, M, n).
+
+    ``rank_one``/``sigma_ratio`` hold r₁ = σ₁²/‖·‖_F² and σ₂/σ₁, except at quaternionic
+    irreps where they hold r₁ᴴ = (σ₁² + σ₂²)/‖·‖_F² and σ₃/σ₁ (MATH §7)."""
     effective = np.asarray(effective, dtype=np.float64)
     layers, width, n = effective.shape
     coefficients = spectral.representative_coefficients(effective)  # (3, M, r)
@@ -150,12 +189,8 @@ def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, 
             adjoint = np.swapaxes(blocks, -1, -2)
             gram = (np.conj(adjoint) if np.iscomplexobj(blocks) else adjoint) @ blocks
             squares = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
-            total = squares.sum(axis=-1)
-            top = squares[..., -1]
-            rank_one[:, chosen] = np.where(total > 0, top / np.where(total > 0, total, 1), 1)
-            sigma_ratio[:, chosen] = np.where(
-                top > 0, np.sqrt(squares[..., -2] / np.where(top > 0, top, 1.0)), 0.0
-            )
+            rank_one[:, chosen], sigma_ratio[:, chosen] = _rank_one_measures(
+                squares, quaternionic=bool(spectral.quaternionic[orbit]))
             indicator = spectral.irrep_set.orbits[int(orbit)].indicator
             vector_overlap[chosen] = singular_overlap(a_hat, b_hat, top_count(indicator))
     return {
@@ -170,6 +205,21 @@ def neuron_metrics(effective: np.ndarray, spectral: SpectralTools) -> dict[str, 
         "sigma_ratio": sigma_ratio,
         "singular_overlap": vector_overlap,
     }
+
+
+def _rank_one_measures(squares: np.ndarray, *, quaternionic: bool) -> tuple[np.ndarray, ...]:
+    """(r₁, σ₂/σ₁) from the ascending squared singular values (..., d); over the
+    quaternions, whose singular values pair up, (r₁ᴴ, σ₃/σ₁) with r₁ᴴ = (σ₁² + σ₂²)/Σσ²,
+    and (1, 0) for d = 2 where the pair is every singular value."""
+    total = squares.sum(axis=-1)
+    top = squares[..., -1]
+    kept = squares[..., -2:].sum(axis=-1) if quaternionic else top
+    rank_one = np.where(total > 0, kept / np.where(total > 0, total, 1.0), 1.0)
+    following = -3 if quaternionic else -2
+    if squares.shape[-1] < -following:
+        return rank_one, np.zeros_like(top)
+    ratio = np.where(top > 0, np.sqrt(squares[..., following] / np.where(top > 0, top, 1.0)), 0.0)
+    return rank_one, ratio
 
 
 def diversification(dominant: np.ndarray, num_orbits: int) -> tuple[np.ndarray, float]:

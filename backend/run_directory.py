@@ -103,8 +103,11 @@ def build_summary(
     *,
     steps_per_second: float,
     wall_seconds: float,
+    orbit_indicators: np.ndarray | None = None,
 ) -> dict:
-    """The final figures of a run, under the keys scripts rely on."""
+    """The final figures of a run, under the keys scripts rely on. With the orbits'
+    indicators, quaternionic orbits count under ``quaternionic_rank_one_fraction`` (rank
+    one over ℍ, σ₃/σ₁ < 0.1) instead of ``rank_one_fraction``."""
     return {
         "steps": int(snapshot.step),
         "loss": float(snapshot.loss),
@@ -112,7 +115,10 @@ def build_summary(
         "test_accuracy": None if snapshot.test_accuracy is None else float(snapshot.test_accuracy),
         "mean_sparsity": snapshot.mean_sparsity,
         "mean_alignment": snapshot.mean_alignment,
-        "rank_one_fraction": snapshot.rank_one_fraction(orbit_dims),
+        "rank_one_fraction": snapshot.rank_one_fraction(orbit_dims, orbit_indicators),
+        "quaternionic_rank_one_fraction": (
+            {} if orbit_indicators is None
+            else snapshot.quaternionic_rank_one_fraction(orbit_dims, orbit_indicators)),
         "orbit_counts": {
             label: int(count)
             for label, count in zip(orbit_labels, snapshot.orbit_counts, strict=True)

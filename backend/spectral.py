@@ -30,6 +30,8 @@ class SpectralTools:
             (v R)[(O, a, b)] = v̂[ρ_O]_ab, blocks of d_O² columns per orbit.
         block_starts: first column of every orbit's block in R.
         orbit_dims: d_O per orbit; orbit_sizes: number of member irreps (1 or 2).
+        orbit_indicators: Frobenius–Schur indicator per orbit (1 real, 0 complex pair,
+            −1 quaternionic).
         one_dimensional: orbits whose irreps are 1-dimensional (phases are defined).
     """
 
@@ -41,6 +43,7 @@ class SpectralTools:
     orbit_dims: np.ndarray
     orbit_sizes: np.ndarray
     labels: tuple[str, ...]
+    orbit_indicators: np.ndarray
 
     @staticmethod
     def of(group: FiniteGroup) -> SpectralTools:
@@ -76,6 +79,7 @@ class SpectralTools:
             orbit_dims=np.asarray([o.dim for o in irrep_set.orbits], dtype=np.int64),
             orbit_sizes=np.asarray([len(o.irreps) for o in irrep_set.orbits], dtype=np.int64),
             labels=tuple(o.label for o in irrep_set.orbits),
+            orbit_indicators=np.asarray([o.indicator for o in irrep_set.orbits], dtype=np.int64),
         )
 
     @property
@@ -89,6 +93,11 @@ class SpectralTools:
     @property
     def one_dimensional(self) -> np.ndarray:
         return self.orbit_dims == 1
+
+    @property
+    def quaternionic(self) -> np.ndarray:
+        """Orbits whose irrep is quaternionic (indicator −1)."""
+        return self.orbit_indicators < 0
 
     @property
     def real_rows(self) -> bool:

@@ -674,6 +674,7 @@ class MainWindow(QMainWindow):
         if len(self.record):
             self.agf_panel.show_history(self.record, self.shown_step())
         self.agf_panel.set_states(states, note=note)
+        self.loss_panel.show_simulated(states.rounds if states is not None else ())
         if note:
             self.show_error(note)
 

@@ -26,6 +26,7 @@ class RunContext:
     width: int
     device: str
     abelian: bool = True
+    orbit_indicators: np.ndarray | None = None  # (K,) Frobenius–Schur indicator per orbit
     predicted_drops: tuple = ()
     prediction_note: str = ""
     orbit_power: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
@@ -65,6 +66,7 @@ def context_from_trainer(trainer: Any) -> RunContext:
         orbit_labels=tuple(str(orbit.label) for orbit in orbits),
         orbit_dims=np.array([int(orbit.dim) for orbit in orbits], dtype=np.int64),
         orbit_trivial=np.array([bool(orbit.is_trivial) for orbit in orbits], dtype=bool),
+        orbit_indicators=np.array([int(orbit.indicator) for orbit in orbits], dtype=np.int64),
         width=int(trainer.config.width),
         device=str(trainer.device),
         abelian=bool(trainer.group.is_abelian),

@@ -27,6 +27,7 @@ LOSS_COLOUR = "#e6edf7"
 TRAIN_ACCURACY_COLOUR = "#8bd49c"
 TEST_ACCURACY_COLOUR = "#f78c6c"
 PREDICTION_COLOUR = "#ffcb6b"
+SIMULATED_COLOUR = "#c792ea"  # AGF (simulated) on the loss plot
 CURSOR_COLOUR = "#ff5370"
 
 # Okabe-Ito first (colour-blind safe), then evenly spaced hues for large groups.

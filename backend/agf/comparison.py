@@ -6,8 +6,13 @@ steps, the fraction of each orbit's target power that the network has fitted,
     explained_O = 1 − mean_pairs P_O(y − f) / P_O(t)     (1 once O is learned).
 
 An orbit is **learned** at the step where explained_O first reaches 1/2 (interpolated
-between checkpoints); the measured order is the orbits sorted by that step, and the
-measured level after each orbit is the plateau (staircase.find_plateaus) that follows it.
+between checkpoints); the measured order is the orbits sorted by that step. Orbits
+without template power (orbit_fit.powered: e.g. the trivial orbit of a mean-centred
+template, whose round-off power makes explained_O meaningless) are never counted as
+learned. The measured level after an orbit is read from a plateau
+(staircase.find_plateaus) between its step and the next orbit's on which the orbits not
+yet learned are still unfitted (explained < PURE_FRACTION at the plateau's middle): a
+later plateau that already holds a partial fit of the next orbit is not this orbit's level.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backend.agf.orbit_fit import explained_fraction, powered
 from backend.agf.simulation import AgfResult
 from backend.agf.staircase import find_plateaus, flattest_level
 from backend.agf.theory import PredictedDrop
@@ -26,6 +32,11 @@ from backend.config import RunConfig
 
 CHECKPOINTS = 400
 LEARNED_FRACTION = 0.5
+VANISHED_LEVEL = 0.01
+"""A measured level below this share of the initial loss counts as the end of the
+staircase: its error is taken relative to the drop into it."""
+PURE_FRACTION = 0.1
+"""A plateau is an orbit's level while every orbit learned later is fitted below this."""
 
 
 @dataclass
@@ -71,11 +82,11 @@ def run_gradient_descent(
     def record() -> None:
         residual = targets - trainer.all_outputs()
         left = trainer.fourier.orbit_power(residual).mean(axis=0)
-        fraction = np.where(power > 0, 1.0 - left / np.where(power > 0, power, 1.0), np.nan)
         checkpoints.append(trainer.step_count)
-        explained.append(fraction)
+        explained.append(explained_fraction(left, power))
 
     record()
+
     def keep_losses(report) -> None:
         steps.append(report.chunk.steps)
         losses.append(report.chunk.losses)
@@ -101,6 +112,38 @@ def run_gradient_descent(
     )
 
 
+def run_from_snapshots(
+    loss_steps: np.ndarray,
+    losses: np.ndarray,
+    snapshots: list,
+    orbit_labels: list[str],
+    orbit_dims: list[int],
+) -> GradientDescentRun:
+    """A GradientDescentRun read from a live record: the loss of every recorded step and
+    the MetricSnapshots (``function_power``, ``template_power``).
+
+    The snapshots hold the learned-function power P_O(f), not the residual's; on the
+    staircase the fit of an orbit is a multiple a·Π_O t of the target's part (each
+    orbit's neurons grow as one), so P_O(f) = a² P_O(t), P_O(y − f) = (1 − a)² P_O(t)
+    and explained_O = 1 − (1 − sqrt(P_O(f)/P_O(t)))²."""
+    power = np.asarray(snapshots[0].template_power, dtype=np.float64) if snapshots else \
+        np.zeros(len(orbit_labels))
+    fitted = np.array([np.asarray(s.function_power, dtype=np.float64) for s in snapshots])
+    keep = powered(power)
+    share = np.sqrt(np.clip(fitted / np.where(keep, power, 1.0), 0.0, None))
+    explained = np.where(keep, 1.0 - (1.0 - np.minimum(share, 1.0)) ** 2, np.nan)
+    return GradientDescentRun(
+        steps=np.asarray(loss_steps, dtype=np.float64),
+        losses=np.asarray(losses, dtype=np.float64),
+        checkpoint_steps=np.array([float(s.step) for s in snapshots]),
+        explained=explained.reshape(len(snapshots), len(orbit_labels)),
+        orbit_labels=list(orbit_labels),
+        orbit_dims=list(orbit_dims),
+        template_power=power,
+        seconds=math.nan,
+    )
+
+
 def learned_step(steps: np.ndarray, fraction: np.ndarray, threshold: float = LEARNED_FRACTION):
     """First step where ``fraction`` reaches ``threshold`` (linear interpolation), or None."""
     above = np.flatnonzero(fraction >= threshold)
@@ -117,9 +160,10 @@ def learned_step(steps: np.ndarray, fraction: np.ndarray, threshold: float = LEA
 def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
     """The orbits learned by the run in the order they were learned, with their plateaus."""
     plateaus = find_plateaus(run.steps, run.losses) if run.steps.size >= 3 else []
+    keep = powered(run.template_power)
     found = []
     for index, label in enumerate(run.orbit_labels):
-        if not run.template_power[index] > 0:
+        if not keep[index]:
             continue
         step = learned_step(run.checkpoint_steps, run.explained[:, index])
         if step is not None:
@@ -128,19 +172,41 @@ def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
     drops = []
     for position, (step, index, label) in enumerate(found):
         following = found[position + 1][0] if position + 1 < len(found) else math.inf
-        after = [p for p in plateaus if p.end > step and p.start < following]
-        if after:
-            level = after[-1].level
-        else:
-            level = flattest_level(run.steps, run.losses, step, min(following, run.steps[-1]))
+        later = [i for _, i, _ in found[position + 1 :]]
+        level = _plateau_level(run, plateaus, step, following, later)
         drops.append(MeasuredDrop(label, run.orbit_dims[index], step, level))
     return drops
+
+
+def _plateau_level(run: GradientDescentRun, plateaus, step: float, following: float,
+                   later: list[int]) -> float:
+    """The loss plateau after an orbit learned at ``step``: the last plateau before
+    ``following`` on which the ``later`` orbits are fitted below PURE_FRACTION; failing
+    that the first plateau after ``step``, or the flattest point of the curve there."""
+    after = [p for p in plateaus if p.end > step and p.start < following]
+    pure = [p for p in after if _later_fit(run, 0.5 * (max(p.start, step) + p.end), later)
+            < PURE_FRACTION]
+    if pure:
+        return pure[-1].level
+    if after:
+        return after[0].level
+    return flattest_level(run.steps, run.losses, step, min(following, run.steps[-1]))
+
+
+def _later_fit(run: GradientDescentRun, step: float, later: list[int]) -> float:
+    """The largest explained fraction, at ``step``, of the orbits learned later."""
+    if not later:
+        return 0.0
+    values = [np.interp(step, run.checkpoint_steps, np.nan_to_num(run.explained[:, i]))
+              for i in later]
+    return float(max(values))
 
 
 def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
     """The AGF simulation's staircase read per orbit: an orbit is learned at the first
     round after which explained_O ≥ 1/2; its level is the loss after the last round
-    before the next orbit is learned (orbits learned in the same round share it)."""
+    before the next orbit is learned (orbits learned in the same round share it).
+    Orbits without template power have explained_O = NaN and are never learned."""
     found = []
     for index, label in enumerate(result.orbit_labels):
         for round_, fractions in zip(result.rounds, result.explained, strict=True):
@@ -156,45 +222,150 @@ def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
     return drops
 
 
+def agf_orbit_drops_of_rounds(rounds: list, orbit_labels: list[str],
+                              orbit_dims: list[int]) -> list[MeasuredDrop]:
+    """``agf_orbit_drops`` for rounds alone (no explained fractions): an orbit is learned
+    at the first round that names it and lowers the loss (AgfRound.dropped)."""
+    seen: dict[str, tuple[float, int]] = {}
+    for position, entry in enumerate(rounds):
+        if not entry.dropped:
+            continue
+        for label in entry.orbits:
+            seen.setdefault(label, (float(entry.step), position))
+    ordered = sorted(seen.items(), key=lambda item: item[1])
+    drops = []
+    for i, (label, (step, position)) in enumerate(ordered):
+        end = ordered[i + 1][1][1] if i + 1 < len(ordered) else len(rounds)
+        level = float(rounds[max(end - 1, position)].loss_after)
+        dim = orbit_dims[orbit_labels.index(label)] if label in orbit_labels else 0
+        drops.append(MeasuredDrop(label, dim, step, level))
+    return drops
+
+
+def relative_error(predicted: float, measured: float, reference: float | None = None) -> float:
+    """(predicted − measured)/reference, reference = measured by default; NaN when either
+    is missing or the reference is 0."""
+    reference = measured if reference is None else reference
+    if not (math.isfinite(predicted) and math.isfinite(measured) and reference):
+        return math.nan
+    return (predicted - measured) / abs(reference)
+
+
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One position in the staircase: predicted and measured orbit, step and level."""
+    """One position of the staircase: AGF (closed form), AGF (simulated) and gradient
+    descent's orbit, step and level, with the predictions' relative errors.
+
+    Step error (predicted − measured)/measured; level error (predicted − measured)/
+    measured, except once the loss has all but vanished (measured level below
+    VANISHED_LEVEL of the initial loss, after the last drop; without an initial loss,
+    where the closed form's level is 0), where it is relative to the measured drop into
+    it (NaN without an initial loss). A closed-form step that is not valid for the optimiser
+    (PredictedDrop.timed) is left out (NaN)."""
 
     position: int
-    predicted: PredictedDrop
+    closed_form: PredictedDrop | None
+    simulated: MeasuredDrop | None
     measured: MeasuredDrop | None
     drop: float = math.nan
-    """The predicted size of this drop (level before − level after)."""
+    """The measured size of this drop (level before − level after)."""
+    initial: float = math.nan
+    """The loss before the first drop."""
+
+    @property
+    def closed_form_step(self) -> float:
+        if self.closed_form is None or not self.closed_form.timed:
+            return math.nan
+        return self.closed_form.step
+
+    def _level_error(self, level: float) -> float:
+        if self.measured is None:
+            return math.nan
+        vanished = self.measured.level <= VANISHED_LEVEL * self.initial or (
+            not math.isfinite(self.initial) and self.closed_form is not None
+            and self.closed_form.level == 0.0)
+        reference = self.drop if vanished else self.measured.level
+        return relative_error(level, self.measured.level, reference)
+
+    @property
+    def closed_form_step_error(self) -> float:
+        return relative_error(self.closed_form_step,
+                              self.measured.step if self.measured else math.nan)
+
+    @property
+    def simulated_step_error(self) -> float:
+        return relative_error(self.simulated.step if self.simulated else math.nan,
+                              self.measured.step if self.measured else math.nan)
+
+    @property
+    def closed_form_level_error(self) -> float:
+        return self._level_error(self.closed_form.level if self.closed_form else math.nan)
+
+    @property
+    def simulated_level_error(self) -> float:
+        return self._level_error(self.simulated.level if self.simulated else math.nan)
 
     @property
     def level_error(self) -> float:
-        """|predicted − measured| relative to the predicted level; after the last drop,
-        where the predicted level is 0, relative to the size of that drop."""
-        if self.measured is None or not math.isfinite(self.measured.level):
-            return math.nan
-        reference = self.predicted.level if self.predicted.level > 0 else self.drop
-        return abs(self.predicted.level - self.measured.level) / max(reference, 1e-300)
+        """|closed-form level error| (kept for scripts that read one level error)."""
+        return abs(self.closed_form_level_error)
 
+    def as_dict(self) -> dict:
+        """The row as JSON-ready values (None for what is missing)."""
+        def number(value: float) -> float | None:
+            return float(value) if math.isfinite(value) else None
+
+        def orbit(drop) -> str | None:
+            return None if drop is None else (drop.label if hasattr(drop, "label")
+                                              else drop.orbit)
+
+        return {
+            "position": self.position,
+            "orbit": {"closed_form": orbit(self.closed_form), "simulated": orbit(self.simulated),
+                      "gradient_descent": orbit(self.measured)},
+            "step": {"closed_form": number(self.closed_form_step),
+                     "simulated": number(self.simulated.step) if self.simulated else None,
+                     "gradient_descent": number(self.measured.step) if self.measured else None},
+            "level": {"closed_form": number(self.closed_form.level) if self.closed_form else None,
+                      "simulated": number(self.simulated.level) if self.simulated else None,
+                      "gradient_descent": number(self.measured.level) if self.measured else None},
+            "step_error": {"closed_form": number(self.closed_form_step_error),
+                           "simulated": number(self.simulated_step_error)},
+            "level_error": {"closed_form": number(self.closed_form_level_error),
+                            "simulated": number(self.simulated_level_error)},
+        }
 
 
 def compare(
     predicted: list[PredictedDrop],
     measured: list[MeasuredDrop],
     initial_level: float = math.nan,
+    simulated: list[MeasuredDrop] | None = None,
 ) -> list[ComparisonRow]:
-    """Pair the i-th predicted drop with the i-th measured one (``initial_level``: the
-    loss before the first drop, ‖t‖²/n)."""
+    """Pair the i-th drop of each list, position by position (``initial_level``: the loss
+    before the first drop, ‖t‖²/n, for the size of the first measured drop)."""
+    simulated = simulated or []
     rows = []
-    for i, drop in enumerate(predicted):
-        before = predicted[i - 1].level if i > 0 else initial_level
-        size = before - drop.level
-        rows.append(
-            ComparisonRow(i + 1, drop, measured[i] if i < len(measured) else None, size)
-        )
+    for i in range(max(len(predicted), len(measured), len(simulated))):
+        m = measured[i] if i < len(measured) else None
+        before = measured[i - 1].level if i > 0 and i - 1 < len(measured) else initial_level
+        size = before - m.level if m is not None else math.nan
+        rows.append(ComparisonRow(
+            i + 1,
+            predicted[i] if i < len(predicted) else None,
+            simulated[i] if i < len(simulated) else None,
+            m,
+            size,
+            initial_level,
+        ))
     return rows
 
 
-def order_matches(predicted: list[PredictedDrop], measured: list[MeasuredDrop]) -> bool:
-    """True when every measured orbit comes in the predicted position."""
-    count = min(len(predicted), len(measured))
-    return count > 0 and all(predicted[i].label == measured[i].orbit for i in range(count))
+def order_matches(predicted: list, measured: list[MeasuredDrop]) -> bool:
+    """True when every orbit gradient descent learned comes in the predicted position
+    (``predicted``: PredictedDrop or MeasuredDrop items) and none is missing from it."""
+    def label(drop) -> str:
+        return drop.label if hasattr(drop, "label") else drop.orbit
+
+    return (len(measured) > 0 and len(predicted) >= len(measured)
+            and all(label(predicted[i]) == measured[i].orbit for i in range(len(measured))))

@@ -21,6 +21,8 @@ class AgfStates:
     rounds: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)
     stop_reason: str = ""
+    drops: list = field(default_factory=list)
+    """AGF (simulated) read per orbit (backend.agf.comparison.agf_orbit_drops)."""
 
 
 def simulate_agf(config: Any) -> AgfStates:
@@ -29,10 +31,11 @@ def simulate_agf(config: Any) -> AgfStates:
     Raises the backend's UserError for a configuration AGF does not describe.
     """
     from backend.agf import run_agf
+    from backend.agf.comparison import agf_orbit_drops
 
     result = run_agf(config)
     return AgfStates(list(result.rounds), round_snapshots(config, result.rounds),
-                     result.stop_reason)
+                     result.stop_reason, agf_orbit_drops(result))
 
 
 def round_snapshots(config: Any, rounds: list) -> list:

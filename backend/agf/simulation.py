@@ -17,9 +17,10 @@ t in optimiser steps. In (θ̄, ln ρ) the dormant dynamics is smooth — for sc
 (k = 2) it does not depend on ρ at all, and ln ρ grows linearly once θ̄ has settled — so
 all dormant neurons are integrated together by an adaptive Runge–Kutta method (one
 vectorised evaluation of G and ∇G per stage, long steps where nothing turns), stopped by
-an event when the first neuron reaches norm 1. That neuron **activates**, with every
-dormant neuron within a factor COACTIVATION of its norm; each weight vector of an
-activated neuron is put on its dominant orbit and kept there, and the active neurons
+an event when the first neuron's output becomes of order one (ρ_out = 1,
+output_log_norms: the norm of the balanced neuron with the same output on the orbit O
+of its ξ). That neuron **activates**, with every dormant neuron of ρ_out ≥ COACTIVATION;
+every layer of an activated neuron is put on O and kept there, and the active neurons
 writing into the orbits that gained neurons are trained to convergence by L-BFGS
 (**cost minimisation**), which changes the residual. Dormant neurons keep their
 directions and norms. The loop ends when no neuron is dormant, the loss has vanished, or
@@ -37,6 +38,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
 from backend.agf.applicability import check_agf_config
+from backend.agf.orbit_fit import explained_fraction
 from backend.config import RunConfig
 
 ACTIVATION_NORM = 1.0
@@ -49,12 +51,17 @@ TOLERANCE = 1e-6
 """Relative accuracy of the adaptive integration of the dormant neurons."""
 
 COACTIVATION = 0.3
-"""Dormant neurons with a norm at least this fraction of the activation norm when a neuron
-activates join the same round (their output, ∝ ρ³, is no longer negligible)."""
+"""Dormant neurons whose output norm ρ_out is at least this fraction of the activation
+norm when a neuron activates join the same round (their output, ∝ ρ_out³, is no longer
+negligible)."""
 
 
 COST_ITERATIONS = 3000
 """Most L-BFGS iterations of one cost minimisation."""
+
+DROP_SHARE = 0.01
+"""A round whose loss falls by less than this share of the loss before learned nothing:
+its neurons activated, but on orbits already fitted or without a fit to add."""
 
 VANISHED_LOSS = 1e-9
 """AGF stops once the loss is below this fraction of the initial loss."""
@@ -74,6 +81,11 @@ class AgfRound:
     loss_before: float
     loss_after: float
     weights: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the loss fell in this round: by at least DROP_SHARE of its value before."""
+        return self.loss_after < (1.0 - DROP_SHARE) * self.loss_before
 
 
 @dataclass
@@ -272,10 +284,10 @@ class AgfProblem:
         return result.x.reshape(shape)
 
     def explained(self, residual: np.ndarray) -> np.ndarray:
-        """1 − mean_pairs P_O(r(pair)) / P_O(t) per orbit (NaN where P_O(t) = 0)."""
-        power = np.asarray(self.task.template_power, dtype=np.float64)
+        """1 − mean_pairs P_O(r(pair)) / P_O(t) per orbit (NaN where the orbit carries no
+        template power, see orbit_fit.powered)."""
         left = self.fourier.orbit_power(residual).mean(axis=0)
-        return np.where(power > 0, 1.0 - left / np.where(power > 0, power, 1.0), np.nan)
+        return explained_fraction(left, self.task.template_power)
 
 
 def _split_weights(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -293,6 +305,29 @@ def _current_weights(
     weights = theta.copy()
     weights[:, :, ~active] = directions[:, :, ~active] * norms[~active]
     return weights
+
+
+def output_log_norms(
+    problem: AgfProblem, directions: np.ndarray, log_norms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ln ρ_out, orbit) of dormant neurons: the orbit O of ξ (where the neuron writes)
+    and the norm of the balanced neuron whose output on O equals this one's,
+
+        ρ_out = ρ (‖Π_O ū‖ ‖Π_O v̄‖ ‖Π_O w̄‖ / max)^{1/3},
+
+    max = 1/(3√3) the largest product on the unit sphere (2/(3√3) with a shared
+    embedding, ū = v̄). A neuron counts as of order one when ρ_out is: its output on O is
+    ρ_out³ times that of a balanced unit neuron. Its total norm may be dominated by input
+    weights grown on an orbit learned earlier, which write nothing into O."""
+    layers = problem.layer_orbits(directions)
+    orbit = layers[-1]
+    power = problem.fourier.orbit_power(directions.transpose(0, 2, 1))  # (L, M, K)
+    on_orbit = np.sqrt(np.take_along_axis(power, orbit[None, :, None], 2)[..., 0])
+    if on_orbit.shape[0] == 2:
+        product = on_orbit[0] ** 2 * on_orbit[1] / (2.0 / (3.0 * math.sqrt(3.0)))
+    else:
+        product = on_orbit[0] * on_orbit[1] * on_orbit[2] * (3.0 * math.sqrt(3.0))
+    return log_norms + np.log(np.maximum(product, 1e-300)) / 3.0, orbit
 
 
 def _column_norms(theta: np.ndarray) -> np.ndarray:
@@ -329,7 +364,10 @@ def integrate_dormant(
         return np.concatenate([(speed * tangent).ravel(), growth])
 
     def activation(_, state: np.ndarray) -> float:
-        return float(state[size:].max()) - threshold
+        current = state[:size].reshape(shape)
+        current = current / np.maximum(_column_norms(current), 1e-300)
+        output, _ = output_log_norms(problem, current, state[size:])
+        return float(output.max()) - threshold
 
     activation.terminal = True
     activation.direction = 1.0
@@ -406,15 +444,19 @@ def run_agf(
         # Neurons within a factor COACTIVATION of the activation norm are of order one as
         # well (their output, ∝ ρ³, is no longer negligible): they join the round. A
         # neuron writes into the orbit of its output weights ξ, which labels it.
-        layers = problem.layer_orbits(directions[:, :, dormant])
-        joining = grown >= together
-        dominant = layers[-1]
+        # A neuron is of order one when its output on the orbit of ξ is (output_log_norms);
+        # every layer of a newcomer is then kept on that orbit, and its parts elsewhere
+        # (input weights grown on an orbit learned earlier) are dropped.
+        output, dominant = output_log_norms(problem, directions[:, :, dormant], grown)
+        joining = output >= together
         newcomers = dormant[joining]
         log_norms[newcomers] = np.minimum(log_norms[newcomers], math.log(ACTIVATION_NORM))
         orbit_index = dominant[joining]
-        orbit_of[:, newcomers] = layers[:, joining]
+        orbit_of[:, newcomers] = orbit_index[None, :]
         active[newcomers] = True
         theta[:, :, active] = directions[:, :, active] * np.exp(log_norms[active])
+        theta[:, :, newcomers] = problem.restrict(theta[:, :, newcomers],
+                                                  orbit_of[:, newcomers])
         loss_before = current_loss
         # The loss splits over orbits (a neuron writes only into its ξ's orbit of the
         # output), so only the orbits that gained neurons are trained again.

@@ -178,6 +178,101 @@ class PredictedDrop:
     utility: float
     step: float
     level: float
+    timed: bool = True
+    """Whether the closed-form ``step`` is valid for the optimiser (``timing_scope``);
+    when False the step is only a lower bound and is not shown as a prediction."""
+
+
+@dataclass(frozen=True)
+class OrbitPart:
+    """One step of the staircase inside an orbit: the j-th distinct singular value s_j of
+    t̂[ρ] (``multiplicity`` equal values together), its utility, its power and where it
+    lies in the orbit's explained share (``before`` .. ``before`` + ``share``)."""
+
+    orbit: int
+    label: str
+    dim: int
+    part: int
+    parts: int
+    singular: float
+    multiplicity: int
+    utility: float
+    power: float
+    before: float
+    share: float
+
+
+def part_label(label: str, part: int, parts: int) -> str:
+    """The orbit's label, with " σj" after its short name when the orbit has several
+    parts ("χ4 σ2 (4-dim, real)")."""
+    if parts == 1:
+        return label
+    short, _, rest = label.partition(" (")
+    return f"{short} σ{part}" + (f" ({rest}" if rest else "")
+
+
+def orbit_parts(irrep_set, template: np.ndarray, merge: float = 1e-6) -> list[OrbitPart]:
+    """The parts of every orbit's template coefficient (its distinct singular values).
+
+    With t̂[ρ] = Σ_i s_i p_i q_i† (s₁ ≥ s₂ ≥ …), the fit of the first parts removes
+    s_i p_i q_i† from the residual's coefficient R while the inputs still carry all of
+    t̂[ρ]. The utility is a trilinear form in (â, b̂, ĉ) = (Û t̂, V̂ t̂, Ŵ R) with unit
+    Û, V̂, Ŵ, whose maximum ‖t̂ · t̂ R†‖-chain is ‖t̂‖_op ‖t̂ R†‖_op = s₁ s_j², since
+    t̂ R† = Σ_{i≥j} s_i² p_i p_i†. So part j has
+
+        U_{O,j} = (2/(3√3)) s₁ s_j² / (n^{3/2} sqrt(C_O d_ρ))       (U_{O,1} = U*_O),
+
+    and its power is P_{O,j} = |O| (d_ρ/n) m_j s_j² (m_j equal singular values). Checked
+    against a numerical maximisation of the pair sum with the residual's template (S4,
+    D5: tests/backend/agf/test_theory.py). Inside an orbit the parts' utilities fall
+    with s_j², so they would come in decreasing s_j. Gradient descent does not follow this
+    picture (docs/agf.md): on a random S4 template it fits [3,1] (s = 9.6, 3.8, 1.1) in
+    three steps of one third of its top part each, and [2,2] (s = 6.28, 0.25) stops at
+    half of its power, so its residual is not of the form λ(g1 g2) t' assumed here. The
+    parts are therefore used to say where AGF does not apply (regime.py), not to predict.
+    A template with t̂[ρ] ∝ I (the presets) has one part per orbit. A quaternionic
+    irrep's singular values come in equal pairs, each pair one part. Values within
+    ``merge`` (relative) of each other are one part; parts without power are left out.
+    """
+    template = np.asarray(template, dtype=np.float64)
+    n = template.shape[0]
+    utilities = maximal_utilities(irrep_set, template)
+    powers = orbit_powers(irrep_set, template)
+    total = float(powers.sum())
+    parts: list[OrbitPart] = []
+    for index, orbit in enumerate(irrep_set.orbits):
+        if not powers[index] > 1e-9 * total:
+            continue
+        irrep = irrep_set.irreps[orbit.irreps[0]]
+        if orbit.is_trivial or irrep.dim == 1:
+            parts.append(OrbitPart(index, orbit.label, int(orbit.dim), 1, 1,
+                                   math.sqrt(max(float(powers[index]), 0.0)), 1,
+                                   float(utilities[index]), float(powers[index]), 0.0, 1.0))
+            continue
+        singular = np.linalg.svd(unnormalised_transform(irrep.matrices, template),
+                                 compute_uv=False)
+        groups: list[list[float]] = []
+        for value in singular:
+            if groups and groups[-1][0] - value <= merge * singular[0]:
+                groups[-1].append(float(value))
+            else:
+                groups.append([float(value)])
+        groups = [g for g in groups if g[0] > 1e-9 * singular[0]]
+        constant = orbit_constant(orbit.indicator, len(orbit.irreps))
+        scale = MAXIMISER_CONSTANT / (n**1.5 * math.sqrt(constant * irrep.dim))
+        shares = np.array([len(orbit.irreps) * irrep.dim / n * sum(v * v for v in g)
+                           for g in groups])
+        orbit_power = float(shares.sum())
+        before = 0.0
+        for j, group in enumerate(groups):
+            value = group[0]
+            share = float(shares[j] / orbit_power)
+            parts.append(OrbitPart(
+                index, part_label(orbit.label, j + 1, len(groups)), int(orbit.dim), j + 1,
+                len(groups), value, len(group), scale * singular[0] * value**2,
+                float(shares[j]), before, share))
+            before += share
+    return parts
 
 
 def predict_drops(
@@ -223,6 +318,16 @@ def predict_drops(
     return drops
 
 
+def parts_of_config(config) -> list[OrbitPart]:
+    """``orbit_parts`` of a configuration's template."""
+    from backend.spectral import SpectralTools, load_group
+    from backend.task import build_template
+
+    group = load_group(config.group)
+    irrep_set = SpectralTools.of(group).irrep_set
+    return orbit_parts(irrep_set, build_template(config, group, irrep_set))
+
+
 def expected_initial_norm(init_scale: float) -> float:
     """E‖θ(0)‖ ≈ α √2 for θ¹, θ² ~ N(0, α²/(2n)), ξ ~ N(0, α²/n): ‖θ‖² ≈ α²/2 + α²/2 + α²."""
     return init_scale * math.sqrt(2.0)
@@ -241,11 +346,37 @@ def clock_of(config) -> StepClock:
     return StepClock(rate=config.learning_rate / (1.0 - config.momentum), scaled=False)
 
 
+TIMING_PLAIN_GD = (
+    "AGF (closed form) gives no times for plain gradient descent (with or without "
+    "momentum): a dormant neuron turns at a speed proportional to its norm, so it hardly "
+    "aligns before it activates and grows at the utility of its initial direction, not at "
+    "U*; its aligned-neuron time comes 2-3x early. AGF (simulated) gives the times."
+)
+TIMING_SCALED_GD = (
+    "AGF (closed form) times hold for the first drop only: with per-neuron scaled SGD a "
+    "dormant neuron turns at a speed independent of its norm, so the first orbit's "
+    "neurons are aligned while they grow; later orbits wait for neurons to turn towards "
+    "them after each drop, which the closed form leaves out (its later times are lower "
+    "bounds). AGF (simulated) gives every time."
+)
+
+
+def timing_scope(config) -> tuple[int, str]:
+    """(number of leading drops whose closed-form step is valid, why): the first drop with
+    per-neuron scaled SGD (k = 2), none with plain gradient descent."""
+    if config.optimiser == "scaled_gd":
+        return 1, TIMING_SCALED_GD
+    return 0, TIMING_PLAIN_GD
+
+
 def predict_staircase(config) -> list[PredictedDrop]:
-    """The closed-form staircase of a configuration (σ = z², MSE, free initialisation).
+    """The closed-form staircase of a configuration (σ = z², MSE, free initialisation),
+    each drop marked ``timed`` where its step is valid for the optimiser (timing_scope).
 
     Refuses (AgfTheoryError) a configuration outside AGF before any work.
     """
+    from dataclasses import replace
+
     from backend.spectral import SpectralTools, load_group
     from backend.task import build_template
 
@@ -254,4 +385,6 @@ def predict_staircase(config) -> list[PredictedDrop]:
     irrep_set = SpectralTools.of(group).irrep_set
     template = build_template(config, group, irrep_set)
     initial_norm = expected_initial_norm(config.init_scale)
-    return predict_drops(irrep_set, template, initial_norm, clock_of(config))
+    drops = predict_drops(irrep_set, template, initial_norm, clock_of(config))
+    valid, _ = timing_scope(config)
+    return [replace(drop, timed=index < valid) for index, drop in enumerate(drops)]

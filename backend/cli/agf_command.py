@@ -25,10 +25,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "agf",
         help="predict the loss staircase with Alternating Gradient Flows",
-        description="Print the closed-form AGF prediction (orbits in learning order, "
-        "drop steps, plateau levels) and the rounds of the numerical AGF simulation of a "
-        "preset. With --compare, also train it by gradient descent and print predicted "
-        "against measured.",
+        description="Print AGF (closed form): orbits in learning order and plateau levels, "
+        "with the drop steps where the closed form is valid for the optimiser; and AGF "
+        "(simulated): the rounds of the numerical AGF, with every step. Says first whether "
+        "the configuration is inside AGF's regime, and why not. With --compare, also train "
+        "it by gradient descent and print, per position, each prediction's orbit, step and "
+        "level against gradient descent's, with the errors.",
     )
     add_configuration_arguments(parser)
     parser.add_argument("--compare", action="store_true",
@@ -54,6 +56,71 @@ def _check_json_path(path: str | None) -> Path | None:
     return target
 
 
+def _cell(value: float, form: str, width: int) -> str:
+    return f"{format(value, form):>{width}}" if math.isfinite(value) else f"{'—':>{width}}"
+
+
+def _orbit(drop) -> str:
+    if drop is None:
+        return "—"
+    return str(drop.label if hasattr(drop, "label") else drop.orbit).split(" (")[0]
+
+
+def closed_form_lines(predicted, timing_note: str, seconds: float) -> list[str]:
+    """AGF (closed form): orbits in order of U*, levels, and the steps valid for the
+    optimiser (others shown as lower bounds, ≥)."""
+    lines = [f"AGF (closed form): orbits in order of maximal utility U*, plateau levels "
+             f"({seconds * 1e3:.1f} ms)", f"  {timing_note}",
+             f"{'orbit':>12} {'dim':>4} {'U*':>10} {'step':>10} {'level':>10}"]
+    for drop in predicted:
+        step = f"{drop.step:.0f}" if drop.timed else f"≥{drop.step:.0f}"
+        lines.append(f"{_orbit(drop):>12} {drop.dim:>4} {drop.utility:>10.4g} "
+                     f"{step if math.isfinite(drop.step) else '—':>10} {drop.level:>10.4g}")
+    return lines
+
+
+def simulated_lines(result, seconds: float) -> list[str]:
+    """AGF (simulated): every round, with whether the loss dropped."""
+    lines = [f"AGF (simulated): rounds of the numerical AGF ({seconds:.2f} s, "
+             f"{result.stop_reason})",
+             f"{'round':>5} {'step':>10}  {'orbit':<16} {'neurons':<16} "
+             "loss before → after"]
+    for entry in result.rounds:
+        neurons = ",".join(str(i) for i in entry.neurons[:4])
+        if len(entry.neurons) > 4:
+            neurons = f"{len(entry.neurons)}: {neurons},…"
+        note = "" if entry.dropped else "  (no drop)"
+        lines.append(f"{entry.round:>5} {entry.step:>10.0f}  {', '.join(entry.orbits):<16} "
+                     f"{neurons:<16} {entry.loss_before:.4g} → {entry.loss_after:.4g}{note}")
+    return lines
+
+
+def comparison_lines(rows) -> list[str]:
+    """Per position: orbit, step and level of AGF (closed form), AGF (simulated) and
+    gradient descent, and the predictions' relative errors (closed-form steps only where
+    valid for the optimiser)."""
+    lines = [
+        f"{'#':>2} | {'orbit: closed':>13} {'simulated':>10} {'GD':>10} | "
+        f"{'step: closed':>12} {'simulated':>9} {'GD':>9} {'err cl.':>8} {'err sim.':>8} | "
+        f"{'level: closed':>13} {'simulated':>9} {'GD':>9} {'err cl.':>8} {'err sim.':>8}"]
+    for row in rows:
+        sim, gd = row.simulated, row.measured
+        lines.append(
+            f"{row.position:>2} | {_orbit(row.closed_form):>13} {_orbit(sim):>10} "
+            f"{_orbit(gd):>10} | "
+            f"{_cell(row.closed_form_step, '.0f', 12)} "
+            f"{_cell(sim.step if sim else math.nan, '.0f', 9)} "
+            f"{_cell(gd.step if gd else math.nan, '.0f', 9)} "
+            f"{_cell(row.closed_form_step_error, '+.1%', 8)} "
+            f"{_cell(row.simulated_step_error, '+.1%', 8)} | "
+            f"{_cell(row.closed_form.level if row.closed_form else math.nan, '.4g', 13)} "
+            f"{_cell(sim.level if sim else math.nan, '.4g', 9)} "
+            f"{_cell(gd.level if gd else math.nan, '.4g', 9)} "
+            f"{_cell(row.closed_form_level_error, '+.1%', 8)} "
+            f"{_cell(row.simulated_level_error, '+.1%', 8)}")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     config = configuration_from_arguments(args)
     json_path = _check_json_path(args.json)
@@ -64,34 +131,32 @@ def run(args: argparse.Namespace) -> int:
         order_matches,
         run_gradient_descent,
     )
+    from backend.agf.regime import regime_report
     from backend.agf.simulation import AgfProblem, run_agf
-    from backend.agf.theory import predict_staircase
+    from backend.agf.theory import predict_staircase, timing_scope
 
     start = time.perf_counter()
     predicted = predict_staircase(config)
     agf_seconds = time.perf_counter() - start
+    _, timing_note = timing_scope(config)
     start = time.perf_counter()
     problem = AgfProblem(config)
     result = run_agf(config, problem=problem, horizon=float(config.steps))
     simulation_seconds = time.perf_counter() - start
+    simulated = agf_orbit_drops(result)
+    regime = regime_report(config)
 
     print(f"AGF for {config.group} ({config.preset or 'configuration'}), "
           f"{config.steps} steps, initial loss {result.initial_loss:.4g}")
-    print(f"\nclosed form (orbits in order of maximal utility U*; {agf_seconds * 1e3:.1f} ms):")
-    print(f"{'orbit':>12} {'dim':>4} {'U*':>10} {'step':>10} {'level':>10}")
-    for drop in predicted:
-        print(f"{drop.label:>12} {drop.dim:>4} {drop.utility:>10.4g} {drop.step:>10.0f} "
-              f"{drop.level:>10.4g}")
-    print(f"\nrounds of the numerical AGF ({simulation_seconds:.2f} s, {result.stop_reason}):")
-    print(f"{'round':>5} {'step':>10}  {'orbit':<16} {'neurons':<16} loss before → after")
-    for entry in result.rounds:
-        neurons = ",".join(str(i) for i in entry.neurons[:4])
-        if len(entry.neurons) > 4:
-            neurons = f"{len(entry.neurons)}: {neurons},…"
-        print(f"{entry.round:>5} {entry.step:>10.0f}  {', '.join(entry.orbits):<16} "
-              f"{neurons:<16} {entry.loss_before:.4g} → {entry.loss_after:.4g}")
+    for line in regime.lines():
+        print(line)
+    print()
+    print("\n".join(closed_form_lines(predicted, timing_note, agf_seconds)))
+    print()
+    print("\n".join(simulated_lines(result, simulation_seconds)))
 
     payload: dict = {
+        "regime": regime.as_dict(),
         "rounds": [
             {
                 "round": entry.round,
@@ -100,13 +165,23 @@ def run(args: argparse.Namespace) -> int:
                 "neurons": list(entry.neurons),
                 "loss_before": entry.loss_before,
                 "loss_after": entry.loss_after,
+                "dropped": entry.dropped,
             }
             for entry in result.rounds
         ],
-        "predicted": [
-            {"orbit": d.label, "dim": d.dim, "step": _number(d.step), "level": d.level}
+        "closed_form": [
+            {"orbit": d.label, "dim": d.dim, "utility": d.utility,
+             "step": _number(d.step) if d.timed else None,
+             "step_lower_bound": None if d.timed else _number(d.step), "level": d.level}
             for d in predicted
         ],
+        "closed_form_timing": timing_note,
+        "simulated": [
+            {"orbit": d.orbit, "dim": d.dim, "step": d.step, "level": _number(d.level)}
+            for d in simulated
+        ],
+        "simulated_seconds": simulation_seconds,
+        "closed_form_seconds": agf_seconds,
     }
     if args.compare:
         bar = None if args.quiet else ProgressBar(config.steps, label="gradient descent")
@@ -117,34 +192,19 @@ def run(args: argparse.Namespace) -> int:
             bar.finish(int(run_gd.steps[-1]) + 1 if run_gd.steps.size else 0,
                        float(run_gd.losses[-1]) if run_gd.losses.size else None)
         measured = measured_drops(run_gd)
-        simulated = agf_orbit_drops(result)
-        rows = compare(predicted, measured, result.initial_loss)
-        closed_ratio = run_gd.seconds / max(agf_seconds, 1e-9)
-        simulation_ratio = run_gd.seconds / max(simulation_seconds, 1e-9)
-        print(f"\npredicted against measured (gradient descent {run_gd.seconds:.2f} s; "
-              f"closed form {agf_seconds * 1e3:.1f} ms, {closed_ratio:.0f}× faster; "
-              f"numerical AGF {simulation_seconds:.2f} s, {simulation_ratio:.1f}× faster):")
-        print(f"{'#':>2} {'closed form':>12} {'AGF':>12} {'measured':>12} "
-              f"{'step closed':>11} {'step AGF':>9} {'step GD':>9} "
-              f"{'level pred.':>11} {'level GD':>9} {'level err':>9}")
-        for i in range(max(len(predicted), len(measured))):
-            p = predicted[i] if i < len(predicted) else None
-            s = simulated[i] if i < len(simulated) else None
-            m = measured[i] if i < len(measured) else None
-            error = rows[i].level_error if i < len(rows) else math.nan
-            print(f"{i + 1:>2} {p.label if p else '-':>12} {s.orbit if s else '-':>12} "
-                  f"{m.orbit if m else '-':>12} "
-                  f"{p.step if p else math.nan:>11.0f} {s.step if s else math.nan:>9.0f} "
-                  f"{m.step if m else math.nan:>9.0f} "
-                  f"{p.level if p else math.nan:>11.4g} {m.level if m else math.nan:>9.4g} "
-                  f"{error:>9.2%}")
-        agree = "yes" if order_matches(predicted, measured) else "no"
-        print(f"order of the closed form matches gradient descent: {agree}")
+        rows = compare(predicted, measured, result.initial_loss, simulated)
+        print(f"\nAGF against gradient descent (gradient descent {run_gd.seconds:.2f} s; "
+              f"AGF (closed form) {agf_seconds * 1e3:.1f} ms; AGF (simulated) "
+              f"{simulation_seconds:.2f} s = {simulation_seconds / run_gd.seconds:.1%} of it):")
+        print("\n".join(comparison_lines(rows)))
+        for name, order in (("AGF (closed form)", predicted), ("AGF (simulated)", simulated)):
+            agree = "yes" if order_matches(order, measured) else "no"
+            print(f"order of {name} matches gradient descent: {agree}")
         payload["measured"] = [
             {"orbit": d.orbit, "dim": d.dim, "step": d.step, "level": _number(d.level)}
             for d in measured
         ]
-        payload["agf_seconds"] = agf_seconds
+        payload["comparison"] = [row.as_dict() for row in rows]
         payload["gd_seconds"] = run_gd.seconds
     if json_path is not None:
         write_text_atomic(json_path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

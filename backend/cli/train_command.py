@@ -263,6 +263,7 @@ def _finish(session: LiveSession, directory: RunDirectory | None,
         trainer.spectral.orbit_dims,
         steps_per_second=rate,
         wall_seconds=wall,
+        orbit_indicators=trainer.spectral.orbit_indicators,
     )
     if directory is not None:
         directory.commit(trainer.config, {**trainer.state_dict(), "wall_seconds": wall},
@@ -284,10 +285,15 @@ def summary_text(summary: dict, config: RunConfig, trainer: Trainer, directory) 
         f"loss {summary['loss']:.5g}   train accuracy {summary['train_accuracy']:.1%}   "
         + test_text
     )
+    from backend.metrics import rank_one_over_quaternions_text
+
     rank = ", ".join(f"{d}-dim {v:.1%}" for d, v in summary["rank_one_fraction"].items())
+    quaternionic = rank_one_over_quaternions_text(
+        summary.get("quaternionic_rank_one_fraction", {}))
     lines.append(
         f"mean sparsity {summary['mean_sparsity']:.3f}   mean |z| {summary['mean_alignment']:.3f}"
         + (f"   rank one (σ₂/σ₁ < 0.1): {rank}" if rank else "")
+        + (f"   {quaternionic}" if quaternionic else "")
     )
     counts = ", ".join(f"{label}: {count}" for label, count in summary["orbit_counts"].items()
                        if count)

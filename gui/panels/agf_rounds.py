@@ -23,15 +23,78 @@ from gui.panels.log_axis import DecadeAxis
 from gui.run_context import RunContext
 
 DEFINITION = (
-    "Alternating Gradient Flows, simulated for this configuration: each round the dormant "
+    "AGF (simulated): Alternating Gradient Flows integrated numerically for this "
+    "configuration: each round the dormant "
     "neuron(s) of largest accumulated utility U(θ̄) = (1/N) Σ_pairs ⟨f_θ̄, r⟩ activate and "
-    "the active neurons are trained to convergence. Gold: AGF's loss after each round, "
-    "placed at the round's optimiser step. White: gradient descent's measured loss.\n"
+    "the active neurons are trained to convergence. Gold: AGF (simulated)'s loss after "
+    "each round, placed at the round's optimiser step. White: gradient descent's measured "
+    "loss. A round whose loss does not fall (by 1 %) says so: its neurons activated on "
+    "orbits already fitted.\n"
+    "The table compares, position by position, the orbit, drop step and plateau level of "
+    "AGF (closed form), AGF (simulated) and gradient descent (an orbit counts as learned "
+    "once half of its power is fitted), with each prediction's relative error; closed-form "
+    "steps only where valid for the optimiser.\n"
     "◀ / ▶ step through the rounds. Right: the normalised orbit power of θ¹ per neuron "
     "(rows grouped by dominant orbit) for AGF after the round and for gradient descent at "
     "the same step; the text gives the neurons per dominant orbit of each."
 )
 MAP_LAYER = 0  # the heat maps show θ¹
+
+
+def _cell(value, form: str) -> str:
+    return "—" if value is None else format(value, form)
+
+
+def comparison_html(context: RunContext | None, rounds: list, history: Any,
+                    simulated: list | None = None) -> str:
+    """The comparison table as rich text: computed by backend.agf.comparison from the
+    context's closed form, the simulated rounds and the record of gradient descent."""
+    from backend.agf.comparison import (
+        agf_orbit_drops_of_rounds,
+        compare,
+        measured_drops,
+        run_from_snapshots,
+    )
+    from backend.agf.theory import timing_scope
+    from backend.errors import UserError
+
+    if context is None:
+        return ""
+    measured = []
+    if history is not None and len(history) >= 2:
+        steps, losses = history.loss_curve()
+        snapshots = list(history.snapshots)
+        try:
+            measured = measured_drops(run_from_snapshots(
+                steps, losses, snapshots, list(context.orbit_labels),
+                [int(d) for d in context.orbit_dims]))
+        except UserError:
+            measured = []
+    if simulated is None:
+        simulated = agf_orbit_drops_of_rounds(rounds, list(context.orbit_labels),
+                                              [int(d) for d in context.orbit_dims])
+    rows = compare(list(context.predicted_drops), measured,
+                   float(rounds[0].loss_before), simulated)
+    header = ("<tr><th>#</th><th>orbit: closed form</th><th>simulated</th><th>GD</th>"
+              "<th>step: closed</th><th>sim.</th><th>GD</th><th>err cl.</th><th>err sim.</th>"
+              "<th>level: closed</th><th>sim.</th><th>GD</th><th>err cl.</th>"
+              "<th>err sim.</th></tr>")
+    body = []
+    for row in (r.as_dict() for r in rows):
+        orbit, step, level = row["orbit"], row["step"], row["level"]
+        cells = [str(row["position"]),
+                 *(str(orbit[k] or "—").split(" (")[0]
+                   for k in ("closed_form", "simulated", "gradient_descent")),
+                 *(_cell(step[k], ",.0f") for k in ("closed_form", "simulated",
+                                                    "gradient_descent")),
+                 *(_cell(row["step_error"][k], "+.1%") for k in ("closed_form", "simulated")),
+                 *(_cell(level[k], ".4g") for k in ("closed_form", "simulated",
+                                                    "gradient_descent")),
+                 *(_cell(row["level_error"][k], "+.1%") for k in ("closed_form", "simulated"))]
+        body.append("<tr>" + "".join(f"<td align='right'>{c}</td>" for c in cells) + "</tr>")
+    note = timing_scope(context.config)[1] if context.config is not None else ""
+    return (f"<table cellspacing='0' cellpadding='2'>{header}{''.join(body)}</table>"
+            f"<small>{note}</small>")
 
 
 class AgfRoundsPanel(Panel):
@@ -110,6 +173,14 @@ class AgfRoundsPanel(Panel):
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         fix_text_height(self.details, 3)
         self.layout_.addWidget(self.details)
+        self.table = QLabel("")
+        self.table.setObjectName("muted")
+        self.table.setTextFormat(Qt.TextFormat.RichText)
+        self.table.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table.setToolTip(DEFINITION)
+        self.layout_.addWidget(self.table)
+        self._table_key: tuple = ()
+        self.simulated_drops: list | None = None
         self.rounds: list = []
         self.round_states: list = []
         self.current = -1
@@ -142,6 +213,7 @@ class AgfRoundsPanel(Panel):
         """Adopt an AGF simulation (backend.agf.rounds.AgfStates; None: none)."""
         rounds = list(states.rounds) if states is not None else []
         snapshots = list(states.snapshots) if states is not None else []
+        self.simulated_drops = list(states.drops) if states is not None else None
         self.set_rounds(rounds, note=note, snapshots=snapshots)
 
     def set_rounds(self, rounds: list, note: str = "", snapshots: list | None = None) -> None:
@@ -160,6 +232,7 @@ class AgfRoundsPanel(Panel):
             self.agf_curve.setData(x[keep], y[keep])
             self._fit_ranges()
             self.select_round(0)
+            self._update_table()
         else:
             self.agf_curve.setData([], [])
             self.round_marker.setData([], [])
@@ -167,6 +240,8 @@ class AgfRoundsPanel(Panel):
                 image.clear()
             self.round_label.setText("no rounds yet")
             self.details.setText(note)
+            self.table.setText("")
+            self._table_key = ()
         self._update_buttons()
 
     def select_round(self, index: int) -> None:
@@ -227,7 +302,8 @@ class AgfRoundsPanel(Panel):
             return
         agf_round = self.rounds[self.current]
         orbits = ", ".join(str(label) for label in agf_round.orbits) or "—"
-        text = (f"<b>AGF round {int(agf_round.round)}</b>: learned {orbits} "
+        verb = "learned" if agf_round.dropped else "activated, no drop on"
+        text = (f"<b>AGF (simulated) round {int(agf_round.round)}</b>: {verb} {orbits} "
                 f"({len(agf_round.neurons)} neuron(s)); loss "
                 f"{float(agf_round.loss_before):.4g} → {float(agf_round.loss_after):.4g}")
         state = self.round_snapshot()
@@ -269,3 +345,17 @@ class AgfRoundsPanel(Panel):
         if self.current >= 0:
             self._show_maps()
             self._describe_round()
+            self._update_table()
+
+    def _update_table(self) -> None:
+        """The per-position comparison (backend.agf.comparison) of AGF (closed form),
+        AGF (simulated) and gradient descent's record, redone when either changes."""
+        history = self._history
+        count = len(history) if history is not None else 0
+        key = (id(self.rounds), len(self.rounds), count,
+               getattr(history, "version", count))
+        if not self.rounds or key == self._table_key:
+            return
+        self._table_key = key
+        self.table.setText(comparison_html(self.context, self.rounds, history,
+                                           self.simulated_drops))

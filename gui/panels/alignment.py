@@ -16,7 +16,9 @@ DEFINITION = (
     "Rank one: for neurons whose dominant orbit has irreps of dimension ≥ 2, the ratio "
     "σ₂/σ₁ of the two largest singular values of â[ρ], b̂[ρ], ĉ[ρ] at the dominant irrep "
     "(0 = rank one; theory: all three become rank one). The summary gives the share of "
-    "those neurons with σ₂/σ₁ < 0.1 in θ¹, θ² and ξ, per irrep dimension.\n"
+    "those neurons with σ₂/σ₁ < 0.1 in θ¹, θ² and ξ, per irrep dimension. At a quaternionic "
+    "irrep the singular values pair up, so the measure is rank one over the quaternions: "
+    "σ₃/σ₁ (2-dim quaternionic irreps are rank one over ℍ by construction).\n"
     "Alignment: |z| with z = tr(ĉ† b̂ â) / (‖b̂ â‖_F ‖ĉ‖_F), for every neuron (theory: "
     "ĉ is a positive multiple of b̂ â, so |z| → 1 and arg z → 0)."
 )
@@ -53,7 +55,7 @@ class AlignmentPanel(Panel):
         self.canvas.setToolTip(DEFINITION)
         self.layout_.addWidget(self.canvas, 1)
         self.rank_plot = self.canvas.addPlot(row=0, col=0)
-        self.rank_plot.setTitle(theme.plot_title("σ₂/σ₁ (dim ≥ 2)"))
+        self.rank_plot.setTitle(theme.plot_title("σ₂/σ₁ (σ₃/σ₁ over ℍ), dim ≥ 2"))
         self.align_plot = self.canvas.addPlot(row=1, col=0)
         self.align_plot.setTitle(theme.plot_title("|z|"))
         for plot in (self.rank_plot, self.align_plot):
@@ -105,12 +107,19 @@ class AlignmentPanel(Panel):
         self.align_bars.setData(BINS, counts)
         self.align_y_range.set_ceiling(1.05 * max(int(counts.max()), 1))
         end_ticks(self.align_plot, self.align_y_range)
-        fractions = snapshot.rank_one_fraction(self.context.orbit_dims)
+        from backend.metrics import rank_one_over_quaternions_text  # torch: not at launch
+
+        indicators = self.context.orbit_indicators
+        fractions = snapshot.rank_one_fraction(self.context.orbit_dims, indicators)
+        quaternionic = ("" if indicators is None else rank_one_over_quaternions_text(
+            snapshot.quaternionic_rank_one_fraction(self.context.orbit_dims, indicators)))
         text = []
+        if quaternionic:
+            text.append(quaternionic)
         if fractions:
             text.append("rank one: " + ", ".join(
                 f"{100 * share:.0f}% ({dim}-dim)" for dim, share in fractions.items()))
-        else:
+        elif not quaternionic:
             text.append("no neuron on a matrix irrep")
         text.append(f"mean |z| {snapshot.mean_alignment:.3f}, "
                     f"|sin arg z| {snapshot.mean_abs_sin_phase:.3f}")

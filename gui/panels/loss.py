@@ -23,10 +23,14 @@ from gui.run_context import RunContext
 
 DEFINITION = (
     "Training loss (log scale, left axis) and train / held-out accuracy (right axis) "
-    "against optimiser steps.\nDashed gold: the staircase Alternating Gradient Flows "
-    "predicts for this configuration (σ = z², MSE): a vertical line at each predicted drop "
-    "step, labelled with the orbit learned, and the predicted plateau after it, "
-    "(1/n) Σ of the template power of the orbits not yet learned.\n"
+    "against optimiser steps.\nDashed gold, AGF (closed form), for σ = z² and MSE: the "
+    "plateau after each orbit, (1/n) Σ of the template power of the orbits not yet "
+    "learned, in the order of maximal utility; a dotted vertical line at a drop step only "
+    "where the closed-form time is valid for the optimiser (the first drop with per-neuron "
+    "scaled SGD, none with plain gradient descent), and the level drawn from there; a level "
+    "without a valid time spans the whole axis.\n"
+    "Solid violet, AGF (simulated), once computed in the AGF rounds panel: the loss of the "
+    "numerical AGF, dropping at each round's step.\n"
     "Accuracies are measured at the snapshots only: samples further apart than "
     "2 % of the step axis are not joined, and a sample joined to neither neighbour is "
     "drawn as a dot.\n"
@@ -98,6 +102,24 @@ def label_anchors(at: np.ndarray, widths: np.ndarray, view_width: float) -> np.n
     return anchors
 
 
+def timed_drops(drops) -> list:
+    """The closed-form drops whose step is valid for the optimiser (PredictedDrop.timed)."""
+    return [d for d in drops if getattr(d, "timed", True)]
+
+
+def simulated_staircase(rounds, end: float) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, losses) of AGF (simulated): the loss before the first round from step 0,
+    dropping to each round's loss after at its step, held to ``end``."""
+    if not rounds:
+        return np.zeros(0), np.zeros(0)
+    steps = np.array([float(r.step) for r in rounds])
+    after = np.array([float(r.loss_after) for r in rounds])
+    x = np.concatenate([[0.0], np.repeat(steps, 2), [max(end, float(steps[-1]))]])
+    y = np.concatenate([[float(rounds[0].loss_before)] * 2, np.repeat(after[:-1], 2),
+                        [after[-1]] * 2])
+    return x, y
+
+
 class LossPanel(Panel):
     """Log-loss curve, accuracies, predicted plateaus and jump steps, and a time cursor."""
 
@@ -157,8 +179,12 @@ class LossPanel(Panel):
         for moved in (legend.xChanged, legend.yChanged, legend.geometryChanged):
             moved.connect(self._place_drop_labels)  # the labels keep out of its way
         item.addItem(self.plateaus)
-        legend.addItem(self.plateaus, "AGF prediction")
-        self._legend_names[id(self.plateaus)] = "AGF prediction"
+        legend.addItem(self.plateaus, "AGF (closed form)")
+        self._legend_names[id(self.plateaus)] = "AGF (closed form)"
+        self.simulated = pg.PlotCurveItem(pen=pg.mkPen(theme.SIMULATED_COLOUR, width=1.4))
+        item.addItem(self.simulated)
+        self._legend_names[id(self.simulated)] = "AGF (simulated)"
+        self.simulated_rounds: tuple = ()
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.CURSOR_COLOUR, width=1))
         self.cursor.setVisible(False)
         item.addItem(self.cursor, ignoreBounds=True)
@@ -195,7 +221,10 @@ class LossPanel(Panel):
         for line in self.jumps:
             item.removeItem(line)
         self.jumps = []
-        for drop in context.predicted_drops:
+        self.simulated_rounds = ()
+        self.simulated.setData([], [])
+        self._show_in_legend(self.simulated, False)
+        for drop in timed_drops(context.predicted_drops):
             line = pg.InfiniteLine(
                 pos=float(drop.step), angle=90,
                 pen=pg.mkPen(theme.PREDICTION_COLOUR, width=1, style=Qt.PenStyle.DotLine),
@@ -203,7 +232,7 @@ class LossPanel(Panel):
                 labelOpts={"position": DROP_LABEL_ROWS[0], "color": theme.PREDICTION_COLOUR,
                            "movable": False, "anchors": [(0.5, 0.5), (0.5, 0.5)],
                            "fill": pg.mkBrush(theme.PANEL_BACKGROUND)})
-            tip = (f"AGF: orbit {drop.label} (dim {drop.dim}) learned near step "
+            tip = (f"AGF (closed form): orbit {drop.label} (dim {drop.dim}) learned near step "
                    f"{drop.step:.0f}; plateau after it {drop.level:.4g}; "
                    f"utility U* = {drop.utility:.4g}")
             line.setToolTip(tip)
@@ -292,23 +321,53 @@ class LossPanel(Panel):
         if not drops:
             self.plateaus.setData([], [])
             return
-        starts = np.array([float(d.step) for d in drops])
+        timed = np.array([getattr(d, "timed", True) for d in drops])
+        starts = np.array([float(d.step) if t else 0.0 for d, t in zip(drops, timed,
+                                                                      strict=True)])
         levels = np.array([float(d.level) for d in drops])
-        end = max(float(starts[-1]) * 1.25, float(last_step or 0.0))
-        stops = np.append(starts[1:], end)
+        shown = starts[timed]
+        end = max(float(shown.max()) * 1.25 if shown.size else 0.0, float(last_step or 0.0),
+                  self._simulated_end(), 1.0)
+        stops = np.full(len(drops), end)
+        # a timed plateau ends where the next timed drop begins
+        following = [next((float(drops[j].step) for j in range(i + 1, len(drops))
+                           if timed[j]), end) for i in range(len(drops))]
+        stops[timed] = np.asarray(following)[timed]
         positive = levels > 0  # a zero plateau cannot be drawn on a log axis
         if self.log_steps:
             positive &= starts > 0
         x = np.column_stack([starts, stops])[positive].ravel()
         y = np.log10(np.repeat(levels[positive], 2))
         self.plateaus.setData(np.log10(x) if self.log_steps else x, y)
+        self._draw_simulated(end)
+
+    def show_simulated(self, rounds) -> None:
+        """Overlay AGF (simulated): the loss of the numerical AGF's rounds (AgfRound
+        objects, in order; empty: none) as a staircase."""
+        self.simulated_rounds = tuple(rounds or ())
+        self._show_in_legend(self.simulated, bool(self.simulated_rounds))
+        self._draw_simulated(max(self._simulated_end(), 1.0))
+
+    def _simulated_end(self) -> float:
+        if not self.simulated_rounds:
+            return 0.0
+        return 1.25 * float(self.simulated_rounds[-1].step)
+
+    def _draw_simulated(self, end: float) -> None:
+        x, y = simulated_staircase(self.simulated_rounds, end)
+        positive = y > 0
+        if self.log_steps:
+            positive &= x > 0
+            x = np.log10(np.where(positive, x, 1.0))
+        self.simulated.setData(x[positive], np.log10(np.where(positive, y, 1.0))[positive])
 
     def _fit_ranges(self, losses: np.ndarray, last_step: float | None) -> float:
         """Whole decades of loss and a rounded step range, kept until the data leave them."""
         drops = self.context.predicted_drops if self.context else ()
-        end = max(float(last_step or 0.0), 1.0)
-        if drops:
-            end = max(end, 1.25 * max(float(d.step) for d in drops))
+        end = max(float(last_step or 0.0), 1.0, self._simulated_end())
+        timed = timed_drops(drops)
+        if timed:
+            end = max(end, 1.25 * max(float(d.step) for d in timed))
         self.x_range.follow(end)
         levels = np.array([float(d.level) for d in drops], dtype=float)
         decades = decade_range(np.concatenate([losses, levels]))

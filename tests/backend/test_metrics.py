@@ -10,6 +10,7 @@ from backend.metrics import (
     diversification,
     haar_statistics,
     neuron_metrics,
+    rank_one_over_quaternions_text,
 )
 from backend.spectral import SpectralTools
 from backend.training.trainer import Trainer
@@ -109,13 +110,14 @@ def test_alignment_rank_one_and_phases_against_direct_coefficients(spec):
             assert result["alignment"][m] == pytest.approx(expected_z, abs=1e-9)
             assert np.all(np.isnan(result["sigma_ratio"][:, m]))
         else:
+            kept = 2 if representative.indicator < 0 else 1  # over ℍ: σ₃/σ₁, (σ₁²+σ₂²)
             for layer, hat in enumerate((a_hat, b_hat, c_hat)):
-                singular = np.linalg.svd(hat, compute_uv=False)
+                singular = np.append(np.linalg.svd(hat, compute_uv=False), 0.0)
                 assert result["sigma_ratio"][layer, m] == pytest.approx(
-                    singular[1] / singular[0], rel=1e-8
+                    singular[kept] / singular[0], rel=1e-8, abs=1e-12
                 )
                 assert result["rank_one"][layer, m] == pytest.approx(
-                    singular[0] ** 2 / np.sum(singular**2), rel=1e-8
+                    np.sum(singular[:kept] ** 2) / np.sum(singular**2), rel=1e-8
                 )
             assert np.all(np.isnan(result["phases"][:, m]))
 
@@ -147,6 +149,77 @@ def test_rank_one_coefficients_from_a_rank_one_construction():
     result = neuron_metrics(effective, tools)
     assert result["sigma_ratio"][0, 0] == pytest.approx(0.0, abs=1e-9)
     assert result["rank_one"][0, 0] == pytest.approx(1.0, abs=1e-9)
+
+
+def quaternionic_orbit(tools, dim):
+    return next(index for index, orbit in enumerate(tools.irrep_set.orbits)
+                if orbit.indicator < 0 and orbit.dim == dim)
+
+
+def test_quaternionic_singular_values_pair_up_and_two_dim_is_rank_one_over_h():
+    """Q8's 2-dim quaternionic irrep: the coefficient of any real function has σ₁ = σ₂
+    (explicit sum and SVD), so ordinary rank one is impossible; over ℍ it is rank one."""
+    group = parse_group("Q8")
+    tools = SpectralTools.of(group)
+    orbit = quaternionic_orbit(tools, 2)
+    irrep = tools.irrep_set.irreps[tools.irrep_set.orbits[orbit].irreps[0]]
+    rng = np.random.default_rng(11)
+    effective = np.stack([project_to_orbit(v, group, tools, orbit)
+                          for v in rng.standard_normal((3, group.order))])[:, None, :]
+    for layer in range(3):
+        singular = np.linalg.svd(direct_coefficient(effective[layer, 0], irrep.matrices),
+                                 compute_uv=False)
+        assert singular[1] == pytest.approx(singular[0], rel=1e-10)
+    result = neuron_metrics(effective, tools)
+    np.testing.assert_allclose(result["rank_one"][:, 0], 1.0, atol=1e-12)
+    np.testing.assert_allclose(result["sigma_ratio"][:, 0], 0.0, atol=1e-12)
+
+
+def test_quaternionic_rank_one_on_the_four_dim_irrep_of_q8xs3():
+    """Q8×S3's 4-dim quaternionic irrep: a real function made from one complex rank-one
+    coefficient u v† has singular values (σ, σ, 0, 0): r₁ᴴ = 1, σ₃/σ₁ = 0; a random one
+    matches (σ₁² + σ₂²)/Σσ² and σ₃/σ₁ of an explicit-sum SVD."""
+    group = parse_group("Q8xS3")
+    tools = SpectralTools.of(group)
+    orbit = quaternionic_orbit(tools, 4)
+    irrep = tools.irrep_set.irreps[tools.irrep_set.orbits[orbit].irreps[0]]
+    rng = np.random.default_rng(5)
+    u, v = rng.standard_normal((2, 4)) + 1j * rng.standard_normal((2, 4))
+    made = (4 * np.trace(np.outer(u, v.conj()) @ irrep.matrices, axis1=1, axis2=2)).real
+    random = project_to_orbit(rng.standard_normal(group.order), group, tools, orbit)
+    effective = np.stack([np.stack([made, random])] * 3)
+    result = neuron_metrics(effective, tools)
+    assert np.all(result["dominant_orbit"] == orbit)
+    made_singular = np.linalg.svd(direct_coefficient(made, irrep.matrices), compute_uv=False)
+    assert made_singular[1] == pytest.approx(made_singular[0], rel=1e-9)
+    assert made_singular[2] < 1e-9 * made_singular[0]
+    np.testing.assert_allclose(result["rank_one"][:, 0], 1.0, atol=1e-9)
+    np.testing.assert_allclose(result["sigma_ratio"][:, 0], 0.0, atol=1e-6)
+    singular = np.linalg.svd(direct_coefficient(random, irrep.matrices), compute_uv=False)
+    assert singular[1] == pytest.approx(singular[0], rel=1e-9)  # pairs, so σ₂/σ₁ = 1
+    np.testing.assert_allclose(result["rank_one"][:, 1],
+                               (singular[0] ** 2 + singular[1] ** 2) / np.sum(singular**2),
+                               rtol=1e-9)
+    np.testing.assert_allclose(result["sigma_ratio"][:, 1], singular[2] / singular[0], rtol=1e-8)
+    assert result["sigma_ratio"][0, 1] > 0.1
+
+
+def test_quaternionic_fractions_in_the_summary():
+    """Q8: neurons on the 2-dim quaternionic orbit count under the quaternionic key (rank
+    one over ℍ by construction), not as '0 % rank one' under the ordinary key."""
+    from backend.run_directory import build_summary
+
+    trainer = Trainer(RunConfig(group="Q8", width=16, init_scale=1.0))
+    snapshot = trainer.metrics()
+    tools = trainer.spectral
+    on_quaternionic = tools.quaternionic[snapshot.dominant_orbit]
+    assert on_quaternionic.any()
+    summary = build_summary(snapshot, tools.labels, tools.orbit_dims, steps_per_second=0.0,
+                            wall_seconds=0.0, orbit_indicators=tools.orbit_indicators)
+    assert summary["rank_one_fraction"] == {}
+    assert summary["quaternionic_rank_one_fraction"] == {"2": 1.0}
+    assert "by construction" in rank_one_over_quaternions_text(
+        summary["quaternionic_rank_one_fraction"])
 
 
 def test_diversification_total_variation_by_hand():

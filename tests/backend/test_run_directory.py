@@ -11,8 +11,8 @@ from backend.run_directory import RunDirectory, RunDirectoryError, build_summary
 from backend.training.trainer import Trainer
 
 SUMMARY_KEYS = {"steps", "loss", "train_accuracy", "test_accuracy", "mean_sparsity",
-                "mean_alignment", "rank_one_fraction", "orbit_counts", "steps_per_second",
-                "wall_seconds"}
+                "mean_alignment", "rank_one_fraction", "quaternionic_rank_one_fraction",
+                "orbit_counts", "steps_per_second", "wall_seconds"}
 
 
 @pytest.fixture(scope="module")

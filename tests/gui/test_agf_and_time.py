@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -27,11 +29,21 @@ def test_loss_panel_overlays_the_predicted_staircase(agf_window):
     predicted = predict_staircase(agf_window.context.config)
     assert [d.label for d in agf_window.context.predicted_drops] == [d.label for d in predicted]
     panel = agf_window.loss_panel
-    assert [line.value() for line in panel.jumps] == pytest.approx([d.step for d in predicted])
+    timed = [d.step for d in predicted if d.timed]
+    assert len(timed) == 1  # scaled SGD: the closed-form time of the first drop only
+    assert [line.value() for line in panel.jumps] == pytest.approx(timed)
     x, y = panel.plateaus.getData()
     positive = [d.level for d in predicted if d.level > 0]
     assert len(x) == 2 * len(positive)
     assert 10 ** np.asarray(y)[::2] == pytest.approx(positive)
+    assert x[0] == pytest.approx(timed[0]) and x[2] == 0.0  # untimed levels span the axis
+    legend = panel.plot.getPlotItem().legend
+    names = [label.text for _, label in legend.items]
+    assert "AGF (closed form)" in names and "AGF (simulated)" not in names  # not computed yet
+    rounds = [SimpleNamespace(step=500.0, loss_before=1.0, loss_after=0.5)]
+    panel.show_simulated(rounds)
+    assert "AGF (simulated)" in [label.text for _, label in legend.items]
+    assert len(panel.simulated.getData()[0]) > 0
 
 
 def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
@@ -65,6 +77,11 @@ def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
     qtbot.waitUntil(lambda: panel.maps[1].image is not None, timeout=5000)
     assert "Gradient descent at step" in panel.details.text()
     assert panel.gd_snapshot().step <= target
+    table = panel.table.text()  # the comparison, per position, with gradient descent's
+    assert "orbit: closed form" in table and "sign" in table and "first drop only" in table
+    x, y = window.loss_panel.simulated.getData()  # AGF (simulated) on the loss plot
+    assert x[1] == pytest.approx(first.step)
+    assert 10 ** y[2] == pytest.approx(first.loss_after)
 
 
 def test_run_to_next_drop_pauses_after_a_drop(qtbot, agf_window):

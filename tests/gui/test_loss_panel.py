@@ -162,7 +162,7 @@ def test_close_drop_labels_never_overlap_and_keep_their_tooltips(qtbot):
     for box in boxes:  # never clipped by the plot's edges, never under the legend
         assert view.contains(box) and not box.intersects(legend)
     assert labels[-1].isVisible()
-    assert all("AGF: orbit" in line.toolTip() for line in panel.jumps)
+    assert all("AGF (closed form): orbit" in line.toolTip() for line in panel.jumps)
 
     panel.resize(3200, 320)  # wide enough: every label finds a place
     qtbot.waitUntil(lambda: all(label.isVisible() for label in labels), timeout=2000)
@@ -179,3 +179,24 @@ def test_curves_are_thin_in_the_window_and_full_in_pictures(qtbot):
     render_widget(panel)
     assert [c.opts["pen"].widthF() for c in curves] == [LIVE_WIDTH] * 3
 
+
+# ------------------------------------------------------------------ AGF (simulated)
+def test_simulated_staircase_holds_each_round_until_the_next():
+    from gui.panels.loss import simulated_staircase
+
+    rounds = [SimpleNamespace(step=10.0, loss_before=1.0, loss_after=0.5),
+              SimpleNamespace(step=30.0, loss_before=0.5, loss_after=0.1)]
+    x, y = simulated_staircase(rounds, 50.0)
+    assert x.tolist() == [0.0, 10.0, 10.0, 30.0, 30.0, 50.0]
+    assert y.tolist() == [1.0, 1.0, 0.5, 0.5, 0.1, 0.1]
+    assert simulated_staircase([], 5.0)[0].size == 0
+
+
+def test_untimed_closed_form_drops_draw_no_step_line(qtbot):
+    steps, losses = falling_loss(1000)
+    untimed = SimpleNamespace(**{**vars(drop(400, "χ2")), "timed": False})
+    panel = shown_panel(qtbot, Recorded(steps, losses, [0, 1000], [0.1, 1.0], [0.1, 0.9]),
+                        [drop(100, "χ1"), untimed])
+    assert [line.value() for line in panel.jumps] == [100]
+    x, _ = panel.plateaus.getData()
+    assert x.tolist()[:3] == [100.0, x[1], 0.0]

@@ -8,27 +8,38 @@ from backend.cli import main
 
 
 def test_agf_command_with_compare_writes_the_documented_keys(tmp_path, capsys):
-    """A shortened c11-agf run (2500 steps: the first three drops)."""
+    """A shortened c11-agf run (2500 steps: the first three drops; width 64, which learns
+    them at steps 915, 1287 and 1653, a quarter of the preset's cost)."""
     out = tmp_path / "agf.json"
-    code = main(["agf", "--preset", "c11-agf", "--set", "steps=2500", "--compare",
-                 "--quiet", "--json", str(out)])
+    code = main(["agf", "--preset", "c11-agf", "--set", "steps=2500", "--set", "width=64",
+                 "--compare", "--quiet", "--json", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "closed form" in printed and "rounds of the numerical AGF" in printed
-    assert "predicted against measured" in printed
+    assert "AGF (closed form)" in printed and "AGF (simulated)" in printed
+    assert "AGF against gradient descent" in printed and "inside AGF's regime" in printed
     data = json.loads(out.read_text(encoding="utf-8"))
-    assert set(data) == {"rounds", "predicted", "measured", "agf_seconds", "gd_seconds"}
+    assert set(data) == {"regime", "rounds", "closed_form", "closed_form_timing", "simulated",
+                         "simulated_seconds", "closed_form_seconds", "measured", "comparison",
+                         "gd_seconds"}
+    assert data["regime"]["inside"] is True
     assert len(data["rounds"]) >= 3, "k=±1, ±2 and ±3 activate within 2500 steps"
     assert set(data["rounds"][0]) == {"round", "step", "orbits", "neurons", "loss_before",
-                                      "loss_after"}
-    assert [p["orbit"] for p in data["predicted"]] == ["k=±1", "k=±2", "k=±3", "k=±4", "k=±5"]
-    assert set(data["predicted"][0]) == {"orbit", "dim", "step", "level"}
+                                      "loss_after", "dropped"}
+    closed = data["closed_form"]
+    assert [p["orbit"] for p in closed] == ["k=±1", "k=±2", "k=±3", "k=±4", "k=±5"]
+    assert set(closed[0]) == {"orbit", "dim", "utility", "step", "step_lower_bound", "level"}
+    assert closed[0]["step"] is not None and closed[1]["step"] is None  # scaled SGD
     assert [m["orbit"] for m in data["measured"]] == ["k=±1", "k=±2", "k=±3"]
     assert set(data["measured"][0]) == {"orbit", "dim", "step", "level"}
-    for predicted, measured in zip(data["predicted"], data["measured"], strict=False):
+    for predicted, measured in zip(closed, data["measured"], strict=False):
         assert measured["level"] is not None
         assert abs(predicted["level"] - measured["level"]) <= 0.02 * predicted["level"]
-    assert data["gd_seconds"] > 0 and data["agf_seconds"] > 0
+    row = data["comparison"][0]
+    assert set(row) == {"position", "orbit", "step", "level", "step_error", "level_error"}
+    assert row["orbit"] == {"closed_form": "k=±1", "simulated": "k=±1",
+                            "gradient_descent": "k=±1"}
+    assert abs(row["level_error"]["simulated"]) <= 0.02
+    assert data["gd_seconds"] > 0 and data["closed_form_seconds"] > 0
 
 
 def test_agf_command_refuses_a_sphere_configuration(capsys):

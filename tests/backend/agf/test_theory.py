@@ -239,3 +239,105 @@ def test_activation_steps_match_the_aligned_neuron_ode(scaled):
         # The closed form counts discrete steps: per step ln(1 + 3ηG) instead of 3ηG.
         flow_time *= 3 * rate * growth / math.log1p(3 * rate * growth)
     assert predicted == pytest.approx(flow_time, rel=2e-3)
+
+
+def residual_maximum(group, template, residual, orbit, starts=6, iterations=300):
+    """Max over the unit sphere, on one orbit, of (1/n²) Σ_pairs (a(g1) + b(g2))² c'(g1g2)
+    with a, b read through the template t and c' through the residual's template t'
+    (the higher-order power method of ``numerical_maxima``, inputs and outputs apart)."""
+    irrep_set = irreps_of(group)
+    n = group.order
+    inputs, outputs = translate_rows(template, group), translate_rows(residual, group)
+    table = np.asarray(group.table)
+    solve = table[np.asarray(group.inverse)[:, None], np.arange(n)[None, :]]
+    projector = orbit_projectors(irrep_set)[orbit]
+    generator = np.random.default_rng(5)
+
+    def unit(x):
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    u, v, w = (unit(generator.standard_normal((starts, n)) @ projector) for _ in range(3))
+    for _ in range(iterations):
+        c_table = (w @ outputs.T)[:, table]
+        u = unit(np.einsum("bij,bj->bi", c_table, v @ inputs.T) @ inputs @ projector)
+        v = unit(np.einsum("bij,bi->bj", c_table, u @ inputs.T) @ inputs @ projector)
+        a, b = u @ inputs.T, v @ inputs.T
+        w = unit(np.einsum("bi,bih->bh", a, b[:, solve]) @ outputs @ projector)
+    total = np.einsum("bi,bj,bij->b", u @ inputs.T, v @ inputs.T, (w @ outputs.T)[:, table])
+    return theory.MAXIMISER_CONSTANT * total.max() / n**2
+
+
+@pytest.mark.parametrize("spec", ["S4", "D5"])
+def test_part_utilities_match_a_numerical_maximisation_against_the_residual(spec):
+    """After the parts 1..j−1 of an orbit are fitted (removed from the residual's
+    coefficient, kept in the inputs), the best neuron's utility is (2/(3√3)) s₁ s_j² /
+    (n^{3/2} sqrt(d)), not the cubic s_j³ — checked on every part of every real matrix
+    orbit of a random template."""
+    from backend.config import RunConfig
+    from backend.task import build_template
+
+    group = parse_group(spec)
+    irrep_set = irreps_of(group)
+    config = RunConfig(group=spec, encoding="random_fourier", data_seed=0)
+    template = build_template(config, group, irrep_set)
+    parts = theory.orbit_parts(irrep_set, template)
+    checked = 0
+    for part in parts:
+        orbit = irrep_set.orbits[part.orbit]
+        irrep = irrep_set.irreps[orbit.irreps[0]]
+        if part.part == 1 or len(orbit.irreps) != 1 or np.abs(irrep.matrices.imag).max() > 0:
+            continue
+        coefficient = theory.unnormalised_transform(irrep.matrices, template)
+        left, values, right = np.linalg.svd(coefficient)
+        removed = sum(values[i] * np.outer(left[:, i], right[i]) for i in range(part.part - 1))
+        n, d = group.order, irrep.dim
+        residual = template - (d / n) * np.trace(removed @ irrep.matrices, axis1=1,
+                                                 axis2=2).real
+        assert part.singular == pytest.approx(values[part.part - 1])
+        numerical = residual_maximum(group, template, residual, part.orbit)
+        assert part.utility == pytest.approx(numerical, rel=1e-4), part
+        checked += 1
+    assert checked >= 2
+
+
+def test_presets_have_one_part_per_orbit_and_parts_share_the_orbit_power():
+    from backend.presets import load_preset
+    from backend.task import build_template
+
+    for name in ("c11-agf", "a5-agf", "d3-agf-onehot"):
+        config = load_preset(name)
+        group = parse_group(config.group)
+        irrep_set = irreps_of(group)
+        template = build_template(config, group, irrep_set)
+        parts = theory.orbit_parts(irrep_set, template)
+        assert all(p.parts == 1 for p in parts), name
+        assert [p.utility for p in parts] == pytest.approx(
+            theory.maximal_utilities(irrep_set, template)[[p.orbit for p in parts]])
+    group = parse_group("S4")
+    irrep_set = irreps_of(group)
+    from backend.config import RunConfig
+    from backend.task import build_template
+
+    template = build_template(RunConfig(group="S4", encoding="random_fourier"), group,
+                              irrep_set)
+    parts = theory.orbit_parts(irrep_set, template)
+    powers = theory.orbit_powers(irrep_set, template)
+    for orbit in {p.orbit for p in parts}:
+        mine = [p for p in parts if p.orbit == orbit]
+        assert sum(p.power for p in mine) == pytest.approx(powers[orbit])
+        assert [p.before for p in mine] == pytest.approx(
+            np.concatenate([[0], np.cumsum([p.share for p in mine])[:-1]]))
+        assert all(a.singular > b.singular for a, b in zip(mine, mine[1:], strict=False))
+    assert any(p.parts == 3 and p.label.startswith("[3,1] σ") for p in parts)
+
+
+def test_quaternionic_singular_values_pair_into_one_part():
+    from backend.config import RunConfig
+    from backend.task import build_template
+
+    group = parse_group("Q8")
+    irrep_set = irreps_of(group)
+    template = build_template(RunConfig(group="Q8", encoding="random_fourier"), group,
+                              irrep_set)
+    quaternionic = [p for p in theory.orbit_parts(irrep_set, template) if p.dim == 2]
+    assert len(quaternionic) == 1 and quaternionic[0].multiplicity == 2

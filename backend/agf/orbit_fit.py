@@ -1,0 +1,28 @@
+"""How much of each orbit's template power a network has fitted.
+
+    explained_O = 1 − mean_pairs P_O(y − f) / P_O(t)      (1 once O is learned)
+
+Orbits without template power (P_O(t) ≤ ZERO_POWER · ‖t‖²) get NaN: the trivial orbit
+of a mean-centred template holds only round-off, and a ratio of round-offs would read
+as "learned" at step 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ZERO_POWER = 1e-9
+"""An orbit whose template power is below this share of ‖t‖² has none."""
+
+
+def powered(power: np.ndarray) -> np.ndarray:
+    """Orbits that carry template power: P_O(t) > ZERO_POWER · Σ_O P_O(t)."""
+    power = np.asarray(power, dtype=np.float64)
+    return power > ZERO_POWER * max(float(power.sum()), 1e-300)
+
+
+def explained_fraction(left: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """1 − left_O/P_O(t) per orbit (NaN for orbits without power, see ``powered``)."""
+    power = np.asarray(power, dtype=np.float64)
+    keep = powered(power)
+    return np.where(keep, 1.0 - left / np.where(keep, power, 1.0), np.nan)

@@ -1,0 +1,163 @@
+"""AGF against gradient descent on the presets and off them: a validation table.
+
+    .venv/bin/python benchmarks/validate_agf.py [--cases c11,d3,a5,c20,random]
+        [--groups D5,S4,A5] [--seeds 5] [--device cpu|cuda] [--json FILE]
+
+For every case it runs AGF (closed form), AGF (simulated) and gradient descent, and
+prints per case: whether AGF's regime check passes (backend/agf/regime.py), the orbit
+order of each against gradient descent's, the largest level and step errors of AGF
+(simulated) over the orbits gradient descent learned, and the simulated AGF's wall time
+as a share of the gradient-descent time it predicts. Targets: order exactly gradient
+descent's, levels within 2 %, drop steps within 15 %, AGF time ≤ 5 % of GD's. Cases
+outside AGF's regime are counted separately.
+
+Cases: the presets c11-agf, d3-agf-onehot and a5-agf; C20 in the reference setting of
+the AGF paper (width 18, free, init 1e-2, MSE, GD lr 0.01 with momentum 0.9, template
+powers 10, 2.5, 0.625 on k = 1, 3, 5); random templates (encoding random_fourier, seeds
+0..S−1) on D5, S4 and A5 with a5-agf's other settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backend.agf import comparison, simulation  # noqa: E402
+from backend.agf.regime import regime_report  # noqa: E402
+from backend.agf.theory import predict_staircase  # noqa: E402
+from backend.presets import load_preset  # noqa: E402
+
+LEVEL_TARGET = 0.02
+STEP_TARGET = 0.15
+TIME_TARGET = 0.05
+
+C20_REFERENCE = dict(
+    group="C20", encoding="template", template_powers=[10.0, 0.0, 2.5, 0.0, 0.625],
+    width=18, activation="square", shared_embedding=False, parameterisation="free",
+    init_scale=1e-2, loss="mse", optimiser="gd", learning_rate=0.01, momentum=0.9,
+    steps=90000, seed=0, precision="float64",
+)
+
+
+def cases(names: list[str], groups: list[str], seeds: int) -> list[tuple[str, object]]:
+    chosen = []
+    if "c11" in names:
+        chosen.append(("c11-agf", load_preset("c11-agf")))
+    if "d3" in names:
+        chosen.append(("d3-agf-onehot", load_preset("d3-agf-onehot")))
+    if "a5" in names:
+        chosen.append(("a5-agf", load_preset("a5-agf")))
+    if "c20" in names:
+        chosen.append(("C20 reference", load_preset("c11-agf").replace(**C20_REFERENCE)))
+    if "random" in names:
+        base = load_preset("a5-agf")
+        for group in groups:
+            for seed in range(seeds):
+                chosen.append((f"{group} random t, seed {seed}", base.replace(
+                    group=group, encoding="random_fourier", data_seed=seed, seed=seed)))
+    return chosen
+
+
+@dataclass
+class Outcome:
+    name: str
+    inside: bool
+    reasons: list[str]
+    closed_order_ok: bool
+    order_ok: bool
+    level_error: float
+    step_error: float
+    time_share: float
+    gd_orbits: list[str]
+    simulated_orbits: list[str]
+    rows: list[dict]
+
+    @property
+    def passed(self) -> bool:
+        return (self.order_ok and self.level_error <= LEVEL_TARGET
+                and self.step_error <= STEP_TARGET and self.time_share <= TIME_TARGET)
+
+
+def largest(values) -> float:
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
+    return max(finite) if finite else math.nan
+
+
+def evaluate(name: str, config, device: str) -> Outcome:
+    config = config.replace(device=device)
+    predicted = predict_staircase(config)
+    start = time.perf_counter()
+    problem = simulation.AgfProblem(config)
+    result = simulation.run_agf(config, problem=problem, horizon=float(config.steps))
+    agf_seconds = time.perf_counter() - start
+    regime = regime_report(config)
+    gd = comparison.run_gradient_descent(config)
+    measured = comparison.measured_drops(gd)
+    simulated = comparison.agf_orbit_drops(result)
+    rows = comparison.compare(predicted, measured, result.initial_loss, simulated)
+    scored = rows[: len(measured)]
+    return Outcome(
+        name=name,
+        inside=regime.inside,
+        reasons=regime.reasons,
+        closed_order_ok=comparison.order_matches(predicted, measured),
+        order_ok=comparison.order_matches(simulated, measured),
+        level_error=largest([r.simulated_level_error for r in scored]) if scored else math.nan,
+        step_error=largest([r.simulated_step_error for r in scored]) if scored else math.nan,
+        time_share=agf_seconds / gd.seconds,
+        gd_orbits=[d.orbit for d in measured],
+        simulated_orbits=[d.orbit for d in simulated],
+        rows=[r.as_dict() for r in rows],
+    )
+
+
+def text(value: float, form: str = ".1%") -> str:
+    return format(value, form) if math.isfinite(value) else "—"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default="c11,d3,a5,c20,random")
+    parser.add_argument("--groups", default="D5,S4,A5")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+    chosen = cases(args.cases.split(","), args.groups.split(","), args.seeds)
+    print(f"{'case':<24} {'regime':<7} {'order cl.':<9} {'order sim.':<10} "
+          f"{'level err':>9} {'step err':>9} {'AGF/GD time':>11}  result")
+    outcomes = []
+    for name, config in chosen:
+        outcome = evaluate(name, config, args.device)
+        outcomes.append(outcome)
+        verdict = "pass" if outcome.passed else "FAIL"
+        print(f"{name:<24} {'inside' if outcome.inside else 'OUTSIDE':<7} "
+              f"{'yes' if outcome.closed_order_ok else 'no':<9} "
+              f"{'yes' if outcome.order_ok else 'no':<10} "
+              f"{text(outcome.level_error):>9} {text(outcome.step_error):>9} "
+              f"{text(outcome.time_share):>11}  {verdict}", flush=True)
+        if not outcome.order_ok:
+            print(f"{'':<24} GD: {', '.join(outcome.gd_orbits)}; simulated: "
+                  f"{', '.join(outcome.simulated_orbits)}", flush=True)
+        for reason in outcome.reasons:
+            print(f"{'':<24} outside: {reason}", flush=True)
+    inside = [o for o in outcomes if o.inside]
+    outside = [o for o in outcomes if not o.inside]
+    print(f"\ninside AGF's regime: {sum(o.passed for o in inside)} of {len(inside)} pass; "
+          f"outside: {len(outside)} of {len(outcomes)} "
+          f"({sum(o.passed for o in outside)} of them pass anyway)")
+    if args.json:
+        payload = [vars(o) for o in outcomes]
+        Path(args.json).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
+                                   encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

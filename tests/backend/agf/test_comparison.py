@@ -1,0 +1,108 @@
+"""The comparison's reading of a gradient-descent run, on curves built by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.agf import comparison
+from backend.agf.orbit_fit import explained_fraction, powered
+from backend.agf.simulation import AgfRound
+
+
+def staircase(levels, drops, total):
+    """A loss curve of steps 0..total-1 holding levels[i] between drops[i-1] and drops[i],
+    each drop a short smooth ramp."""
+    steps = np.arange(total, dtype=np.float64)
+    losses = np.full(total, levels[0])
+    for drop, before, after in zip(drops, levels, levels[1:], strict=False):
+        ramp = 0.5 * (1 + np.tanh((steps - drop) / 20.0))
+        losses = np.where(steps >= drop - 200, before + (after - before) * ramp, losses)
+    return steps, losses
+
+
+def run_of(steps, losses, checkpoints, explained, power):
+    return comparison.GradientDescentRun(
+        steps=steps, losses=losses, checkpoint_steps=np.asarray(checkpoints, float),
+        explained=np.asarray(explained, float), orbit_labels=["trivial", "k=1", "k=2"],
+        orbit_dims=[1, 2, 2], template_power=np.asarray(power, float), seconds=1.0)
+
+
+def test_an_orbit_without_power_is_never_learned():
+    """The trivial orbit of a mean-centred template holds round-off power (1e-30): its
+    explained fraction means nothing and must not count as learned at step 0."""
+    power = np.array([1e-30, 2.0, 1.0])
+    assert powered(power).tolist() == [False, True, True]
+    fraction = explained_fraction(np.array([0.0, 1.0, 1.0]), power)
+    assert np.isnan(fraction[0]) and fraction[1:] == pytest.approx([0.5, 0.0])
+    steps, losses = staircase([1.0, 0.4, 0.1], [3000, 7000], 10000)
+    checkpoints = np.linspace(0, 9999, 101)
+    explained = np.stack([np.ones_like(checkpoints),
+                          (checkpoints > 3000).astype(float),
+                          (checkpoints > 7000).astype(float)], axis=1)
+    drops = comparison.measured_drops(run_of(steps, losses, checkpoints, explained, power))
+    assert [d.orbit for d in drops] == ["k=1", "k=2"]
+    assert drops[0].step == pytest.approx(3000, abs=100)
+    assert drops[0].level == pytest.approx(0.4, rel=1e-3)
+
+
+def test_the_level_is_not_read_from_a_plateau_that_holds_part_of_the_next_orbit():
+    """After k=1 the loss rests at 0.15625; later it creeps to a second plateau at 0.1313
+    where k=2 is already 30 % fitted, before k=2 passes one half: the level is 0.15625."""
+    steps, losses = staircase([1.0, 0.15625, 0.1313, 0.02], [2000, 6000, 9000], 12000)
+    checkpoints = np.linspace(0, 11999, 121)
+    second = np.interp(checkpoints, [0, 5800, 6200, 8800, 9200, 12000],
+                       [0, 0, 0.3, 0.3, 1.0, 1.0])
+    explained = np.stack([np.full_like(checkpoints, np.nan),
+                          (checkpoints > 2000).astype(float), second], axis=1)
+    run = run_of(steps, losses, checkpoints, explained, [0.0, 5.0, 1.0])
+    drops = comparison.measured_drops(run)
+    assert [d.orbit for d in drops] == ["k=1", "k=2"]
+    assert drops[0].level == pytest.approx(0.15625, rel=1e-3)
+    assert drops[1].level == pytest.approx(0.02, rel=1e-3)
+
+
+def test_a_round_without_a_loss_drop_is_not_a_learned_round():
+    weights = (np.zeros((1, 2)),) * 3
+    flat = AgfRound(6, 100.0, ["k=±3"], [4], 0.1818, 0.1818, weights)
+    fallen = AgfRound(7, 200.0, ["k=±4"], [5], 0.1818, 0.0909, weights)
+    assert not flat.dropped and fallen.dropped
+
+
+def test_a_run_read_from_snapshots_uses_the_fitted_share_of_each_orbit():
+    """From P_O(f) = a² P_O(t): explained = 1 − (1 − a)², so a = 1 − 1/√2 is one half."""
+    from types import SimpleNamespace
+
+    power = np.array([0.0, 4.0, 1.0])
+    a = 1 - 1 / np.sqrt(2)
+    snapshots = [SimpleNamespace(step=s, template_power=power,
+                                 function_power=np.array([0.0, f1, f2]) * power)
+                 for s, f1, f2 in [(0, 0, 0), (10, a**2, 0), (20, 1, 0.25)]]
+    run = comparison.run_from_snapshots(np.arange(30.0), np.linspace(1, 0, 30), snapshots,
+                                        ["trivial", "k=1", "k=2"], [1, 2, 2])
+    assert np.isnan(run.explained[:, 0]).all()
+    np.testing.assert_allclose(run.explained[:, 1], [0, 0.5, 1])
+    np.testing.assert_allclose(run.explained[:, 2], [0, 0, 0.75])
+
+
+def test_rows_pair_three_staircases_and_give_signed_errors():
+    from backend.agf.theory import PredictedDrop
+
+    closed = [PredictedDrop(1, "k=1", 1, 1.0, 90.0, 0.5, timed=True),
+              PredictedDrop(2, "k=2", 1, 0.5, 150.0, 0.0, timed=False)]
+    simulated = [comparison.MeasuredDrop("k=1", 1, 110.0, 0.51),
+                 comparison.MeasuredDrop("k=2", 1, 240.0, 0.0)]
+    measured = [comparison.MeasuredDrop("k=1", 1, 100.0, 0.5),
+                comparison.MeasuredDrop("k=2", 1, 200.0, 0.01)]
+    rows = comparison.compare(closed, measured, 1.0, simulated)
+    assert rows[0].closed_form_step_error == pytest.approx(-0.1)
+    assert rows[0].simulated_step_error == pytest.approx(0.1)
+    assert rows[0].simulated_level_error == pytest.approx(0.02)
+    assert np.isnan(rows[1].closed_form_step)  # not valid for the optimiser: not shown
+    assert rows[1].simulated_step_error == pytest.approx(0.2)
+    # after the last drop the level error is relative to the measured drop (0.49)
+    assert rows[1].closed_form_level_error == pytest.approx(-0.01 / 0.49)
+    table = rows[1].as_dict()
+    assert table["step"] == {"closed_form": None, "simulated": 240.0, "gradient_descent": 200.0}
+    assert comparison.order_matches(simulated, measured)
+    assert not comparison.order_matches(simulated[:1], measured)
