@@ -43,6 +43,7 @@ shapes of the weights nor the structure of the optimiser state."""
 MAX_COUNT = 10**12
 """Largest step count, batch size or stage switch: far beyond any run, within int64."""
 PRECISIONS = ("float32", "float64")
+STEP_PATHS = ("auto", "dense", "exact")
 
 
 def _key(default: Any, help: str, allowed: tuple[str, ...] | None = None) -> Any:
@@ -130,6 +131,14 @@ class RunConfig:
     seed: int = _key(0, "seed of the initial weights (and of the minibatch draws)")
     device: str = _key("auto", "auto uses CUDA when available, else the CPU", DEVICES)
     precision: str = _key("float32", "floating-point type of the weights", PRECISIONS)
+    step_path: str = _key(
+        "auto",
+        "how a step computes the loss: dense evaluates the network on every pair; exact "
+        "uses the identity for σ = square with MSE on all pairs (O(n²M + nM²), no pair "
+        "formed; not for other activations, cross-entropy, a held-out split or "
+        "minibatches); auto takes exact where it holds and is faster",
+        STEP_PATHS,
+    )
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> RunConfig:
@@ -190,6 +199,15 @@ class RunConfig:
                 "scaled_log_factor = true multiplies the step by log(1/α), which is not "
                 f"positive for init_scale = {self.init_scale}; use init_scale < 1"
             )
+        if self.step_path == "exact":
+            from backend.training.step_path import exact_path_obstacles
+
+            obstacles = exact_path_obstacles(self)
+            if obstacles:
+                raise ConfigError(
+                    "step_path = 'exact' needs σ = square, MSE and every pair, but "
+                    + "; ".join(obstacles) + "; use step_path = 'auto' or 'dense'"
+                )
         return self
 
     # ------------------------------------------------------------------ conversion

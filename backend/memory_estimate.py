@@ -8,6 +8,8 @@ per weight (4 or 8) and k optimiser moments (2 for Adam, 1 for momentum, 0 other
     buffers   = e·B·n·M + C·M      (B = 16 n × M work buffers of the step and the metrics,
                                     C = 512 bytes of per-neuron metrics)
     pairs     = (8 + e)·n³ with the MSE loss (the targets y(g1, g2), float64 then e bytes)
+                on the dense path; the exact path (σ = z², MSE, every pair) forms no
+                pair but holds about 8 M × M Gram matrices and their products: 8·e·M²
 
 and the run needs the sum. Measured peaks on this project's machines stay above it
 (C5, C11, C7:C3 at widths up to 10⁶: 1.2–1.7× the estimate).
@@ -38,10 +40,17 @@ def per_neuron_bytes(config: RunConfig, order: int) -> int:
     return weights + element * WORK_BUFFERS * order + METRIC_BYTES_PER_NEURON
 
 
-def fixed_bytes(config: RunConfig, order: int) -> int:
+def fixed_bytes(config: RunConfig, order: int, step_path: str = "dense") -> int:
     """Bytes that do not depend on the width."""
     element = 8 if config.precision == "float64" else 4
-    return (8 + element) * order**3 if config.loss == "mse" else 0
+    dense_targets = config.loss == "mse" and step_path == "dense"
+    return (8 + element) * order**3 if dense_targets else 0
+
+
+def gram_bytes(config: RunConfig, width: int, step_path: str = "dense") -> int:
+    """The exact path's M × M matrices (none on the dense path)."""
+    element = 8 if config.precision == "float64" else 4
+    return 8 * element * width * width if step_path == "exact" else 0
 
 
 def available_bytes() -> int | None:
@@ -60,19 +69,33 @@ def available_bytes() -> int | None:
         return None
 
 
-def check_memory(config: RunConfig, order: int, available: int | None = None) -> None:
+def check_memory(config: RunConfig, order: int, available: int | None = None,
+                 step_path: str = "dense") -> None:
     """ConfigError when the run's lower-bound estimate exceeds the available memory."""
     available = available_bytes() if available is None else available
     if available is None:
         return
     per_neuron = per_neuron_bytes(config, order)
-    needed = fixed_bytes(config, order) + per_neuron * config.width
+    fixed = fixed_bytes(config, order, step_path)
+
+    def needed_for(width: int) -> int:
+        return fixed + per_neuron * width + gram_bytes(config, width, step_path)
+
+    needed = needed_for(config.width)
     if needed <= available:
         return
-    room = available - fixed_bytes(config, order)
-    fits = room // per_neuron if room > 0 else 0
+    low, high = 0, config.width  # the largest width that fits
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if needed_for(middle) <= available else (low, middle)
+    fits = low
     advice = (f"choose width = {fits} or less" if fits >= 1
               else "choose a smaller group (the pair targets alone do not fit)")
+    if step_path == "dense" and config.loss == "mse":
+        from backend.training.step_path import exact_path_obstacles
+
+        if not exact_path_obstacles(config, order):
+            advice += ", or step_path = 'exact' (it forms no pair targets)"
     raise ConfigError(
         f"width = {config.width} on group {config.group} (order {order}) needs at least "
         f"{needed / GIB:.1f} GiB of memory but {available / GIB:.1f} GiB is available; {advice}"

@@ -21,6 +21,11 @@ over neurons; the only Python loop runs over the real orbits of the group.
   orbit, ι = 1..4 (NaN for orbits without such neurons);
 - learned-function power: mean over all pairs of P_O(f(g1, g2)) against P_O(t);
 - loss and accuracies: the class of a pair is argmax_j ⟨f, x_j⟩ (argmax f for one-hot).
+
+On large groups trained on the exact path, the figures that need the output of every
+pair (accuracy, learned-function power, the majority vote's share of the table) are
+estimates on a fixed seeded sample of pairs (``backend.pair_sample``);
+``sampled_pairs`` says how many (0: every pair, exact).
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ from backend.training.network import activation_value
 
 RANK_ONE_THRESHOLD = 0.1
 """A coefficient matrix counts as rank one when σ₂/σ₁ is below this."""
-
 
 @dataclass
 class MetricSnapshot:
@@ -65,6 +69,7 @@ class MetricSnapshot:
     singular_overlap: np.ndarray | None = None  # (M,) (NaN for one-dimensional orbits)
     answer_margin: np.ndarray | None = None  # (R, R) margins of the pairs (backend.answers)
     answer_correct: np.ndarray | None = None  # (R, R) share of correctly answered pairs
+    sampled_pairs: int = 0  # pairs behind accuracy and function power (0: all, exact)
 
     @property
     def mean_sparsity(self) -> float:
@@ -133,6 +138,7 @@ class MajorityVote:
     per_orbit: np.ndarray  # (K, n)
     margin: float
     table_fraction: float
+    sampled_pairs: int = 0  # pairs behind table_fraction (0: the whole table)
 
 
 def rank_one_over_quaternions_text(fractions: dict[str, float]) -> str:
@@ -264,15 +270,20 @@ def compute_metrics(
     spectral: SpectralTools,
     loss_kind: str,
     loss: float | None = None,
+    pairs: np.ndarray | None = None,
 ) -> MetricSnapshot:
     """Every metric of MATH §4 from the effective functions (3 × (M, n)) and the network
-    outputs of all n² pairs ((n², n), flat pair order p = g1·n + g2). ``loss``, when
-    given, is the training loss already computed from these outputs."""
+    outputs of all n² pairs ((n², n), flat pair order p = g1·n + g2), or of the sampled
+    flat ``pairs`` only (then accuracy and function power are estimates on them).
+    ``loss``, when given, is the training loss already computed (required with a
+    sample)."""
     with np.errstate(all="ignore"):  # a diverged network may hold huge values
-        return _compute_metrics(step, effective, outputs, task, spectral, loss_kind, loss)
+        return _compute_metrics(step, effective, outputs, task, spectral, loss_kind, loss,
+                                pairs)
 
 
-def _compute_metrics(step, effective, outputs, task, spectral, loss_kind, loss) -> MetricSnapshot:
+def _compute_metrics(step, effective, outputs, task, spectral, loss_kind, loss,
+                     pairs=None) -> MetricSnapshot:
     effective = np.stack(effective) if isinstance(effective, tuple | list) else effective
     per_neuron = neuron_metrics(effective, spectral)
     counts, tv = diversification(per_neuron["dominant_orbit"], spectral.num_orbits)
@@ -285,8 +296,9 @@ def _compute_metrics(step, effective, outputs, task, spectral, loss_kind, loss) 
         diversification_tv=tv,
         haar=haar,
         template_power=task.template_power.copy(),
-        **output_metrics(outputs, task, spectral, loss_kind, loss),
+        **output_metrics(outputs, task, spectral, loss_kind, loss, pairs),
         **per_neuron,
+        sampled_pairs=0 if pairs is None else int(len(pairs)),
     )
 
 
@@ -296,9 +308,12 @@ def output_metrics(
     spectral: SpectralTools,
     loss_kind: str,
     loss: float | None = None,
+    pairs: np.ndarray | None = None,
 ) -> dict:
     """Loss, train and held-out accuracy and the mean learned-function power of the
-    outputs of all n² pairs ((n², n), numpy or torch, computed in their own dtype).
+    outputs of all n² pairs ((n², n), numpy or torch, computed in their own dtype), or
+    of the listed flat ``pairs`` (a sample: the accuracies and the power are then means
+    over the sampled pairs of each set, and ``loss`` must be given).
     A ``loss`` already computed from the same outputs is taken as it is.
 
     The function power averages P_O(f(g1, g2)) over the pairs without transforming every
@@ -311,6 +326,24 @@ def output_metrics(
     encoding = torch.tensor(task.encoding, dtype=outputs.dtype, device=device)
     classes = torch.tensor(task.table.reshape(-1), device=device)
     scores = outputs if task.one_hot else outputs @ encoding.T
+    if pairs is not None:
+        if loss is None:
+            raise ValueError("the loss of a sampled snapshot must be given")
+        listed = torch.as_tensor(np.asarray(pairs), device=device)
+        correct = scores.argmax(dim=1) == classes.index_select(0, listed)
+        held_out = np.isin(pairs, task.test_pairs)
+        second_moment = (outputs.T @ outputs).double() / count
+
+        def sample_accuracy(chosen: np.ndarray) -> float:
+            return float(correct[torch.as_tensor(chosen, device=device)].double().mean())
+
+        return {
+            "loss": float(loss),
+            "train_accuracy": sample_accuracy(~held_out),
+            "test_accuracy": (sample_accuracy(held_out) if task.test_pairs.size
+                              and held_out.any() else None),
+            "function_power": _function_power(second_moment, spectral),
+        }
     correct = scores.argmax(dim=1) == classes
 
     def accuracy(pairs: np.ndarray) -> float:
@@ -326,9 +359,6 @@ def output_metrics(
                         classes if all_train else classes.index_select(0, train),
                         encoding, loss_kind)
     second_moment = (outputs.T @ outputs).double() / count
-    basis, summer = spectral.fourier.orbit_projection_matrix(torch.device("cpu"), torch.float64)
-    second_moment = second_moment.cpu()
-    function_power = ((second_moment @ basis) * basis).sum(0) @ summer
     answer_margin, answer_correct = answer_table(scores, classes, task.table.shape[0])
     return {
         "answer_margin": answer_margin,
@@ -336,8 +366,15 @@ def output_metrics(
         "loss": loss,
         "train_accuracy": accuracy(task.train_pairs),
         "test_accuracy": accuracy(task.test_pairs) if task.test_pairs.size else None,
-        "function_power": function_power.numpy().astype(np.float64),
+        "function_power": _function_power(second_moment, spectral),
     }
+
+
+def _function_power(second_moment: torch.Tensor, spectral: SpectralTools) -> np.ndarray:
+    """Mean P_O(f) over pairs from C = mean_p f_p f_pᵀ: Σ over O's real basis u of uᵀCu."""
+    basis, summer = spectral.fourier.orbit_projection_matrix(torch.device("cpu"), torch.float64)
+    function_power = ((second_moment.cpu() @ basis) * basis).sum(0) @ summer
+    return function_power.numpy().astype(np.float64)
 
 
 def _loss_of(
@@ -362,8 +399,11 @@ def majority_vote(
     outputs: np.ndarray,
     task: Task,
     spectral: SpectralTools,
+    pairs: np.ndarray | None = None,
 ) -> MajorityVote:
-    """Split the class scores of (g1, g2) by the dominant orbit of each neuron."""
+    """Split the class scores of (g1, g2) by the dominant orbit of each neuron.
+    ``outputs`` are those of every pair, or of the listed flat ``pairs`` (a sample: the
+    share of the table with a positive margin is then estimated on them)."""
     a, b, c = (np.asarray(x, dtype=np.float64) for x in effective)
     hidden = activation_value(activation, torch.from_numpy(a[:, g1] + b[:, g2])).numpy()
     contributions = (scales * hidden)[:, None] * c  # (M, n): s_m σ_m c_m(j)
@@ -376,6 +416,8 @@ def majority_vote(
     others = np.delete(scores, correct)
     all_scores = class_scores(outputs, task)
     classes = task.table.reshape(-1)
+    if pairs is not None:
+        classes = classes[np.asarray(pairs)]
     right = all_scores[np.arange(classes.size), classes]
     masked = all_scores.copy()
     masked[np.arange(classes.size), classes] = -np.inf
@@ -388,4 +430,5 @@ def majority_vote(
         per_orbit=per_orbit,
         margin=float(scores[correct] - others.max()),
         table_fraction=table_fraction,
+        sampled_pairs=0 if pairs is None else int(len(pairs)),
     )

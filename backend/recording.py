@@ -25,8 +25,9 @@ from backend.metrics import MetricSnapshot
 STEP_OFFSET = 10.0
 """s₀: below about this many steps the grid is linear (every step its own bucket)."""
 INITIAL_RESOLUTION = 1e-4
-OPTIONAL_FIELDS = ("singular_overlap", "answer_margin", "answer_correct")
-"""Snapshot fields that files written before they existed lack (read back as None)."""
+OPTIONAL_FIELDS = ("singular_overlap", "answer_margin", "answer_correct", "sampled_pairs")
+"""Snapshot fields that files written before they existed lack (read back as their
+default: None, or 0 sampled pairs)."""
 
 
 def _buckets(steps: np.ndarray, resolution: float) -> np.ndarray:
@@ -203,7 +204,7 @@ class MetricHistory:
                     if f"snapshot_{spec.name}" not in arrays and spec.name in OPTIONAL_FIELDS:
                         continue
                     value = arrays[f"snapshot_{spec.name}"][i]
-                    if spec.name == "step":
+                    if spec.name in ("step", "sampled_pairs"):
                         value = int(value)
                     elif spec.name in ("loss", "train_accuracy", "diversification_tv"):
                         value = float(value)

@@ -104,15 +104,18 @@ def build_summary(
     steps_per_second: float,
     wall_seconds: float,
     orbit_indicators: np.ndarray | None = None,
+    step_path: str = "dense",
 ) -> dict:
     """The final figures of a run, under the keys scripts rely on. With the orbits'
     indicators, quaternionic orbits count under ``quaternionic_rank_one_fraction`` (rank
-    one over ℍ, σ₃/σ₁ < 0.1) instead of ``rank_one_fraction``."""
+    one over ℍ, σ₃/σ₁ < 0.1) instead of ``rank_one_fraction``. ``sampled_pairs``: the
+    pairs behind the accuracy, 0 for every pair; ``step_path``: dense or exact."""
     return {
         "steps": int(snapshot.step),
         "loss": float(snapshot.loss),
         "train_accuracy": float(snapshot.train_accuracy),
         "test_accuracy": None if snapshot.test_accuracy is None else float(snapshot.test_accuracy),
+        "sampled_pairs": int(snapshot.sampled_pairs),
         "mean_sparsity": snapshot.mean_sparsity,
         "mean_alignment": snapshot.mean_alignment,
         "rank_one_fraction": snapshot.rank_one_fraction(orbit_dims, orbit_indicators),
@@ -125,6 +128,7 @@ def build_summary(
         },
         "steps_per_second": float(steps_per_second),
         "wall_seconds": float(wall_seconds),
+        "step_path": str(step_path),
     }
 
 

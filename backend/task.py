@@ -54,7 +54,8 @@ def build_task(config: RunConfig, group, irrep_set, fourier) -> Task:
     template = build_template(config, group, irrep_set)
     encoding = translate_rows(template, group)
     train, test = split_pairs(n, config.train_fraction, config.data_seed)
-    power = np.asarray(fourier.orbit_power(template), dtype=np.float64)
+    # per irrep then per orbit: needs only F, not the real orbit basis (SVDs, seconds on S6)
+    power = np.asarray(fourier.irrep_power(template) @ fourier.irrep_to_orbit, dtype=np.float64)
     return Task(
         order=n,
         one_hot=config.encoding == "onehot",

@@ -68,7 +68,8 @@ def context_from_trainer(trainer: Any) -> RunContext:
         orbit_trivial=np.array([bool(orbit.is_trivial) for orbit in orbits], dtype=bool),
         orbit_indicators=np.array([int(orbit.indicator) for orbit in orbits], dtype=np.int64),
         width=int(trainer.config.width),
-        device=str(trainer.device),
+        device=str(trainer.device) + (f" · {trainer.step_path_label}"
+                                      if hasattr(trainer, "step_path_label") else ""),
         abelian=bool(trainer.group.is_abelian),
         predicted_drops=tuple(predicted),
         prediction_note=note,

@@ -264,6 +264,7 @@ def _finish(session: LiveSession, directory: RunDirectory | None,
         steps_per_second=rate,
         wall_seconds=wall,
         orbit_indicators=trainer.spectral.orbit_indicators,
+        step_path=trainer.step_path,
     )
     if directory is not None:
         directory.commit(trainer.config, {**trainer.state_dict(), "wall_seconds": wall},
@@ -276,14 +277,16 @@ def summary_text(summary: dict, config: RunConfig, trainer: Trainer, directory) 
     name = config.preset or "custom configuration"
     lines = [
         f"{name} · {trainer.group.name} (order {trainer.group.order}) · width {config.width} · "
-        f"{summary['steps']} steps in {format_duration(summary['wall_seconds'])} "
+        f"{trainer.step_path_label} · {summary['steps']} steps in "
+        f"{format_duration(summary['wall_seconds'])} "
         f"({summary['steps_per_second']:,.0f} steps/s)",
     ]
     test = summary["test_accuracy"]
     test_text = "held-out accuracy n/a" if test is None else f"held-out accuracy {test:.1%}"
+    sampled = summary.get("sampled_pairs", 0)
     lines.append(
-        f"loss {summary['loss']:.5g}   train accuracy {summary['train_accuracy']:.1%}   "
-        + test_text
+        f"loss {summary['loss']:.5g}   train accuracy {summary['train_accuracy']:.1%}"
+        + (f" ({sampled} sampled pairs)   " if sampled else "   ") + test_text
     )
     from backend.metrics import rank_one_over_quaternions_text
 

@@ -138,9 +138,7 @@ class CompositionNetwork:
             task.encoding, dtype=dtype, device=device
         )
         self.classes = torch.tensor(task.table.reshape(-1), device=device)
-        self.targets = None
-        if loss == "mse":
-            self.targets = torch.tensor(task.targets(), dtype=dtype, device=device)
+        self._targets: torch.Tensor | None = None  # (n², n), made by the first dense use
         self.train_pairs = torch.tensor(task.train_pairs, device=device)
         self.train_first = self.train_pairs // n
         self.train_second = self.train_pairs % n
@@ -151,6 +149,15 @@ class CompositionNetwork:
         self._buffers: dict[tuple, dict] = {}  # (rows, width) -> buffers (and block plan)
         self._view_cache: dict[int, tuple] = {}  # id(tensor) -> (tensor, its views)
         self._fused_step: FusedPairsStep | None = None  # kept for the same theta and grad
+
+    @property
+    def targets(self) -> torch.Tensor | None:
+        """y(g1, g2) = x_{g1 g2} for every flat pair (n², n) for MSE (None otherwise),
+        made when a dense step or loss first needs it: the exact path never does."""
+        if self._targets is None and self.loss_kind == "mse":
+            self._targets = torch.tensor(self.task.targets(), dtype=self.dtype,
+                                         device=self.device)
+        return self._targets
 
     # ----------------------------------------------------------------- embeddings
     def embeddings(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

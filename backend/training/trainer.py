@@ -9,6 +9,10 @@
   losses and weights are checked for finiteness and the state is remembered; a
   non-finite value restores the last remembered state, stops training and sets
   ``divergence`` to a sentence that says why and what to do.
+- Step path: ``step_path`` is "dense" (the network on every pair) or "exact" (σ = z² with
+  MSE on every pair through the identity of the mathematics reference, section 6, which
+  forms no pair); metrics that need the output of every pair are then estimated on a
+  fixed sample of pairs when computing them exactly would cost more than a step.
 - Regimes: free (small initialisation, output scale 1) and sphere (unit weight vectors,
   output scale a/M; Stage I trains the directions, Stage II freezes them and trains the
   scale a, tied or per neuron).
@@ -26,11 +30,14 @@ import torch
 from backend.config import ConfigError, RunConfig
 from backend.memory_estimate import check_memory
 from backend.metrics import MajorityVote, MetricSnapshot, compute_metrics, majority_vote
+from backend.pair_sample import metric_pair_sample
 from backend.spectral import SpectralTools, load_group
 from backend.task import build_task
 from backend.training.lanes import parallel_lanes
 from backend.training.network import CompositionNetwork, initial_parameters
 from backend.training.optimisers import GradientDescent, Optimiser, build_optimiser
+from backend.training.quadratic_path import ExactQuadraticLoss
+from backend.training.step_path import choose_step_path, exact_step_cost
 
 CHECK_INTERVAL = 64
 """Steps between finiteness checks (each one a device sync)."""
@@ -64,19 +71,24 @@ class Trainer:
                 f"group {config.group!r} has a single element, so there is nothing to learn; "
                 "choose a group of order 2 or more"
             )
-        check_memory(config, self.group.order)
         if config.shared_embedding and not self.group.is_abelian:
             raise ConfigError(
                 f"shared_embedding = true needs a commutative group, because θ¹ = θ² makes "
                 f"f(g1, g2) = f(g2, g1) while {self.group.name} has g1 g2 ≠ g2 g1 for some "
                 "pairs; set shared_embedding = false"
             )
+        n = self.group.order
+        self.step_path = choose_step_path(config, n)
+        check_memory(config, n, step_path=self.step_path)
+        self.device = resolve_device(config.device)
+        self.dtype = torch.float64 if config.precision == "float64" else torch.float32
+        self.metric_pairs = metric_pair_sample(n, config.data_seed) if (
+            self.step_path == "exact" and n**3 * config.width > exact_step_cost(n, config.width)
+        ) else None
         self.spectral = SpectralTools.of(self.group)
         self.irreps = self.spectral.irrep_set
         self.fourier = self.spectral.fourier
         self.task = build_task(config, self.group, self.irreps, self.fourier)
-        self.device = resolve_device(config.device)
-        self.dtype = torch.float64 if config.precision == "float64" else torch.float32
         self.network = CompositionNetwork(
             self.task,
             activation=config.activation,
@@ -85,6 +97,10 @@ class Trainer:
             device=self.device,
             dtype=self.dtype,
         )
+        self.exact = ExactQuadraticLoss(
+            self.task, self.irreps, shared_embedding=config.shared_embedding,
+            device=self.device, dtype=self.dtype,
+        ) if self.step_path == "exact" else None
         self.divergence: str | None = None
         self.reinitialise(config.seed)
 
@@ -283,7 +299,8 @@ class Trainer:
             self._recent_steps = np.zeros(0, dtype=np.int64)
             self._recent_losses = np.zeros(0)
             return self._last_loss
-        lanes = not self._uses_minibatches() and self.network.uses_lanes(self.width)
+        lanes = (self.exact is None and not self._uses_minibatches()
+                 and self.network.uses_lanes(self.width))
         with parallel_lanes(lanes):
             return self._take_steps(k)
 
@@ -320,19 +337,28 @@ class Trainer:
         outputs_copy, self._outputs_copy = self._outputs_copy, None
         if self.stage == STAGE_TWO:
             scale_vector = self.scale if self.scale.dim() == 1 else self.scale.expand(self.width)
-            loss, scale_grad = self.network.loss_and_gradient(
-                self.theta, scale_vector, self.grad, pairs, need_theta_grad=False,
-                outputs_copy=outputs_copy,
+            loss, scale_grad = self._loss_and_gradient(
+                scale_vector, pairs, need_theta_grad=False, outputs_copy=outputs_copy
             )
             if self.scale.dim() == 0:
                 scale_grad = scale_grad.sum()
             self.scale_optimiser.step(self.scale, scale_grad)
             return loss
-        loss, _ = self.network.loss_and_gradient(
-            self.theta, self.scale, self.grad, pairs, outputs_copy=outputs_copy
-        )
+        loss, _ = self._loss_and_gradient(self.scale, pairs, outputs_copy=outputs_copy)
         self.optimiser.step(self.theta, self.grad)
         return loss
+
+    def _loss_and_gradient(self, scale, pairs: torch.Tensor | None, *,
+                           need_theta_grad: bool = True,
+                           outputs_copy: torch.Tensor | None = None):
+        """The step's loss and gradient (into ``self.grad``) on the configured path."""
+        if self.exact is not None:
+            return self.exact.loss_and_gradient(self.theta, scale, self.grad,
+                                                need_theta_grad=need_theta_grad)
+        return self.network.loss_and_gradient(
+            self.theta, scale, self.grad, pairs, need_theta_grad=need_theta_grad,
+            outputs_copy=outputs_copy,
+        )
 
     def _next_batch(self) -> torch.Tensor | None:
         """The pairs of the next step: a seeded minibatch, or None for all training pairs."""
@@ -399,6 +425,8 @@ class Trainer:
     def loss_value(self) -> float:
         """The loss on the training pairs at the current weights (one forward pass)."""
         with torch.no_grad():
+            if self.exact is not None:
+                return float(self.exact.loss(self.theta, self._scale_for_forward()))
             outputs = self.network.outputs(self.theta, self._scale_for_forward())
             pairs = self.network.train_pairs
             return float(self.network.loss_of_outputs(outputs.index_select(0, pairs), pairs))
@@ -414,6 +442,11 @@ class Trainer:
         return self._recent_steps.copy(), self._recent_losses.copy()
 
     # ------------------------------------------------------------------ views
+    @property
+    def step_path_label(self) -> str:
+        """Which path the steps take, in words: "exact path" or "dense path"."""
+        return f"{self.step_path} path"
+
     def _scale_for_forward(self) -> float | torch.Tensor:
         if isinstance(self.scale, torch.Tensor):
             return self.scale if self.scale.dim() == 1 else self.scale.expand(self.width)
@@ -438,20 +471,26 @@ class Trainer:
         """f(g1, g2) for every flat pair p = g1·n + g2, (n², n) float64."""
         return self._output_tensor().cpu().numpy().astype(np.float64)
 
-    def _output_tensor(self) -> torch.Tensor:
-        """f of all pairs in the weights' own dtype and device."""
+    def _output_tensor(self, pairs: np.ndarray | None = None) -> torch.Tensor:
+        """f of all pairs (or of the given flat pairs) in the weights' own dtype and
+        device."""
         with torch.no_grad():
-            return self.network.outputs(self.theta, self._scale_for_forward())
+            chosen = None if pairs is None else torch.as_tensor(pairs, device=self.device)
+            return self.network.outputs(self.theta, self._scale_for_forward(), chosen)
 
     def metrics(self) -> MetricSnapshot:
-        """All live metrics of the current weights (plain numpy copies)."""
+        """All live metrics of the current weights (plain numpy copies); those that need
+        the output of every pair come from ``metric_pairs`` when it is set."""
+        sampled = self.metric_pairs is not None
         return compute_metrics(
             step=self.step_count,
             effective=self.effective_functions(),
-            outputs=self._output_tensor(),
+            outputs=self._output_tensor(self.metric_pairs),
             task=self.task,
             spectral=self.spectral,
             loss_kind=self.config.loss,
+            loss=self.loss_value() if self.exact is not None else None,
+            pairs=self.metric_pairs if sampled else None,
         )
 
     def metrics_then_step(self, k: int = 1) -> MetricSnapshot:
@@ -460,9 +499,11 @@ class Trainer:
         training pairs and the loss are taken from the first step's own forward pass,
         so the snapshot costs only its own arithmetic (and a forward pass of the
         held-out pairs, if any). Falls back to ``metrics()`` then ``step(k)`` when that
-        step is a minibatch or does not run (k = 0, after a divergence)."""
+        step is a minibatch or does not run (k = 0, after a divergence), and on the exact
+        path, whose step forms no output."""
         k = int(k)
-        if k < 1 or self.divergence is not None or self._uses_minibatches():
+        if (k < 1 or self.divergence is not None or self._uses_minibatches()
+                or self.exact is not None):
             snapshot = self.metrics()
             self.step(k)
             return snapshot
@@ -513,9 +554,10 @@ class Trainer:
             effective=effective,
             scales=self.output_scales(),
             activation=self.config.activation,
-            outputs=self.all_outputs(),
+            outputs=self._output_tensor(self.metric_pairs).cpu().numpy().astype(np.float64),
             task=self.task,
             spectral=self.spectral,
+            pairs=self.metric_pairs,
         )
 
 

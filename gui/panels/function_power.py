@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
+from backend.pair_sample import sampled_label
 from gui import theme
 from gui.panels.base import (
     Panel,
@@ -84,6 +85,8 @@ class FunctionPowerPanel(Panel):
         super().show_snapshot(snapshot)
         if snapshot is None or self.context is None:
             return
+        self.plot.getPlotItem().setLabel(
+            "left", sampled_label("power", getattr(snapshot, "sampled_pairs", 0)))
         template = np.asarray(snapshot.template_power, dtype=float)
         for line, orbit in zip(self.targets, self.orbits, strict=True):
             line.setPos(float(template[orbit]))

@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
+from backend.pair_sample import sampled_label
 from gui import theme
 from gui.panels.base import (
     Panel,
@@ -375,6 +376,12 @@ class LossPanel(Panel):
             self.y_range.set(*decades)
         low, high = self.x_range.current
         return high - low
+
+    def show_snapshot(self, snapshot: Any) -> None:
+        super().show_snapshot(snapshot)
+        if snapshot is not None:
+            self.plot.getPlotItem().getAxis("right").setLabel(
+                sampled_label("accuracy", getattr(snapshot, "sampled_pairs", 0)))
 
     def show_history(self, history: Any, step: int | None = None) -> None:
         steps, losses = history.loss_curve(step)

@@ -6,7 +6,7 @@ from backend.config import ConfigError, RunConfig, known_keys, parse_assignment
 from backend.presets import DEFAULT_PRESET, list_presets, load_preset, preset_names
 
 ISSUE_PRESETS = {"frobenius21-sphere", "z3xz5-sphere", "c11-agf", "d3-agf-onehot", "a5-agf",
-                 "s4-onehot", "c31-grokking"}
+                 "s4-onehot", "c31-grokking", "s6-agf", "s5-sphere-mse"}
 
 
 def test_toml_round_trip(tmp_path):

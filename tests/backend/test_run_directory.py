@@ -12,7 +12,8 @@ from backend.training.trainer import Trainer
 
 SUMMARY_KEYS = {"steps", "loss", "train_accuracy", "test_accuracy", "mean_sparsity",
                 "mean_alignment", "rank_one_fraction", "quaternionic_rank_one_fraction",
-                "orbit_counts", "steps_per_second", "wall_seconds"}
+                "orbit_counts", "steps_per_second", "wall_seconds", "sampled_pairs",
+                "step_path"}
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ def test_presets_lists_every_preset_with_one_line():
     result = run("presets")
     assert result.returncode == 0
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 7
+    assert len(lines) == 9
     assert lines[0].startswith("frobenius21-sphere") and lines[0].endswith("(default)")
     shown = run("presets", "--show", "c11-agf")
     assert 'group = "C11"' in shown.stdout
