@@ -29,15 +29,19 @@ def exact_path_obstacles(config, order: int | None = None) -> list[str]:
     return reasons
 
 
-EXACT_MIN_ORDER = 50
+EXACT_MIN_ORDER = 100
 EXACT_MAX_WIDTH_RATIO = 0.2
 """auto takes the exact path on groups of order n ≥ ``EXACT_MIN_ORDER`` at widths
-M ≤ ``EXACT_MAX_WIDTH_RATIO``·n². Its step costs about 24 n²M + 6 nM² multiply-adds and
+M ≤ ``EXACT_MAX_WIDTH_RATIO``·n². Its step costs about 24 n²M + 6 nM² multiply-adds in
 ~100 tensor operations; the dense fused kernels' about 3 n³M in a few calls. Measured
 with ``benchmarks/bench_large_groups.py --crossover`` (time of an exact step over a dense
-one, one thread): C7⋊C3 at widths 128, 512, 2048: 4.8, 5.7, 155; S4 (512): 4.1; D18
-(512): 1.8; D24 and S4×C2 (512): 4.1, 4.3; A5 at 512, 1024, 2048: 0.62, 2.2, 4.5; D30 at
-512, 1024: 0.34, 1.7; S5 at 256, 1024, 2048: 0.04, 0.43, 0.38; S6 (2048): 0.025."""
+one, one thread, quiet machine): C7⋊C3 at widths 128, 512, 2048: 4.8, 5.7, 155; S4 (512):
+4.1; D18 (512): 1.8; D24 and S4×C2 (512): 4.1, 4.3; A5 at 512, 1024, 2048: 0.62, 2.2,
+4.5; D30 at 512, 1024: 0.34, 1.7; S5 at 256, 1024, 2048: 0.04, 0.43, 0.38; S6 (2048):
+0.025. On two threads of a busy machine each of the exact step's operations waits for the
+other thread, and groups of order 60 ran 4–50× slower there than on the dense path, so
+auto leaves them (and all smaller groups) to the dense path; from order 100 on the exact
+path's products are large enough to win either way (S6 at width 2048: 40–100×)."""
 
 
 def exact_step_cost(order: int, width: int) -> float:

@@ -200,8 +200,9 @@ def test_auto_picks_exact_on_large_groups_and_dense_on_small_ones():
     assert choose_step_path(RunConfig(group="S5", width=1024, **mse), 120) == "exact"
     assert choose_step_path(RunConfig(group="S6", width=2048, **mse), 720) == "exact"
     assert choose_step_path(RunConfig(group="C7:C3", width=512, **mse), 21) == "dense"
-    assert choose_step_path(RunConfig(group="D30", width=512, **mse), 60) == "exact"
-    assert choose_step_path(RunConfig(group="A5", width=2048, **mse), 60) == "dense"
+    assert choose_step_path(RunConfig(group="S5", width=256, **mse), 120) == "exact"
+    assert choose_step_path(RunConfig(group="D30", width=512, **mse), 60) == "dense"
+    assert choose_step_path(RunConfig(group="S5", width=4096, **mse), 120) == "dense"
     assert choose_step_path(RunConfig(group="S6", width=2048, step_path="dense", **mse),
                             720) == "dense"
 
