@@ -43,6 +43,15 @@ other thread, and groups of order 60 ran 4–50× slower there than on the dense
 auto leaves them (and all smaller groups) to the dense path; from order 100 on the exact
 path's products are large enough to win either way (S6 at width 2048: 40–100×)."""
 
+EXACT_MIN_ORDER_CUDA = 200
+"""On a GPU the dense step's few large products run near the device's peak while the
+exact step's ~100 small operations are bound by their launches (a floor of about 3 ms),
+so the crossover lies higher. Measured on an H200 (float32, template, free regime,
+``bench_large_groups.py --device cuda``), exact against dense steps/s: S5 (order 120) at
+width 1024: 331 against 789; A6 (360) at 1024: 256 against 109; S6 (720) at 2048: 162
+against 8.6, at 4096: 89 against 4.5. The dense step's time grows about as n^1.8 between
+S5 and A6 there, crossing the exact step's floor near order 200."""
+
 
 def exact_step_cost(order: int, width: int) -> float:
     """Multiply-adds of one exact step (about 24 n²M + 6 nM²)."""
@@ -50,15 +59,18 @@ def exact_step_cost(order: int, width: int) -> float:
     return 24 * n * n * m + 6 * n * m * m
 
 
-def exact_is_faster(order: int, width: int) -> bool:
-    """Whether the exact step beats the dense one (the measured crossover above)."""
-    return order >= EXACT_MIN_ORDER and width <= EXACT_MAX_WIDTH_RATIO * order * order
+def exact_is_faster(order: int, width: int, device_type: str = "cpu") -> bool:
+    """Whether the exact step beats the dense one on a CPU or a CUDA device (the measured
+    crossovers above)."""
+    least = EXACT_MIN_ORDER_CUDA if device_type == "cuda" else EXACT_MIN_ORDER
+    return order >= least and width <= EXACT_MAX_WIDTH_RATIO * order * order
 
 
-def choose_step_path(config, order: int) -> str:
-    """'dense' or 'exact' for ``config`` on a group of order n: a forced path is checked
-    (exact where the identity does not hold is a ConfigError naming why); auto takes the
-    exact path where it holds and is measured faster (``exact_is_faster``)."""
+def choose_step_path(config, order: int, device_type: str = "cpu") -> str:
+    """'dense' or 'exact' for ``config`` on a group of order n on a device of the given type
+    ("cpu" or "cuda"): a forced path is checked (exact where the identity does not hold is
+    a ConfigError naming why); auto takes the exact path where it holds and is measured
+    faster on that device (``exact_is_faster``)."""
     from backend.config import ConfigError
 
     obstacles = exact_path_obstacles(config, order)
@@ -73,4 +85,4 @@ def choose_step_path(config, order: int) -> str:
         return "exact"
     if obstacles:
         return "dense"
-    return "exact" if exact_is_faster(order, config.width) else "dense"
+    return "exact" if exact_is_faster(order, config.width, device_type) else "dense"

@@ -78,9 +78,9 @@ class Trainer:
                 "pairs; set shared_embedding = false"
             )
         n = self.group.order
-        self.step_path = choose_step_path(config, n)
-        check_memory(config, n, step_path=self.step_path)
         self.device = resolve_device(config.device)
+        self.step_path = choose_step_path(config, n, self.device.type)
+        check_memory(config, n, step_path=self.step_path)
         self.dtype = torch.float64 if config.precision == "float64" else torch.float32
         self.metric_pairs = metric_pair_sample(n, config.data_seed) if (
             self.step_path == "exact" and n**3 * config.width > exact_step_cost(n, config.width)
