@@ -259,10 +259,11 @@ class AgfProblem:
         """Train the active neurons to a stationary point of the loss (L-BFGS).
 
         With ``orbits`` (L, M) every weight vector stays on its orbit (weights and
-        gradient projected by Π_O). Gradient descent keeps an active neuron there: its
-        parts on other orbits are of the initial scale and sit at a saddle (the utility is
-        cubic in them), whereas an unconstrained quasi-Newton method would leave that
-        saddle at once and fit orbits that gradient descent learns only rounds later.
+        gradient projected by Π_O). The orbit-restricted minimiser is a stationary point
+        of the whole loss; an unconstrained quasi-Newton method would leave the saddles of
+        the orbits not yet learned at once and fit orbits that gradient descent learns only
+        rounds later. Gradient descent's active neurons do carry parts on other orbits (a
+        few per cent of their power, mixed in along the drops), which this leaves out.
         """
         shape = theta.shape
         if orbits is not None:
