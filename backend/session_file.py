@@ -20,7 +20,6 @@ what is wrong with a truncated, corrupted or foreign file.
 from __future__ import annotations
 
 import errno
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 from backend.atomic_files import write_atomic
 from backend.config import RunConfig
 from backend.errors import UserError
-from backend.file_reading import read_npz_members
+from backend.file_reading import FolderWriteError, check_writable_folder, read_npz_members
 from backend.recording import MetricHistory
 from backend.run_checks import check_run, history_from_arrays
 from backend.run_directory import RunDirectory
@@ -86,17 +85,10 @@ def check_writable_file(path: Path, what: str) -> None:
     path = Path(path)
     if path.is_dir():
         raise SessionFileError(f"{path} is a folder; give a file name for the {what}")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise SessionFileError(
-            f"cannot write the {what} {path}: the folder {folder} does not exist; "
-            "create it first or choose another folder"
-        )
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SessionFileError(
-            f"cannot write the {what} {path}: the folder {folder} is not writable; "
-            "choose a folder you can write to"
-        )
+    try:
+        check_writable_folder(path.parent if str(path.parent) else Path("."), f"{what} {path}")
+    except FolderWriteError as error:
+        raise SessionFileError(str(error)) from None
 
 
 def write_failure_message(path: Path, error: OSError) -> str:
