@@ -17,6 +17,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -82,6 +83,7 @@ class ConfigForm(QWidget):
         self.group_status = QLabel("")
         self.group_status.setObjectName("hint")
         self.group_status.setWordWrap(True)
+        wrap_within_width(self.group_status)
         form.addRow(LABELS["group"], self.group_edit)
         form.addRow("", self.group_status)
         self._group_timer = QTimer(self)
@@ -143,6 +145,7 @@ class ConfigForm(QWidget):
         self.problem = QLabel("")
         self.problem.setObjectName("error")
         self.problem.setWordWrap(True)
+        wrap_within_width(self.problem)
         layout.addWidget(self.problem)
         layout.addStretch(1)
         self._filling = False
@@ -271,6 +274,14 @@ class ConfigForm(QWidget):
         style = widget.style()
         style.unpolish(widget)
         style.polish(widget)
+
+
+def wrap_within_width(label: QLabel) -> None:
+    """A word-wrapped message that wraps to the form's width instead of widening the
+    form (the settings dock is as wide as the fields need, whatever the message)."""
+    policy = label.sizePolicy()
+    policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+    label.setSizePolicy(policy)
 
 
 def _read_number(text: str, what: str) -> float:

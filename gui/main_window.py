@@ -61,7 +61,6 @@ PREFERRED_SIZE = (1600, 900)  # the default window, shrunk to the screen it open
 SCREEN_SHARE = 0.94  # of the available screen, at most, for the default window
 DOCK_MINIMUM = {"controls": QSize(190, 120), RIGHT: QSize(220, 140), BOTTOM: QSize(170, 130)}
 CENTRAL_MINIMUM = QSize(240, 160)
-CONTROLS_SHARE = 0.15  # of the window's width, for the settings
 RIGHT_SHARE = 0.3  # for the right column (loss, power, answers, AGF)
 COLLAPSED_SHARE = 0.6  # a dock below this share of its default size is re-grown on resize
 RESIZE_SETTLE_MS = 120
@@ -191,6 +190,7 @@ class MainWindow(QMainWindow):
         controls = QScrollArea()
         controls.setWidgetResizable(True)
         controls.setWidget(self.form)
+        self.settings_scroll = controls
         self.docks: dict[str, QDockWidget] = {}
         self._dock("controls", "Run settings", controls, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.docks["controls"].setMinimumSize(DOCK_MINIMUM["controls"])
@@ -237,10 +237,27 @@ class MainWindow(QMainWindow):
             if panel is widget and not self._closing:
                 self._draw_panel(key)
 
+    def settings_width(self) -> int:
+        """The settings dock's width that shows every field of the form whole: the form's
+        preferred width, the vertical scroll bar, the scroll area's frame and the dock's
+        own margins (the form never needs a horizontal scroll bar)."""
+        dock, scroll = self.docks["controls"], self.settings_scroll
+        margins = max(dock.width() - scroll.width(), 0) if scroll.width() > 0 else 0
+        return (self.form.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+                + 2 * scroll.frameWidth() + margins)
+
+    def _fit_settings(self) -> int:
+        """Keep the settings dock at least as wide as its fields need (a narrower dock
+        would cut them); the heat maps in the centre give up the room. Returns the width."""
+        width = self.settings_width()
+        if self.docks["controls"].minimumWidth() != width:
+            self.docks["controls"].setMinimumWidth(width)
+        return width
+
     def _default_sizes(self) -> dict[str, tuple[Qt.Orientation, int]]:
         """Each dock's default size along the direction its area shares out."""
         width, height = max(self.width(), 640), max(self.height(), 480)
-        sizes = {"controls": (Qt.Orientation.Horizontal, int(CONTROLS_SHARE * width))}
+        sizes = {"controls": (Qt.Orientation.Horizontal, self._fit_settings())}
         rows = {RIGHT: int(0.62 * height), BOTTOM: int(0.84 * width)}
         for area, orientation in ((RIGHT, Qt.Orientation.Vertical),
                                   (BOTTOM, Qt.Orientation.Horizontal)):
@@ -256,7 +273,7 @@ class MainWindow(QMainWindow):
         width, height = max(self.width(), 640), max(self.height(), 480)
         right = [self.docks[e.key] for e in PANELS if e.area == RIGHT and not e.tab_with]
         bottom = [self.docks[e.key] for e in PANELS if e.area == BOTTOM and not e.tab_with]
-        self.resizeDocks([self.docks["controls"]], [int(CONTROLS_SHARE * width)],
+        self.resizeDocks([self.docks["controls"]], [self._fit_settings()],
                          Qt.Orientation.Horizontal)
         if right:
             self.resizeDocks([right[0]], [int(RIGHT_SHARE * width)], Qt.Orientation.Horizontal)

@@ -63,6 +63,35 @@ def test_layout_fits_and_no_column_label_is_clipped(qtbot, size, group):
         window.worker.shutdown(2000)
 
 
+@pytest.mark.parametrize("size", [(1024, 700), (1280, 800), (1600, 900)])
+def test_settings_dock_shows_every_field_whole(qtbot, size):
+    from gui import theme
+
+    app = QApplication.instance()
+    previous = app.styleSheet()
+    app.setStyleSheet(theme.style_sheet())  # the app's look: its padding widens fields
+    window = open_window(qtbot, size)
+    try:
+        window.grab()
+        qtbot.wait(50)
+        scroll = window.settings_scroll
+        assert not scroll.horizontalScrollBar().isVisible()
+        viewport = scroll.viewport().width()
+        assert window.form.sizeHint().width() <= viewport
+        fields = [window.form.group_edit, window.form.width_spin, window.form.seed_spin,
+                  window.form.lr_edit, window.form.init_edit, window.form.overrides_edit,
+                  *window.form.choices.values()]
+        for field in fields:  # a combo box narrower than its hint cuts its text
+            assert field.width() >= field.sizeHint().width(), field
+            assert field.mapTo(window.form, field.rect().topRight()).x() < viewport, field
+        window.reset_layout()
+        qtbot.wait(50)
+        assert window.docks["controls"].width() >= window.settings_width()
+    finally:
+        window.worker.shutdown(2000)
+        app.setStyleSheet(previous)
+
+
 def test_default_window_fits_the_screen(qtbot):
     from gui.main_window import PREFERRED_SIZE, default_window_size
 
