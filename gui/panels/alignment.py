@@ -37,6 +37,12 @@ def end_ticks(plot: pg.PlotItem, steady: SteadyRange) -> None:
         axis.setTicks([[(0.0, "0"), (top, f"{top:g}")], []])
 
 
+def layer_key() -> str:
+    """θ¹ θ² ξ, each in the colour of its histogram (HTML)."""
+    return " ".join(f"<span style='color:{colour}'>{name}</span>"
+                    for name, colour in zip(theme.LAYER_NAMES, theme.LAYER_COLOURS, strict=True))
+
+
 class AlignmentPanel(Panel):
     """Histograms of σ₂/σ₁ per layer (matrix irreps) and of |z|, with a one-line summary."""
 
@@ -48,14 +54,16 @@ class AlignmentPanel(Panel):
         self.summary = QLabel("")
         self.summary.setObjectName("muted")
         self.summary.setWordWrap(True)
-        fix_text_height(self.summary, 3)
+        fix_text_height(self.summary, 4)  # quaternionic groups say more
         self.summary.setToolTip(DEFINITION)
         self.layout_.addWidget(self.summary)
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setToolTip(DEFINITION)
         self.layout_.addWidget(self.canvas, 1)
         self.rank_plot = self.canvas.addPlot(row=0, col=0)
-        self.rank_plot.setTitle(theme.plot_title("σ₂/σ₁ (σ₃/σ₁ over ℍ), dim ≥ 2"))
+        # the layers' names in their colours stand for a legend: a legend inside a plot
+        # a few lines high would sit on the bars
+        self.rank_plot.setTitle(theme.plot_title("σ₂/σ₁, dim ≥ 2: " + layer_key()))
         self.align_plot = self.canvas.addPlot(row=1, col=0)
         self.align_plot.setTitle(theme.plot_title("|z|"))
         for plot in (self.rank_plot, self.align_plot):
@@ -66,14 +74,12 @@ class AlignmentPanel(Panel):
             plot.setLabel("left", "neurons")
         self.rank_y_range = SteadyRange(self.rank_plot, "y")
         self.align_y_range = SteadyRange(self.align_plot, "y")
-        legend = self.rank_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
         self.rank_curves = []
-        for name, colour in zip(theme.LAYER_NAMES, theme.LAYER_COLOURS, strict=True):
+        for colour in theme.LAYER_COLOURS:
             fill = pg.mkColor(colour)
             fill.setAlpha(45)
             curve = self.rank_plot.plot(stepMode="center", fillLevel=0, brush=pg.mkBrush(fill),
                                         pen=pg.mkPen(colour, width=1.5), antialias=False)
-            legend.addItem(curve, name)
             self.rank_curves.append(curve)
         self.align_bars = self.align_plot.plot(
             stepMode="center", fillLevel=0, pen=pg.mkPen(theme.GOOD, width=1.2),
@@ -124,3 +130,4 @@ class AlignmentPanel(Panel):
         text.append(f"mean |z| {snapshot.mean_alignment:.3f}, "
                     f"|sin arg z| {snapshot.mean_abs_sin_phase:.3f}")
         self.summary.setText(";  ".join(text))
+        self.summary.setToolTip(self.summary.text() + "\n\n" + DEFINITION)  # never cut

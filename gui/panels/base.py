@@ -257,3 +257,53 @@ def fix_text_width(label) -> None:
     from PyQt6.QtWidgets import QSizePolicy
 
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+
+class LegendAbove:
+    """Keeps a plot's legend in a strip above its data instead of over it: the legend
+    sits in the plot's title row, its entries in as many columns as the plot's width
+    holds, and the row is as high as the legend. ``attach`` a (new) legend, or None for
+    no strip; call ``fit`` after adding or removing entries (a resize fits by itself)."""
+
+    MARGIN = 8  # pixels between the legend and the plot's right edge
+
+    def __init__(self, item: pg.PlotItem, legend: pg.LegendItem | None = None) -> None:
+        self.item = item
+        self.legend: pg.LegendItem | None = None
+        self._fitting = False
+        self._height = -1
+        self._margins = list(item.layout.getContentsMargins())
+        item.vb.sigResized.connect(self.fit)
+        self.attach(legend)
+
+    def attach(self, legend: pg.LegendItem | None) -> None:
+        self.legend = legend
+        if legend is not None:
+            legend.setParentItem(self.item)
+            legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-self.MARGIN, 0))
+        self.fit()
+
+    def fit(self, *_args) -> None:
+        if self._fitting:
+            return
+        self._fitting = True
+        try:
+            legend = self.legend
+            height = 0
+            if legend is not None and legend.items:
+                room = self.item.width() - 2 * self.MARGIN
+                columns = len(legend.items)
+                legend.setColumnCount(columns)
+                while columns > 1 and legend.width() > room:
+                    columns -= 1
+                    legend.setColumnCount(columns)
+                height = int(math.ceil(legend.height()))
+            if height != self._height:
+                self._height = height
+                self.item.layout.setRowFixedHeight(0, height)
+                # the strip also makes room for the top tick's label: no margin above it
+                margins = list(self._margins)
+                margins[1] = max(margins[1] - height, 0)
+                self.item.layout.setContentsMargins(*margins)
+        finally:
+            self._fitting = False

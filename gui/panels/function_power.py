@@ -11,6 +11,7 @@ from PyQt6.QtCore import Qt
 from backend.pair_sample import sampled_label
 from gui import theme
 from gui.panels.base import (
+    LegendAbove,
     Panel,
     SteadyRange,
     set_step_axis_log,
@@ -46,6 +47,7 @@ class FunctionPowerPanel(Panel):
         item.addItem(self.cursor, ignoreBounds=True)
         self.x_range = SteadyRange(item, "x")
         self.y_range = SteadyRange(item, "y")
+        self.legend_strip = LegendAbove(item)
 
     def set_context(self, context: RunContext) -> None:
         super().set_context(context)
@@ -62,6 +64,7 @@ class FunctionPowerPanel(Panel):
         self.orbits = np.flatnonzero(~context.orbit_trivial)
         legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt", colCount=2) \
             if len(self.orbits) <= MAX_LEGEND else None
+        self.legend_strip.attach(legend)  # above the curves, never over them
         self.curves, self.targets = [], []
         for orbit in self.orbits:
             colour = theme.orbit_colour(int(orbit), context.num_orbits)
@@ -74,6 +77,7 @@ class FunctionPowerPanel(Panel):
             item.addItem(line)
             self.curves.append(curve)
             self.targets.append(line)
+        self.legend_strip.fit()
 
     def set_log_steps(self, on: bool) -> None:
         super().set_log_steps(on)

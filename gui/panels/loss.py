@@ -11,6 +11,7 @@ from PyQt6.QtCore import Qt
 from backend.pair_sample import sampled_label
 from gui import theme
 from gui.panels.base import (
+    LegendAbove,
     Panel,
     SteadyRange,
     decade_range,
@@ -150,6 +151,8 @@ class LossPanel(Panel):
         item.scene().addItem(self.accuracy_box)
         item.getAxis("right").linkToView(self.accuracy_box)
         item.getAxis("right").setLabel("accuracy")
+        # three ticks: six would run together in a plot a few lines high
+        item.getAxis("right").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
         self.accuracy_box.setXLink(item)
         self.accuracy_box.setYRange(0, 1.02, padding=0)
         self.accuracy_box.setMouseEnabled(x=False, y=False)
@@ -182,6 +185,7 @@ class LossPanel(Panel):
         item.addItem(self.plateaus)
         legend.addItem(self.plateaus, "AGF (closed form)")
         self._legend_names[id(self.plateaus)] = "AGF (closed form)"
+        self.legend_strip = LegendAbove(item, legend)  # the legend never covers the curves
         self.simulated = pg.PlotCurveItem(pen=pg.mkPen(theme.SIMULATED_COLOUR, width=1.4))
         item.addItem(self.simulated)
         self._legend_names[id(self.simulated)] = "AGF (simulated)"
@@ -210,6 +214,8 @@ class LossPanel(Panel):
             self.legend.addItem(item, self._legend_names[id(item)])
         elif listed and not shown:
             self.legend.removeItem(item)
+        if shown != listed:
+            self.legend_strip.fit()
 
     def _sync_views(self) -> None:
         item = self.plot.getPlotItem()

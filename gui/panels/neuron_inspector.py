@@ -10,6 +10,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from gui import theme
 from gui.panels.base import (
+    LegendAbove,
     Panel,
     SteadyRange,
     fix_text_height,
@@ -58,23 +59,27 @@ class NeuronInspectorPanel(Panel):
         self.canvas.setToolTip(DEFINITION)
         self.layout_.addWidget(self.canvas, 1)
         self.race_plot = self.canvas.addPlot(row=0, col=0)
-        self.race_plot.setTitle(theme.plot_title("orbit power over time"))
+        self.race_plot.setLabel("left", "orbit power")  # the title row holds its legend
+        self.race_legend = LegendAbove(self.race_plot)
         self.race_plot.setLabel("bottom", "step")
         self.race_plot.setYRange(0, 1.02, padding=0)
         self.function_plot = self.canvas.addPlot(row=0, col=1,
                                                  axisItems={"bottom": ColumnAxis()})
-        self.function_plot.setTitle(theme.plot_title("a, b, c on G"))
+        # the letters in their curves' colours stand for a legend, which would sit on
+        # the curves of a plot this small
+        self.function_plot.setTitle(theme.plot_title(
+            " ".join(f"<span style='color:{colour}'>{letter}</span>"
+                     for letter, colour in zip("abc", theme.LAYER_COLOURS, strict=True))
+            + " on G"))
         self.race_x_range = SteadyRange(self.race_plot, "x")
         self.function_y_range = SteadyRange(self.function_plot, "y", padding=0.05)
         for plot in (self.race_plot, self.function_plot):
             plot.setMenuEnabled(False)
             plot.hideButtons()
-        legend = self.function_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
         self.function_curves = []
-        for letter, colour in zip("abc", theme.LAYER_COLOURS, strict=True):
+        for colour in theme.LAYER_COLOURS:
             curve = self.function_plot.plot(pen=pg.mkPen(colour, width=1.4), symbol="o",
                                             symbolSize=4, symbolBrush=colour, symbolPen=None)
-            legend.addItem(curve, letter)
             self.function_curves.append(curve)
         self.live_only_note = pg.TextItem(LIVE_ONLY, color=theme.MUTED, anchor=(0.5, 0.5))
         self.live_only_note.setVisible(False)
@@ -100,14 +105,16 @@ class NeuronInspectorPanel(Panel):
             self.race_plot.legend = None
         legend = (self.race_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
                   if context.num_orbits <= MAX_LEGEND else None)
+        self.race_legend.attach(legend)
         self.race_curves = []
         for orbit, label in enumerate(context.orbit_labels):
             colour = theme.orbit_colour(orbit, context.num_orbits)
             curve = thin_in_window(self.race_plot.plot(skipFiniteCheck=True),
                                    pg.mkPen(colour, width=1.5))
-            if legend is not None:
-                legend.addItem(curve, label)
+            if legend is not None:  # the orbit alone: its dimension is in the heading
+                legend.addItem(curve, label.split(" (")[0])
             self.race_curves.append(curve)
+        self.race_legend.fit()
         self.race_x_range.reset()
         self.function_y_range.reset()
         n = context.order

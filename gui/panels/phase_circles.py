@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from gui import theme
-from gui.panels.base import Panel, fix_text_width
+from gui.panels.base import Panel, fix_text_height
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -49,9 +49,12 @@ class PhaseCirclesPanel(Panel):
         self.haar_label = QLabel("")
         self.haar_label.setToolTip("Haar statistics R_ι = |mean_m e^{iιφ_m}|, ι = 1..4, "
                                    "of the chosen orbit (0 for Haar-uniform phases).")
-        fix_text_width(self.haar_label)
-        bar.addWidget(self.haar_label, 1)
+        # on a line of its own, wrapped: beside the orbit box it lost its end
+        self.haar_label.setWordWrap(True)
+        fix_text_height(self.haar_label, 2)
+        bar.addStretch(1)
         self.layout_.addLayout(bar)
+        self.layout_.addWidget(self.haar_label)
 
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setToolTip(DEFINITION)
