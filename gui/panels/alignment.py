@@ -54,7 +54,7 @@ class AlignmentPanel(Panel):
         self.summary = QLabel("")
         self.summary.setObjectName("muted")
         self.summary.setWordWrap(True)
-        fix_text_height(self.summary, 4)  # quaternionic groups say more
+        fix_text_height(self.summary, 3)
         self.summary.setToolTip(DEFINITION)
         self.layout_.addWidget(self.summary)
         self.canvas = pg.GraphicsLayoutWidget()

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QImage
-from PyQt6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PyQt6.QtGui import QImage, QPainter
+from PyQt6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from pyqtgraph.graphicsItems.LegendItem import ItemSample
 
 from gui import theme
@@ -262,10 +262,13 @@ def fix_text_width(label) -> None:
 class LegendAbove:
     """Keeps a plot's legend in a strip above its data instead of over it: the legend
     sits in the plot's title row, its entries in as many columns as the plot's width
-    holds, and the row is as high as the legend. ``attach`` a (new) legend, or None for
-    no strip; call ``fit`` after adding or removing entries (a resize fits by itself)."""
+    holds, and the row is as high as the legend. A legend that would take more than
+    MAX_SHARE of the plot's height is hidden (the plot is too small for it: the colours
+    are named in the other views). ``attach`` a (new) legend, or None for no strip; call
+    ``fit`` after adding or removing entries (a resize fits by itself)."""
 
     MARGIN = 8  # pixels between the legend and the plot's right edge
+    MAX_SHARE = 0.35
 
     def __init__(self, item: pg.PlotItem, legend: pg.LegendItem | None = None) -> None:
         self.item = item
@@ -280,6 +283,7 @@ class LegendAbove:
         self.legend = legend
         if legend is not None:
             legend.setParentItem(self.item)
+            legend.layout.setContentsMargins(4, 2, 4, 2)  # a strip: no frame of air
             legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-self.MARGIN, 0))
         self.fit()
 
@@ -293,11 +297,14 @@ class LegendAbove:
             if legend is not None and legend.items:
                 room = self.item.width() - 2 * self.MARGIN
                 columns = len(legend.items)
-                legend.setColumnCount(columns)
+                arrange_legend(legend, columns)
                 while columns > 1 and legend.width() > room:
                     columns -= 1
-                    legend.setColumnCount(columns)
+                    arrange_legend(legend, columns)
                 height = int(math.ceil(legend.height()))
+                fits = height <= self.MAX_SHARE * self.item.height()
+                legend.setVisible(fits)
+                height = height if fits else 0
             if height != self._height:
                 self._height = height
                 self.item.layout.setRowFixedHeight(0, height)
@@ -307,3 +314,36 @@ class LegendAbove:
                 self.item.layout.setContentsMargins(*margins)
         finally:
             self._fitting = False
+
+
+def arrange_legend(legend: pg.LegendItem, columns: int) -> None:
+    """Lay out a legend's entries row by row, ``columns`` to a row, from the top (the
+    legend's own re-layout keeps the rows its grid once had and starts below them)."""
+    layout = legend.layout
+    for index in range(layout.count() - 1, -1, -1):
+        layout.removeAt(index)
+    for index, (sample, label) in enumerate(legend.items):
+        row, column = divmod(index, columns)
+        layout.addItem(sample, row, 2 * column, alignment=Qt.AlignmentFlag.AlignVCenter)
+        layout.addItem(label, row, 2 * column + 1)
+    legend.columnCount = columns
+    legend.rowCount = math.ceil(len(legend.items) / columns)
+    legend.updateSize()
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when its text is wider than the label (a cut
+    text could read as another value: "step 1" for step 1,500); the whole text is its
+    tooltip. ``text()`` stays the whole text."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                              rect.width())
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(rect, int(self.alignment()), shown)

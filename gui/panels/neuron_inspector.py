@@ -10,6 +10,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from gui import theme
 from gui.panels.base import (
+    ElidedLabel,
     LegendAbove,
     Panel,
     SteadyRange,
@@ -45,7 +46,7 @@ class NeuronInspectorPanel(Panel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         bar = QHBoxLayout()
-        self.heading = QLabel("Click a heat-map row to inspect a neuron.")
+        self.heading = ElidedLabel("Click a heat-map row to inspect a neuron.")
         bar.addWidget(self.heading, 1)
         bar.addWidget(QLabel("layer"))
         self.layer_box = QComboBox()
@@ -63,6 +64,8 @@ class NeuronInspectorPanel(Panel):
         self.race_legend = LegendAbove(self.race_plot)
         self.race_plot.setLabel("bottom", "step")
         self.race_plot.setYRange(0, 1.02, padding=0)
+        # three ticks: six run together in a plot a few lines high
+        self.race_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
         self.function_plot = self.canvas.addPlot(row=0, col=1,
                                                  axisItems={"bottom": ColumnAxis()})
         # the letters in their curves' colours stand for a legend, which would sit on
