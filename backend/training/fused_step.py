@@ -63,6 +63,10 @@ class FusedPairsStep:
         ]
         self.block_pointers = [[_BlockPointers(block, self.cross_entropy) for block in lane]
                                for lane in self.lanes]
+        # the class scores' encoding X for the step's accuracy (None: one-hot, scores = F)
+        self.encoding_pointer = (None if network.encoding is None
+                                 else kernels.address(network.encoding))
+        self.lane_hits = [0] * len(self.lanes)  # each lane's pairs classified right
         # Bᵀ with its columns padded to whole vectors, for the forward kernel
         self.padded_order = kernels.padded_order(n, theta.dtype)
         self.second_t = torch.empty((width, self.padded_order), **options)
@@ -103,6 +107,7 @@ class FusedPairsStep:
             loss = network._run_lanes(self.lanes, run_lane, self.grad_second, readout_grad,
                                       need_theta_grad)
         loss = torch.scalar_tensor(loss * loss_factor, dtype=self.theta.dtype)
+        network.last_accuracy = sum(self.lane_hits) / n**2
         if self.one_hot_separate and not tensor_scale:
             return loss, None  # the gradient is in grad already
         scale_grad = network._finish_gradient(
@@ -115,7 +120,8 @@ class FusedPairsStep:
                   need_theta_grad: bool, outputs_copy: torch.Tensor | None) -> float:
         """Forward and backward of one lane's blocks: returns the lane's ℓ (summed in
         float64), writes its Σ c G̃ S into ``sums_readout``, its Σ over pairs of ∂L/∂B
-        into its second sums and its rows of ∂L/∂A."""
+        into its second sums and its rows of ∂L/∂A, and counts the pairs whose class is
+        the first maximum of their class scores into ``lane_hits``."""
         native = self.kernels
         n, width, code = self.network.order, self.first.shape[1], self.code
         first, second = self.first_pointer, self.second_pointer
@@ -125,6 +131,7 @@ class FusedPairsStep:
         threads = kernels.threads()
         alpha, factor, factor_t, readout = factors
         loss = 0.0
+        hits = 0
         for index, block in enumerate(self.lanes[lane]):
             pointers = self.block_pointers[lane][index]
             rows = block.stop - block.start
@@ -136,6 +143,8 @@ class FusedPairsStep:
                 torch.mul(block.outputs.T, alpha, out=part)
             # ℓ, c G̃ over the outputs and h G̃ᵀ, from F = α ξ σ(H)ᵀ
             at, pairs = pointers.outputs, rows * n
+            hits += native.first_argmax_hits(at, pointers.hit_classes, self.encoding_pointer,
+                                             n, pairs, alpha)
             if self.cross_entropy:
                 loss += native.cross_entropy_block(at, pointers.classes, pointers.gradient_t,
                                                    n, pairs, alpha, factor, factor_t)
@@ -148,6 +157,7 @@ class FusedPairsStep:
                 native.hidden_gradient_sums(pointers.gradient_t, readout, first, second, n,
                                             width, block.start, rows, code, first_rows[index],
                                             second_sums, index > 0, threads)
+        self.lane_hits[lane] = hits
         return loss
 
 
@@ -157,7 +167,8 @@ class _BlockPointers:
     def __init__(self, block, cross_entropy: bool) -> None:
         self.outputs = kernels.address(block.outputs)
         self.gradient_t = kernels.address(block.gradient_t)
-        if cross_entropy and block.classes.dtype != torch.int64:
+        if block.classes.dtype != torch.int64:
             raise TypeError("the kernels take the classes as int64")
         self.classes = kernels.address(block.classes) if cross_entropy else None
+        self.hit_classes = kernels.address(block.classes)
         self.targets = None if cross_entropy else kernels.address(block.targets)

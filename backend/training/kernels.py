@@ -23,7 +23,9 @@ one call; ``cross_entropy_block`` does the same for cross-entropy. These two als
 the step's scalar factors (the output scale to F, the loss factors to G̃ and G̃ᵀ), so that
 no product needs a scaled copy of ξ.
 ``adam_step`` and ``sphere_adam_step`` take a whole Adam step in one call, on the sphere
-with its projection and retraction; ``scaled_copies`` makes the scaled readouts of the
+with its projection and retraction; ``first_argmax_hits`` counts a block's pairs whose
+class is the first maximum of their scores (the step's training accuracy);
+``scaled_copies`` makes the scaled readouts of the
 PyTorch path's oneDNN products.
 
 The kernels are C++, compiled for this machine's CPU the first time they are needed (a
@@ -76,6 +78,7 @@ _SIGNATURES = {  # name: (argument types, result type)
     "cross_entropy_block": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 3, _REAL),
     "exponentials": ([_POINTER, _INDEX, _POINTER], None),
     "squared_error_block": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 3, _REAL),
+    "first_argmax_hits": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL], _INDEX),
     "adam_step": ([_POINTER] * 4 + [_INDEX] + [_REAL] * 4 + [_INDEX, _REAL, _INT, _INT], None),
     "sphere_adam_step": ([_POINTER] * 4 + [_INDEX] * 3 + [_REAL] * 4 + [_INDEX, _INT], None),
     "scaled_copies": ([_POINTER, _INDEX, _INDEX, _REAL, _REAL, _POINTER, _POINTER], None),
@@ -275,6 +278,20 @@ def squared_error_block(outputs, targets, gradient_t, scale, factor, factor_t) -
     return _entry(outputs, targets, gradient_t).squared_error_block(
         pointer(outputs), pointer(targets), pointer(gradient_t), n, k, scale, factor, factor_t
     )
+
+
+def first_argmax_hits(outputs, classes, encoding, scale) -> int:
+    """How many of the k pairs (the columns of ``outputs``, n × k) have their class y_p as
+    the first maximum of their class scores: ``scale`` · outputs[c, p], or with an
+    ``encoding`` X (n × n, row j = x_j; None for one-hot) ⟨``scale`` · outputs[:, p], x_j⟩.
+    The first maximum is the one argmax takes (a tie with an earlier class counts as
+    wrong); a NaN score never wins."""
+    n, k = outputs.shape
+    arrays = (outputs,) if encoding is None else (outputs, encoding)
+    return int(_entry(*arrays).first_argmax_hits(
+        pointer(outputs), pointer(_indices(classes)),
+        None if encoding is None else pointer(encoding), n, k, scale,
+    ))
 
 
 def adam_step(param, grad, first, second, learning_rate, beta1, beta2, eps, step,

@@ -149,6 +149,10 @@ class CompositionNetwork:
         self._buffers: dict[tuple, dict] = {}  # (rows, width) -> buffers (and block plan)
         self._view_cache: dict[int, tuple] = {}  # id(tensor) -> (tensor, its views)
         self._fused_step: FusedPairsStep | None = None  # kept for the same theta and grad
+        self.last_accuracy: float | torch.Tensor = math.nan
+        """The share of the last ``loss_and_gradient``'s pairs whose class is the first
+        maximum of their class scores, at the weights of that call (a float from the
+        kernels, a 0-dim tensor from PyTorch's code, not synced)."""
 
     @property
     def targets(self) -> torch.Tensor | None:
@@ -328,6 +332,9 @@ class CompositionNetwork:
 
         ``outputs_copy`` (pairs × n), when given, receives the outputs F of the pairs at
         these weights, so that metrics can reuse this forward pass.
+
+        ``last_accuracy`` becomes the share of these pairs whose class y is the first
+        maximum of the class scores (F for one-hot, X F otherwise; argmax's tie rule).
         """
         n = self.order
         width = theta.shape[2]
@@ -390,6 +397,7 @@ class CompositionNetwork:
         loss_factor, readout_factor, hidden_factor = self._step_factors(alpha, total)
         products = self.products
         products.prepare(effective_readout, alpha, readout_factor, hidden_factor)
+        lane_hits: list = [None] * len(lanes)
 
         def run_lane(lane: int, sums_second: torch.Tensor, sums_readout: torch.Tensor):
             """Forward and backward of one lane's blocks; returns the lane's ℓ and writes
@@ -410,6 +418,9 @@ class CompositionNetwork:
                     part = (outputs_copy[block.start * n : block.stop * n] if all_pairs
                             else outputs_copy)
                     part.copy_(outputs.T)
+                scores = outputs if self.encoding is None else self.encoding @ outputs
+                hits = (scores.argmax(dim=0) == block.classes).sum()
+                lane_hits[lane] = hits if lane_hits[lane] is None else lane_hits[lane] + hits
                 block_loss, g, g_t = self._loss_gradient(outputs, block)
                 loss = block_loss if loss is None else loss + block_loss
                 running_readout = products.readout_gradient(g, block, running_readout,
@@ -430,6 +441,7 @@ class CompositionNetwork:
 
         loss = self._run_lanes(lanes, run_lane, grad_b, readout_grad, need_theta_grad)
         loss.mul_(self._scalar(loss_factor))
+        self.last_accuracy = sum(lane_hits).to(torch.float64) / total
         scale_grad = self._finish_gradient(scale, readout, grad, readout_grad, grad_a, grad_b,
                                            need_theta_grad=need_theta_grad,
                                            pulled_back=one_hot_separate)

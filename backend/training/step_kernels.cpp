@@ -448,6 +448,47 @@ double cross_entropy_block(T* outputs, const int64_t* classes, T* gradient_t, in
     return loss;
 }
 
+// The pairs among k whose class y_p is the first maximum of their class scores: the scores
+// are scale · outputs[c, p] (outputs n × k, one column a pair), or with an encoding X
+// (n × n, row j the encoding x_j) ⟨scale · outputs[:, p], x_j⟩. The first maximum is the
+// one argmax takes: a tie with an earlier class counts as wrong. A NaN score never wins.
+template <typename T>
+int64_t first_argmax_hits(const T* outputs, const int64_t* classes, const T* encoding,
+                          int64_t n, int64_t k, double scale) {
+    const T alpha = T(scale);
+    int64_t hits = 0;
+    if (encoding == nullptr) {
+        for (int64_t p = 0; p < k; p++) {
+            const int64_t y = classes[p];
+            const T target = alpha * outputs[y * k + p];
+            bool first = target == target;
+            for (int64_t c = 0; c < n && first; c++) {
+                const T score = alpha * outputs[c * k + p];
+                first = c < y ? !(score >= target) : !(score > target);
+            }
+            hits += first;
+        }
+        return hits;
+    }
+    T* column = scratch<T>(2 * n);
+    T* scores = column + n;
+    for (int64_t p = 0; p < k; p++) {
+        for (int64_t c = 0; c < n; c++) column[c] = alpha * outputs[c * k + p];
+        for (int64_t j = 0; j < n; j++) {
+            T sum = T(0);
+            for (int64_t c = 0; c < n; c++) sum += encoding[j * n + c] * column[c];
+            scores[j] = sum;
+        }
+        const int64_t y = classes[p];
+        const T target = scores[y];
+        bool first = target == target;
+        for (int64_t j = 0; j < n && first; j++)
+            first = j < y ? !(scores[j] >= target) : !(scores[j] > target);
+        hits += first;
+    }
+    return hits;
+}
+
 template <typename T>
 double squared_error_block(T* outputs, const T* targets, T* gradient_t, int64_t n, int64_t k,
                            double scale, double factor, double factor_t) {
@@ -653,6 +694,11 @@ void hidden_gradient_sums(const T* g_t, const T* xi, const T* a, const T* b, int
                                                    double factor_t) {                         \
         return squared_error_block<T>(outputs, targets, gradient_t, n, k, scale, factor,     \
                                       factor_t);                                              \
+    }                                                                                         \
+    extern "C" int64_t first_argmax_hits_##SUFFIX(const T* outputs, const int64_t* classes,  \
+                                                  const T* encoding, int64_t n, int64_t k,    \
+                                                  double scale) {                             \
+        return first_argmax_hits<T>(outputs, classes, encoding, n, k, scale);                 \
     }                                                                                         \
     extern "C" void adam_step_##SUFFIX(T* param, const T* grad, T* first, T* second,         \
                                        int64_t count, double learning_rate, double beta1,     \

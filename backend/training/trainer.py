@@ -1,7 +1,12 @@
 """Trainer: owns one network's weights and optimiser state and steps them.
 
 - ``step(k)`` takes k optimiser steps and returns the last loss with a single device
-  sync; the loss of every step is kept (``recent_losses``) without syncing per step.
+  sync; the loss of every step is kept (``recent_losses``) without syncing per step, and
+  so is its training accuracy (``recent_accuracies``): the share of the step's pairs whose
+  class is the argmax of their class scores, at the weights the step starts from. It is
+  the accuracy on every training pair on the dense path, the batch's accuracy with
+  minibatches, and NaN on the exact path, which forms no output (its snapshots estimate
+  the accuracy on a sample instead).
 - Deterministic: the same configuration and seed give the same trajectory bit for bit on
   the CPU however the steps are split (all state, including the minibatch generator, is
   part of ``state_dict``).
@@ -139,6 +144,7 @@ class Trainer:
         self.divergence = None
         self._recent_steps = np.zeros(0, dtype=np.int64)
         self._recent_losses = np.zeros(0)
+        self._recent_accuracies = np.zeros(0)
         self._last_loss = math.nan
         self._outputs_copy = None
         self._good_state = None
@@ -198,6 +204,7 @@ class Trainer:
         self._last_loss = float(state["last_loss"])
         self._recent_steps = np.zeros(0, dtype=np.int64)
         self._recent_losses = np.zeros(0)
+        self._recent_accuracies = np.zeros(0)
         self._remember_good_state()
 
     # ------------------------------------------------------------------ controls
@@ -298,6 +305,7 @@ class Trainer:
         if self.divergence is not None or k == 0:
             self._recent_steps = np.zeros(0, dtype=np.int64)
             self._recent_losses = np.zeros(0)
+            self._recent_accuracies = np.zeros(0)
             return self._last_loss
         lanes = (self.exact is None and not self._uses_minibatches()
                  and self.network.uses_lanes(self.width))
@@ -310,6 +318,7 @@ class Trainer:
         # tensors on a GPU, read together at each check (one sync)
         on_cpu = self.device.type == "cpu"
         losses: list = []
+        accuracies: list = []
         start = self.step_count
         checked = 0
         stage_two_after = self.config.stage_two_after if self.sphere else 0
@@ -318,6 +327,7 @@ class Trainer:
                 self.start_stage_two()
             loss = self._one_step()
             losses.append(loss.item() if on_cpu else loss)
+            accuracies.append(self._step_accuracy(on_cpu))
             self.step_count += 1
             if self.step_count % CHECK_INTERVAL == 0:
                 if not self._check_finite(_loss_values(losses[checked:]), start + checked):
@@ -329,8 +339,19 @@ class Trainer:
         values = _loss_values(losses)
         self._recent_steps = np.arange(start, start + k, dtype=np.int64)
         self._recent_losses = values
+        self._recent_accuracies = _loss_values(accuracies)
         self._last_loss = float(values[-1])
         return self._last_loss
+
+    def _step_accuracy(self, on_cpu: bool) -> float | torch.Tensor:
+        """The training accuracy of the step just taken (NaN on the exact path): a float,
+        or on a GPU the network's 0-dim tensor (read later, with the losses)."""
+        if self.exact is not None:
+            return math.nan
+        accuracy = self.network.last_accuracy
+        if isinstance(accuracy, torch.Tensor) and on_cpu:
+            return accuracy.item()
+        return accuracy
 
     def _one_step(self) -> torch.Tensor:
         pairs = self._next_batch()
@@ -389,6 +410,7 @@ class Trainer:
         restored = self.step_count
         self._recent_steps = np.zeros(0, dtype=np.int64)
         self._recent_losses = np.zeros(0)
+        self._recent_accuracies = np.zeros(0)
         what = "loss" if bad.size else "weights"
         rate = self.learning_rate
         self.divergence = (
@@ -440,6 +462,11 @@ class Trainer:
     def recent_losses(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, losses) of every step taken by the last ``step`` call."""
         return self._recent_steps.copy(), self._recent_losses.copy()
+
+    def recent_accuracies(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, training accuracies) of every step taken by the last ``step`` call (see
+        the module docstring; NaN on the exact path)."""
+        return self._recent_steps.copy(), self._recent_accuracies.copy()
 
     # ------------------------------------------------------------------ views
     @property
