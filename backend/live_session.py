@@ -32,7 +32,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,13 +50,15 @@ RATE_WINDOW_SECONDS = 1.0
 @dataclass(frozen=True)
 class ChunkResult:
     """What one chunk did: the (step, loss) of every step taken, the snapshots recorded
-    (in step order), its duration, and the trainer's divergence message if it stopped."""
+    (in step order), its duration, the trainer's divergence message if it stopped, and
+    the training accuracy of every step taken (``Trainer.recent_accuracies``)."""
 
     steps: np.ndarray
     losses: np.ndarray
     snapshots: tuple = ()
     seconds: float = 0.0
     divergence: str | None = None
+    accuracies: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def count(self) -> int:
@@ -182,6 +184,8 @@ class LiveSession:
         seconds = time.perf_counter() - started
         steps, losses = trainer.recent_losses()
         self.history.add_losses(steps, losses)
+        accuracies = trainer.recent_accuracies()[1]
+        self.history.add_accuracies(steps, accuracies)
         self._measured_step = None
         self.pacer.note(count, seconds)
         if not measure:  # a snapshot's cost would blur the comparison of thread counts
@@ -191,7 +195,7 @@ class LiveSession:
                 # loaded machine two threads can be a hundred times slower): start small
                 self.pacer.reset()
         self._note_rate(seconds, count)
-        return ChunkResult(steps, losses, snapshots, seconds, trainer.divergence)
+        return ChunkResult(steps, losses, snapshots, seconds, trainer.divergence, accuracies)
 
     def _note_rate(self, seconds: float, count: int) -> None:
         self._rates.append((seconds, count))

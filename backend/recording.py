@@ -106,6 +106,9 @@ class MetricHistory:
     """The decimated record of a run.
 
     - ``losses``: (step, loss) of the optimiser steps, up to ``loss_capacity`` rows;
+    - ``accuracies``: (step, training accuracy) of the optimiser steps, decimated like the
+      losses (NaN where a step forms no output: the exact path; see
+      ``Trainer.recent_accuracies``);
     - ``scalars``: (step, loss, train accuracy, test accuracy or NaN) of every snapshot;
     - ``snapshots``: full MetricSnapshots, up to ``snapshot_capacity``.
     """
@@ -117,6 +120,7 @@ class MetricHistory:
         scalar_capacity: int = 5000,
     ) -> None:
         self.losses = DecimatedSeries(1, loss_capacity)
+        self.accuracies = DecimatedSeries(1, loss_capacity)
         self.scalars = DecimatedSeries(3, scalar_capacity)
         self.snapshot_capacity = int(snapshot_capacity)
         self.snapshot_resolution = INITIAL_RESOLUTION
@@ -125,6 +129,9 @@ class MetricHistory:
     # ----------------------------------------------------------------- adding
     def add_losses(self, steps: np.ndarray, losses: np.ndarray) -> None:
         self.losses.extend(steps, losses)
+
+    def add_accuracies(self, steps: np.ndarray, accuracies: np.ndarray) -> None:
+        self.accuracies.extend(steps, accuracies)
 
     def add_snapshot(self, snapshot: MetricSnapshot) -> None:
         test = math.nan if snapshot.test_accuracy is None else snapshot.test_accuracy
@@ -165,6 +172,8 @@ class MetricHistory:
         arrays = {
             "loss_steps": self.losses.steps,
             "loss_values": self.losses.values[:, 0],
+            "accuracy_steps": self.accuracies.steps,
+            "accuracy_values": self.accuracies.values[:, 0],
             "scalar_steps": self.scalars.steps,
             "scalar_values": self.scalars.values,
             "resolutions": np.array(
@@ -190,6 +199,11 @@ class MetricHistory:
         history = cls(int(capacities[2]), int(capacities[0]), int(capacities[1]))
         history.losses.steps = np.asarray(arrays["loss_steps"], dtype=np.int64)
         history.losses.values = np.asarray(arrays["loss_values"], dtype=np.float64)[:, None]
+        if "accuracy_steps" in arrays:  # absent from files of older versions
+            history.accuracies.steps = np.asarray(arrays["accuracy_steps"], dtype=np.int64)
+            history.accuracies.values = np.asarray(arrays["accuracy_values"],
+                                                   dtype=np.float64)[:, None]
+            history.accuracies.resolution = float(arrays["resolutions"][0])
         history.scalars.steps = np.asarray(arrays["scalar_steps"], dtype=np.int64)
         history.scalars.values = np.asarray(arrays["scalar_values"], dtype=np.float64)
         resolutions = arrays["resolutions"]

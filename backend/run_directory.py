@@ -152,6 +152,9 @@ def history_cut_to(history: MetricHistory, step: int) -> MetricHistory:
     keep = arrays["loss_steps"] < step
     arrays["loss_steps"], arrays["loss_values"] = (arrays["loss_steps"][keep],
                                                    arrays["loss_values"][keep])
+    keep = arrays["accuracy_steps"] < step
+    arrays["accuracy_steps"], arrays["accuracy_values"] = (arrays["accuracy_steps"][keep],
+                                                           arrays["accuracy_values"][keep])
     keep = arrays["scalar_steps"] <= step
     arrays["scalar_steps"], arrays["scalar_values"] = (arrays["scalar_steps"][keep],
                                                        arrays["scalar_values"][keep])

@@ -638,6 +638,7 @@ class MainWindow(QMainWindow):
                 return
             self.last_report = report
             self.record.add_losses(report.loss_steps, report.loss_values)
+            self.record.add_accuracies(report.loss_steps, report.accuracy_values)
             for snapshot in report.snapshots:
                 self.record.add_snapshot(snapshot)
             self.step_label.setText(f"step {int(report.snapshot.step):,}")

@@ -70,6 +70,19 @@ class RunRecord:
             self.history.add_losses(steps[keep], values[keep])
             self._changed()
 
+    def add_accuracies(self, steps: np.ndarray, values: np.ndarray) -> None:
+        """Append the training accuracy of steps after the recorded ones (NaN where a
+        step forms no output)."""
+        steps = np.asarray(steps, dtype=np.int64).reshape(-1)
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if steps.size != values.size:
+            return  # a report without accuracies
+        recorded = self.history.accuracies.steps
+        keep = steps > recorded[-1] if recorded.size else np.ones(steps.size, dtype=bool)
+        if keep.any():
+            self.history.add_accuracies(steps[keep], values[keep])
+            self._changed()
+
     def add_snapshot(self, snapshot: Any) -> None:
         """Append a snapshot (one at the same step as the last replaces it). Its loss joins
         the loss curve when no loss sample covers its step yet."""
@@ -122,6 +135,17 @@ class RunRecord:
         if upto is None:
             return steps, values
         end = int(np.searchsorted(steps, int(upto), side="right"))
+        return steps[:end], values[:end]
+
+    def train_accuracy_curve(self, upto: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, training accuracy) up to ``upto``: the accuracy of every step where the
+        steps recorded one, else the snapshots' (the exact path forms no output)."""
+        steps = self.history.accuracies.steps
+        values = self.history.accuracies.values.reshape(-1)
+        if not np.isfinite(values).any():
+            return self.series("train_accuracy", upto)
+        end = len(steps) if upto is None else int(
+            np.searchsorted(steps, int(upto), side="right"))
         return steps[:end], values[:end]
 
     def series(self, name: str, upto: int | None = None) -> tuple[np.ndarray, np.ndarray]:

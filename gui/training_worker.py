@@ -79,6 +79,7 @@ class TrainingWorker(QThread):
         self._last_emit = 0.0
         self._pending_steps: list[np.ndarray] = []
         self._pending_losses: list[np.ndarray] = []
+        self._pending_accuracies: list[np.ndarray] = []
         self._pending_snapshots: list[Any] = []
         self._latest: Any = None  # the newest snapshot handed on
 
@@ -180,6 +181,7 @@ class TrainingWorker(QThread):
         self.session = session
         self._pending_steps.clear()
         self._pending_losses.clear()
+        self._pending_accuracies.clear()
         self._pending_snapshots.clear()
         self._latest = None
         context = context_from_trainer(session.trainer)
@@ -213,6 +215,7 @@ class TrainingWorker(QThread):
         if result.count:
             self._pending_steps.append(result.steps)
             self._pending_losses.append(result.losses)
+            self._pending_accuracies.append(result.accuracies)
         self._hand_on(result.snapshots)
         step = session.step_count
         if result.divergence:
@@ -280,11 +283,13 @@ class TrainingWorker(QThread):
             device=str(getattr(trainer, "device", "")),
             loss_steps=_joined(self._pending_steps, np.int64),
             loss_values=_joined(self._pending_losses, np.float64),
+            accuracy_values=_joined(self._pending_accuracies, np.float64),
             neuron_functions=self._neuron_functions(),
             message=message,
         )
         self._pending_steps.clear()
         self._pending_losses.clear()
+        self._pending_accuracies.clear()
         self._pending_snapshots.clear()
         with self._in_flight_lock:
             self._in_flight += 1

@@ -106,7 +106,9 @@ class WorkerReport:
     ``snapshots`` are the snapshots the session recorded since then, in step order (its
     schedule's and the one measured on a pause, a finished step...); ``snapshot`` is the
     newest snapshot so far (the last of ``snapshots`` when there are any).
-    ``loss_steps``/``loss_values`` are the (step, loss) of every step taken since then.
+    ``loss_steps``/``loss_values`` are the (step, loss) of every step taken since then,
+    ``accuracy_values`` the training accuracy of each of these steps (NaN where a step
+    forms no output).
     """
 
     snapshot: Any
@@ -116,6 +118,7 @@ class WorkerReport:
     device: str
     loss_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     loss_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    accuracy_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     neuron_functions: NeuronFunctions | None = None
     message: str = ""
     snapshots: tuple = ()

@@ -33,7 +33,9 @@ DEFINITION = (
     "without a valid time spans the whole axis.\n"
     "Solid violet, AGF (simulated), once computed in the AGF rounds panel: the loss of the "
     "numerical AGF, dropping at each round's step.\n"
-    "Accuracies are measured at the snapshots only: samples further apart than "
+    "The train accuracy is measured at every step (on the exact path, which forms no "
+    "output, at the snapshots only), the held-out accuracy at the snapshots: samples "
+    "further apart than "
     "2 % of the step axis are not joined, and a sample joined to neither neighbour is "
     "drawn as a dot.\n"
     "The red line marks the moment the other views show."
@@ -397,11 +399,12 @@ class LossPanel(Panel):
         last = float(history.snapshot_steps[-1]) if len(history) else None
         self._draw_plateaus(last)
         span = self._fit_ranges(losses[positive], last)
-        acc_steps, train = history.series("train_accuracy", step)
-        _, test = history.series("test_accuracy", step)
-        acc_x, kept = step_coordinates(acc_steps, self.log_steps)
-        self._draw_accuracy(self.train_accuracy, self.train_points, acc_x, train[kept], span)
-        self._draw_accuracy(self.test_accuracy, self.test_points, acc_x, test[kept], span)
+        train_steps, train = history.train_accuracy_curve(step)
+        train_x, kept = step_coordinates(train_steps, self.log_steps)
+        self._draw_accuracy(self.train_accuracy, self.train_points, train_x, train[kept], span)
+        test_steps, test = history.series("test_accuracy", step)
+        test_x, kept = step_coordinates(test_steps, self.log_steps)
+        self._draw_accuracy(self.test_accuracy, self.test_points, test_x, test[kept], span)
         position = None if step is None else step_position(float(step), self.log_steps)
         if position is None:
             self.cursor.setVisible(False)

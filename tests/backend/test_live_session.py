@@ -26,6 +26,8 @@ def small_config(**changes) -> RunConfig:
 def assert_same_history(first, second) -> None:
     assert np.array_equal(first.losses.steps, second.losses.steps)
     assert np.array_equal(first.losses.values, second.losses.values)
+    assert np.array_equal(first.accuracies.steps, second.accuracies.steps)
+    assert np.array_equal(first.accuracies.values, second.accuracies.values)
     assert np.array_equal(first.snapshot_steps(), second.snapshot_steps())
     for a, b in zip(first.snapshots, second.snapshots, strict=True):
         assert a.loss == b.loss and a.train_accuracy == b.train_accuracy
@@ -128,6 +130,25 @@ def test_progress_reports_every_chunk_and_every_loss():
     assert seen[-1].step == 120 and seen[-1].target == 120
     assert [s.step for p in seen for s in p.chunk.snapshots] == SnapshotSchedule.for_steps(
         300).steps_until(120)
+
+
+@pytest.mark.parametrize("changes", [{}, dict(loss="mse", encoding="template",
+                                              template_powers=[3.0, 2.0])])
+def test_every_step_records_its_accuracy_which_the_snapshots_confirm(changes):
+    session = LiveSession(small_config(**changes))
+    session.train_to(200)
+    accuracies = session.history.accuracies
+    assert accuracies.steps.tolist() == list(range(200))
+    assert np.isfinite(accuracies.values).all() and len(np.unique(accuracies.values)) > 1
+    snapshots = [s for s in session.history.snapshots if s.step < 200]
+    assert len(snapshots) > 10
+    # a snapshot at step s measures the weights that step s starts from: the same figure
+    # for one-hot (the scores are the outputs); a template's scores ⟨f, x_j⟩ are summed in
+    # another order in float32, which may turn a near tie of the first two classes
+    pairs = session.trainer.network.train_pairs.numel()
+    tolerance = 0 if session.trainer.task.one_hot else 2 / pairs
+    for snapshot in snapshots:
+        assert abs(accuracies.values[snapshot.step, 0] - snapshot.train_accuracy) <= tolerance
 
 
 @pytest.mark.parametrize("threads", [1, 2])

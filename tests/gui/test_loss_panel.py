@@ -44,6 +44,9 @@ class Recorded:
             np.searchsorted(self.snapshot_steps, upto, side="right"))
         return self.snapshot_steps[:end], self.scalars[name][:end]
 
+    def train_accuracy_curve(self, upto=None):
+        return self.series("train_accuracy", upto)
+
 
 def drop(step: float, label: str) -> SimpleNamespace:
     return SimpleNamespace(step=step, label=f"{label} (1-dim, complex)", dim=1, level=0.01,
