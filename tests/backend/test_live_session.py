@@ -133,7 +133,7 @@ def test_progress_reports_every_chunk_and_every_loss():
 
 
 @pytest.mark.parametrize("changes", [{}, dict(loss="mse", encoding="template",
-                                              template_powers=[3.0, 2.0])])
+                                              template_powers=[3.0, 2.0], precision="float64")])
 def test_every_step_records_its_accuracy_which_the_snapshots_confirm(changes):
     session = LiveSession(small_config(**changes))
     session.train_to(200)
@@ -144,7 +144,8 @@ def test_every_step_records_its_accuracy_which_the_snapshots_confirm(changes):
     assert len(snapshots) > 10
     # a snapshot at step s measures the weights that step s starts from: the same figure
     # for one-hot (the scores are the outputs); a template's scores ⟨f, x_j⟩ are summed in
-    # another order in float32, which may turn a near tie of the first two classes
+    # another order, which may turn a near tie of the first two classes (on this run's
+    # plateau the outputs are nearly 0: in float32 a few pairs differ, hence float64)
     pairs = session.trainer.network.train_pairs.numel()
     tolerance = 0 if session.trainer.task.one_hot else 2 / pairs
     for snapshot in snapshots:
