@@ -36,6 +36,10 @@ def history_table(history: MetricHistory, orbit_labels: Sequence[str]
                 columns[name][int(step)] = float(value)
     for step, loss in zip(history.losses.steps, history.losses.values[:, 0], strict=True):
         columns["loss"][int(step)] = float(loss)
+    for step, accuracy in zip(history.accuracies.steps, history.accuracies.values[:, 0],
+                              strict=True):
+        if math.isfinite(float(accuracy)):  # the snapshot's figure, where there is one
+            columns["train_accuracy"].setdefault(int(step), float(accuracy))
     counts_header = [f"count[{label}]" for label in orbit_labels]
     for name in (*SNAPSHOT_COLUMNS, *counts_header):
         columns[name] = {}
