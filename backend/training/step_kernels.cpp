@@ -458,16 +458,22 @@ int64_t first_argmax_hits(const T* outputs, const int64_t* classes, const T* enc
     const T alpha = T(scale);
     int64_t hits = 0;
     if (encoding == nullptr) {
-        for (int64_t p = 0; p < k; p++) {
-            const int64_t y = classes[p];
-            const T target = alpha * outputs[y * k + p];
-            bool first = target == target;
-            for (int64_t c = 0; c < n && first; c++) {
-                const T score = alpha * outputs[c * k + p];
-                first = c < y ? !(score >= target) : !(score > target);
+        // the first maximum of every pair at once, the rows of the outputs in order: a
+        // score replaces the best one only when larger (or when none is yet, NaN aside)
+        T* best = scratch<T>(k);
+        int64_t* index = scratch<int64_t>(k);
+        std::fill(best, best + k, T(-INFINITY));
+        std::fill(index, index + k, int64_t(-1));
+        for (int64_t c = 0; c < n; c++) {
+            const T* row = outputs + c * k;
+            for (int64_t p = 0; p < k; p++) {
+                const T score = alpha * row[p];
+                const bool better = score > best[p] || (index[p] < 0 && score == score);
+                best[p] = better ? score : best[p];
+                index[p] = better ? c : index[p];
             }
-            hits += first;
         }
+        for (int64_t p = 0; p < k; p++) hits += index[p] == classes[p];
         return hits;
     }
     T* column = scratch<T>(2 * n);
