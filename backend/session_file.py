@@ -171,15 +171,23 @@ def _session_from_members(path: Path, members: dict[str, np.ndarray]) -> Session
     return Session(config=config, state=state, history=history)
 
 
-def history_from_record(losses: tuple[np.ndarray, np.ndarray], snapshots: list) -> MetricHistory:
-    """A MetricHistory holding these loss samples and snapshots (e.g. the window's record),
-    large enough to keep every snapshot given."""
+def history_from_record(
+    losses: tuple[np.ndarray, np.ndarray],
+    snapshots: list,
+    accuracies: tuple[np.ndarray, np.ndarray] | None = None,
+) -> MetricHistory:
+    """A MetricHistory holding these loss samples, per-step training accuracies (when
+    given) and snapshots (e.g. the window's record), large enough to keep every snapshot
+    given."""
     history = MetricHistory(snapshot_capacity=max(300, len(snapshots)))
     steps, values = losses
     steps = np.asarray(steps, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(values)
     history.add_losses(steps[finite], values[finite])
+    if accuracies is not None:
+        history.add_accuracies(np.asarray(accuracies[0], dtype=np.int64),
+                               np.asarray(accuracies[1], dtype=np.float64))
     for snapshot in snapshots:
         history.add_snapshot(snapshot)
     return history

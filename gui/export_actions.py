@@ -159,7 +159,9 @@ class ExportActions(QObject):
             context = self._context()
             state = request_trainer_state(self.window.worker)
             record = self.window.record
-            history = history_from_record(record.loss_curve(), list(record.snapshots))
+            history = history_from_record(record.loss_curve(), list(record.snapshots),
+                                          (record.history.accuracies.steps,
+                                           record.history.accuracies.values.reshape(-1)))
             written = save_session(Path(path), _config_of(state, context.config), state,
                                    history)
         except UserError as error:

@@ -110,6 +110,18 @@ def test_history_from_record_keeps_every_snapshot(recorded):
     np.testing.assert_array_equal(rebuilt.losses.steps, history.losses.steps)
 
 
+def test_session_keeps_the_per_step_accuracies(tmp_path, recorded):
+    trainer, history = recorded
+    steps = history.losses.steps
+    accuracies = np.linspace(0.0, 1.0, steps.size)
+    rebuilt = history_from_record((steps, history.losses.values[:, 0]), history.snapshots,
+                                  (steps, accuracies))
+    path = save_session(tmp_path / "acc.irrep", trainer.config, None, rebuilt)
+    loaded = load_session(path).history.accuracies
+    np.testing.assert_array_equal(loaded.steps, steps)
+    np.testing.assert_array_equal(loaded.values.reshape(-1), accuracies)
+
+
 # ------------------------------------------------------------------ refused files
 @pytest.fixture
 def saved(tmp_path, recorded):
