@@ -259,18 +259,30 @@ def _sum_and_gradients(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
     docstring); with ``shared`` A and B are the same tensor and the two gradients are
     returned separately (their sum is the embedding's)."""
     n = a.shape[0]
-    a2 = a * a
-    b2 = a2 if shared else b * b
     wt = w.T
-    p = a2 @ wt
-    q = p if shared else b2 @ wt
-    p_sum, q_sum = p.sum(0), q.sum(0)
+    # the four n × M operands of the products by Wᵀ and of ∂/∂W, stacked so that products
+    # sharing an operand run as one: [A∘A; B∘B; A∘β; B∘α] (shared: [A∘A; A∘α])
     alpha = a.sum(0)
     beta = alpha if shared else b.sum(0)
+    parts = 2 if shared else 4
+    stacked = a.new_empty(parts * n, a.shape[1])
+    torch.mul(a, a, out=stacked[:n])
+    if not shared:
+        torch.mul(b, b, out=stacked[n : 2 * n])
+    torch.mul(a, beta, out=stacked[(parts // 2) * n : (parts // 2 + 1) * n])
+    if not shared:
+        torch.mul(b, alpha, out=stacked[3 * n :])
+    half = (parts // 2) * n
+    squares, weighted = stacked[:half], stacked[half:]
+    pq = squares @ wt  # [P; Q]
+    p = pq[:n]
+    q = p if shared else pq[n:]
+    p_sum, q_sum = p.sum(0), q.sum(0)
     gram_w, gram_a = w.T @ w, a.T @ a
     gram_b = gram_a if shared else b.T @ b
-    pw = p @ w
-    qw = pw if shared else q @ w
+    pq_w = pq @ w
+    pw = pq_w[:n]
+    qw = pw if shared else pq_w[n:]
     p_w = (pw * a).sum(0)
     q_w = p_w if shared else (qw * b).sum(0)
     c = w if encoding is None else encoding @ w
@@ -283,20 +295,22 @@ def _sum_and_gradients(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
         + 4 * (gram_wa * gram_b).sum() + 4 * (p_w @ beta) + 4 * (q_w @ alpha)
         - 2 * ((p_sum + q_sum) @ x_sum) - 4 * triple_value + target_square
     )
-    a_beta = a * beta
-    b_alpha = a_beta if shared else b * alpha
-    grad_p = (a_beta @ wt).mul_(4).add_(p, alpha=2 * n).add_(2 * (q_sum - x_sum))
-    grad_q = grad_p if shared else (b_alpha @ wt).mul_(4).add_(q, alpha=2 * n).add_(
-        2 * (p_sum - x_sum))
-    grad_a = (grad_p @ w).mul_(a).mul_(2).add_(pw * beta, alpha=4).add_(q_w, alpha=4)
+    grad_pq = (weighted @ wt).mul_(4).add_(pq, alpha=2 * n)  # [G_P; G_Q]
+    grad_pq[:n].add_(2 * (q_sum - x_sum))
+    if not shared:
+        grad_pq[n:].add_(2 * (p_sum - x_sum))
+    grad_pq_w = grad_pq @ w
+    grad_a = grad_pq_w[:n].mul_(a).mul_(2).add_(pw * beta, alpha=4).add_(q_w, alpha=4)
     grad_a.addmm_(a, gram_wb, alpha=8).sub_(triple_a, alpha=4)
-    if shared:
-        grad_b = grad_a
-    else:
-        grad_b = (grad_q @ w).mul_(b).mul_(2).add_(qw * alpha, alpha=4).add_(p_w, alpha=4)
+    if not shared:
+        grad_b = grad_pq_w[n:].mul_(b).mul_(2).add_(qw * alpha, alpha=4).add_(p_w, alpha=4)
         grad_b.addmm_(b, gram_wa, alpha=8).sub_(triple_b, alpha=4)
-    grad_w = grad_p.T @ a2
-    grad_w.addmm_(grad_q.T, b2).addmm_(p.T, a_beta, alpha=4).addmm_(q.T, b_alpha, alpha=4)
+    # ∂/∂W's products by [A∘A; B∘B] and [A∘β; B∘α] as one: [G_P; G_Q; 4P; 4Q]ᵀ stacked
+    left = torch.cat([grad_pq, pq])
+    left[grad_pq.shape[0] :].mul_(4)
+    if shared:  # A = B: G_Q = G_P, Q = P, so each block counts twice
+        left.mul_(2)
+    grad_w = left.T @ stacked
     grad_w.addmm_(w, gram_ab, alpha=8)
     if encoding is None:
         grad_w.sub_(triple_c, alpha=4)
