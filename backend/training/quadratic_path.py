@@ -177,6 +177,7 @@ class ExactQuadraticLoss:
         self.x_sum = torch.tensor(x_sum, dtype=dtype, device=device)
         self.target_square = target_square
         self.triple = TripleCorrelation(irrep_set, device, dtype)
+        self.workspace: dict[str, torch.Tensor] = {}
 
     def embeddings(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         first = theta[0]
@@ -204,7 +205,7 @@ class ExactQuadraticLoss:
             w = readout * scale
             total, grad_a, grad_b, grad_w = _sum_and_gradients(
                 a, b, w, self.encoding, self.x_sum, self.target_square, self.triple,
-                shared=self.shared)
+                shared=self.shared, workspace=self.workspace)
             normaliser = float(self.order) ** 3
             scale_grad = None
             if isinstance(scale, torch.Tensor):
@@ -254,10 +255,12 @@ def squared_error_sum(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
 
 def _sum_and_gradients(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
                        encoding: torch.Tensor | None, x_sum: torch.Tensor,
-                       target_square: float, triple, *, shared: bool = False):
+                       target_square: float, triple, *, shared: bool = False,
+                       workspace: dict[str, torch.Tensor] | None = None):
     """(S, ∂S/∂A, ∂S/∂B, ∂S/∂W) for S = Σ_{g1,g2} ‖f(g1, g2) − x_{g1 g2}‖² (module
     docstring); with ``shared`` A and B are the same tensor and the two gradients are
-    returned separately (their sum is the embedding's)."""
+    returned separately (their sum is the embedding's). The M × M Gram matrices and the
+    stacked operands are written into ``workspace``'s buffers, kept from step to step."""
     n = a.shape[0]
     wt = w.T
     # the four n × M operands of the products by Wᵀ and of ∂/∂W, stacked so that products
@@ -265,7 +268,7 @@ def _sum_and_gradients(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
     alpha = a.sum(0)
     beta = alpha if shared else b.sum(0)
     parts = 2 if shared else 4
-    stacked = a.new_empty(parts * n, a.shape[1])
+    stacked = _buffer(workspace, "stacked", (parts * n, a.shape[1]), a)
     torch.mul(a, a, out=stacked[:n])
     if not shared:
         torch.mul(b, b, out=stacked[n : 2 * n])
@@ -278,8 +281,10 @@ def _sum_and_gradients(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
     p = pq[:n]
     q = p if shared else pq[n:]
     p_sum, q_sum = p.sum(0), q.sum(0)
-    gram_w, gram_a = w.T @ w, a.T @ a
-    gram_b = gram_a if shared else b.T @ b
+    square = (a.shape[1], a.shape[1])
+    gram_w = torch.mm(w.T, w, out=_buffer(workspace, "gram_w", square, a))
+    gram_a = torch.mm(a.T, a, out=_buffer(workspace, "gram_a", square, a))
+    gram_b = gram_a if shared else torch.mm(b.T, b, out=_buffer(workspace, "gram_b", square, a))
     pq_w = pq @ w
     pw = pq_w[:n]
     qw = pw if shared else pq_w[n:]
@@ -287,12 +292,14 @@ def _sum_and_gradients(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
     q_w = p_w if shared else (qw * b).sum(0)
     c = w if encoding is None else encoding @ w
     triple_value, triple_a, triple_b, triple_c = triple.value_and_gradients(a, b, c)
-    gram_wb = gram_w * gram_b
-    gram_wa = gram_wb if shared else gram_w * gram_a
-    gram_ab = gram_a * gram_b
+    # K_W∘K_B, then in place K_W∘K_A (over K_W) and K_A∘K_B (over K_B)
+    gram_wb = torch.mul(gram_w, gram_b, out=_buffer(workspace, "gram_wb", square, a))
+    cross = gram_wb.view(-1) @ gram_a.view(-1)  # Σ K_W∘K_A∘K_B
+    gram_wa = gram_wb if shared else gram_w.mul_(gram_a)
+    gram_ab = gram_a.mul_(gram_a) if shared else gram_b.mul_(gram_a)
     total = (
         n * (p * p).sum() + n * (q * q).sum() + 2 * (p_sum @ q_sum)
-        + 4 * (gram_wa * gram_b).sum() + 4 * (p_w @ beta) + 4 * (q_w @ alpha)
+        + 4 * cross + 4 * (p_w @ beta) + 4 * (q_w @ alpha)
         - 2 * ((p_sum + q_sum) @ x_sum) - 4 * triple_value + target_square
     )
     grad_pq = (weighted @ wt).mul_(4).add_(pq, alpha=2 * n)  # [G_P; G_Q]
@@ -320,3 +327,15 @@ def _sum_and_gradients(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
         # at A = B the two gradients differ only in the triple correlation's part
         grad_b = grad_a + 4 * (triple_a - triple_b)
     return total, grad_a, grad_b, grad_w
+
+
+def _buffer(workspace: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...],
+            like: torch.Tensor) -> torch.Tensor:
+    """The workspace's buffer ``name`` of this shape (made anew when absent or unlike)."""
+    if workspace is None:
+        return like.new_empty(shape)
+    buffer = workspace.get(name)
+    if (buffer is None or buffer.shape != shape or buffer.dtype != like.dtype
+            or buffer.device != like.device):
+        buffer = workspace[name] = like.new_empty(shape)
+    return buffer
