@@ -7,6 +7,7 @@ import hashlib
 import io
 import pickle
 import random
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,17 @@ def tree_digest(root: Path) -> dict[str, str]:
         key = str(path.relative_to(root))
         digest[key] = "folder" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
     return digest
+
+
+def assert_one_clean_refusal(status: int, error: str, pattern: str) -> str:
+    """Exit status 2, no traceback, exactly one ``error:`` line, matching ``pattern``;
+    returns that line."""
+    assert status == 2, error
+    assert "Traceback" not in error
+    lines = [line for line in error.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, error
+    assert re.search(pattern, lines[0]), lines[0]
+    return lines[0]
 
 
 def noise(size: int, seed: int = 0) -> bytes:

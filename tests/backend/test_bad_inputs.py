@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -14,21 +13,24 @@ import numpy as np
 import pytest
 
 from backend.cli import main
-from tests.bad_runs import SMALL, noise, record_run, rewrite, tree_digest, truncate
+from tests.bad_runs import (
+    SMALL,
+    assert_one_clean_refusal,
+    noise,
+    record_run,
+    rewrite,
+    tree_digest,
+    truncate,
+)
 
 
 def refused(argv: list[str], root: Path, capsys, pattern: str) -> str:
     """Run ``argv``; check the refusal and that nothing under ``root`` changed."""
     before = tree_digest(root)
     status = main(argv)
-    error = capsys.readouterr().err
-    assert status == 2, error
-    assert "Traceback" not in error
-    lines = [line for line in error.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, error
-    assert re.search(pattern, lines[0]), lines[0]
+    line = assert_one_clean_refusal(status, capsys.readouterr().err, pattern)
     assert tree_digest(root) == before
-    return lines[0]
+    return line
 
 
 # ------------------------------------------------------------------ Cayley tables

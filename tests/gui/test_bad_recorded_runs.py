@@ -5,7 +5,6 @@ that reads a recorded run (`train --resume`, `snapshot` as a picture and as a st
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from tests.bad_runs import (
     DAMAGES,
     PAYLOAD_MARKER,
+    assert_one_clean_refusal,
     record_run,
     rewrite,
     tree_digest,
@@ -83,12 +83,7 @@ def _refused(command, target: Path, tmp_path: Path, capsys, pattern: str) -> Non
     out.mkdir(exist_ok=True)
     before = tree_digest(tmp_path)
     status = command(target, out)
-    error = capsys.readouterr().err
-    assert status == 2, error
-    assert "Traceback" not in error
-    lines = [line for line in error.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, error
-    assert re.search(pattern, lines[0]), lines[0]
+    assert_one_clean_refusal(status, capsys.readouterr().err, pattern)
     assert tree_digest(tmp_path) == before  # nothing the user had changed, nothing written
     assert not (target / PAYLOAD_MARKER).exists() if target.is_dir() else True
 
