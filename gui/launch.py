@@ -19,7 +19,7 @@ def display_available() -> bool:
 NO_DISPLAY_MESSAGE = (
     "irrep-studio: no display found (DISPLAY is not set). Run the window under a virtual "
     "screen with `xvfb-run -a ./start.sh`, or use the headless commands "
-    "(`./start.sh --help` lists them: group, train, agf, presets, video)."
+    "(`./start.sh --help` lists them all, e.g. train, agf, sweep, snapshot, video)."
 )
 
 
