@@ -173,6 +173,16 @@ def check_writable_folder(folder: str | Path, what: str) -> Path:
     return folder
 
 
+def check_writable_file(path: str | Path, what: str) -> Path:
+    """``path`` when it names no folder and its folder exists and can be written into;
+    FolderWriteError otherwise (checked before any work)."""
+    path = Path(path)
+    if path.is_dir():
+        raise FolderWriteError(f"{path} is a folder; give a file name for the {what}")
+    check_writable_folder(path.parent if str(path.parent) else Path("."), f"{what} {path}")
+    return path
+
+
 def write_failure(path: str | Path, error: OSError) -> str:
     """A sentence for a write that failed midway."""
     if error.errno == errno.ENOSPC:

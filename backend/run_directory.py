@@ -49,7 +49,6 @@ from backend.file_reading import (
     check_writable_folder,
     os_reason,
     read_npz_members,
-    read_text,
     read_torch_file,
     write_failure,
 )
@@ -130,6 +129,22 @@ def build_summary(
         "wall_seconds": float(wall_seconds),
         "step_path": str(step_path),
     }
+
+
+def trainer_summary(trainer, snapshot: MetricSnapshot, *, steps_per_second: float,
+                    wall_seconds: float) -> dict:
+    """``build_summary`` of a trainer's snapshot, with the trainer's orbit labels,
+    dimensions, indicators and step path: the one summary of ``train`` and a sweep run."""
+    spectral = trainer.spectral
+    return build_summary(
+        snapshot,
+        spectral.labels,
+        spectral.orbit_dims,
+        steps_per_second=steps_per_second,
+        wall_seconds=wall_seconds,
+        orbit_indicators=spectral.orbit_indicators,
+        step_path=trainer.step_path,
+    )
 
 
 def history_reach(history: MetricHistory) -> int:
@@ -303,10 +318,6 @@ class RunDirectory:
 
     def write_summary(self, summary: dict) -> None:
         self._write_text(self.path / self.SUMMARY, json.dumps(summary, indent=2) + "\n")
-
-    def read_summary(self) -> dict:
-        return json.loads(read_text(self.path / self.SUMMARY, "run summary",
-                                    "train the run again to write it"))
 
     def _write_bytes(self, path: Path, data: bytes) -> None:
         try:

@@ -29,7 +29,8 @@ import numpy as np
 from backend.atomic_files import write_atomic
 from backend.config import RunConfig
 from backend.errors import UserError
-from backend.file_reading import FolderWriteError, check_writable_folder, read_npz_members
+from backend.file_reading import FolderWriteError, read_npz_members
+from backend.file_reading import check_writable_file as check_target
 from backend.recording import MetricHistory
 from backend.run_checks import check_run, history_from_arrays
 from backend.run_directory import RunDirectory
@@ -81,12 +82,9 @@ def save_session(
 
 def check_writable_file(path: Path, what: str) -> None:
     """Refuse, before any work, a target that is a folder, or whose folder is missing or
-    not writable."""
-    path = Path(path)
-    if path.is_dir():
-        raise SessionFileError(f"{path} is a folder; give a file name for the {what}")
+    not writable (``file_reading.check_writable_file``, as a SessionFileError)."""
     try:
-        check_writable_folder(path.parent if str(path.parent) else Path("."), f"{what} {path}")
+        check_target(path, what)
     except FolderWriteError as error:
         raise SessionFileError(str(error)) from None
 

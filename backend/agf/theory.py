@@ -318,16 +318,6 @@ def predict_drops(
     return drops
 
 
-def parts_of_config(config) -> list[OrbitPart]:
-    """``orbit_parts`` of a configuration's template."""
-    from backend.spectral import SpectralTools, load_group
-    from backend.task import build_template
-
-    group = load_group(config.group)
-    irrep_set = SpectralTools.of(group).irrep_set
-    return orbit_parts(irrep_set, build_template(config, group, irrep_set))
-
-
 def expected_initial_norm(init_scale: float) -> float:
     """E‖θ(0)‖ ≈ α √2 for θ¹, θ² ~ N(0, α²/(2n)), ξ ~ N(0, α²/n): ‖θ‖² ≈ α²/2 + α²/2 + α²."""
     return init_scale * math.sqrt(2.0)

@@ -18,7 +18,8 @@ from backend.cli.configuration_arguments import (
     configuration_from_arguments,
 )
 from backend.cli.progress import ProgressBar
-from backend.config import ConfigError
+from backend.errors import UserError
+from backend.file_reading import check_writable_file, write_failure
 
 
 def register(subparsers) -> None:
@@ -47,13 +48,7 @@ def _number(value: float) -> float | None:
 def _check_json_path(path: str | None) -> Path | None:
     if path is None:
         return None
-    target = Path(path)
-    if not target.parent.exists():
-        raise ConfigError(
-            f"--json {path}: the folder {target.parent} does not exist; create it or "
-            "choose another path"
-        )
-    return target
+    return check_writable_file(path, "--json file")
 
 
 def _cell(value: float, form: str, width: int) -> str:
@@ -207,6 +202,10 @@ def run(args: argparse.Namespace) -> int:
         payload["comparison"] = [row.as_dict() for row in rows]
         payload["gd_seconds"] = run_gd.seconds
     if json_path is not None:
-        write_text_atomic(json_path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        try:
+            write_text_atomic(json_path,
+                              json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        except OSError as error:
+            raise UserError(write_failure(json_path, error)) from None
         print(f"\nwrote {json_path}", file=sys.stderr)
     return 0

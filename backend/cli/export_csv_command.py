@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from backend.errors import UserError
+from backend.file_reading import check_writable_file, write_failure
 
 
 def register(subparsers) -> None:
@@ -27,13 +27,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     if out.suffix.lower() != ".csv":
         raise UserError(f"--out {out}: use a .csv file name")
-    folder = out.resolve().parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise UserError(f"--out {out}: the folder {folder} does not exist or is not writable")
+    check_writable_file(out, "CSV file")
     from backend.csv_export import orbit_labels_of, write_history_csv
     from backend.session_file import load_recorded_run
 
     recorded = load_recorded_run(Path(args.run))  # a UserError names what is wrong
-    write_history_csv(out, recorded.history, orbit_labels_of(recorded.config.group))
+    try:
+        write_history_csv(out, recorded.history, orbit_labels_of(recorded.config.group))
+    except OSError as error:
+        raise UserError(write_failure(out, error)) from None
     print(f"saved {out}")
     return 0

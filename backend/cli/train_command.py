@@ -247,7 +247,7 @@ def _finish(session: LiveSession, directory: RunDirectory | None,
     """Record the last snapshot, write the run and print the summary. ``start`` is the
     (time, step) this session began at and the wall time of the sessions before it: a
     resumed run reports its own speed and the wall time of the whole run."""
-    from backend.run_directory import build_summary
+    from backend.run_directory import trainer_summary
 
     trainer, history = session.trainer, session.history
     start_time, start_step, earlier_wall = start
@@ -257,15 +257,7 @@ def _finish(session: LiveSession, directory: RunDirectory | None,
     if progress is not None:
         progress.finish(trainer.step_count, snapshot.loss)
     rate = (trainer.step_count - start_step) / session_wall if session_wall > 0 else 0.0
-    summary = build_summary(
-        snapshot,
-        trainer.spectral.labels,
-        trainer.spectral.orbit_dims,
-        steps_per_second=rate,
-        wall_seconds=wall,
-        orbit_indicators=trainer.spectral.orbit_indicators,
-        step_path=trainer.step_path,
-    )
+    summary = trainer_summary(trainer, snapshot, steps_per_second=rate, wall_seconds=wall)
     if directory is not None:
         directory.commit(trainer.config, {**trainer.state_dict(), "wall_seconds": wall},
                          history, summary=summary, changes=changes)

@@ -17,7 +17,7 @@ import numpy as np
 
 from backend.config import RunConfig
 from backend.recording import MetricHistory
-from backend.run_directory import RunDirectory, build_summary
+from backend.run_directory import RunDirectory, trainer_summary
 
 AGF_CHECKPOINTS = 400
 """Evenly spaced steps at which a compute = 'agf' run measures each orbit's explained power."""
@@ -88,13 +88,9 @@ def run_files(config: RunConfig, trainer, history: MetricHistory, wall: float
               ) -> tuple[dict[str, bytes], dict]:
     """The files of a run directory (as ``train --out`` writes them) and the summary."""
     snapshot = history.latest
-    summary = build_summary(
-        snapshot,
-        trainer.spectral.labels,
-        trainer.spectral.orbit_dims,
-        steps_per_second=trainer.step_count / wall if wall > 0 else 0.0,
-        wall_seconds=wall,
-    )
+    summary = trainer_summary(trainer, snapshot,
+                              steps_per_second=trainer.step_count / wall if wall > 0 else 0.0,
+                              wall_seconds=wall)
     state = {**trainer.state_dict(), "wall_seconds": wall}
     files = RunDirectory.commit_files(config, state, history, summary)
     return files, summary

@@ -68,6 +68,10 @@ def test_export_csv_command(tmp_path):
     assert wrong.returncode == 2 and wrong.stderr.startswith("error:")
     missing = run("export-csv", str(tmp_path / "nothing"), "--out", str(tmp_path / "a.csv"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+    (tmp_path / "taken.csv").mkdir()
+    folder = run("export-csv", str(out), "--out", str(tmp_path / "taken.csv"))
+    assert folder.returncode == 2 and "is a folder" in folder.stderr
+    assert "Traceback" not in folder.stderr
 
 
 def test_histories_recorded_before_the_answer_table_still_load():

@@ -154,6 +154,11 @@ def test_every_step_records_its_accuracy_which_the_snapshots_confirm(changes):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_fixed_thread_count_is_kept(threads):
-    session = LiveSession(small_config(), threads=threads)
-    session.train_to(50)
-    assert session.threads == threads and torch.get_num_threads() == threads
+    before = torch.get_num_threads()
+    torch.set_num_threads(3 - threads)  # start from the other count: keeping it would fail
+    try:
+        session = LiveSession(small_config(), threads=threads)
+        session.train_to(50)
+        assert session.threads == threads and torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)

@@ -46,9 +46,13 @@ def test_the_tuner_keeps_the_faster_count_and_measures_again_later(speeds, best)
 
 
 def test_a_requested_count_turns_the_tuning_off(monkeypatch):
-    tuner = ThreadTuner(threads=1, cores=8)
-    feed(tuner, {1: 10.0}, 1.0)
-    assert tuner.counts == [1] and not tuner.tuning
+    before = torch.get_num_threads()
+    try:
+        tuner = ThreadTuner(threads=1, cores=8)
+        feed(tuner, {1: 10.0}, 1.0)
+        assert tuner.counts == [1] and not tuner.tuning
+    finally:
+        torch.set_num_threads(before)
     monkeypatch.setenv("IRREP_STUDIO_THREADS", "3")
     assert requested_threads() == 3
     monkeypatch.setenv("IRREP_STUDIO_THREADS", "many")
