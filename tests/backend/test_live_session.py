@@ -117,8 +117,12 @@ def test_perturb_reseed_reset_and_the_snapshot_of_now():
     session.step(20)
     session.reseed(9)
     assert session.step_count == 0 and len(session.history.snapshots) == 0
+    fresh = LiveSession(small_config(seed=9)).trainer
+    assert torch.equal(session.trainer.theta, fresh.theta)  # the weights of seed 9
     session.reset(small_config(group="C5"), seed=2)
     assert session.trainer.group.order == 5 and session.config.seed == 2
+    fresh = LiveSession(small_config(group="C5", seed=2)).trainer
+    assert torch.equal(session.trainer.theta, fresh.theta)
 
 
 def test_progress_reports_every_chunk_and_every_loss():
