@@ -15,6 +15,7 @@ from pathlib import Path
 
 from backend.atomic_files import write_bytes_atomic, write_text_atomic
 from backend.errors import UserError
+from backend.file_reading import read_text
 from backend.sweeps.spec import SweepSpec
 
 SWEEP_FILE = "sweep.toml"
@@ -43,7 +44,8 @@ class SweepDirectory:
             raise SweepDirectoryError(f"--out {self.path} is a file; give a folder for the sweep")
         existing = self.path / SWEEP_FILE
         resuming = existing.is_file()
-        if resuming and not spec.same_sweep_as(existing.read_text(encoding="utf-8")):
+        if resuming and not spec.same_sweep_as(read_text(
+                existing, "sweep file", "give another --out folder for this sweep")):
             raise SweepDirectoryError(
                 f"{self.path} holds a different sweep (its {SWEEP_FILE} differs from this "
                 "one); give another --out folder, or the same sweep file to resume it"

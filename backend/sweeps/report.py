@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.errors import UserError
+from backend.file_reading import read_text
 from backend.sweeps.directory import SWEEP_FILE
 from backend.sweeps.spec import SweepSpecError, parse_sweep
 from backend.sweeps.table import NEURONS_PREFIX, RESULTS_CSV, read_results_csv
@@ -34,6 +35,8 @@ class SweepResults:
     swept_keys: list[str]
     columns: list[str]
     rows: list[dict[str, object]]
+    base_group: str
+    """The group of the sweep's first run (the group of every run when it is not swept)."""
 
     @classmethod
     def load(cls, path: str | Path) -> SweepResults:
@@ -45,12 +48,13 @@ class SweepResults:
                 f"{path} is not a sweep directory (it has no {RESULTS_CSV} or {SWEEP_FILE}); "
                 "give the folder passed to sweep --out"
             )
+        fix = "give the folder passed to sweep --out, or run that sweep again to rewrite it"
         try:
-            spec = parse_sweep(sweep_file.read_text(encoding="utf-8"), source=str(sweep_file),
+            spec = parse_sweep(read_text(sweep_file, "sweep file", fix), source=str(sweep_file),
                                allow_large=True)
         except SweepSpecError as error:
             raise SweepReportError(str(error)) from None
-        header, raw = read_results_csv(table)
+        header, raw = read_results_csv(table, fix)
         rows = [{name: _value(text) for name, text in row.items()} for row in raw]
         neurons = [name for name in header if name.startswith(NEURONS_PREFIX)]
         shares = [SHARE_PREFIX + name[len(NEURONS_PREFIX):] for name in neurons]
@@ -59,7 +63,7 @@ class SweepResults:
             total = np.nansum(counts)
             for share, count in zip(shares, counts, strict=True):
                 row[share] = count / total if total > 0 and math.isfinite(count) else math.nan
-        return cls(path, spec.swept_keys, header + shares, rows)
+        return cls(path, spec.swept_keys, header + shares, rows, spec.runs[0].config.group)
 
     def finished(self) -> list[dict[str, object]]:
         return [row for row in self.rows if row.get("status") == "done"]

@@ -76,11 +76,11 @@ def shares_text(results: SweepResults) -> str:
     from backend.groups.irreps import irreps_of
     from backend.groups.spec import parse_group
 
-    groups = list(dict.fromkeys(str(row.get("group") or _base_group(results))
+    groups = list(dict.fromkeys(str(row.get("group") or results.base_group)
                                 for row in results.finished()))
     blocks = []
     for spec in groups:
-        rows = [r for r in results.finished() if str(r.get("group") or _base_group(results))
+        rows = [r for r in results.finished() if str(r.get("group") or results.base_group)
                 == spec]
         orbits = [o for o in irreps_of(parse_group(spec)).orbits if not o.is_trivial]
         counts = np.array([[orbit_counts(r).get(o.label, 0) for o in orbits] for r in rows],
@@ -103,16 +103,6 @@ def shares_text(results: SweepResults) -> str:
             f"χ²/dof {f.chi_square / max(f.degrees_of_freedom, 1):.1f}" for f in fits))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
-
-
-def _base_group(results: SweepResults) -> str:
-    """The group of a sweep that does not sweep ``group``."""
-    from backend.sweeps.directory import SWEEP_FILE
-    from backend.sweeps.spec import parse_sweep
-
-    spec = parse_sweep((results.path / SWEEP_FILE).read_text(encoding="utf-8"),
-                       allow_large=True)
-    return spec.runs[0].config.group
 
 
 def agf_text(results: SweepResults) -> str:

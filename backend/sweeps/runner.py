@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from backend.cli.progress import format_duration
+from backend.file_reading import write_failure
 from backend.run_directory import RunDirectory
-from backend.sweeps.directory import SweepDirectory
+from backend.sweeps.directory import SweepDirectory, SweepDirectoryError
 from backend.sweeps.engine import RayEngine
 from backend.sweeps.spec import SweepSpec
 from backend.sweeps.table import FINISHED, SweepTable, summary_columns
@@ -93,12 +94,21 @@ def _fill(engine: RayEngine, queue: deque, in_flight: dict, compute: str) -> Non
 
 
 def _store(run, result: dict, table: SweepTable, directory: SweepDirectory) -> None:
-    if result.get("files"):
-        directory.write_run(run.run_id, result["files"])
-    table.record(run.run_id, result["status"], result.get("message", ""),
-                 result.get("wall_seconds", 0.0),
-                 summary_columns(result.get("summary"), result.get("agf")))
-    table.save()
+    """Write a finished run's files, then its row. A failed write stops the sweep with a
+    message: every file is written atomically, so the runs stored before it stay whole and
+    the same command resumes the sweep."""
+    try:
+        if result.get("files"):
+            directory.write_run(run.run_id, result["files"])
+        table.record(run.run_id, result["status"], result.get("message", ""),
+                     result.get("wall_seconds", 0.0),
+                     summary_columns(result.get("summary"), result.get("agf")))
+        table.save()
+    except OSError as error:
+        raise SweepDirectoryError(
+            write_failure(directory.path, error)
+            + "; the runs stored so far are kept, and the same command resumes the sweep"
+        ) from None
 
 
 class SweepProgress:

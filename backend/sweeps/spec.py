@@ -91,13 +91,13 @@ def count_runs(grid: dict[str, list[Any]], seeds: list[int] | None) -> int:
 
 def load_sweep(path: str | Path, *, allow_large: bool = False) -> SweepSpec:
     """Read and validate a sweep file (see the module docstring)."""
-    path = Path(path)
+    from backend.file_reading import FileReadError, read_text
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SweepSpecError(f"sweep file {path} does not exist") from None
-    except OSError as error:
-        raise SweepSpecError(f"cannot read sweep file {path}: {error.strerror}") from None
+        text = read_text(path, "sweep file",
+                         "give a sweep file written as TOML (see docs/sweeps.md)")
+    except FileReadError as error:
+        raise SweepSpecError(str(error)) from None
     return parse_sweep(text, source=str(path), allow_large=allow_large)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.atomic_files import write_text_atomic
+from backend.file_reading import FileReadError, read_text
 from backend.sweeps.spec import SweepSpec
 
 STATUSES = ("pending", "done", "diverged", "failed")
@@ -93,7 +94,17 @@ class SweepTable:
         path = self.folder / RESULTS_JSON
         if not path.is_file():
             return
-        for saved in json.loads(path.read_text(encoding="utf-8")).get("runs", []):
+        fix = ("remove it to run every run of the sweep again, or give another --out "
+               "folder")
+        try:
+            saved_runs = json.loads(read_text(path, "sweep record", fix)).get("runs", [])
+        except (json.JSONDecodeError, AttributeError):
+            raise FileReadError(f"the sweep record {path} is damaged; {fix}") from None
+        if not isinstance(saved_runs, list):
+            raise FileReadError(f"the sweep record {path} is damaged; {fix}")
+        for saved in saved_runs:
+            if not isinstance(saved, dict):
+                continue
             record = self._by_id.get(saved.get("run_id"))
             if record is not None and saved.get("status") in STATUSES:
                 record.update({key: saved[key] for key in
@@ -163,8 +174,12 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def read_results_csv(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
-    """(header, rows) of a results.csv, every cell a string."""
-    with open(path, newline="", encoding="utf-8") as stream:
-        reader = csv.DictReader(stream)
+def read_results_csv(path: str | Path, fix: str) -> tuple[list[str], list[dict[str, str]]]:
+    """(header, rows) of a results.csv, every cell a string; a file that is not UTF-8
+    text or not CSV is refused with ``fix``."""
+    text = read_text(path, "sweep table", fix)
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         return list(reader.fieldnames or []), list(reader)
+    except csv.Error as error:
+        raise FileReadError(f"the sweep table {path} is damaged ({error}); {fix}") from None

@@ -5,6 +5,7 @@ import csv
 import numpy as np
 import pytest
 
+from backend.errors import UserError
 from backend.sweeps.directory import SweepDirectory
 from backend.sweeps.laws import fit, fit_laws, law_shares
 from backend.sweeps.report import SweepReportError, SweepResults, by_key, by_two_keys
@@ -137,3 +138,50 @@ def test_agf_columns_and_their_counts(tmp_path):
     text = report_text(SweepResults.load(directory.path))
     assert ("first orbit learned as predicted in 2/3 runs; same order in 1/2 runs" in text)
     assert "orbits learned = orbits predicted within the steps in 2/3 runs" in text
+
+
+@pytest.mark.parametrize("name, content", [
+    ("sweep.toml", b"\x89PNG\r\n\x1a\n\x00\x00binary"),
+    ("sweep.toml", "group = 'S4'\n".encode("utf-16")),
+    ("results.csv", b"\xff\xfe\x00garbage"),
+])
+def test_a_damaged_sweep_directory_is_refused_by_name(sweep, name, content):
+    _, directory, _, _ = sweep
+    (directory.path / name).write_bytes(content)
+    with pytest.raises(UserError) as refused:
+        SweepResults.load(directory.path)
+    message = str(refused.value)
+    assert name in message and ("binary" in message or "UTF-8" in message)
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01", b"{not json", b'{"runs": 3}', b"[1, 2]"])
+def test_a_damaged_sweep_record_is_refused_before_any_run(sweep, content):
+    spec, directory, _, _ = sweep
+    (directory.path / "results.json").write_bytes(content)
+    table = SweepTable(spec, directory.path)
+    with pytest.raises(UserError, match="results.json") as refused:
+        table.load()
+    assert "remove it" in str(refused.value)
+
+
+def test_a_failed_write_mid_sweep_keeps_the_stored_runs_and_says_how_to_resume(
+        sweep, monkeypatch):
+    import errno
+
+    from backend.sweeps import runner
+
+    spec, directory, _, _ = sweep
+    before = (directory.path / "results.csv").read_bytes()
+    table = SweepTable(spec, directory.path)
+    table.load()
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runner.SweepDirectory, "write_run", full_disk)
+    result = {"status": "done", "files": {"summary.json": b"{}"}, "summary": None}
+    with pytest.raises(UserError) as refused:
+        runner._store(spec.runs[0], result, table, directory)
+    message = str(refused.value)
+    assert "the disk is full" in message and "resumes the sweep" in message
+    assert (directory.path / "results.csv").read_bytes() == before
