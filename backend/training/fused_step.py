@@ -63,9 +63,13 @@ class FusedPairsStep:
         ]
         self.block_pointers = [[_BlockPointers(block, self.cross_entropy) for block in lane]
                                for lane in self.lanes]
-        # the class scores' encoding X for the step's accuracy (None: one-hot, scores = F)
-        self.encoding_pointer = (None if network.encoding is None
-                                 else kernels.address(network.encoding))
+        # the class scores X F of a block for the step's accuracy with an encoding X (one
+        # product per block, on the lane's threads, into a buffer per lane; one-hot: the
+        # scores are F itself)
+        self.scores = None if network.encoding is None else [
+            _lane_views(lane, options) for lane in self.lanes]
+        self.score_pointers = None if self.scores is None else [
+            [kernels.address(scores) for scores in lane] for lane in self.scores]
         self.lane_hits = [0] * len(self.lanes)  # each lane's pairs classified right
         # Bᵀ with its columns padded to whole vectors, for the forward kernel
         self.padded_order = kernels.padded_order(n, theta.dtype)
@@ -143,8 +147,11 @@ class FusedPairsStep:
                 torch.mul(block.outputs.T, alpha, out=part)
             # ℓ, c G̃ over the outputs and h G̃ᵀ, from F = α ξ σ(H)ᵀ
             at, pairs = pointers.outputs, rows * n
-            hits += native.first_argmax_hits(at, pointers.hit_classes, self.encoding_pointer,
-                                             n, pairs, alpha)
+            scores = at
+            if self.scores is not None:
+                torch.mm(self.network.encoding, block.outputs, out=self.scores[lane][index])
+                scores = self.score_pointers[lane][index]
+            hits += native.first_argmax_hits(scores, pointers.hit_classes, n, pairs, alpha)
             if self.cross_entropy:
                 loss += native.cross_entropy_block(at, pointers.classes, pointers.gradient_t,
                                                    n, pairs, alpha, factor, factor_t)
@@ -159,6 +166,12 @@ class FusedPairsStep:
                                             second_sums, index > 0, threads)
         self.lane_hits[lane] = hits
         return loss
+
+
+def _lane_views(lane, options: dict) -> list[torch.Tensor]:
+    """One buffer for the lane, viewed with the shape of each block's outputs."""
+    buffer = torch.empty(max(block.outputs.numel() for block in lane), **options)
+    return [buffer[: block.outputs.numel()].view(block.outputs.shape) for block in lane]
 
 
 class _BlockPointers:

@@ -78,7 +78,7 @@ _SIGNATURES = {  # name: (argument types, result type)
     "cross_entropy_block": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 3, _REAL),
     "exponentials": ([_POINTER, _INDEX, _POINTER], None),
     "squared_error_block": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL] * 3, _REAL),
-    "first_argmax_hits": ([_POINTER] * 3 + [_INDEX] * 2 + [_REAL], _INDEX),
+    "first_argmax_hits": ([_POINTER] * 2 + [_INDEX] * 2 + [_REAL], _INDEX),
     "adam_step": ([_POINTER] * 4 + [_INDEX] + [_REAL] * 4 + [_INDEX, _REAL, _INT, _INT], None),
     "sphere_adam_step": ([_POINTER] * 4 + [_INDEX] * 3 + [_REAL] * 4 + [_INDEX, _INT], None),
     "scaled_copies": ([_POINTER, _INDEX, _INDEX, _REAL, _REAL, _POINTER, _POINTER], None),
@@ -280,18 +280,14 @@ def squared_error_block(outputs, targets, gradient_t, scale, factor, factor_t) -
     )
 
 
-def first_argmax_hits(outputs, classes, encoding, scale) -> int:
-    """How many of the k pairs (the columns of ``outputs``, n × k) have their class y_p as
-    the first maximum of their class scores: ``scale`` · outputs[c, p], or with an
-    ``encoding`` X (n × n, row j = x_j; None for one-hot) ⟨``scale`` · outputs[:, p], x_j⟩.
-    The first maximum is the one argmax takes (a tie with an earlier class counts as
-    wrong); a NaN score never wins."""
-    n, k = outputs.shape
-    arrays = (outputs,) if encoding is None else (outputs, encoding)
-    return int(_entry(*arrays).first_argmax_hits(
-        pointer(outputs), pointer(_indices(classes)),
-        None if encoding is None else pointer(encoding), n, k, scale,
-    ))
+def first_argmax_hits(scores, classes, scale) -> int:
+    """How many of the k pairs (the columns of ``scores``, n × k) have their class y_p as
+    the first maximum of ``scale`` · scores[:, p] (one-hot: the outputs; with an encoding
+    X the caller passes X F). The first maximum is the one argmax takes (a tie with an
+    earlier class counts as wrong); a NaN score never wins."""
+    n, k = scores.shape
+    return int(_entry(scores).first_argmax_hits(
+        pointer(scores), pointer(_indices(classes)), n, k, scale))
 
 
 def adam_step(param, grad, first, second, learning_rate, beta1, beta2, eps, step,

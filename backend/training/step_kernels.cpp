@@ -448,50 +448,30 @@ double cross_entropy_block(T* outputs, const int64_t* classes, T* gradient_t, in
     return loss;
 }
 
-// The pairs among k whose class y_p is the first maximum of their class scores: the scores
-// are scale · outputs[c, p] (outputs n × k, one column a pair), or with an encoding X
-// (n × n, row j the encoding x_j) ⟨scale · outputs[:, p], x_j⟩. The first maximum is the
-// one argmax takes: a tie with an earlier class counts as wrong. A NaN score never wins.
+// The pairs among k whose class y_p is the first maximum of their class scores
+// scale · scores[c, p] (scores n × k, one column a pair; with an encoding the caller forms
+// X F). The first maximum is the one argmax takes: a tie with an earlier class counts as
+// wrong. A NaN score never wins. The rows are read in order: a score replaces the best one
+// only when larger (or when none is yet, NaN aside).
 template <typename T>
-int64_t first_argmax_hits(const T* outputs, const int64_t* classes, const T* encoding,
-                          int64_t n, int64_t k, double scale) {
+int64_t first_argmax_hits(const T* scores, const int64_t* classes, int64_t n, int64_t k,
+                          double scale) {
     const T alpha = T(scale);
+    T* best = scratch<T>(k);
+    int64_t* index = scratch<int64_t>(k);
+    std::fill(best, best + k, T(-INFINITY));
+    std::fill(index, index + k, int64_t(-1));
+    for (int64_t c = 0; c < n; c++) {
+        const T* row = scores + c * k;
+        for (int64_t p = 0; p < k; p++) {
+            const T score = alpha * row[p];
+            const bool better = score > best[p] || (index[p] < 0 && score == score);
+            best[p] = better ? score : best[p];
+            index[p] = better ? c : index[p];
+        }
+    }
     int64_t hits = 0;
-    if (encoding == nullptr) {
-        // the first maximum of every pair at once, the rows of the outputs in order: a
-        // score replaces the best one only when larger (or when none is yet, NaN aside)
-        T* best = scratch<T>(k);
-        int64_t* index = scratch<int64_t>(k);
-        std::fill(best, best + k, T(-INFINITY));
-        std::fill(index, index + k, int64_t(-1));
-        for (int64_t c = 0; c < n; c++) {
-            const T* row = outputs + c * k;
-            for (int64_t p = 0; p < k; p++) {
-                const T score = alpha * row[p];
-                const bool better = score > best[p] || (index[p] < 0 && score == score);
-                best[p] = better ? score : best[p];
-                index[p] = better ? c : index[p];
-            }
-        }
-        for (int64_t p = 0; p < k; p++) hits += index[p] == classes[p];
-        return hits;
-    }
-    T* column = scratch<T>(2 * n);
-    T* scores = column + n;
-    for (int64_t p = 0; p < k; p++) {
-        for (int64_t c = 0; c < n; c++) column[c] = alpha * outputs[c * k + p];
-        for (int64_t j = 0; j < n; j++) {
-            T sum = T(0);
-            for (int64_t c = 0; c < n; c++) sum += encoding[j * n + c] * column[c];
-            scores[j] = sum;
-        }
-        const int64_t y = classes[p];
-        const T target = scores[y];
-        bool first = target == target;
-        for (int64_t j = 0; j < n && first; j++)
-            first = j < y ? !(scores[j] >= target) : !(scores[j] > target);
-        hits += first;
-    }
+    for (int64_t p = 0; p < k; p++) hits += index[p] == classes[p];
     return hits;
 }
 
@@ -701,10 +681,9 @@ void hidden_gradient_sums(const T* g_t, const T* xi, const T* a, const T* b, int
         return squared_error_block<T>(outputs, targets, gradient_t, n, k, scale, factor,     \
                                       factor_t);                                              \
     }                                                                                         \
-    extern "C" int64_t first_argmax_hits_##SUFFIX(const T* outputs, const int64_t* classes,  \
-                                                  const T* encoding, int64_t n, int64_t k,    \
-                                                  double scale) {                             \
-        return first_argmax_hits<T>(outputs, classes, encoding, n, k, scale);                 \
+    extern "C" int64_t first_argmax_hits_##SUFFIX(const T* scores, const int64_t* classes,   \
+                                                  int64_t n, int64_t k, double scale) {       \
+        return first_argmax_hits<T>(scores, classes, n, k, scale);                            \
     }                                                                                         \
     extern "C" void adam_step_##SUFFIX(T* param, const T* grad, T* first, T* second,         \
                                        int64_t count, double learning_rate, double beta1,     \

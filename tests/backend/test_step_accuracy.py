@@ -101,18 +101,18 @@ def test_ties_count_only_when_the_class_is_the_first_maximum(dtype):
                         [1.0, 2.0, 3.0, 0.0],
                         [2.0, 0.0, 1.0, 2.0]], dtype=dtype)
     classes = np.array([0, 1, 1, 0], dtype=np.int64)
-    assert kernels.first_argmax_hits(outputs, classes, None, 1.0) == 2
+    assert kernels.first_argmax_hits(outputs, classes, 1.0) == 2
     np.testing.assert_array_equal(np.argmax(outputs, axis=0) == classes,
                                   [True, False, True, False])
     # with an encoding the scores are X F: X = I reversed puts the classes in reverse
     reverse = np.eye(3, dtype=dtype)[::-1].copy()
     reversed_classes = np.array([0, 1, 1, 2], np.int64)
-    assert kernels.first_argmax_hits(outputs, reversed_classes, reverse, 1.0) == 3
+    assert kernels.first_argmax_hits(reverse @ outputs, reversed_classes, 1.0) == 3
     np.testing.assert_array_equal(np.argmax(reverse @ outputs, axis=0) == reversed_classes,
                                   [True, True, True, False])
     # the scale multiplies the scores before they are compared
-    assert kernels.first_argmax_hits(outputs, classes, None, 0.5) == 2
+    assert kernels.first_argmax_hits(outputs, classes, 0.5) == 2
     # a NaN score never wins (pair 0), a NaN at the class is wrong (pair 2)
     with_nan = outputs.copy()
     with_nan[2, 0] = with_nan[1, 2] = np.nan
-    assert kernels.first_argmax_hits(with_nan, classes, None, 1.0) == 1
+    assert kernels.first_argmax_hits(with_nan, classes, 1.0) == 1
