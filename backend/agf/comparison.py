@@ -63,6 +63,14 @@ class MeasuredDrop:
     level: float
 
 
+def orbit_explained(trainer) -> np.ndarray:
+    """Each orbit's explained share of the trainer's network now,
+    1 − mean_pairs P_O(y − f)/P_O(t) (``orbit_fit``; NaN for orbits without power)."""
+    residual = trainer.task.targets() - trainer.all_outputs()
+    left = trainer.fourier.orbit_power(residual).mean(axis=0)
+    return explained_fraction(left, trainer.task.template_power)
+
+
 def run_gradient_descent(
     config: RunConfig, progress: Callable[[int, float], None] | None = None
 ) -> GradientDescentRun:
@@ -75,15 +83,12 @@ def run_gradient_descent(
     trainer = session.trainer
     total = int(config.steps)
     stops = np.unique(np.linspace(0, total, CHECKPOINTS + 1).round().astype(np.int64))
-    targets = trainer.task.targets()
     power = np.asarray(trainer.task.template_power, dtype=np.float64)
     steps, losses, checkpoints, explained = [], [], [], []
 
     def record() -> None:
-        residual = targets - trainer.all_outputs()
-        left = trainer.fourier.orbit_power(residual).mean(axis=0)
         checkpoints.append(trainer.step_count)
-        explained.append(explained_fraction(left, power))
+        explained.append(orbit_explained(trainer))
 
     record()
 

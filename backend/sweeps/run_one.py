@@ -118,12 +118,10 @@ class AgfObserver:
     def observe(self, trainer) -> None:
         if self.checkpoints and self.checkpoints[-1] == trainer.step_count:
             return
-        power = template_power(trainer)
-        residual = trainer.task.targets() - trainer.all_outputs()
-        left = trainer.fourier.orbit_power(residual).mean(axis=0)
-        safe = np.where(power > 0, power, 1.0)
+        from backend.agf.comparison import orbit_explained
+
         self.checkpoints.append(trainer.step_count)
-        self.explained.append(np.where(power > 0, 1.0 - left / safe, np.nan))
+        self.explained.append(orbit_explained(trainer))
 
     def comparison(self, config: RunConfig, trainer) -> dict:
         """Predicted (closed form) against measured: orders, steps, levels, agreement."""
@@ -143,7 +141,7 @@ class AgfObserver:
             explained=np.asarray(self.explained),
             orbit_labels=[orbit.label for orbit in orbits],
             orbit_dims=[int(orbit.dim) for orbit in orbits],
-            template_power=template_power(trainer),
+            template_power=np.asarray(trainer.task.template_power, dtype=np.float64),
             seconds=0.0,
         )
         predicted = predict_staircase(config)
@@ -169,13 +167,6 @@ class AgfObserver:
             "measured_levels": [_finite(drop.level) for drop in measured],
             "mean_level_error": float(np.mean(errors)) if errors else None,
         }
-
-
-def template_power(trainer) -> np.ndarray:
-    """Each orbit's template power, with round-off (below 1e-9 of the largest) set to 0:
-    the mean-centred template's trivial power is ~1e-30, not a power to learn."""
-    power = np.asarray(trainer.task.template_power, dtype=np.float64)
-    return np.where(power > 1e-9 * power.max(initial=0.0), power, 0.0)
 
 
 def _finite(value: float) -> float | None:

@@ -174,7 +174,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def read_results_csv(path: str | Path, fix: str) -> tuple[list[str], list[dict[str, str]]]:
+def read_results_csv(path: str | Path, fix: str = "run the sweep again to rewrite it"
+                     ) -> tuple[list[str], list[dict[str, str]]]:
     """(header, rows) of a results.csv, every cell a string; a file that is not UTF-8
     text or not CSV is refused with ``fix``."""
     text = read_text(path, "sweep table", fix)
