@@ -9,6 +9,13 @@ on a MAX_SIDE × MAX_SIDE grid of blocks of consecutive elements: each cell hold
 mean margin and the share of correct pairs of its block (``block_edges``), so the table
 stays bounded whatever the order.
 
+On large groups where every pair's output would cost more than a training step (the
+exact path's sampled snapshots), each cell is estimated on a fixed seeded sample of k
+pairs of its block (``answer_pair_sample``, k = ``ANSWER_PAIRS_PER_CELL``): the cell
+holds the mean margin and the share correct of those k pairs, computed a few block rows
+at a time from the effective functions (``sampled_answer_table``), never forming the
+output of every pair.
+
 The vote of a pair (mathematics reference, §4): the score of class j is the sum over
 neurons of s_m σ(a_m(g1) + b_m(g2)) c_m(j); grouping the neurons by their dominant orbit
 splits every score into one summand per orbit (``pair_vote``).
@@ -23,6 +30,15 @@ import torch
 
 MAX_SIDE = 48
 """Largest side of the recorded table (a block grid beyond this order)."""
+
+ANSWER_PAIRS_PER_CELL = 4
+"""Most sampled pairs per cell of a sampled answer table (``pairs_per_cell``)."""
+
+ANSWER_COST_SHARE = 1 / 1.5
+"""A sampled table's multiply-adds stay below this share of an exact step's."""
+
+ANSWER_CHUNK_PAIRS = 4096
+"""Sampled pairs whose scores are held at once (bounded memory: this many × (M + n))."""
 
 
 def block_edges(n: int, side: int = MAX_SIDE) -> np.ndarray:
@@ -72,6 +88,76 @@ def held_out_table(test_pairs: np.ndarray, n: int, side: int = MAX_SIDE) -> np.n
     if n > side:
         mask = block_means(mask, block_edges(n, side))
     return mask.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AnswerSample:
+    """The fixed sample behind a sampled answer table: ``pairs`` are flat pairs
+    p = g1·n + g2, ``per_cell`` of them for every cell of the ``rows`` × ``rows`` grid,
+    cell after cell in row-major order."""
+
+    pairs: np.ndarray  # (rows · rows · per_cell,) int64
+    rows: int
+    per_cell: int
+
+
+def pairs_per_cell(step_cost: float, order: int, width: int, side: int = MAX_SIDE) -> int:
+    """k for a sampled table: R² cells × k pairs cost R²·k·M·n multiply-adds (M neurons,
+    n classes), kept below ``ANSWER_COST_SHARE`` of a step's ``step_cost``; k in
+    1..``ANSWER_PAIRS_PER_CELL``. Measured on two threads: S6 at width 2048 takes 4 pairs
+    per cell at under half a step's time, S5 at width 1024 takes 2."""
+    cells = (len(block_edges(order, side)) - 1) ** 2
+    k = int(step_cost * ANSWER_COST_SHARE // (cells * float(width) * float(order)))
+    return max(1, min(ANSWER_PAIRS_PER_CELL, k))
+
+
+def answer_pair_sample(order: int, seed: int, per_cell: int = ANSWER_PAIRS_PER_CELL,
+                       side: int = MAX_SIDE) -> AnswerSample:
+    """k = min(``per_cell``, pairs of the smallest cell) distinct pairs drawn uniformly in
+    every cell of the grid ``block_edges(order, side)``, seeded by ``seed`` (the same
+    sample for the same order, seed and grid)."""
+    edges = block_edges(order, side)
+    rows = len(edges) - 1
+    sizes = np.diff(edges)
+    k = max(1, min(int(per_cell), int(sizes.min()) ** 2))
+    block = np.repeat(np.arange(rows), sizes)  # element -> its block
+    cell = (block[:, None] * rows + block[None, :]).reshape(-1)  # flat pair -> its cell
+    keys = np.random.default_rng([int(seed), 0xA45E]).random(order * order)
+    by_cell = np.lexsort((keys, cell))  # pairs cell by cell, in random order within each
+    starts = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=rows * rows))[:-1]])
+    pairs = by_cell[(starts[:, None] + np.arange(k)).reshape(-1)]
+    return AnswerSample(pairs.astype(np.int64), rows, k)
+
+
+def sampled_answer_table(effective: torch.Tensor, scales: torch.Tensor | float,
+                         activation: str, table: np.ndarray, sample: AnswerSample,
+                         chunk_pairs: int = ANSWER_CHUNK_PAIRS
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """(margin, correct) tables (R, R) float32: per cell the mean margin and the share of
+    positive margins over its sampled pairs. The class scores of a pair are
+    s_p[j] = Σ_m s_m σ(a_m(g1) + b_m(g2)) c_m(j), from the effective functions
+    ``effective`` (3, n, M) (a, b, c as columns, any device and dtype) and the output
+    scales s (a float or (M,)), for at most ``chunk_pairs`` pairs at a time (whole block
+    rows of the grid)."""
+    from backend.training.network import activation_value
+
+    a, b, c = effective.unbind(0)
+    n = a.shape[0]
+    readout = (c * scales).T.contiguous()  # (M, n): s_m c_m(j)
+    pairs = torch.as_tensor(sample.pairs, device=a.device)
+    classes = torch.tensor(np.asarray(table).reshape(-1), device=a.device)
+    row_pairs = sample.rows * sample.per_cell
+    step = max(1, int(chunk_pairs) // row_pairs) * row_pairs
+    margins = torch.empty(pairs.numel(), dtype=torch.float64)
+    for start in range(0, pairs.numel(), step):
+        chosen = pairs[start : start + step]
+        hidden = a.index_select(0, chosen // n).add_(b.index_select(0, chosen % n))
+        scores = activation_value(activation, hidden) @ readout
+        margins[start : start + step] = pair_margins(
+            scores, classes.index_select(0, chosen)).double().cpu()
+    cells = margins.view(sample.rows, sample.rows, sample.per_cell)
+    return (cells.mean(dim=2).numpy().astype(np.float32),
+            (cells > 0).double().mean(dim=2).numpy().astype(np.float32))
 
 
 @dataclass

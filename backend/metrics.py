@@ -25,7 +25,9 @@ over neurons; the only Python loop runs over the real orbits of the group.
 On large groups trained on the exact path, the figures that need the output of every
 pair (accuracy, learned-function power, the majority vote's share of the table) are
 estimates on a fixed seeded sample of pairs (``backend.pair_sample``);
-``sampled_pairs`` says how many (0: every pair, exact).
+``sampled_pairs`` says how many (0: every pair, exact). Their answer table is estimated
+per cell on a sample of its own (``backend.answers.sampled_answer_table``);
+``answer_pairs_per_cell`` says how many pairs each cell holds (0: every pair).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class MetricSnapshot:
     answer_margin: np.ndarray | None = None  # (R, R) margins of the pairs (backend.answers)
     answer_correct: np.ndarray | None = None  # (R, R) share of correctly answered pairs
     sampled_pairs: int = 0  # pairs behind accuracy and function power (0: all, exact)
+    answer_pairs_per_cell: int = 0  # sampled pairs behind each answer cell (0: every pair)
 
     @property
     def mean_sparsity(self) -> float:

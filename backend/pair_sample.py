@@ -1,6 +1,7 @@
 """The fixed sample of pairs on which large groups estimate the figures that need every
 pair's output (accuracy, learned-function power, the majority vote's share of the table),
-and the label that says so. No PyTorch here: the window's panels use the label.
+and the labels that say so (the answer table's own sample per cell is in
+``backend.answers``). No PyTorch here: the window's panels use the label.
 """
 
 from __future__ import annotations
@@ -24,3 +25,9 @@ def metric_pair_sample(order: int, seed: int, count: int = SAMPLED_PAIRS) -> np.
 def sampled_label(name: str, sampled_pairs: int) -> str:
     """The label of an output figure: "accuracy" or "accuracy, 4096 sampled pairs"."""
     return f"{name}, {sampled_pairs} sampled pairs" if sampled_pairs else name
+
+
+def answers_label(pairs_per_cell: int) -> str:
+    """The answer table's label: "answers" (every pair) or "answers, 4 sampled pairs per
+    cell"."""
+    return f"answers, {pairs_per_cell} sampled pairs per cell" if pairs_per_cell else "answers"

@@ -25,9 +25,11 @@ from backend.metrics import MetricSnapshot
 STEP_OFFSET = 10.0
 """s₀: below about this many steps the grid is linear (every step its own bucket)."""
 INITIAL_RESOLUTION = 1e-4
-OPTIONAL_FIELDS = ("singular_overlap", "answer_margin", "answer_correct", "sampled_pairs")
+OPTIONAL_FIELDS = ("singular_overlap", "answer_margin", "answer_correct", "sampled_pairs",
+                   "answer_pairs_per_cell")
 """Snapshot fields that files written before they existed lack (read back as their
 default: None, or 0 sampled pairs)."""
+INTEGER_FIELDS = ("step", "sampled_pairs", "answer_pairs_per_cell")
 
 
 def _buckets(steps: np.ndarray, resolution: float) -> np.ndarray:
@@ -218,7 +220,7 @@ class MetricHistory:
                     if f"snapshot_{spec.name}" not in arrays and spec.name in OPTIONAL_FIELDS:
                         continue
                     value = arrays[f"snapshot_{spec.name}"][i]
-                    if spec.name in ("step", "sampled_pairs"):
+                    if spec.name in INTEGER_FIELDS:
                         value = int(value)
                     elif spec.name in ("loss", "train_accuracy", "diversification_tv"):
                         value = float(value)

@@ -17,7 +17,8 @@
 - Step path: ``step_path`` is "dense" (the network on every pair) or "exact" (σ = z² with
   MSE on every pair through the identity of the mathematics reference, section 6, which
   forms no pair); metrics that need the output of every pair are then estimated on a
-  fixed sample of pairs when computing them exactly would cost more than a step.
+  fixed sample of pairs when computing them exactly would cost more than a step, and so
+  is the answer table (a sample of pairs in every cell of its grid).
 - Regimes: free (small initialisation, output scale 1) and sphere (unit weight vectors,
   output scale a/M; Stage I trains the directions, Stage II freezes them and trains the
   scale a, tied or per neuron).
@@ -32,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from backend.answers import answer_pair_sample, pairs_per_cell, sampled_answer_table
 from backend.config import ConfigError, RunConfig
 from backend.memory_estimate import check_memory
 from backend.metrics import MajorityVote, MetricSnapshot, compute_metrics, majority_vote
@@ -90,6 +92,9 @@ class Trainer:
         self.metric_pairs = metric_pair_sample(n, config.data_seed) if (
             self.step_path == "exact" and n**3 * config.width > exact_step_cost(n, config.width)
         ) else None
+        self.answer_sample = None if self.metric_pairs is None else answer_pair_sample(
+            n, config.data_seed, pairs_per_cell(exact_step_cost(n, config.width), n,
+                                                config.width))
         self.spectral = SpectralTools.of(self.group)
         self.irreps = self.spectral.irrep_set
         self.fourier = self.spectral.fourier
@@ -509,7 +514,7 @@ class Trainer:
         """All live metrics of the current weights (plain numpy copies); those that need
         the output of every pair come from ``metric_pairs`` when it is set."""
         sampled = self.metric_pairs is not None
-        return compute_metrics(
+        snapshot = compute_metrics(
             step=self.step_count,
             effective=self.effective_functions(),
             outputs=self._output_tensor(self.metric_pairs),
@@ -519,6 +524,13 @@ class Trainer:
             loss=self.loss_value() if self.exact is not None else None,
             pairs=self.metric_pairs if sampled else None,
         )
+        if self.answer_sample is not None:
+            with torch.no_grad():
+                snapshot.answer_margin, snapshot.answer_correct = sampled_answer_table(
+                    self.network.effective_functions(self.theta), self._scale_for_forward(),
+                    self.config.activation, self.task.table, self.answer_sample)
+            snapshot.answer_pairs_per_cell = self.answer_sample.per_cell
+        return snapshot
 
     def metrics_then_step(self, k: int = 1) -> MetricSnapshot:
         """The metrics of the current weights, then ``step(k)``: the same snapshot as

@@ -3,7 +3,9 @@
 Top: the n × n table of the moment shown, row g1, column g2 — green where the network
 answers g1·g2, red where it does not (or the margin, in the same colours); held-out
 pairs are drawn paler. Groups beyond backend.answers.MAX_SIDE elements are shown as a
-grid of blocks of consecutive elements (share of correct pairs, mean margin).
+grid of blocks of consecutive elements (share of correct pairs, mean margin); where the
+snapshots are sampled (large groups on the exact path) each cell holds the figures of a
+few sampled pairs of its block, and the summary says how many.
 Bottom: click a cell to see that pair's vote: each orbit's summed contribution to every
 class score (measured on the live weights), the correct product framed.
 """
@@ -18,6 +20,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QFontMetricsF
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolTip
 
+from backend.pair_sample import answers_label
 from gui import theme
 from gui.panels.base import HeatMapImage, Panel, fix_text_height, fix_text_width
 from gui.panels.orbit_axis import ColumnAxis, abbreviate
@@ -28,7 +31,9 @@ DEFINITION = (
     "g1·g2 is the largest (the pair is answered correctly), red where another class wins; "
     "in margin mode the colour is the margin s[g1·g2] − max over the other classes, "
     "clipped at ± its largest size. Held-out pairs are paler. Large groups: blocks of "
-    "consecutive elements, each the share of correct pairs (or the mean margin).\n"
+    "consecutive elements, each the share of correct pairs (or the mean margin); on the "
+    "largest groups those of a fixed seeded sample of pairs in each block, as the "
+    "summary says (\"answers, 4 sampled pairs per cell\").\n"
     "Click a cell: its majority vote (theory, MATH §4) — the score of class j is "
     "Σ_m s_m σ(a_m(g1) + b_m(g2)) c_m(j); the rows split it by the neurons' dominant orbit. "
     "The correct product is framed. The vote is measured on the live weights."
@@ -175,7 +180,10 @@ class AnswersPanel(Panel):
         share = float(np.mean(np.asarray(correct)))
         block = "" if len(context.answer_edges) - 1 == context.order else \
             f", blocks of ~{context.order / (len(context.answer_edges) - 1):.1f} elements"
-        self.summary.setText(f"{100 * share:.1f}% of the cells right{block}")
+        sampled = int(getattr(snapshot, "answer_pairs_per_cell", 0))
+        label = f"{answers_label(sampled)}: " if sampled else ""
+        self.summary.setText(f"{label}{100 * share:.1f}% of the cells right{block}")
+        self.summary.setToolTip(self.summary.text())
 
     def show_vote(self, vote: Any, step: int, note: str = "") -> None:
         """Draw a measured vote (None: show ``note`` instead)."""
@@ -235,9 +243,12 @@ class AnswersPanel(Panel):
             return (f"{names[g1]} · {names[g2]} = {product}\n"
                     f"{'right' if correct > 0.5 else 'wrong'}, margin {margin:+.3g}"
                     f"{'  (held out)' if held else '  (trained)'}")
+        sampled = int(getattr(snapshot, "answer_pairs_per_cell", 0))
+        pairs = f" of {sampled} sampled pairs" if sampled else ""
         return (f"rows {names[edges[row]]}…{names[edges[row + 1] - 1]}, columns "
                 f"{names[edges[column]]}…{names[edges[column + 1] - 1]}\n"
-                f"{100 * correct:.0f}% right, mean margin {margin:+.3g}")
+                f"{100 * correct:.0f}% right{pairs}, mean margin {margin:+.3g}\n"
+                f"click: the vote of {names[edges[row]]} · {names[edges[column]]}")
 
     def _clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
