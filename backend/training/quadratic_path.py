@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from backend.task import Task
+from backend.training.lanes import run_split
 
 
 # --------------------------------------------------------------------- triple correlation
@@ -96,13 +97,26 @@ class TripleCorrelation:
 
     def value_and_gradients(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
                             need_gradients: bool = True):
-        """(T, ∂T/∂a, ∂T/∂b, ∂T/∂c). With X = ǎ, Y = b̌, Z = č the blocks of one irrep
-        (complex), Re tr(Z† X Y) has gradients Z Y†, X† Z and X Y (Wirtinger, as real and
-        imaginary parts), taken back to the group by the transpose of the transform."""
-        n, width = a.shape
-        stacked = torch.cat([a, b, c], dim=1)  # (n, 3M)
-        total = a.new_zeros(())
-        back = torch.zeros_like(stacked) if need_gradients else None
+        """(T, ∂T/∂a, ∂T/∂b, ∂T/∂c) (the gradients None without ``need_gradients``)."""
+        value, back = self.of_stacked(torch.cat([a, b, c], dim=1), need_gradients)
+        if back is None:
+            return value, None, None, None
+        return (value, *back.tensor_split(3, dim=1))
+
+    def of_stacked(self, stacked: torch.Tensor, need_gradients: bool = True,
+                   back: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(T, [∂T/∂a ∂T/∂b ∂T/∂c]) for ``stacked`` = [a b c] (n × 3M), the gradients
+        stacked alike, written into ``back`` when given (n × 3M). With X = ǎ, Y = b̌,
+        Z = č the blocks of one irrep (complex), Re tr(Z† X Y) has gradients Z Y†, X† Z and
+        X Y (Wirtinger, as real and imaginary parts), taken back to the group by the
+        transpose of the transform."""
+        n = stacked.shape[0]
+        width = stacked.shape[1] // 3
+        total = None
+        if need_gradients and back is None:
+            back = torch.empty_like(stacked)
+        first = True
         for batch in self.batches:
             d, k = batch.dim, batch.count
             # rows (k, i, j[, real / imaginary]) by (input, neuron), then neurons first
@@ -113,7 +127,8 @@ class TripleCorrelation:
             x, y, z = blocks.unbind(0)  # (M, k, d, d) each
             product = x @ y
             overlap = (z.conj() * product).real if batch.complex_ else z * product
-            total = total + overlap.sum((0, -1, -2)) @ batch.weights
+            term = overlap.sum((0, -1, -2)) @ batch.weights
+            total = term if total is None else total.add_(term)
             if not need_gradients:
                 continue
             weights = batch.weights[:, None, None]
@@ -123,13 +138,16 @@ class TripleCorrelation:
                 parts = torch.view_as_real(parts)
             inverse = [order.index(axis) for axis in range(len(order))]
             grads = parts.permute(inverse).reshape(-1, 3 * width)  # (R_b, 3M)
-            back.addmm_(batch.columns, grads)
+            if first:
+                torch.mm(batch.columns, grads, out=back)
+            else:
+                back.addmm_(batch.columns, grads)
+            first = False
         factor = float(n * n)
+        total = total.mul_(factor)
         if not need_gradients:
-            return total * factor, None, None, None
-        back.mul_(factor)
-        return (total * factor, back[:, :width], back[:, width : 2 * width],
-                back[:, 2 * width :])
+            return total, None
+        return total, back.mul_(factor)
 
 
 def gather_triple_correlation(
@@ -179,20 +197,37 @@ class ExactQuadraticLoss:
         self.triple = TripleCorrelation(irrep_set, device, dtype)
         self.workspace: dict[str, torch.Tensor] = {}
 
-    def embeddings(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        first = theta[0]
-        second = first if self.shared else theta[1]
+    def operands(self, theta: torch.Tensor, scale) -> tuple[torch.Tensor, torch.Tensor]:
+        """([A B C] (n × 3M), W (n_out × M)): the embeddings and C = XW written side by side
+        into one buffer kept from step to step (the triple correlation's operand), and the
+        output weights W = s ξ."""
+        n, width = self.order, theta.shape[-1]
+        stacked = _buffer(self.workspace, "operands", (n, 3 * width), theta)
+        a, b, c = stacked.tensor_split(3, dim=1)
+        w = torch.mul(theta[-1], scale, out=_buffer(self.workspace, "w", theta[-1].shape, theta))
+        second = theta[0] if self.shared else theta[1]
         if self.encoding is None:
-            return first, second
-        a = self.encoding @ first
-        return (a, a) if self.shared else (a, self.encoding @ second)
+            a.copy_(theta[0])
+            b.copy_(second)
+            c.copy_(w)
+        else:
+            torch.mm(self.encoding, theta[0], out=a)
+            if self.shared:
+                b.copy_(a)
+            else:
+                torch.mm(self.encoding, second, out=b)
+            torch.mm(self.encoding, w, out=c)
+        return stacked, w
 
     def loss(self, theta: torch.Tensor, scale) -> torch.Tensor:
-        """L(theta, s) as a differentiable 0-dim tensor."""
-        a, b = self.embeddings(theta)
-        w = theta[-1] * scale  # n_out × M, column m = s_m ξ_m
-        return squared_error_sum(a, b, w, self.encoding, self.x_sum, self.target_square,
-                                 self.triple, shared=self.shared) / float(self.order) ** 3
+        """L(theta, s) as a 0-dim tensor (no gradient: the value part of
+        ``loss_and_gradient``)."""
+        with torch.no_grad():
+            stacked, w = self.operands(theta, scale)
+            total = _sum_and_gradients(
+                stacked, w, self.encoding, self.x_sum, self.target_square, self.triple,
+                shared=self.shared, workspace=self.workspace, need_gradients=False)[0]
+            return total / float(self.order) ** 3
 
     def loss_and_gradient(self, theta: torch.Tensor, scale, grad: torch.Tensor, *,
                           need_theta_grad: bool = True
@@ -200,11 +235,10 @@ class ExactQuadraticLoss:
         """(L, ∂L/∂s for a scale tensor else None); ∂L/∂theta into ``grad`` when
         ``need_theta_grad`` (∂L/∂θ = Xᵀ ∂L/∂A, ∂L/∂ξ = s ∂L/∂W, ∂L/∂s_m = ⟨∂L/∂w_m, ξ_m⟩)."""
         with torch.no_grad():
-            a, b = self.embeddings(theta)
+            stacked, w = self.operands(theta, scale)
             readout = theta[-1]
-            w = readout * scale
             total, grad_a, grad_b, grad_w = _sum_and_gradients(
-                a, b, w, self.encoding, self.x_sum, self.target_square, self.triple,
+                stacked, w, self.encoding, self.x_sum, self.target_square, self.triple,
                 shared=self.shared, workspace=self.workspace)
             normaliser = float(self.order) ** 3
             scale_grad = None
@@ -212,121 +246,141 @@ class ExactQuadraticLoss:
                 scale_grad = (grad_w * readout).sum(0).div_(normaliser)
             if need_theta_grad:
                 if self.shared:
-                    grad_a = grad_a + grad_b
+                    grad_a = grad_a.add_(grad_b)
                 layers = [grad_a] if self.shared else [grad_a, grad_b]
                 for index, layer in enumerate(layers):
                     if self.encoding is None:
-                        grad[index].copy_(layer)
+                        torch.div(layer, normaliser, out=grad[index])
                     else:
-                        torch.mm(self.encoding.T, layer, out=grad[index])
-                torch.mul(grad_w, scale, out=grad[-1])
-                grad.div_(normaliser)
+                        torch.mm(self.encoding.T, layer.div_(normaliser), out=grad[index])
+                torch.mul(grad_w, scale, out=grad[-1]).div_(normaliser)
             return total / normaliser, scale_grad
 
 
-def squared_error_sum(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
-                      encoding: torch.Tensor | None, x_sum: torch.Tensor,
-                      target_square: float, triple, *, shared: bool = False) -> torch.Tensor:
-    """Σ_{g1,g2} ‖f(g1, g2) − x_{g1 g2}‖² by MATH §6 (module docstring) from A, B (n × M),
-    W (n_out × M), the encoding X (None for one-hot), x̄ and Σ‖y‖²; ``triple`` computes
-    the group triple correlation (a ``TripleCorrelation``)."""
-    n = a.shape[0]
-    a2 = a * a
-    b2 = a2 if shared else b * b
-    wt = w.T
-    p = a2 @ wt  # n × n_out
-    q = p if shared else b2 @ wt
-    p_sum, q_sum = p.sum(0), q.sum(0)
-    alpha, beta = a.sum(0), b.sum(0)
-    gram_w = w.T @ w
-    gram_a = a.T @ a
-    gram_b = gram_a if shared else b.T @ b
-    cross = (gram_w * gram_a * gram_b).sum()
-    p_w = (p @ w * a).sum(0)
-    q_w = p_w if shared else (q @ w * b).sum(0)
-    output_square = (
-        n * (p * p).sum() + n * (q * q).sum() + 2 * (p_sum @ q_sum)
-        + 4 * cross + 4 * (p_w @ beta) + 4 * (q_w @ alpha)
-    )
-    c = w if encoding is None else encoding @ w
-    overlap = (p_sum + q_sum) @ x_sum + 2 * triple(a, b, c)
-    return output_square - 2 * overlap + target_square
-
-
-def _sum_and_gradients(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
+def _sum_and_gradients(stacked: torch.Tensor, w: torch.Tensor,
                        encoding: torch.Tensor | None, x_sum: torch.Tensor,
                        target_square: float, triple, *, shared: bool = False,
-                       workspace: dict[str, torch.Tensor] | None = None):
+                       workspace: dict[str, torch.Tensor] | None = None,
+                       need_gradients: bool = True):
     """(S, ∂S/∂A, ∂S/∂B, ∂S/∂W) for S = Σ_{g1,g2} ‖f(g1, g2) − x_{g1 g2}‖² (module
-    docstring); with ``shared`` A and B are the same tensor and the two gradients are
-    returned separately (their sum is the embedding's). The M × M Gram matrices and the
-    stacked operands are written into ``workspace``'s buffers, kept from step to step."""
-    n = a.shape[0]
+    docstring) from ``stacked`` = [A B C] (n × 3M, C = XW; with ``shared`` B is a copy of
+    A) and W (n_out × M); ``triple`` computes the group triple correlation (a
+    ``TripleCorrelation``). With ``shared`` the two embedding gradients are returned
+    separately (their sum is the embedding's). Without ``need_gradients`` only S (the
+    gradients None). The M × M Gram matrices and the stacked operands are written into
+    ``workspace``'s buffers, kept from step to step."""
+    n = stacked.shape[0]
+    width = stacked.shape[1] // 3
+    a = stacked[:, :width]
+    b = a if shared else stacked[:, width : 2 * width]
     wt = w.T
     # the four n × M operands of the products by Wᵀ and of ∂/∂W, stacked so that products
     # sharing an operand run as one: [A∘A; B∘B; A∘β; B∘α] (shared: [A∘A; A∘α])
     alpha = a.sum(0)
     beta = alpha if shared else b.sum(0)
     parts = 2 if shared else 4
-    stacked = _buffer(workspace, "stacked", (parts * n, a.shape[1]), a)
-    torch.mul(a, a, out=stacked[:n])
-    if not shared:
-        torch.mul(b, b, out=stacked[n : 2 * n])
-    torch.mul(a, beta, out=stacked[(parts // 2) * n : (parts // 2 + 1) * n])
-    if not shared:
-        torch.mul(b, alpha, out=stacked[3 * n :])
+    operands = _buffer(workspace, "stacked", (parts * n, width), w)
     half = (parts // 2) * n
-    squares, weighted = stacked[:half], stacked[half:]
+    torch.mul(a, a, out=operands[:n])
+    if not shared:
+        torch.mul(b, b, out=operands[n : 2 * n])
+    squares, weighted = operands[:half], operands[half:]
     pq = squares @ wt  # [P; Q]
     p = pq[:n]
     q = p if shared else pq[n:]
     p_sum, q_sum = p.sum(0), q.sum(0)
-    square = (a.shape[1], a.shape[1])
-    gram_w = torch.mm(w.T, w, out=_buffer(workspace, "gram_w", square, a))
-    gram_a = torch.mm(a.T, a, out=_buffer(workspace, "gram_a", square, a))
-    gram_b = gram_a if shared else torch.mm(b.T, b, out=_buffer(workspace, "gram_b", square, a))
     pq_w = pq @ w
     pw = pq_w[:n]
     qw = pw if shared else pq_w[n:]
     p_w = (pw * a).sum(0)
     q_w = p_w if shared else (qw * b).sum(0)
-    c = w if encoding is None else encoding @ w
-    triple_value, triple_a, triple_b, triple_c = triple.value_and_gradients(a, b, c)
-    # K_W∘K_B, then in place K_W∘K_A (over K_W) and K_A∘K_B (over K_B)
-    gram_wb = torch.mul(gram_w, gram_b, out=_buffer(workspace, "gram_wb", square, a))
-    cross = gram_wb.view(-1) @ gram_a.view(-1)  # Σ K_W∘K_A∘K_B
-    gram_wa = gram_wb if shared else gram_w.mul_(gram_a)
-    gram_ab = gram_a.mul_(gram_a) if shared else gram_b.mul_(gram_a)
+    back = _buffer(workspace, "back", stacked.shape, w) if need_gradients else None
+    triple_value, back = triple.of_stacked(stacked, need_gradients, back)
     total = (
         n * (p * p).sum() + n * (q * q).sum() + 2 * (p_sum @ q_sum)
-        + 4 * cross + 4 * (p_w @ beta) + 4 * (q_w @ alpha)
+        + 4 * (p_w @ beta) + 4 * (q_w @ alpha)
         - 2 * ((p_sum + q_sum) @ x_sum) - 4 * triple_value + target_square
     )
-    grad_pq = (weighted @ wt).mul_(4).add_(pq, alpha=2 * n)  # [G_P; G_Q]
+    if not need_gradients:
+        cross = _gram_terms(a, b, w, shared=shared, workspace=workspace)
+        return total + 4 * cross, None, None, None
+    triple_a, triple_b, triple_c = back.tensor_split(3, dim=1)
+    torch.mul(a, beta, out=operands[half : half + n])
+    if not shared:
+        torch.mul(b, alpha, out=operands[3 * n :])
+    # [G_P; G_Q] above [4P; 4Q] in one buffer: the left operand of ∂/∂W's one product
+    left = _buffer(workspace, "left", (2 * half, w.shape[0]), w)
+    grad_pq = torch.mm(weighted, wt, out=left[:half]).mul_(4).add_(pq, alpha=2 * n)
     grad_pq[:n].add_(2 * (q_sum - x_sum))
     if not shared:
         grad_pq[n:].add_(2 * (p_sum - x_sum))
+    torch.mul(pq, 4, out=left[half:])
     grad_pq_w = grad_pq @ w
     grad_a = grad_pq_w[:n].mul_(a).mul_(2).add_(pw * beta, alpha=4).add_(q_w, alpha=4)
-    grad_a.addmm_(a, gram_wb, alpha=8).sub_(triple_a, alpha=4)
+    grad_a.sub_(triple_a, alpha=4)
+    grad_b = None
     if not shared:
         grad_b = grad_pq_w[n:].mul_(b).mul_(2).add_(qw * alpha, alpha=4).add_(p_w, alpha=4)
-        grad_b.addmm_(b, gram_wa, alpha=8).sub_(triple_b, alpha=4)
-    # ∂/∂W's products by [A∘A; B∘B] and [A∘β; B∘α] as one: [G_P; G_Q; 4P; 4Q]ᵀ stacked
-    left = torch.cat([grad_pq, pq])
-    left[grad_pq.shape[0] :].mul_(4)
-    if shared:  # A = B: G_Q = G_P, Q = P, so each block counts twice
-        left.mul_(2)
-    grad_w = left.T @ stacked
-    grad_w.addmm_(w, gram_ab, alpha=8)
+        grad_b.sub_(triple_b, alpha=4)
+    # ∂/∂W's products by [A∘A; B∘B] and [A∘β; B∘α] as one: [G_P; G_Q; 4P; 4Q]ᵀ stacked;
+    # at A = B, G_Q = G_P and Q = P, so each block counts twice
+    grad_w = left.T @ operands
+    if shared:
+        grad_w.mul_(2)
     if encoding is None:
         grad_w.sub_(triple_c, alpha=4)
     else:
         grad_w.addmm_(encoding.T, triple_c, alpha=-4)
+    cross = _gram_terms(a, b, w, shared=shared, workspace=workspace,
+                        grads=(grad_a, grad_b, grad_w))
+    total = total + 4 * cross
     if shared:
         # at A = B the two gradients differ only in the triple correlation's part
         grad_b = grad_a + 4 * (triple_a - triple_b)
     return total, grad_a, grad_b, grad_w
+
+
+def _gram_terms(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor, *, shared: bool,
+                workspace: dict[str, torch.Tensor] | None,
+                grads: tuple | None = None) -> torch.Tensor:
+    """Σ K_W∘K_A∘K_B, and with ``grads`` = (∂/∂A, ∂/∂B, ∂/∂W) (∂/∂B None when shared) the
+    Gram terms added to them: 8A(K_W∘K_B), 8B(K_W∘K_A), 8W(K_A∘K_B). On the CPU the
+    columns of the M × M matrices are split in two halves, computed at once on half of
+    the threads each (``run_split``): a product with a short inner dimension n keeps two
+    threads busy poorly, and a busy core stalls every one of them; the halves are the
+    same whether they run at once or not, so the result does not depend on the count."""
+    width = a.shape[1]
+    if a.device.type != "cpu" or width < 2:
+        return _gram_half(a, b, w, slice(0, width), 0, shared, workspace, grads)
+    middle = width // 2
+    first, second = run_split(
+        lambda: _gram_half(a, b, w, slice(0, middle), 0, shared, workspace, grads),
+        lambda: _gram_half(a, b, w, slice(middle, width), 1, shared, workspace, grads))
+    return first + second
+
+
+def _gram_half(a, b, w, columns: slice, lane: int, shared: bool, workspace, grads
+               ) -> torch.Tensor:
+    """``_gram_terms`` for the columns J of the M × M matrices: K[:, J] = Xᵀ X[:, J]
+    for X = W, A, B, their products, and the Gram terms' columns J."""
+    square = (a.shape[1], columns.stop - columns.start)
+    gram_w = torch.mm(w.T, w[:, columns], out=_buffer(workspace, f"gram_w{lane}", square, a))
+    gram_a = torch.mm(a.T, a[:, columns], out=_buffer(workspace, f"gram_a{lane}", square, a))
+    gram_b = gram_a if shared else torch.mm(
+        b.T, b[:, columns], out=_buffer(workspace, f"gram_b{lane}", square, a))
+    # K_W∘K_B, then in place K_W∘K_A (over K_W) and K_A∘K_B (over K_B)
+    gram_wb = torch.mul(gram_w, gram_b, out=_buffer(workspace, f"gram_wb{lane}", square, a))
+    cross = gram_wb.view(-1) @ gram_a.view(-1)
+    if grads is None:
+        return cross
+    grad_a, grad_b, grad_w = grads
+    gram_wa = gram_wb if shared else gram_w.mul_(gram_a)
+    gram_ab = gram_a.mul_(gram_a) if shared else gram_b.mul_(gram_a)
+    grad_a[:, columns].addmm_(a, gram_wb, alpha=8)
+    if not shared:
+        grad_b[:, columns].addmm_(b, gram_wa, alpha=8)
+    grad_w[:, columns].addmm_(w, gram_ab, alpha=8)
+    return cross
 
 
 def _buffer(workspace: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...],
