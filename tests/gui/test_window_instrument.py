@@ -234,6 +234,17 @@ def test_answers_table_is_drawn_and_a_click_shows_the_vote(qtbot, window):
     assert "live weights" in panel.vote_note.text()
 
 
+def test_a_sampled_answer_table_names_its_sample(qtbot, window):
+    panel = window.answers_panel
+    snapshot = window.record.latest().copy()
+    assert "sampled" not in panel.summary.text()
+    snapshot.answer_pairs_per_cell = 3
+    panel.show_snapshot(snapshot)
+    assert panel.summary.text().startswith("answers, 3 sampled pairs per cell: ")
+    panel.show_snapshot(window.record.latest())
+    assert "sampled" not in panel.summary.text()
+
+
 def test_heat_map_cells_tell_their_neuron_orbit_and_value(qtbot, window):
     text = window.heatmaps.cell_text(1, 0, 2)
     neuron = window.heatmaps.neuron_at_row(0)
