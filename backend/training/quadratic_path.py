@@ -23,6 +23,9 @@ K_W = WᵀW, K_A = AᵀA, K_B = BᵀB and T the triple correlation below,
 
 with p = 1ᵀP, q = 1ᵀQ, p_w = 1ᵀ(PW∘A), q_w = 1ᵀ(QW∘B); it costs about a third less
 than autograd on the same expressions (which forms both products of each Gram matrix).
+The Gram terms (6nM² of the step's multiply-adds) are computed in two halves of the M
+columns at once on the CPU (``_gram_terms``), and the loss alone (``loss``) runs the same
+code without the gradient part.
 
 The triple correlation T = Σ_m Σ_{g1,g2} a_m(g1) b_m(g2) c_m(g1 g2) goes through the
 Fourier transform with ǎ[ρ] = (1/n) Σ_g a(g) ρ(g):
