@@ -59,6 +59,12 @@ negligible)."""
 COST_ITERATIONS = 3000
 """Most L-BFGS iterations of one cost minimisation."""
 
+COST_FTOL = 1e-15
+"""Cost minimisation stops when an iteration lowers the loss by less than this share."""
+
+COST_GTOL = 1e-11
+"""... or when no reduced coordinate of the gradient exceeds this."""
+
 DROP_SHARE = 0.01
 """A round whose loss falls by less than this share of the loss before learned nothing:
 its neurons activated, but on orbits already fitted or without a fit to add."""
@@ -147,17 +153,28 @@ class AgfProblem:
     A = X θ¹, B = X θ², H = E1ᵀA + E2ᵀB (P × M), f = H² ξᵀ (P × n).
     """
 
+    backend = "dense"
+
     def __init__(self, config: RunConfig) -> None:
         from backend.training.trainer import Trainer
 
         check_agf_config(config)
         self.config = config
-        trainer = Trainer(config.replace(precision="float64", device="cpu"))
+        trainer = Trainer(config.replace(precision="float64", device="cpu",
+                                         step_path=self.backend))
         self.irreps = trainer.irreps
         self.fourier = trainer.fourier
         self.task = trainer.task
         self.shared = bool(config.shared_embedding)
         self.initial_theta = trainer.theta.detach().cpu().numpy().astype(np.float64)
+        self.encoding = np.asarray(self.task.encoding, dtype=np.float64)
+        self.law = GrowthLaw.of(config)
+        self._projectors: np.ndarray | None = None
+        self._bases: dict[int, np.ndarray] = {}
+        self._build_pairs(trainer)
+
+    def _build_pairs(self, trainer) -> None:
+        """The pairs as incidence matrices and the P × n targets."""
         n = self.task.order
         pairs = np.asarray(self.task.train_pairs, dtype=np.int64)
         first, second = pairs // n, pairs % n
@@ -166,10 +183,16 @@ class AgfProblem:
         self.second_incidence = np.zeros((n, pairs.size))
         self.second_incidence[second, np.arange(pairs.size)] = 1.0
         self.first, self.second = first, second
-        self.encoding = np.asarray(self.task.encoding, dtype=np.float64)
         self.targets = np.asarray(self.task.targets(), dtype=np.float64)[pairs]
-        self.law = GrowthLaw.of(config)
-        self._projectors: np.ndarray | None = None
+
+    def residual(self, theta: np.ndarray) -> np.ndarray:
+        """r = y − f (P × n) of the given (active) neurons; the other problem holds it
+        as the network itself. Everything that reads a residual takes what this gives."""
+        return self.targets - self.outputs(theta)
+
+    def residual_loss(self, residual: np.ndarray) -> float:
+        """The loss of the network whose residual this is: mean of r²."""
+        return float(np.mean(residual**2))
 
     @property
     def order(self) -> int:
@@ -245,9 +268,23 @@ class AgfProblem:
 
     def restrict(self, theta: np.ndarray, orbits: np.ndarray) -> np.ndarray:
         """Each weight vector projected on its orbit: Π_{O[l, m]} θ[l, :, m]; ``orbits``
-        (L, M) gives one orbit per layer and neuron."""
-        projectors = self.orbit_projectors()[orbits]
-        return np.einsum("lmab,lbm->lam", projectors, theta)
+        (L, M) gives one orbit per layer and neuron. One product per layer and orbit
+        present (the weight vectors grouped by orbit)."""
+        projectors = self.orbit_projectors()
+        restricted = np.empty_like(theta)
+        for layer in range(theta.shape[0]):
+            for orbit in np.unique(orbits[layer]):
+                columns = orbits[layer] == orbit
+                restricted[layer][:, columns] = projectors[orbit] @ theta[layer][:, columns]
+        return restricted
+
+    def orbit_basis(self, orbit: int) -> np.ndarray:
+        """U_O (n × dim_O): an orthonormal basis of Π_O ℝⁿ (dim_O = Σ_{ρ∈O} d_ρ²), the
+        eigenvectors of Π_O with eigenvalue 1."""
+        if orbit not in self._bases:
+            values, vectors = np.linalg.eigh(self.orbit_projectors()[orbit])
+            self._bases[orbit] = np.ascontiguousarray(vectors[:, values > 0.5])
+        return self._bases[orbit]
 
     def layer_orbits(self, theta: np.ndarray) -> np.ndarray:
         """Dominant orbit of every weight vector (L, M): argmax_O P_O(·) of its effective
@@ -258,37 +295,101 @@ class AgfProblem:
     def minimise_cost(self, theta: np.ndarray, orbits: np.ndarray | None = None) -> np.ndarray:
         """Train the active neurons to a stationary point of the loss (L-BFGS).
 
-        With ``orbits`` (L, M) every weight vector stays on its orbit (weights and
-        gradient projected by Π_O). The orbit-restricted minimiser is a stationary point
+        With ``orbits`` (L, M) every weight vector stays on its orbit: it is written in
+        reduced coordinates z, θ[l, :, m] = U_O z[l, m] (``orbit_basis``), so that the
+        minimiser sees Σ dim_O variables per neuron instead of L n (the gradient is
+        U_Oᵀ ∂L/∂θ). The orbit-restricted minimiser is a stationary point
         of the whole loss; an unconstrained quasi-Newton method would leave the saddles of
         the orbits not yet learned at once and fit orbits that gradient descent learns only
         rounds later. Gradient descent's active neurons do carry parts on other orbits (a
         few per cent of their power, mixed in along the drops), which this leaves out.
+
+        It stops when the loss has converged (a relative decrease below COST_FTOL over an
+        iteration) or the gradient has vanished (COST_GTOL): the loss has flat directions
+        (a neuron's (u, v, w) → (cu, cv, w/c²), rotations among the neurons of one orbit)
+        along which the gradient decays slowly while the network's output and residual no
+        longer change.
         """
         shape = theta.shape
-        if orbits is not None:
-            theta = self.restrict(theta, orbits)
+        pack, unpack = self._coordinates(shape, orbits)
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            loss, gradient = self.loss_and_gradient(flat.reshape(shape))
-            if orbits is not None:
-                gradient = self.restrict(gradient, orbits)
-            return loss, gradient.ravel()
+            loss, gradient = self.loss_and_gradient(unpack(flat))
+            return loss, pack(gradient)
 
         result = minimize(
             objective,
-            theta.ravel(),
+            pack(theta),
             jac=True,
             method="L-BFGS-B",
-            options={"maxiter": COST_ITERATIONS, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 30},
+            options={"maxiter": COST_ITERATIONS, "ftol": COST_FTOL, "gtol": COST_GTOL,
+                     "maxcor": 30},
         )
-        return result.x.reshape(shape)
+        return unpack(result.x)
+
+    def _coordinates(self, shape: tuple[int, ...], orbits: np.ndarray | None):
+        """(pack, unpack): theta (L, n, M) ↔ its flat reduced coordinates (every weight
+        vector in the basis of its orbit; all n entries without ``orbits``)."""
+        if orbits is None:
+            return (lambda theta: theta.ravel().copy()), (lambda flat: flat.reshape(shape))
+        blocks = []  # (layer, columns, basis, offset, size)
+        offset = 0
+        for layer in range(shape[0]):
+            for orbit in np.unique(orbits[layer]):
+                columns = np.flatnonzero(orbits[layer] == orbit)
+                basis = self.orbit_basis(int(orbit))
+                size = basis.shape[1] * columns.size
+                blocks.append((layer, columns, basis, offset, size))
+                offset += size
+
+        def pack(theta: np.ndarray) -> np.ndarray:
+            flat = np.empty(offset)
+            for layer, columns, basis, start, size in blocks:
+                flat[start:start + size] = (basis.T @ theta[layer][:, columns]).ravel()
+            return flat
+
+        def unpack(flat: np.ndarray) -> np.ndarray:
+            theta = np.zeros(shape)
+            for layer, columns, basis, start, size in blocks:
+                theta[layer][:, columns] = basis @ flat[start:start + size].reshape(
+                    basis.shape[1], columns.size)
+            return theta
+
+        return pack, unpack
 
     def explained(self, residual: np.ndarray) -> np.ndarray:
         """1 − mean_pairs P_O(r(pair)) / P_O(t) per orbit (NaN where the orbit carries no
         template power, see orbit_fit.powered)."""
         left = self.fourier.orbit_power(residual).mean(axis=0)
         return explained_fraction(left, self.task.template_power)
+
+
+AGF_EXACT_MIN_ORDER = 40
+"""With step_path = 'auto', AGF takes the exact problem (``exact_problem``) on groups of
+order n ≥ this where the identity holds. Its utility costs about 12 n²D multiply-adds
+for D dormant directions against the dense problem's 2 n³D (the residual's P × n by
+n × D product and the incidence matrices'), and it holds no P × n residual."""
+
+
+def agf_problem(config: RunConfig) -> AgfProblem:
+    """The AGF problem of ``config``: the dense one (the residual as a P × n matrix), or
+    the exact one by the identity of MATH §6 where σ = z², MSE and every pair
+    (``step_path``: 'dense' and 'exact' force one, a forced 'exact' where the identity does
+    not hold is a ConfigError naming why; 'auto' takes the exact one from order
+    AGF_EXACT_MIN_ORDER on)."""
+    from backend.spectral import load_group
+    from backend.training.step_path import choose_step_path, exact_path_obstacles
+
+    check_agf_config(config)
+    order = load_group(config.group).order
+    path = choose_step_path(config, order)  # refuses a forced 'exact' that cannot hold
+    if config.step_path == "auto" and not exact_path_obstacles(config, order):
+        path = "exact" if order >= AGF_EXACT_MIN_ORDER else "dense"
+    if path == "exact":
+        from backend.agf.exact_problem import ExactAgfProblem
+
+        return ExactAgfProblem(config)
+    return AgfProblem(config)
 
 
 def _split_weights(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -403,7 +504,7 @@ def run_agf(
     ``horizon`` is the last optimiser step simulated (default HORIZON_FACTOR × steps);
     ``tolerance`` the relative accuracy of the dormant integration.
     """
-    problem = problem or AgfProblem(config)
+    problem = problem or agf_problem(config)
     horizon = float(horizon if horizon is not None else HORIZON_FACTOR * max(config.steps, 1))
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
@@ -412,8 +513,8 @@ def run_agf(
     directions = theta / np.maximum(norms, 1e-300)
     active = np.zeros(width, dtype=bool)
     orbit_of = np.full((theta.shape[0], width), -1, dtype=np.int64)
-    residual = problem.targets.copy()
-    initial_loss = float(np.mean(residual**2))
+    residual = problem.residual(theta[:, :, active])
+    initial_loss = problem.residual_loss(residual)
     current_loss = initial_loss
     labels = [orbit.label for orbit in problem.irreps.orbits]
     rounds: list[AgfRound] = []
@@ -467,8 +568,8 @@ def run_agf(
         changed_norms = _column_norms(trained)
         log_norms[changed] = np.log(np.maximum(changed_norms, 1e-300))
         directions[:, :, changed] = trained / np.maximum(changed_norms, 1e-300)
-        residual = problem.targets - problem.outputs(theta[:, :, active])
-        current_loss = float(np.mean(residual**2))
+        residual = problem.residual(theta[:, :, active])
+        current_loss = problem.residual_loss(residual)
         norms = np.exp(log_norms)
         snapshot = _current_weights(theta, directions, norms, active)
         explained.append(problem.explained(residual))

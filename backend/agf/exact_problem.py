@@ -1,0 +1,209 @@
+"""The numerical AGF on large groups: its loss, dormant utility and explained shares by the
+identity of the exact quadratic path (mathematics reference, section 6), never forming
+anything of size pairs × n or pairs × M.
+
+The dense problem (``simulation.AgfProblem``) holds the residual r = y − f of the active
+network as a P × n matrix (P = n² pairs): 3 GB on S6. Here the residual is the active
+network itself (``ActiveNetwork``: its A = X θ¹, B = X θ², W = ξ, n × M_a each), and
+every sum over pairs is written out by σ(z) = z² separating, (a + b)² = a² + b² + 2ab.
+
+**Utility.** For a dormant direction θ̄_m = (u, v, w) with a = X u, b = X v, c = X w
+(c(h) = ⟨w, x_h⟩), H_p = a(g1) + b(g2), and the active neurons k (a_k, b_k, w_k):
+
+    S_m = Σ_p H_p² ⟨w, r_p⟩ = Σ_p H_p² ⟨w, y_p⟩ − Σ_k ⟨w, w_k⟩ K[m, k],
+    Σ_p H_p² ⟨w, y_p⟩ = ⟨w, x̄⟩ (‖a‖² + ‖b‖²) + 2 T_m,   T_m = Σ_{g1,g2} a(g1) b(g2) c(g1 g2),
+    K[m, k] = Σ_p H_p² H_{p,k}²
+            = n Σ_g a² a_k² + ‖a‖²‖b_k‖² + 2β_k Σ_g a² a_k + ‖b‖²‖a_k‖² + n Σ_g b² b_k²
+              + 2α_k Σ_g b² b_k + 2β Σ_g a a_k² + 2α Σ_g b b_k² + 4 (Σ_g a a_k)(Σ_g b b_k)
+
+(α = Σ_g a, β = Σ_g b; the nine terms are the products of the three terms of each
+square, summed over g1 and g2 independently), and G(θ̄_m) = (2/(P n)) S_m. Writing the
+cross terms between a dormant neuron and the active ones out (rather than differentiating
+the loss of active ∪ dormant at dormant weights ε θ̄) costs O(n D M_a) for them instead of
+the O(n (M_a + D)²) Gram matrices of all neurons, has no ε³ self term to neglect and
+leaves the dormant neurons' own outputs out exactly. The triple correlation T_m is the
+per-neuron part of ``TripleCorrelation`` (linear in c, so T_m = ⟨c_m, ∂T/∂c_m⟩), and
+∇S follows term by term (``_utility_sums``); it is checked against the dense problem.
+
+**Loss** of the active neurons: ``ExactQuadraticLoss`` (its hand-written gradient).
+
+**Explained share** of orbit O, 1 − mean_pairs P_O(r_p)/P_O(t): Σ_p ‖Π_O r_p‖² is the
+squared error of the network whose output weights are Π_O W trained on the targets
+Π_O x_h, i.e. the §6 sum with W → Π_O W and the encoding X → X Π_O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from backend.agf.orbit_fit import explained_fraction, powered
+from backend.agf.simulation import AgfProblem
+from backend.training.quadratic_path import ExactQuadraticLoss, squared_error_sum
+
+
+@dataclass
+class ActiveNetwork:
+    """The residual r = y − f of the exact problem, held as the active network: theta
+    (L, n, M_a) torch float64 and the n × M_a quantities the utility reads (a_k, b_k,
+    their squares, norms and sums), with its loss."""
+
+    theta: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+    w: torch.Tensor
+    loss: float
+
+    @property
+    def width(self) -> int:
+        return int(self.theta.shape[2])
+
+
+class ExactAgfProblem(AgfProblem):
+    """``AgfProblem`` for σ = z², MSE and every pair through the identity of MATH §6 (the
+    module docstring); the residual is an ``ActiveNetwork``. Memory and time per
+    evaluation O(n² M), never O(n³)."""
+
+    backend = "exact"
+
+    def _build_pairs(self, trainer) -> None:
+        n = self.task.order
+        self.exact_loss = ExactQuadraticLoss(
+            self.task, self.irreps, shared_embedding=self.shared,
+            device=torch.device("cpu"), dtype=torch.float64)
+        self.triple = self.exact_loss.triple
+        # one-hot: X = I, no product
+        self.encoding_torch = None if self.task.one_hot else torch.from_numpy(
+            np.ascontiguousarray(self.encoding))
+        self.x_sum = torch.from_numpy(self.encoding.sum(axis=0))
+        self.target_square = float(n * np.sum(self.encoding * self.encoding))
+        self.pair_count = n * n
+        self._orbit_targets: dict[int, tuple[torch.Tensor, torch.Tensor, float]] = {}
+
+    # ------------------------------------------------------------------ the network
+    def _embed(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a = _times(self.encoding_torch, theta[0])
+        return a, (a if self.shared else _times(self.encoding_torch, theta[1]))
+
+    def loss(self, theta: np.ndarray) -> float:
+        return self.loss_and_gradient(theta)[0]
+
+    def loss_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """L = (1/(P n)) Σ ‖f − y‖² and ∂L/∂theta by ``ExactQuadraticLoss``."""
+        tensor = torch.from_numpy(np.ascontiguousarray(theta, dtype=np.float64))
+        grad = torch.empty_like(tensor)
+        loss, _ = self.exact_loss.loss_and_gradient(tensor, 1.0, grad)
+        return float(loss), grad.numpy()
+
+    def residual(self, theta: np.ndarray) -> ActiveNetwork:
+        tensor = torch.from_numpy(np.ascontiguousarray(theta, dtype=np.float64)).clone()
+        a, b = self._embed(tensor)
+        width = tensor.shape[2]
+        loss = (self.target_square / self.order**3 if width == 0
+                else float(self.exact_loss.loss(tensor, 1.0)))
+        return ActiveNetwork(tensor, a, b, tensor[-1], loss)
+
+    def residual_loss(self, residual: ActiveNetwork) -> float:
+        return residual.loss
+
+    # ------------------------------------------------------------------ the utility
+    def utility_and_gradient(
+        self, directions: np.ndarray, residual: ActiveNetwork
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """G(θ̄_m) (D,) and ∇G (L, n, D) of every dormant direction (module docstring)."""
+        theta = torch.from_numpy(np.ascontiguousarray(directions, dtype=np.float64))
+        a, b = self._embed(theta)
+        w = theta[-1]
+        sums, grad_a, grad_b, grad_w = _utility_sums(
+            a, b, w, self.encoding_torch, self.x_sum, self.triple, residual)
+        scale = 2.0 / (self.pair_count * self.order)
+        back = None if self.encoding_torch is None else self.encoding_torch.T
+        layers = ([_times(back, grad_a + grad_b)] if self.shared
+                  else [_times(back, grad_a), _times(back, grad_b)])
+        gradient = torch.stack([*layers, grad_w]).mul_(scale)
+        return (sums * scale).numpy(), gradient.numpy()
+
+    # ------------------------------------------------------------------ explained shares
+    def _orbit_target(self, orbit: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """(Π_O, X Π_O, Σ_p ‖Π_O y_p‖² = n ‖X Π_O‖²) of one orbit, cached."""
+        if orbit not in self._orbit_targets:
+            projector = self.orbit_projectors()[orbit]
+            encoding = self.encoding @ projector
+            self._orbit_targets[orbit] = (
+                torch.from_numpy(projector), torch.from_numpy(encoding),
+                float(self.order * np.sum(encoding * encoding)))
+        return self._orbit_targets[orbit]
+
+    def explained(self, residual: ActiveNetwork) -> np.ndarray:
+        """1 − mean_pairs P_O(r)/P_O(t) per orbit by the §6 sum with W → Π_O W and
+        X → X Π_O (module docstring); NaN where the orbit carries no template power."""
+        power = np.asarray(self.task.template_power, dtype=np.float64)
+        left = np.zeros_like(power)
+        for orbit in np.flatnonzero(powered(power)):
+            projector, encoding, target_square = self._orbit_target(int(orbit))
+            if residual.width == 0:
+                total = target_square
+            else:
+                total = float(squared_error_sum(
+                    residual.a, residual.b, projector @ residual.w, encoding,
+                    encoding.sum(0), target_square, self.triple, shared=self.shared))
+            left[orbit] = total / self.pair_count
+        return explained_fraction(left, power)
+
+
+def _times(matrix: torch.Tensor | None, operand: torch.Tensor) -> torch.Tensor:
+    """matrix @ operand, with None standing for the identity (one-hot encoding)."""
+    return operand if matrix is None else matrix @ operand
+
+
+def _utility_sums(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
+                  encoding: torch.Tensor | None, x_sum: torch.Tensor, triple,
+                  active: ActiveNetwork):
+    """(S (D,), ∂S/∂a, ∂S/∂b (n × D), ∂S/∂w (n_out × D)) for S_m = Σ_p H_pm² ⟨w_m, r_p⟩
+    (module docstring). With Φ = Wᵀ W_a (D × M_a) the weight of K in S:
+    ∂S/∂w = x̄ (‖a‖² + ‖b‖²)ᵀ + 2 Xᵀ ∂T/∂c − W_a Kᵀ and
+    ∂S/∂a = 2 a∘⟨w, x̄⟩ + 2 ∂T/∂a − [2n a∘(A_a²Φᵀ) + 2 a∘(Φ‖b_k‖²) + 4 a∘(A_a(Φ∘β_a)ᵀ)
+            + 2 β∘(A_a²Φᵀ) + 2·1 rowsum(Φ∘bᵀB_a²) + 4 A_a(Φ∘bᵀB_a)ᵀ]
+    (∂/∂b the same with a ↔ b, α ↔ β)."""
+    n = a.shape[0]
+    c = _times(encoding, w)
+    _, triple_a, triple_b, triple_c = triple.value_and_gradients(a, b, c)
+    per_neuron = (c * triple_c).sum(0)  # T_m: T is linear in c
+    norm_a, norm_b = (a * a).sum(0), (b * b).sum(0)
+    alpha, beta = a.sum(0), b.sum(0)
+    on_target = w.T @ x_sum  # ⟨w_m, x̄⟩
+    sums = on_target * (norm_a + norm_b) + 2.0 * per_neuron
+    grad_a = 2.0 * a * on_target + 2.0 * triple_a
+    grad_b = 2.0 * b * on_target + 2.0 * triple_b
+    back = None if encoding is None else encoding.T
+    grad_w = torch.outer(x_sum, norm_a + norm_b) + 2.0 * _times(back, triple_c)
+    if active.width == 0:
+        return sums, grad_a, grad_b, grad_w
+    active_a, active_b, active_w = active.a, active.b, active.w
+    square_a, square_b = active_a * active_a, active_b * active_b
+    norm_ka, norm_kb = square_a.sum(0), square_b.sum(0)
+    alpha_k, beta_k = active_a.sum(0), active_b.sum(0)
+    a2, b2 = a * a, b * b
+    a_ka, b_kb = a.T @ active_a, b.T @ active_b
+    a_ka2, b_kb2 = a.T @ square_a, b.T @ square_b
+    cross = (
+        n * (a2.T @ square_a) + torch.outer(norm_a, norm_kb) + 2.0 * (a2.T @ active_a) * beta_k
+        + torch.outer(norm_b, norm_ka) + n * (b2.T @ square_b)
+        + 2.0 * (b2.T @ active_b) * alpha_k + 2.0 * beta[:, None] * a_ka2
+        + 2.0 * alpha[:, None] * b_kb2 + 4.0 * a_ka * b_kb
+    )  # K (D × M_a)
+    weight = w.T @ active_w  # Φ
+    sums = sums - (weight * cross).sum(1)
+    grad_w = grad_w - active_w @ cross.T
+    square_a_weight, square_b_weight = square_a @ weight.T, square_b @ weight.T
+    grad_a = grad_a - (
+        2.0 * n * a * square_a_weight + 2.0 * a * (weight @ norm_kb)
+        + 4.0 * a * (active_a @ (weight * beta_k).T) + 2.0 * beta * square_a_weight
+        + 2.0 * (weight * b_kb2).sum(1) + 4.0 * (active_a @ (weight * b_kb).T))
+    grad_b = grad_b - (
+        2.0 * n * b * square_b_weight + 2.0 * b * (weight @ norm_ka)
+        + 4.0 * b * (active_b @ (weight * alpha_k).T) + 2.0 * alpha * square_b_weight
+        + 2.0 * (weight * a_ka2).sum(1) + 4.0 * (active_b @ (weight * a_ka).T))
+    return sums, grad_a, grad_b, grad_w
