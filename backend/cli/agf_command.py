@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         run_gradient_descent,
     )
     from backend.agf.regime import regime_report
-    from backend.agf.simulation import AgfProblem, run_agf
+    from backend.agf.simulation import agf_problem, run_agf
     from backend.agf.theory import predict_staircase, timing_scope
 
     start = time.perf_counter()
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     agf_seconds = time.perf_counter() - start
     _, timing_note = timing_scope(config)
     start = time.perf_counter()
-    problem = AgfProblem(config)
+    problem = agf_problem(config)
     result = run_agf(config, problem=problem, horizon=float(config.steps))
     simulation_seconds = time.perf_counter() - start
     simulated = agf_orbit_drops(result)
