@@ -74,18 +74,95 @@ class ExactAgfProblem(AgfProblem):
             self.task, self.irreps, shared_embedding=self.shared,
             device=torch.device("cpu"), dtype=torch.float64)
         self.triple = self.exact_loss.triple
-        # one-hot: X = I, no product
-        self.encoding_torch = None if self.task.one_hot else torch.from_numpy(
-            np.ascontiguousarray(self.encoding))
+        self.encoding_torch = torch.from_numpy(np.ascontiguousarray(self.encoding))
         self.x_sum = torch.from_numpy(self.encoding.sum(axis=0))
         self.target_square = float(n * np.sum(self.encoding * self.encoding))
         self.pair_count = n * n
         self._orbit_targets: dict[int, tuple[torch.Tensor, torch.Tensor, float]] = {}
+        self._support(trainer)
+
+    def _support(self, trainer) -> None:
+        """The utility's factors of X: every x_g = λ(g)t lies in V_S = ⊕_{O∈S} Π_O ℝⁿ, S
+        the orbits where t has power, so X = X_S U_Sᵀ with U_S (n × s) an orthonormal
+        basis of V_S (the orbits' ``orbit_basis`` side by side) and X_S = X U_S, and
+        a = X u, b, c have Fourier coefficients on S alone: the utility's products cost
+        n s D instead of n² D, and its triple correlation runs over S's irreps
+        (s = Σ_{O∈S} dim_O, e.g. 131 of 720 for a template on three orbits of S6).
+        One-hot (t = e has power on every orbit, X = I) keeps X. The orbit powers of the
+        effective functions follow from z = U_Sᵀ θ: P_O(X θ) = ‖X̃_O z_O‖² with
+        X̃_O = U_Oᵀ X U_O (X commutes with Π_O), and P_O(θ) = ‖z_O‖² for O in S."""
+        power = np.asarray(self.task.template_power, dtype=np.float64)
+        self.support = [int(k) for k in np.flatnonzero(powered(power))]
+        bases = [self.orbit_basis(k) for k in self.support]
+        sizes = [basis.shape[1] for basis in bases]
+        self.support_slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
+        basis = np.concatenate(bases, axis=1)
+        self.support_basis_numpy = basis
+        self.support_blocks = [basis_o.T @ self.encoding @ basis_o for basis_o in bases]
+        if self.task.one_hot or basis.shape[1] >= self.order:
+            self.support_basis = None
+            self.support_encoding = None if self.task.one_hot else self.encoding_torch
+            self.utility_triple = self.triple
+            return
+        self.support_basis = torch.from_numpy(np.ascontiguousarray(basis))
+        self.support_encoding = torch.from_numpy(self.encoding @ basis)
+        self.utility_triple = type(self.triple)(self.irreps, torch.device("cpu"),
+                                                torch.float64, orbits=self.support)
+
+    def _support_powers(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P_O(⟨θ, x_g⟩), P_O(θ)) for every weight vector and O in the support:
+        (L, M, |S|) each (``_support``)."""
+        coordinates = np.einsum("ns,lnm->lsm", self.support_basis_numpy, theta,
+                                optimize=True)
+        effective, raw = [], []
+        for rows, block in zip(self.support_slices, self.support_blocks, strict=True):
+            part = coordinates[:, rows, :]
+            raw.append((part * part).sum(1))
+            mapped = np.einsum("ij,ljm->lim", block, part, optimize=True)
+            effective.append((mapped * mapped).sum(1))
+        return np.stack(effective, axis=-1), np.stack(raw, axis=-1)
+
+    def layer_orbits(self, theta: np.ndarray) -> np.ndarray:
+        """Dominant orbit of every weight vector's effective function ⟨θ, x_g⟩ (L, M):
+        it has power on the support S alone (``_support``)."""
+        effective, _ = self._support_powers(theta)
+        return np.asarray(self.support)[effective.argmax(axis=2)]
+
+    def orbit_norms(self, theta: np.ndarray, orbit: np.ndarray) -> np.ndarray:
+        """‖Π_{O_m} θ[l, :, m]‖ (L, M), from the support's coordinates where O_m is in S
+        (as it is for a dominant orbit, ``layer_orbits``), by Π_O otherwise."""
+        _, raw = self._support_powers(theta)
+        position = {orbit_index: k for k, orbit_index in enumerate(self.support)}
+        inside = np.array([o in position for o in orbit], dtype=bool)
+        norms = np.zeros(theta.shape[::2])
+        if inside.any():
+            where = np.array([position[o] for o in orbit[inside]])
+            norms[:, inside] = np.sqrt(np.take_along_axis(
+                raw[:, inside, :], where[None, :, None], 2)[..., 0])
+        if (~inside).any():
+            projected = self.restrict(theta[:, :, ~inside],
+                                      np.broadcast_to(orbit[~inside], (theta.shape[0],
+                                                                       int((~inside).sum()))))
+            norms[:, ~inside] = np.sqrt((projected * projected).sum(1))
+        return norms
 
     # ------------------------------------------------------------------ the network
     def _embed(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a = _times(self.encoding_torch, theta[0])
-        return a, (a if self.shared else _times(self.encoding_torch, theta[1]))
+        a = self.encoding_torch @ theta[0]
+        return a, (a if self.shared else self.encoding_torch @ theta[1])
+
+    def _encode(self, vectors: torch.Tensor) -> torch.Tensor:
+        """X v for the columns of v (n × D) through the support's factors."""
+        if self.support_basis is None:
+            return _times(self.support_encoding, vectors)
+        return self.support_encoding @ (self.support_basis.T @ vectors)
+
+    def _encode_back(self, gradient: torch.Tensor) -> torch.Tensor:
+        """Xᵀ g for the columns of g (n × D) through the support's factors."""
+        if self.support_basis is None:
+            return _times(None if self.support_encoding is None else self.support_encoding.T,
+                          gradient)
+        return self.support_basis @ (self.support_encoding.T @ gradient)
 
     def loss(self, theta: np.ndarray) -> float:
         return self.loss_and_gradient(theta)[0]
@@ -114,15 +191,16 @@ class ExactAgfProblem(AgfProblem):
     ) -> tuple[np.ndarray, np.ndarray]:
         """G(θ̄_m) (D,) and ∇G (L, n, D) of every dormant direction (module docstring)."""
         theta = torch.from_numpy(np.ascontiguousarray(directions, dtype=np.float64))
-        a, b = self._embed(theta)
+        a = self._encode(theta[0])
+        b = a if self.shared else self._encode(theta[1])
         w = theta[-1]
-        sums, grad_a, grad_b, grad_w = _utility_sums(
-            a, b, w, self.encoding_torch, self.x_sum, self.triple, residual)
+        c = self._encode(w)
+        sums, grad_a, grad_b, grad_c, grad_w = _utility_sums(
+            a, b, c, w, self.x_sum, self.utility_triple, residual)
         scale = 2.0 / (self.pair_count * self.order)
-        back = None if self.encoding_torch is None else self.encoding_torch.T
-        layers = ([_times(back, grad_a + grad_b)] if self.shared
-                  else [_times(back, grad_a), _times(back, grad_b)])
-        gradient = torch.stack([*layers, grad_w]).mul_(scale)
+        layers = ([self._encode_back(grad_a + grad_b)] if self.shared
+                  else [self._encode_back(grad_a), self._encode_back(grad_b)])
+        gradient = torch.stack([*layers, grad_w + self._encode_back(grad_c)]).mul_(scale)
         return (sums * scale).numpy(), gradient.numpy()
 
     # ------------------------------------------------------------------ explained shares
@@ -158,17 +236,15 @@ def _times(matrix: torch.Tensor | None, operand: torch.Tensor) -> torch.Tensor:
     return operand if matrix is None else matrix @ operand
 
 
-def _utility_sums(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
-                  encoding: torch.Tensor | None, x_sum: torch.Tensor, triple,
-                  active: ActiveNetwork):
-    """(S (D,), ∂S/∂a, ∂S/∂b (n × D), ∂S/∂w (n_out × D)) for S_m = Σ_p H_pm² ⟨w_m, r_p⟩
-    (module docstring). With Φ = Wᵀ W_a (D × M_a) the weight of K in S:
-    ∂S/∂w = x̄ (‖a‖² + ‖b‖²)ᵀ + 2 Xᵀ ∂T/∂c − W_a Kᵀ and
+def _utility_sums(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, w: torch.Tensor,
+                  x_sum: torch.Tensor, triple, active: ActiveNetwork):
+    """(S (D,), ∂S/∂a, ∂S/∂b, ∂S/∂c (n × D), ∂S/∂w at fixed c (n_out × D)) for
+    S_m = Σ_p H_pm² ⟨w_m, r_p⟩ (module docstring), c = X w. With Φ = Wᵀ W_a (D × M_a)
+    the weight of K in S: ∂S/∂c = 2 ∂T/∂c, ∂S/∂w = x̄ (‖a‖² + ‖b‖²)ᵀ − W_a Kᵀ and
     ∂S/∂a = 2 a∘⟨w, x̄⟩ + 2 ∂T/∂a − [2n a∘(A_a²Φᵀ) + 2 a∘(Φ‖b_k‖²) + 4 a∘(A_a(Φ∘β_a)ᵀ)
             + 2 β∘(A_a²Φᵀ) + 2·1 rowsum(Φ∘bᵀB_a²) + 4 A_a(Φ∘bᵀB_a)ᵀ]
     (∂/∂b the same with a ↔ b, α ↔ β)."""
     n = a.shape[0]
-    c = _times(encoding, w)
     _, triple_a, triple_b, triple_c = triple.value_and_gradients(a, b, c)
     per_neuron = (c * triple_c).sum(0)  # T_m: T is linear in c
     norm_a, norm_b = (a * a).sum(0), (b * b).sum(0)
@@ -177,10 +253,10 @@ def _utility_sums(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
     sums = on_target * (norm_a + norm_b) + 2.0 * per_neuron
     grad_a = 2.0 * a * on_target + 2.0 * triple_a
     grad_b = 2.0 * b * on_target + 2.0 * triple_b
-    back = None if encoding is None else encoding.T
-    grad_w = torch.outer(x_sum, norm_a + norm_b) + 2.0 * _times(back, triple_c)
+    grad_c = 2.0 * triple_c
+    grad_w = torch.outer(x_sum, norm_a + norm_b)
     if active.width == 0:
-        return sums, grad_a, grad_b, grad_w
+        return sums, grad_a, grad_b, grad_c, grad_w
     active_a, active_b, active_w = active.a, active.b, active.w
     square_a, square_b = active_a * active_a, active_b * active_b
     norm_ka, norm_kb = square_a.sum(0), square_b.sum(0)
@@ -206,4 +282,4 @@ def _utility_sums(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
         2.0 * n * b * square_b_weight + 2.0 * b * (weight @ norm_ka)
         + 4.0 * b * (active_b @ (weight * alpha_k).T) + 2.0 * alpha * square_b_weight
         + 2.0 * (weight * a_ka2).sum(1) + 4.0 * (active_b @ (weight * a_ka).T))
-    return sums, grad_a, grad_b, grad_w
+    return sums, grad_a, grad_b, grad_c, grad_w

@@ -202,6 +202,8 @@ class AgfProblem:
         """H (P × M): pre-activations of the training pairs."""
         a = self.encoding @ theta[0]
         b = a if self.shared else self.encoding @ theta[1]
+        if self.task.uses_all_pairs:  # pairs p = g1·n + g2 in order
+            return (a[:, None, :] + b[None, :, :]).reshape(-1, a.shape[1])
         return a[self.first] + b[self.second]
 
     def outputs(self, theta: np.ndarray) -> np.ndarray:
@@ -217,8 +219,12 @@ class AgfProblem:
 
     def _pull_back(self, hidden_gradient: np.ndarray) -> list[np.ndarray]:
         """∂/∂θ¹ = Xᵀ E1 ∂/∂H and ∂/∂θ² = Xᵀ E2 ∂/∂H (summed when shared)."""
-        first = self.encoding.T @ (self.first_incidence @ hidden_gradient)
-        second = self.encoding.T @ (self.second_incidence @ hidden_gradient)
+        if self.task.uses_all_pairs:
+            grid = hidden_gradient.reshape(self.order, self.order, -1)
+            first, second = self.encoding.T @ grid.sum(1), self.encoding.T @ grid.sum(0)
+        else:
+            first = self.encoding.T @ (self.first_incidence @ hidden_gradient)
+            second = self.encoding.T @ (self.second_incidence @ hidden_gradient)
         return [first + second] if self.shared else [first, second]
 
     def loss_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -291,6 +297,11 @@ class AgfProblem:
         function ⟨θ[l, :, m], x_g⟩."""
         functions = np.einsum("gi,lim->lmg", self.encoding, theta)
         return self.fourier.orbit_power(functions).argmax(axis=2)
+
+    def orbit_norms(self, theta: np.ndarray, orbit: np.ndarray) -> np.ndarray:
+        """‖Π_{O_m} θ[l, :, m]‖ (L, M) for one orbit O_m per neuron (``orbit`` (M,))."""
+        power = self.fourier.orbit_power(theta.transpose(0, 2, 1))  # (L, M, K)
+        return np.sqrt(np.take_along_axis(power, orbit[None, :, None], 2)[..., 0])
 
     def minimise_cost(self, theta: np.ndarray, orbits: np.ndarray | None = None) -> np.ndarray:
         """Train the active neurons to a stationary point of the loss (L-BFGS).
@@ -421,10 +432,8 @@ def output_log_norms(
     embedding, ū = v̄). A neuron counts as of order one when ρ_out is: its output on O is
     ρ_out³ times that of a balanced unit neuron. Its total norm may be dominated by input
     weights grown on an orbit learned earlier, which write nothing into O."""
-    layers = problem.layer_orbits(directions)
-    orbit = layers[-1]
-    power = problem.fourier.orbit_power(directions.transpose(0, 2, 1))  # (L, M, K)
-    on_orbit = np.sqrt(np.take_along_axis(power, orbit[None, :, None], 2)[..., 0])
+    orbit = problem.layer_orbits(directions)[-1]
+    on_orbit = problem.orbit_norms(directions, orbit)
     if on_orbit.shape[0] == 2:
         product = on_orbit[0] ** 2 * on_orbit[1] / (2.0 / (3.0 * math.sqrt(3.0)))
     else:

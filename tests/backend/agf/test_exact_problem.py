@@ -16,6 +16,7 @@ CASES = {
     "D4 template": dict(group="D4", template_powers=[1.0, 2.0, 0.5, 3.0]),
     "D4 one-hot": dict(group="D4", encoding="onehot"),
     "S4 template": dict(group="S4", template_powers=[1.0, 2.0, 3.0, 4.0]),
+    "S4 two orbits": dict(group="S4", template_powers=[0.0, 2.0, 0.0, 4.0]),
     "C11 shared": dict(shared_embedding=True),
 }
 
@@ -53,6 +54,24 @@ def test_utility_loss_and_explained_match_the_dense_problem(name, active_width):
     keep = ~np.isnan(explained)
     assert keep.any()
     np.testing.assert_allclose(exact_explained[keep], explained[keep], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["C11 template", "S4 two orbits", "D4 one-hot"])
+def test_orbits_and_output_norms_match_the_dense_problem(name):
+    """The dominant orbit of every effective function, the norms on given orbits and the
+    output norms ρ_out of dormant neurons, from the support's coordinates."""
+    dense, exact = problems(CASES[name])
+    rng = np.random.default_rng(5)
+    directions = rng.standard_normal(dense.initial_theta.shape)
+    np.testing.assert_array_equal(exact.layer_orbits(directions), dense.layer_orbits(directions))
+    orbit = rng.integers(0, len(dense.irreps.orbits), size=directions.shape[2])
+    np.testing.assert_allclose(exact.orbit_norms(directions, orbit),
+                               dense.orbit_norms(directions, orbit), rtol=1e-10, atol=1e-14)
+    log_norms = rng.standard_normal(directions.shape[2])
+    ours = simulation.output_log_norms(exact, directions, log_norms)
+    theirs = simulation.output_log_norms(dense, directions, log_norms)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-10)
+    np.testing.assert_array_equal(ours[1], theirs[1])
 
 
 @pytest.mark.parametrize("name", ["C11 template", "S4 template", "C11 shared"])
