@@ -321,11 +321,16 @@ class AgfProblem:
         along which the gradient decays slowly while the network's output and residual no
         longer change.
         """
-        shape = theta.shape
-        pack, unpack = self._coordinates(shape, orbits)
+        return self._minimise(theta, orbits, self.loss_and_gradient, self.orbit_basis)
+
+    def _minimise(self, theta: np.ndarray, orbits: np.ndarray | None, loss_and_gradient,
+                  basis_of) -> np.ndarray:
+        """L-BFGS on ``loss_and_gradient`` from theta, every weight vector in the basis
+        ``basis_of(orbit)`` of its orbit (``orbits``) or free (None)."""
+        pack, unpack = self._coordinates(theta.shape, orbits, basis_of)
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            loss, gradient = self.loss_and_gradient(unpack(flat))
+            loss, gradient = loss_and_gradient(unpack(flat))
             return loss, pack(gradient)
 
         result = minimize(
@@ -338,9 +343,10 @@ class AgfProblem:
         )
         return unpack(result.x)
 
-    def _coordinates(self, shape: tuple[int, ...], orbits: np.ndarray | None):
+    def _coordinates(self, shape: tuple[int, ...], orbits: np.ndarray | None, basis_of):
         """(pack, unpack): theta (L, n, M) ↔ its flat reduced coordinates (every weight
-        vector in the basis of its orbit; all n entries without ``orbits``)."""
+        vector in the basis ``basis_of(orbit)`` of its orbit; all n entries without
+        ``orbits``)."""
         if orbits is None:
             return (lambda theta: theta.ravel().copy()), (lambda flat: flat.reshape(shape))
         blocks = []  # (layer, columns, basis, offset, size)
@@ -348,7 +354,7 @@ class AgfProblem:
         for layer in range(shape[0]):
             for orbit in np.unique(orbits[layer]):
                 columns = np.flatnonzero(orbits[layer] == orbit)
-                basis = self.orbit_basis(int(orbit))
+                basis = basis_of(int(orbit))
                 size = basis.shape[1] * columns.size
                 blocks.append((layer, columns, basis, offset, size))
                 offset += size

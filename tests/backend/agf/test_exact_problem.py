@@ -154,3 +154,28 @@ def test_the_problem_follows_step_path():
     assert type(simulation.agf_problem(held_out)) is simulation.AgfProblem
     with pytest.raises(ConfigError, match="train_fraction"):
         simulation.agf_problem(held_out.replace(step_path="exact"))
+
+
+def test_cost_minimisation_in_the_support_matches_the_dense_problem():
+    """Six neurons kept on the two powered orbits of S4 (three each), trained by both
+    problems from the same weights: the exact one works in the support's coordinates
+    (U_Sᵀθ, encoding X_S) and reaches the dense one's loss, its weights on their orbits,
+    at a stationary point of the whole loss (its gradient restricted to the orbits; both
+    stop where the loss no longer changes in float64, the gradient ~1e-6 along flat
+    directions of a partial fit)."""
+    dense, exact = problems(CASES["S4 two orbits"])
+    support = exact.support
+    assert len(support) == 2 and exact.support_basis is not None
+    rng = np.random.default_rng(6)
+    orbits = np.repeat(np.array(support)[None, [0, 0, 0, 1, 1, 1]], 3, axis=0)
+    theta = dense.restrict(0.5 * rng.standard_normal((3, 24, 6)), orbits)
+    trained_dense = dense.minimise_cost(theta, orbits)
+    trained_exact = exact.minimise_cost(theta, orbits)
+    np.testing.assert_allclose(exact.restrict(trained_exact, orbits), trained_exact,
+                               atol=1e-12)
+    loss, gradient = dense.loss_and_gradient(trained_exact)
+    assert loss == pytest.approx(dense.loss(trained_dense), rel=1e-5)  # flat minima
+    assert loss < 0.5 * dense.loss(theta)
+    _, start = dense.loss_and_gradient(theta)
+    restricted = np.abs(dense.restrict(gradient, orbits)).max()
+    assert restricted < 1e-3 * np.abs(dense.restrict(start, orbits)).max()
