@@ -26,6 +26,11 @@ writing into the orbits that gained neurons are trained to convergence by L-BFGS
 directions and norms. The loop ends when no neuron is dormant, the loss has vanished, or
 the horizon is reached. Each round records its time, activated neurons, their orbits, the
 loss before and after, and all weights after the round.
+
+The sums over pairs live in the problem (``agf_problem``): ``AgfProblem`` forms the P × n
+residual; ``exact_problem.ExactAgfProblem`` holds the active network instead and sums by
+the identity of the exact quadratic path (MATH §6), for large groups. The rounds read
+the residual only through the problem's methods.
 """
 
 from __future__ import annotations
