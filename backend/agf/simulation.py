@@ -165,6 +165,11 @@ class AgfProblem:
 
         check_agf_config(config)
         self.config = config
+        if self.backend == "dense":  # before the trainer forms its own pair targets
+            from backend.spectral import load_group
+
+            order = load_group(config.group).order
+            check_dense_memory(config, order, int(config.train_fraction * order * order))
         trainer = Trainer(config.replace(precision="float64", device="cpu",
                                          step_path=self.backend))
         self.irreps = trainer.irreps
@@ -179,14 +184,16 @@ class AgfProblem:
         self._build_pairs(trainer)
 
     def _build_pairs(self, trainer) -> None:
-        """The pairs as incidence matrices and the P × n targets."""
+        """The P × n targets and, for a subset of the pairs, their incidence matrices
+        (``__init__`` refuses first a problem whose pairs cannot fit)."""
         n = self.task.order
         pairs = np.asarray(self.task.train_pairs, dtype=np.int64)
         first, second = pairs // n, pairs % n
-        self.first_incidence = np.zeros((n, pairs.size))
-        self.first_incidence[first, np.arange(pairs.size)] = 1.0
-        self.second_incidence = np.zeros((n, pairs.size))
-        self.second_incidence[second, np.arange(pairs.size)] = 1.0
+        if not self.task.uses_all_pairs:
+            self.first_incidence = np.zeros((n, pairs.size))
+            self.first_incidence[first, np.arange(pairs.size)] = 1.0
+            self.second_incidence = np.zeros((n, pairs.size))
+            self.second_incidence[second, np.arange(pairs.size)] = 1.0
         self.first, self.second = first, second
         self.targets = np.asarray(self.task.targets(), dtype=np.float64)[pairs]
 
@@ -384,6 +391,29 @@ class AgfProblem:
         template power, see orbit_fit.powered)."""
         left = self.fourier.orbit_power(residual).mean(axis=0)
         return explained_fraction(left, self.task.template_power)
+
+
+def dense_problem_bytes(order: int, pairs: int, width: int) -> int:
+    """A lower bound of the dense problem's memory: float64 targets and residual (2 P n),
+    the utility's P × M pre-activations, squares and gradient (3 P M)."""
+    return 8 * pairs * (2 * order + 3 * width)
+
+
+def check_dense_memory(config: RunConfig, order: int, pairs: int,
+                       available: int | None = None) -> None:
+    """ConfigError, before any allocation, when the dense problem cannot fit."""
+    from backend.config import ConfigError
+    from backend.memory_estimate import GIB, available_bytes
+
+    available = available_bytes() if available is None else available
+    needed = dense_problem_bytes(order, pairs, config.width)
+    if available is None or needed <= available:
+        return
+    raise ConfigError(
+        f"AGF on the dense problem for {config.group} (order {order}, width {config.width}) "
+        f"needs at least {needed / GIB:.1f} GiB for its pairs, {available / GIB:.1f} GiB "
+        "are available; use step_path = 'auto' or 'exact' (σ = z², MSE, every pair: no "
+        "pairs are formed), a smaller width or a smaller group")
 
 
 AGF_EXACT_MIN_ORDER = 40

@@ -179,3 +179,14 @@ def test_cost_minimisation_in_the_support_matches_the_dense_problem():
     _, start = dense.loss_and_gradient(theta)
     restricted = np.abs(dense.restrict(gradient, orbits)).max()
     assert restricted < 1e-3 * np.abs(dense.restrict(start, orbits)).max()
+
+
+def test_a_dense_problem_that_cannot_fit_is_refused_before_allocating():
+    """S6 forced onto the dense problem needs tens of GiB: refused with the estimate and
+    the fix (the check runs on the numbers alone)."""
+    config = load_preset("s6-agf").replace(step_path="dense")
+    assert simulation.dense_problem_bytes(720, 720 * 720, 2048) > 20 * 1024**3
+    with pytest.raises(ConfigError, match="step_path = 'auto' or 'exact'"):
+        simulation.check_dense_memory(config, 720, 720 * 720, available=8 * 1024**3)
+    simulation.check_dense_memory(config.replace(group="C11", width=256), 11, 121,
+                                  available=8 * 1024**3)
