@@ -94,7 +94,7 @@ def evaluate(name: str, config, device: str) -> Outcome:
     config = config.replace(device=device)
     predicted = predict_staircase(config)
     start = time.perf_counter()
-    problem = simulation.AgfProblem(config)
+    problem = simulation.agf_problem(config)
     result = simulation.run_agf(config, problem=problem, horizon=float(config.steps))
     agf_seconds = time.perf_counter() - start
     regime = regime_report(config)

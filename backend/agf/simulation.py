@@ -26,6 +26,11 @@ writing into the orbits that gained neurons are trained to convergence by L-BFGS
 directions and norms. The loop ends when no neuron is dormant, the loss has vanished, or
 the horizon is reached. Each round records its time, activated neurons, their orbits, the
 loss before and after, and all weights after the round.
+
+The sums over pairs live in the problem (``agf_problem``): ``AgfProblem`` forms the P × n
+residual; ``exact_problem.ExactAgfProblem`` holds the active network instead and sums by
+the identity of the exact quadratic path (MATH §6), for large groups. The rounds read
+the residual only through the problem's methods.
 """
 
 from __future__ import annotations
@@ -58,6 +63,12 @@ negligible)."""
 
 COST_ITERATIONS = 3000
 """Most L-BFGS iterations of one cost minimisation."""
+
+COST_FTOL = 1e-15
+"""Cost minimisation stops when an iteration lowers the loss by less than this share."""
+
+COST_GTOL = 1e-11
+"""... or when no reduced coordinate of the gradient exceeds this."""
 
 DROP_SHARE = 0.01
 """A round whose loss falls by less than this share of the loss before learned nothing:
@@ -147,29 +158,53 @@ class AgfProblem:
     A = X θ¹, B = X θ², H = E1ᵀA + E2ᵀB (P × M), f = H² ξᵀ (P × n).
     """
 
+    backend = "dense"
+
     def __init__(self, config: RunConfig) -> None:
         from backend.training.trainer import Trainer
 
         check_agf_config(config)
         self.config = config
-        trainer = Trainer(config.replace(precision="float64", device="cpu"))
+        if self.backend == "dense":  # before the trainer forms its own pair targets
+            from backend.spectral import load_group
+
+            order = load_group(config.group).order
+            check_dense_memory(config, order, int(config.train_fraction * order * order))
+        trainer = Trainer(config.replace(precision="float64", device="cpu",
+                                         step_path=self.backend))
         self.irreps = trainer.irreps
         self.fourier = trainer.fourier
         self.task = trainer.task
         self.shared = bool(config.shared_embedding)
         self.initial_theta = trainer.theta.detach().cpu().numpy().astype(np.float64)
+        self.encoding = np.asarray(self.task.encoding, dtype=np.float64)
+        self.law = GrowthLaw.of(config)
+        self._projectors: np.ndarray | None = None
+        self._bases: dict[int, np.ndarray] = {}
+        self._build_pairs(trainer)
+
+    def _build_pairs(self, trainer) -> None:
+        """The P × n targets and, for a subset of the pairs, their incidence matrices
+        (``__init__`` refuses first a problem whose pairs cannot fit)."""
         n = self.task.order
         pairs = np.asarray(self.task.train_pairs, dtype=np.int64)
         first, second = pairs // n, pairs % n
-        self.first_incidence = np.zeros((n, pairs.size))
-        self.first_incidence[first, np.arange(pairs.size)] = 1.0
-        self.second_incidence = np.zeros((n, pairs.size))
-        self.second_incidence[second, np.arange(pairs.size)] = 1.0
+        if not self.task.uses_all_pairs:
+            self.first_incidence = np.zeros((n, pairs.size))
+            self.first_incidence[first, np.arange(pairs.size)] = 1.0
+            self.second_incidence = np.zeros((n, pairs.size))
+            self.second_incidence[second, np.arange(pairs.size)] = 1.0
         self.first, self.second = first, second
-        self.encoding = np.asarray(self.task.encoding, dtype=np.float64)
         self.targets = np.asarray(self.task.targets(), dtype=np.float64)[pairs]
-        self.law = GrowthLaw.of(config)
-        self._projectors: np.ndarray | None = None
+
+    def residual(self, theta: np.ndarray) -> np.ndarray:
+        """r = y − f (P × n) of the given (active) neurons; the other problem holds it
+        as the network itself. Everything that reads a residual takes what this gives."""
+        return self.targets - self.outputs(theta)
+
+    def residual_loss(self, residual: np.ndarray) -> float:
+        """The loss of the network whose residual this is: mean of r²."""
+        return float(np.mean(residual**2))
 
     @property
     def order(self) -> int:
@@ -179,6 +214,8 @@ class AgfProblem:
         """H (P × M): pre-activations of the training pairs."""
         a = self.encoding @ theta[0]
         b = a if self.shared else self.encoding @ theta[1]
+        if self.task.uses_all_pairs:  # pairs p = g1·n + g2 in order
+            return (a[:, None, :] + b[None, :, :]).reshape(-1, a.shape[1])
         return a[self.first] + b[self.second]
 
     def outputs(self, theta: np.ndarray) -> np.ndarray:
@@ -194,8 +231,12 @@ class AgfProblem:
 
     def _pull_back(self, hidden_gradient: np.ndarray) -> list[np.ndarray]:
         """∂/∂θ¹ = Xᵀ E1 ∂/∂H and ∂/∂θ² = Xᵀ E2 ∂/∂H (summed when shared)."""
-        first = self.encoding.T @ (self.first_incidence @ hidden_gradient)
-        second = self.encoding.T @ (self.second_incidence @ hidden_gradient)
+        if self.task.uses_all_pairs:
+            grid = hidden_gradient.reshape(self.order, self.order, -1)
+            first, second = self.encoding.T @ grid.sum(1), self.encoding.T @ grid.sum(0)
+        else:
+            first = self.encoding.T @ (self.first_incidence @ hidden_gradient)
+            second = self.encoding.T @ (self.second_incidence @ hidden_gradient)
         return [first + second] if self.shared else [first, second]
 
     def loss_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -245,9 +286,23 @@ class AgfProblem:
 
     def restrict(self, theta: np.ndarray, orbits: np.ndarray) -> np.ndarray:
         """Each weight vector projected on its orbit: Π_{O[l, m]} θ[l, :, m]; ``orbits``
-        (L, M) gives one orbit per layer and neuron."""
-        projectors = self.orbit_projectors()[orbits]
-        return np.einsum("lmab,lbm->lam", projectors, theta)
+        (L, M) gives one orbit per layer and neuron. One product per layer and orbit
+        present (the weight vectors grouped by orbit)."""
+        projectors = self.orbit_projectors()
+        restricted = np.empty_like(theta)
+        for layer in range(theta.shape[0]):
+            for orbit in np.unique(orbits[layer]):
+                columns = orbits[layer] == orbit
+                restricted[layer][:, columns] = projectors[orbit] @ theta[layer][:, columns]
+        return restricted
+
+    def orbit_basis(self, orbit: int) -> np.ndarray:
+        """U_O (n × dim_O): an orthonormal basis of Π_O ℝⁿ (dim_O = Σ_{ρ∈O} d_ρ²), the
+        eigenvectors of Π_O with eigenvalue 1."""
+        if orbit not in self._bases:
+            values, vectors = np.linalg.eigh(self.orbit_projectors()[orbit])
+            self._bases[orbit] = np.ascontiguousarray(vectors[:, values > 0.5])
+        return self._bases[orbit]
 
     def layer_orbits(self, theta: np.ndarray) -> np.ndarray:
         """Dominant orbit of every weight vector (L, M): argmax_O P_O(·) of its effective
@@ -255,40 +310,141 @@ class AgfProblem:
         functions = np.einsum("gi,lim->lmg", self.encoding, theta)
         return self.fourier.orbit_power(functions).argmax(axis=2)
 
+    def orbit_norms(self, theta: np.ndarray, orbit: np.ndarray) -> np.ndarray:
+        """‖Π_{O_m} θ[l, :, m]‖ (L, M) for one orbit O_m per neuron (``orbit`` (M,))."""
+        power = self.fourier.orbit_power(theta.transpose(0, 2, 1))  # (L, M, K)
+        return np.sqrt(np.take_along_axis(power, orbit[None, :, None], 2)[..., 0])
+
     def minimise_cost(self, theta: np.ndarray, orbits: np.ndarray | None = None) -> np.ndarray:
         """Train the active neurons to a stationary point of the loss (L-BFGS).
 
-        With ``orbits`` (L, M) every weight vector stays on its orbit (weights and
-        gradient projected by Π_O). The orbit-restricted minimiser is a stationary point
+        With ``orbits`` (L, M) every weight vector stays on its orbit: it is written in
+        reduced coordinates z, θ[l, :, m] = U_O z[l, m] (``orbit_basis``), so that the
+        minimiser sees Σ dim_O variables per neuron instead of L n (the gradient is
+        U_Oᵀ ∂L/∂θ). The orbit-restricted minimiser is a stationary point
         of the whole loss; an unconstrained quasi-Newton method would leave the saddles of
         the orbits not yet learned at once and fit orbits that gradient descent learns only
         rounds later. Gradient descent's active neurons do carry parts on other orbits (a
         few per cent of their power, mixed in along the drops), which this leaves out.
+
+        It stops when the loss has converged (a relative decrease below COST_FTOL over an
+        iteration) or the gradient has vanished (COST_GTOL): the loss has flat directions
+        (a neuron's (u, v, w) → (cu, cv, w/c²), rotations among the neurons of one orbit)
+        along which the gradient decays slowly while the network's output and residual no
+        longer change.
         """
-        shape = theta.shape
-        if orbits is not None:
-            theta = self.restrict(theta, orbits)
+        return self._minimise(theta, orbits, self.loss_and_gradient, self.orbit_basis)
+
+    def _minimise(self, theta: np.ndarray, orbits: np.ndarray | None, loss_and_gradient,
+                  basis_of) -> np.ndarray:
+        """L-BFGS on ``loss_and_gradient`` from theta, every weight vector in the basis
+        ``basis_of(orbit)`` of its orbit (``orbits``) or free (None)."""
+        pack, unpack = self._coordinates(theta.shape, orbits, basis_of)
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            loss, gradient = self.loss_and_gradient(flat.reshape(shape))
-            if orbits is not None:
-                gradient = self.restrict(gradient, orbits)
-            return loss, gradient.ravel()
+            loss, gradient = loss_and_gradient(unpack(flat))
+            return loss, pack(gradient)
 
         result = minimize(
             objective,
-            theta.ravel(),
+            pack(theta),
             jac=True,
             method="L-BFGS-B",
-            options={"maxiter": COST_ITERATIONS, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 30},
+            options={"maxiter": COST_ITERATIONS, "ftol": COST_FTOL, "gtol": COST_GTOL,
+                     "maxcor": 30},
         )
-        return result.x.reshape(shape)
+        return unpack(result.x)
+
+    def _coordinates(self, shape: tuple[int, ...], orbits: np.ndarray | None, basis_of):
+        """(pack, unpack): theta (L, n, M) ↔ its flat reduced coordinates (every weight
+        vector in the basis ``basis_of(orbit)`` of its orbit; all n entries without
+        ``orbits``)."""
+        if orbits is None:
+            return (lambda theta: theta.ravel().copy()), (lambda flat: flat.reshape(shape))
+        blocks = []  # (layer, columns, basis, offset, size)
+        offset = 0
+        for layer in range(shape[0]):
+            for orbit in np.unique(orbits[layer]):
+                columns = np.flatnonzero(orbits[layer] == orbit)
+                basis = basis_of(int(orbit))
+                size = basis.shape[1] * columns.size
+                blocks.append((layer, columns, basis, offset, size))
+                offset += size
+
+        def pack(theta: np.ndarray) -> np.ndarray:
+            flat = np.empty(offset)
+            for layer, columns, basis, start, size in blocks:
+                flat[start:start + size] = (basis.T @ theta[layer][:, columns]).ravel()
+            return flat
+
+        def unpack(flat: np.ndarray) -> np.ndarray:
+            theta = np.zeros(shape)
+            for layer, columns, basis, start, size in blocks:
+                theta[layer][:, columns] = basis @ flat[start:start + size].reshape(
+                    basis.shape[1], columns.size)
+            return theta
+
+        return pack, unpack
 
     def explained(self, residual: np.ndarray) -> np.ndarray:
         """1 − mean_pairs P_O(r(pair)) / P_O(t) per orbit (NaN where the orbit carries no
         template power, see orbit_fit.powered)."""
         left = self.fourier.orbit_power(residual).mean(axis=0)
         return explained_fraction(left, self.task.template_power)
+
+
+def dense_problem_bytes(order: int, pairs: int, width: int) -> int:
+    """A lower bound of the dense problem's memory: float64 targets and residual (2 P n),
+    the utility's P × M pre-activations, squares and gradient (3 P M)."""
+    return 8 * pairs * (2 * order + 3 * width)
+
+
+def check_dense_memory(config: RunConfig, order: int, pairs: int,
+                       available: int | None = None) -> None:
+    """ConfigError, before any allocation, when the dense problem cannot fit."""
+    from backend.config import ConfigError
+    from backend.memory_estimate import GIB, available_bytes
+
+    available = available_bytes() if available is None else available
+    needed = dense_problem_bytes(order, pairs, config.width)
+    if available is None or needed <= available:
+        return
+    raise ConfigError(
+        f"AGF on the dense problem for {config.group} (order {order}, width {config.width}) "
+        f"needs at least {needed / GIB:.1f} GiB for its pairs, {available / GIB:.1f} GiB "
+        "are available; use step_path = 'auto' or 'exact' (σ = z², MSE, every pair: no "
+        "pairs are formed), a smaller width or a smaller group")
+
+
+AGF_EXACT_MIN_ORDER = 40
+"""With step_path = 'auto', AGF takes the exact problem (``exact_problem``) on groups of
+order n ≥ this where the identity holds; it holds no P × n residual. Measured on 2
+shared cores (``utility_and_gradient`` of 256 dormant directions, a residual of 8
+neurons; ``loss_and_gradient`` of 8 neurons): utility dense/exact 75/1.4 ms on S4,
+167/2.4 on D20, 436/8.9 on A5, 1239/18 on S5; loss 0.07/0.68 ms on S4, 0.20/0.59 on
+D20, 31/0.9 on A5. Whole runs, where thousands of small loss evaluations dominate, take
+4–5× longer on the exact problem at orders 6, 11 and 20 (torch's per-operation cost)."""
+
+
+def agf_problem(config: RunConfig) -> AgfProblem:
+    """The AGF problem of ``config``: the dense one (the residual as a P × n matrix), or
+    the exact one by the identity of MATH §6 where σ = z², MSE and every pair
+    (``step_path``: 'dense' and 'exact' force one, a forced 'exact' where the identity does
+    not hold is a ConfigError naming why; 'auto' takes the exact one from order
+    AGF_EXACT_MIN_ORDER on)."""
+    from backend.spectral import load_group
+    from backend.training.step_path import choose_step_path, exact_path_obstacles
+
+    check_agf_config(config)
+    order = load_group(config.group).order
+    path = choose_step_path(config, order)  # refuses a forced 'exact' that cannot hold
+    if config.step_path == "auto" and not exact_path_obstacles(config, order):
+        path = "exact" if order >= AGF_EXACT_MIN_ORDER else "dense"
+    if path == "exact":
+        from backend.agf.exact_problem import ExactAgfProblem
+
+        return ExactAgfProblem(config)
+    return AgfProblem(config)
 
 
 def _split_weights(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -320,10 +476,8 @@ def output_log_norms(
     embedding, ū = v̄). A neuron counts as of order one when ρ_out is: its output on O is
     ρ_out³ times that of a balanced unit neuron. Its total norm may be dominated by input
     weights grown on an orbit learned earlier, which write nothing into O."""
-    layers = problem.layer_orbits(directions)
-    orbit = layers[-1]
-    power = problem.fourier.orbit_power(directions.transpose(0, 2, 1))  # (L, M, K)
-    on_orbit = np.sqrt(np.take_along_axis(power, orbit[None, :, None], 2)[..., 0])
+    orbit = problem.layer_orbits(directions)[-1]
+    on_orbit = problem.orbit_norms(directions, orbit)
     if on_orbit.shape[0] == 2:
         product = on_orbit[0] ** 2 * on_orbit[1] / (2.0 / (3.0 * math.sqrt(3.0)))
     else:
@@ -403,7 +557,7 @@ def run_agf(
     ``horizon`` is the last optimiser step simulated (default HORIZON_FACTOR × steps);
     ``tolerance`` the relative accuracy of the dormant integration.
     """
-    problem = problem or AgfProblem(config)
+    problem = problem or agf_problem(config)
     horizon = float(horizon if horizon is not None else HORIZON_FACTOR * max(config.steps, 1))
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
@@ -412,8 +566,8 @@ def run_agf(
     directions = theta / np.maximum(norms, 1e-300)
     active = np.zeros(width, dtype=bool)
     orbit_of = np.full((theta.shape[0], width), -1, dtype=np.int64)
-    residual = problem.targets.copy()
-    initial_loss = float(np.mean(residual**2))
+    residual = problem.residual(theta[:, :, active])
+    initial_loss = problem.residual_loss(residual)
     current_loss = initial_loss
     labels = [orbit.label for orbit in problem.irreps.orbits]
     rounds: list[AgfRound] = []
@@ -467,8 +621,8 @@ def run_agf(
         changed_norms = _column_norms(trained)
         log_norms[changed] = np.log(np.maximum(changed_norms, 1e-300))
         directions[:, :, changed] = trained / np.maximum(changed_norms, 1e-300)
-        residual = problem.targets - problem.outputs(theta[:, :, active])
-        current_loss = float(np.mean(residual**2))
+        residual = problem.residual(theta[:, :, active])
+        current_loss = problem.residual_loss(residual)
         norms = np.exp(log_norms)
         snapshot = _current_weights(theta, directions, norms, active)
         explained.append(problem.explained(residual))

@@ -74,10 +74,11 @@ def closed_form_lines(predicted, timing_note: str, seconds: float) -> list[str]:
     return lines
 
 
-def simulated_lines(result, seconds: float) -> list[str]:
-    """AGF (simulated): every round, with whether the loss dropped."""
-    lines = [f"AGF (simulated): rounds of the numerical AGF ({seconds:.2f} s, "
-             f"{result.stop_reason})",
+def simulated_lines(result, seconds: float, backend: str = "dense") -> list[str]:
+    """AGF (simulated): every round, with whether the loss dropped; ``backend`` names the
+    problem it ran on ("dense": pairs formed; "exact": the identity of MATH §6)."""
+    lines = [f"AGF (simulated): rounds of the numerical AGF ({seconds:.2f} s on the "
+             f"{backend} problem, {result.stop_reason})",
              f"{'round':>5} {'step':>10}  {'orbit':<16} {'neurons':<16} "
              "loss before → after"]
     for entry in result.rounds:
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         run_gradient_descent,
     )
     from backend.agf.regime import regime_report
-    from backend.agf.simulation import AgfProblem, run_agf
+    from backend.agf.simulation import agf_problem, run_agf
     from backend.agf.theory import predict_staircase, timing_scope
 
     start = time.perf_counter()
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     agf_seconds = time.perf_counter() - start
     _, timing_note = timing_scope(config)
     start = time.perf_counter()
-    problem = AgfProblem(config)
+    problem = agf_problem(config)
     result = run_agf(config, problem=problem, horizon=float(config.steps))
     simulation_seconds = time.perf_counter() - start
     simulated = agf_orbit_drops(result)
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print("\n".join(closed_form_lines(predicted, timing_note, agf_seconds)))
     print()
-    print("\n".join(simulated_lines(result, simulation_seconds)))
+    print("\n".join(simulated_lines(result, simulation_seconds, problem.backend)))
 
     payload: dict = {
         "regime": regime.as_dict(),
@@ -176,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
             for d in simulated
         ],
         "simulated_seconds": simulation_seconds,
+        "simulated_problem": problem.backend,
         "closed_form_seconds": agf_seconds,
     }
     if args.compare:

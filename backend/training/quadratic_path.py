@@ -72,9 +72,13 @@ class TripleCorrelation:
     again neurons first (a copy of R_b × 3M values) so that the d × d blocks are batched
     by neuron."""
 
-    def __init__(self, irrep_set, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(self, irrep_set, device: torch.device, dtype: torch.dtype,
+                 orbits=None) -> None:
+        """``orbits`` (indices, None: all) restricts the sum to those orbits' irreps: exact
+        when a, b or c has no Fourier coefficient on the others."""
         n = irrep_set.group.order
-        representatives = [orbit.irreps[0] for orbit in irrep_set.orbits]
+        chosen = range(len(irrep_set.orbits)) if orbits is None else orbits
+        representatives = [irrep_set.orbits[k].irreps[0] for k in chosen]
         weight_of = {orbit.irreps[0]: len(orbit.irreps) for orbit in irrep_set.orbits}
         groups: dict[tuple[int, bool], list[int]] = {}
         for index in representatives:

@@ -20,7 +20,9 @@ def test_agf_command_with_compare_writes_the_documented_keys(tmp_path, capsys):
     data = json.loads(out.read_text(encoding="utf-8"))
     assert set(data) == {"regime", "rounds", "closed_form", "closed_form_timing", "simulated",
                          "simulated_seconds", "closed_form_seconds", "measured", "comparison",
-                         "gd_seconds"}
+                         "gd_seconds", "simulated_problem"}
+    assert data["simulated_problem"] == "dense"  # C11 is below the exact problem's order
+    assert "on the dense problem" in printed
     assert data["regime"]["inside"] is True
     assert len(data["rounds"]) >= 3, "k=±1, ±2 and ±3 activate within 2500 steps"
     assert set(data["rounds"][0]) == {"round", "step", "orbits", "neurons", "loss_before",
