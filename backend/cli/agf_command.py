@@ -1,6 +1,7 @@
 """``agf``: the Alternating Gradient Flows staircase of a configuration, headless.
 
     python main.py agf --preset NAME [--set key=value ...] [--compare] [--json FILE]
+        [--drops cost|optimiser]
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def register(subparsers) -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also run gradient descent and compare")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--drops", choices=("cost", "optimiser"), default="cost",
+                        help="how AGF (simulated) resolves each drop: cost minimisation "
+                        "(default, fast) or the configuration's own optimiser steps on the "
+                        "whole network (closer to gradient descent on later orbits, at the "
+                        "price of those steps; docs/agf.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -76,8 +82,10 @@ def closed_form_lines(predicted, timing_note: str, seconds: float) -> list[str]:
 
 def simulated_lines(result, seconds: float) -> list[str]:
     """AGF (simulated): every round, with whether the loss dropped."""
+    spent = (f", drops by the optimiser: {result.optimiser_steps} steps"
+             if result.optimiser_steps else "")
     lines = [f"AGF (simulated): rounds of the numerical AGF ({seconds:.2f} s, "
-             f"{result.stop_reason})",
+             f"{result.stop_reason}{spent})",
              f"{'round':>5} {'step':>10}  {'orbit':<16} {'neurons':<16} "
              "loss before → after"]
     for entry in result.rounds:
@@ -136,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     _, timing_note = timing_scope(config)
     start = time.perf_counter()
     problem = AgfProblem(config)
-    result = run_agf(config, problem=problem, horizon=float(config.steps))
+    result = run_agf(config, problem=problem, horizon=float(config.steps), drops=args.drops)
     simulation_seconds = time.perf_counter() - start
     simulated = agf_orbit_drops(result)
     regime = regime_report(config)
@@ -176,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
             for d in simulated
         ],
         "simulated_seconds": simulation_seconds,
+        "simulated_drops": args.drops,
+        "optimiser_steps": result.optimiser_steps,
         "closed_form_seconds": agf_seconds,
     }
     if args.compare:
