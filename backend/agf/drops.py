@@ -12,13 +12,19 @@ takes the optimiser's own steps (float64, ``AgfProblem.loss_and_gradient``):
                                                       velocity of the plateau before)
     scaled GD          θ_m ← θ_m − η c ‖θ_m‖^{1−k} g_m   per neuron m,
 
-until the loss has settled on its next plateau: over the last ``SETTLE_WINDOW`` share of
-the drop's steps (at least ``SETTLE_STEPS``) it fell by less than ``SETTLE_SHARE`` of its
-value. The state is then handed back to the dormant flow: a neuron stays active when its
-norm is at least ``ACTIVE_NORM`` (its output ∝ ρ³ is part of the fit); every other
-neuron is dormant again, with the direction and norm it has, mixed parts included, and
-follows its utility on the residual of the active neurons. Each crossing of an orbit's
-explained share 1/2 inside a drop is the step at which that orbit is learned.
+until the drop has settled. Over a window of the last ``SETTLE_WINDOW`` of the drop's
+steps (at least ``SETTLE_STEPS``) the loss must have fallen by less than
+``SETTLE_SHARE`` of its value, or at a rate per step below ``SETTLE_PEAK`` times the
+steepest such rate of the drop (the slow tail of the fit); and every neuron of norm
+≥ ``ACTIVE_NORM`` must change its norm per step by less than ``SETTLE_GROWTH`` times the
+fastest relative growth at the drop's start (the neuron that started the drop has joined
+a fit, or stopped). The state is then handed back to the dormant flow: a neuron of norm
+≥ ``ACTIVE_NORM`` stays active and is held as it is (its output ∝ ρ³ is part of the
+fit); every other neuron is dormant again, with the direction and norm it has, mixed
+parts included, and follows its utility on the residual of the whole network (its own
+small output included, so that a neuron left on a fitted orbit sees no residual there).
+Each crossing of an orbit's explained share 1/2 inside a drop is the step at which that
+orbit is learned.
 """
 
 from __future__ import annotations
@@ -44,11 +50,12 @@ ACTIVE_NORM = 0.3
 longer negligible); the others follow the dormant flow."""
 
 SETTLE_SHARE = 1e-3
-"""A drop has settled once the loss fell by less than this share over the last window."""
+"""A drop's loss is flat once it fell by less than this share over the last window..."""
 
 SETTLE_PEAK = 0.001
-"""... or by less than this share of the steepest relative fall over a window in the drop
-(the slow tail of the fit: gradient descent keeps creeping towards the level)."""
+"""... or at a relative rate per step below this share of the steepest such rate over a
+window in the drop (the slow tail of the fit: gradient descent keeps creeping towards the
+level)."""
 
 SETTLE_STEPS = 50
 """Shortest settling window, in optimiser steps."""
