@@ -249,8 +249,8 @@ def run_agf_with_drops(
         log_norms[dormant] = grown
         if not arrived:
             break
-        _, dominant = simulation.output_log_norms(problem, moved, grown)
-        starter = labels[int(dominant[np.argmax(grown)])]
+        output, dominant = simulation.output_log_norms(problem, moved, grown)
+        starter = labels[int(dominant[np.argmax(output)])]
         theta[:, :, ~active] = directions[:, :, ~active] * np.exp(log_norms[~active])
         drop = resolve_drop(problem, theta, time, int(math.ceil(horizon - time)))
         spent += drop.steps
