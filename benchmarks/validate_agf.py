@@ -1,13 +1,17 @@
 """AGF against gradient descent on the presets and off them: a validation table.
 
     .venv/bin/python benchmarks/validate_agf.py [--cases c11,d3,a5,c20,random]
-        [--groups D5,S4,A5] [--seeds 5] [--device cpu|cuda] [--json FILE]
+        [--groups D5,S4,A5] [--seeds 5] [--first-seed 0] [--drops cost,optimiser]
+        [--device cpu|cuda] [--json FILE]
 
 For every case it runs AGF (closed form), AGF (simulated) and gradient descent, and
 prints per case: whether AGF's regime check passes (backend/agf/regime.py), the orbit
 order of each against gradient descent's, the largest level and step errors of AGF
 (simulated) over the orbits gradient descent learned, and the simulated AGF's wall time
-as a share of the gradient-descent time it predicts. Targets: order exactly gradient
+as a share of the gradient-descent time it predicts, and with drops resolved by the
+optimiser the steps they took as a share of the run's steps. Each drop mode in
+``--drops`` (simulation.DROP_MODES) is one row per case, against the same
+gradient-descent run. Targets: order exactly gradient
 descent's, levels within 2 %, drop steps within 15 %, AGF time ≤ 5 % of GD's. Cases
 outside AGF's regime are counted separately.
 
@@ -46,7 +50,8 @@ C20_REFERENCE = dict(
 )
 
 
-def cases(names: list[str], groups: list[str], seeds: int) -> list[tuple[str, object]]:
+def cases(names: list[str], groups: list[str], seeds: int,
+          first_seed: int = 0) -> list[tuple[str, object]]:
     chosen = []
     if "c11" in names:
         chosen.append(("c11-agf", load_preset("c11-agf")))
@@ -59,7 +64,7 @@ def cases(names: list[str], groups: list[str], seeds: int) -> list[tuple[str, ob
     if "random" in names:
         base = load_preset("a5-agf")
         for group in groups:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 chosen.append((f"{group} random t, seed {seed}", base.replace(
                     group=group, encoding="random_fourier", data_seed=seed, seed=seed)))
     return chosen
@@ -78,6 +83,8 @@ class Outcome:
     gd_orbits: list[str]
     simulated_orbits: list[str]
     rows: list[dict]
+    drops: str = "cost"
+    optimiser_share: float = math.nan
 
     @property
     def passed(self) -> bool:
@@ -90,36 +97,65 @@ def largest(values) -> float:
     return max(finite) if finite else math.nan
 
 
-def evaluate(name: str, config, device: str) -> Outcome:
+def evaluate(name: str, config, device: str, modes: list[str]) -> list[Outcome]:
+    """One Outcome per drop mode, all against one gradient-descent run."""
     config = config.replace(device=device)
     predicted = predict_staircase(config)
-    start = time.perf_counter()
-    problem = simulation.agf_problem(config)
-    result = simulation.run_agf(config, problem=problem, horizon=float(config.steps))
-    agf_seconds = time.perf_counter() - start
     regime = regime_report(config)
+    results = []
+    for mode in modes:
+        start = time.perf_counter()
+        problem = (simulation.AgfProblem(config) if mode == "optimiser"
+                   else simulation.agf_problem(config))
+        result = simulation.run_agf(config, problem=problem, horizon=float(config.steps),
+                                    drops=mode)
+        results.append((mode, result, time.perf_counter() - start))
     gd = comparison.run_gradient_descent(config)
     measured = comparison.measured_drops(gd)
-    simulated = comparison.agf_orbit_drops(result)
-    rows = comparison.compare(predicted, measured, result.initial_loss, simulated)
-    scored = rows[: len(measured)]
-    return Outcome(
-        name=name,
-        inside=regime.inside,
-        reasons=regime.reasons,
-        closed_order_ok=comparison.order_matches(predicted, measured),
-        order_ok=comparison.order_matches(simulated, measured),
-        level_error=largest([r.simulated_level_error for r in scored]) if scored else math.nan,
-        step_error=largest([r.simulated_step_error for r in scored]) if scored else math.nan,
-        time_share=agf_seconds / gd.seconds,
-        gd_orbits=[d.orbit for d in measured],
-        simulated_orbits=[d.orbit for d in simulated],
-        rows=[r.as_dict() for r in rows],
-    )
+    outcomes = []
+    for mode, result, agf_seconds in results:
+        simulated = comparison.agf_orbit_drops(result)
+        rows = comparison.compare(predicted, measured, result.initial_loss, simulated)
+        scored = rows[: len(measured)]
+        outcomes.append(Outcome(
+            name=name,
+            inside=regime.inside,
+            reasons=regime.reasons,
+            closed_order_ok=comparison.order_matches(predicted, measured),
+            order_ok=comparison.order_matches(simulated, measured),
+            level_error=largest([r.simulated_level_error for r in scored]) if scored
+            else math.nan,
+            step_error=largest([r.simulated_step_error for r in scored]) if scored
+            else math.nan,
+            time_share=agf_seconds / gd.seconds,
+            gd_orbits=[d.orbit for d in measured],
+            simulated_orbits=[d.orbit for d in simulated],
+            rows=[r.as_dict() for r in rows],
+            drops=mode,
+            optimiser_share=(result.optimiser_steps / config.steps if mode == "optimiser"
+                             else math.nan),
+        ))
+    return outcomes
 
 
 def text(value: float, form: str = ".1%") -> str:
     return format(value, form) if math.isfinite(value) else "—"
+
+
+def report(outcome: Outcome) -> None:
+    verdict = "pass" if outcome.passed else "FAIL"
+    print(f"{outcome.name:<24} {outcome.drops:<9} "
+          f"{'inside' if outcome.inside else 'OUTSIDE':<7} "
+          f"{'yes' if outcome.closed_order_ok else 'no':<9} "
+          f"{'yes' if outcome.order_ok else 'no':<10} "
+          f"{text(outcome.level_error):>9} {text(outcome.step_error):>9} "
+          f"{text(outcome.time_share):>11} {text(outcome.optimiser_share):>10}  {verdict}",
+          flush=True)
+    if not outcome.order_ok:
+        print(f"{'':<24} GD: {', '.join(outcome.gd_orbits)}; simulated: "
+              f"{', '.join(outcome.simulated_orbits)}", flush=True)
+    for reason in outcome.reasons:
+        print(f"{'':<24} outside: {reason}", flush=True)
 
 
 def main() -> None:
@@ -127,32 +163,28 @@ def main() -> None:
     parser.add_argument("--cases", default="c11,d3,a5,c20,random")
     parser.add_argument("--groups", default="D5,S4,A5")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--drops", default="cost",
+                        help="comma-separated drop modes: cost, optimiser")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
-    chosen = cases(args.cases.split(","), args.groups.split(","), args.seeds)
-    print(f"{'case':<24} {'regime':<7} {'order cl.':<9} {'order sim.':<10} "
-          f"{'level err':>9} {'step err':>9} {'AGF/GD time':>11}  result")
+    modes = args.drops.split(",")
+    chosen = cases(args.cases.split(","), args.groups.split(","), args.seeds, args.first_seed)
+    print(f"{'case':<24} {'drops':<9} {'regime':<7} {'order cl.':<9} {'order sim.':<10} "
+          f"{'level err':>9} {'step err':>9} {'AGF/GD time':>11} {'opt. steps':>10}  result")
     outcomes = []
     for name, config in chosen:
-        outcome = evaluate(name, config, args.device)
-        outcomes.append(outcome)
-        verdict = "pass" if outcome.passed else "FAIL"
-        print(f"{name:<24} {'inside' if outcome.inside else 'OUTSIDE':<7} "
-              f"{'yes' if outcome.closed_order_ok else 'no':<9} "
-              f"{'yes' if outcome.order_ok else 'no':<10} "
-              f"{text(outcome.level_error):>9} {text(outcome.step_error):>9} "
-              f"{text(outcome.time_share):>11}  {verdict}", flush=True)
-        if not outcome.order_ok:
-            print(f"{'':<24} GD: {', '.join(outcome.gd_orbits)}; simulated: "
-                  f"{', '.join(outcome.simulated_orbits)}", flush=True)
-        for reason in outcome.reasons:
-            print(f"{'':<24} outside: {reason}", flush=True)
-    inside = [o for o in outcomes if o.inside]
-    outside = [o for o in outcomes if not o.inside]
-    print(f"\ninside AGF's regime: {sum(o.passed for o in inside)} of {len(inside)} pass; "
-          f"outside: {len(outside)} of {len(outcomes)} "
-          f"({sum(o.passed for o in outside)} of them pass anyway)")
+        for outcome in evaluate(name, config, args.device, modes):
+            outcomes.append(outcome)
+            report(outcome)
+    for mode in modes:
+        mine = [o for o in outcomes if o.drops == mode]
+        inside = [o for o in mine if o.inside]
+        outside = [o for o in mine if not o.inside]
+        print(f"\ndrops by {mode}: inside AGF's regime: {sum(o.passed for o in inside)} of "
+              f"{len(inside)} pass; outside: {len(outside)} of {len(mine)} "
+              f"({sum(o.passed for o in outside)} of them pass anyway)")
     if args.json:
         payload = [vars(o) for o in outcomes]
         Path(args.json).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",

@@ -210,8 +210,11 @@ def _later_fit(run: GradientDescentRun, step: float, later: list[int]) -> float:
 def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
     """The AGF simulation's staircase read per orbit: an orbit is learned at the first
     round after which explained_O ≥ 1/2; its level is the loss after the last round
-    before the next orbit is learned (orbits learned in the same round share it).
-    Orbits without template power have explained_O = NaN and are never learned."""
+    before the next orbit is learned on which every orbit learned later is fitted below
+    PURE_FRACTION (gradient descent's rule, ``_plateau_level``: a round that fits part
+    of the next orbit is not this orbit's level), else after the first round (orbits
+    learned in the same round share it). Orbits without template power have
+    explained_O = NaN and are never learned."""
     found = []
     for index, label in enumerate(result.orbit_labels):
         for round_, fractions in zip(result.rounds, result.explained, strict=True):
@@ -222,7 +225,14 @@ def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
     drops = []
     for step, index, label in found:
         following = min((s for s, _, _ in found if s > step), default=math.inf)
-        level = [r.loss_after for r in result.rounds if step <= r.step < following][-1]
+        later = [i for s, i, _ in found if s > step]
+        between = [(r, fractions) for r, fractions in zip(result.rounds, result.explained,
+                                                           strict=True)
+                   if step <= r.step < following]
+        pure = [r for r, fractions in between
+                if max((np.nan_to_num(fractions[i]) for i in later), default=0.0)
+                < PURE_FRACTION]
+        level = (pure[-1] if pure else between[0][0]).loss_after
         drops.append(MeasuredDrop(label, result.orbit_dims[index], step, level))
     return drops
 

@@ -74,6 +74,9 @@ DROP_SHARE = 0.01
 """A round whose loss falls by less than this share of the loss before learned nothing:
 its neurons activated, but on orbits already fitted or without a fit to add."""
 
+DROP_MODES = ("cost", "optimiser")
+"""How a round's drop is resolved: cost minimisation, or the optimiser's own steps."""
+
 VANISHED_LOSS = 1e-9
 """AGF stops once the loss is below this fraction of the initial loss."""
 
@@ -112,6 +115,8 @@ class AgfResult:
     orbit_dims: list[int] = field(default_factory=list)
     explained: list[np.ndarray] = field(default_factory=list)
     """Per round: 1 − mean_pairs P_O(r)/P_O(t) for every orbit (NaN where P_O(t) = 0)."""
+    optimiser_steps: int = 0
+    """Optimiser steps taken on the whole network (drops resolved by the optimiser)."""
 
 
 @dataclass(frozen=True)
@@ -497,9 +502,12 @@ def integrate_dormant(
     start: float,
     stop: float,
     tolerance: float = TOLERANCE,
+    threshold: float = ACTIVATION_NORM,
+    norm_threshold: float = math.inf,
 ) -> tuple[float, np.ndarray, np.ndarray, bool]:
     """Integrate the dormant neurons from optimiser step ``start`` until the first one
-    reaches the activation norm or ``stop``.
+    reaches the activation norm (``threshold``, in output norm ρ_out; or
+    ``norm_threshold`` in norm ρ) or ``stop``.
 
     ``directions`` (L, n, D) are unit columns, ``log_norms`` (D,) their ln ρ. The state is
     (θ̄, ln ρ) of every dormant neuron at once; an adaptive Runge–Kutta method (DOP853)
@@ -510,7 +518,8 @@ def integrate_dormant(
     law = problem.law
     shape = directions.shape
     size = directions.size
-    threshold = math.log(ACTIVATION_NORM)
+    threshold = math.log(threshold)
+    norm_threshold = math.log(norm_threshold)
 
     def field(_, state: np.ndarray) -> np.ndarray:
         current = state[:size].reshape(shape)
@@ -522,7 +531,8 @@ def integrate_dormant(
         current = state[:size].reshape(shape)
         current = current / np.maximum(_column_norms(current), 1e-300)
         output, _ = output_log_norms(problem, current, state[size:])
-        return float(output.max()) - threshold
+        return max(float(output.max()) - threshold,
+                   float(state[size:].max()) - norm_threshold)
 
     activation.terminal = True
     activation.direction = 1.0
@@ -551,14 +561,24 @@ def run_agf(
     horizon: float | None = None,
     tolerance: float = TOLERANCE,
     problem: AgfProblem | None = None,
+    drops: str = "cost",
 ) -> AgfResult:
     """Alternate utility maximisation and cost minimisation (see the module docstring).
 
     ``horizon`` is the last optimiser step simulated (default HORIZON_FACTOR × steps);
-    ``tolerance`` the relative accuracy of the dormant integration.
+    ``tolerance`` the relative accuracy of the dormant integration. ``drops`` = "cost"
+    resolves each drop by cost minimisation (above), "optimiser" by the configuration's
+    own optimiser steps on the whole network (``backend.agf.drops``).
     """
-    problem = problem or agf_problem(config)
+    if drops not in DROP_MODES:
+        raise ValueError(f"drops must be one of {', '.join(DROP_MODES)}, not {drops!r}")
+    # the optimiser's drops take whole-network steps on the pairs: the dense problem
+    problem = problem or (AgfProblem(config) if drops == "optimiser" else agf_problem(config))
     horizon = float(horizon if horizon is not None else HORIZON_FACTOR * max(config.steps, 1))
+    if drops == "optimiser":
+        from backend.agf.drops import run_agf_with_drops
+
+        return run_agf_with_drops(problem, horizon, max_rounds, tolerance)
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
     norms = _column_norms(theta)

@@ -1,6 +1,7 @@
 """``agf``: the Alternating Gradient Flows staircase of a configuration, headless.
 
     python main.py agf --preset NAME [--set key=value ...] [--compare] [--json FILE]
+        [--drops cost|optimiser]
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def register(subparsers) -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also run gradient descent and compare")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--drops", choices=("cost", "optimiser"), default="cost",
+                        help="how AGF (simulated) resolves each drop: cost minimisation "
+                        "(default, fast) or the configuration's own optimiser steps on the "
+                        "whole network (closer to gradient descent on later orbits, at the "
+                        "price of those steps; docs/agf.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -77,8 +83,10 @@ def closed_form_lines(predicted, timing_note: str, seconds: float) -> list[str]:
 def simulated_lines(result, seconds: float, backend: str = "dense") -> list[str]:
     """AGF (simulated): every round, with whether the loss dropped; ``backend`` names the
     problem it ran on ("dense": pairs formed; "exact": the identity of MATH §6)."""
+    spent = (f", drops by the optimiser: {result.optimiser_steps} steps"
+             if result.optimiser_steps else "")
     lines = [f"AGF (simulated): rounds of the numerical AGF ({seconds:.2f} s on the "
-             f"{backend} problem, {result.stop_reason})",
+             f"{backend} problem, {result.stop_reason}{spent})",
              f"{'round':>5} {'step':>10}  {'orbit':<16} {'neurons':<16} "
              "loss before → after"]
     for entry in result.rounds:
@@ -128,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         run_gradient_descent,
     )
     from backend.agf.regime import regime_report
-    from backend.agf.simulation import agf_problem, run_agf
+    from backend.agf.simulation import AgfProblem, agf_problem, run_agf
     from backend.agf.theory import predict_staircase, timing_scope
 
     start = time.perf_counter()
@@ -136,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
     agf_seconds = time.perf_counter() - start
     _, timing_note = timing_scope(config)
     start = time.perf_counter()
-    problem = agf_problem(config)
-    result = run_agf(config, problem=problem, horizon=float(config.steps))
+    problem = AgfProblem(config) if args.drops == "optimiser" else agf_problem(config)
+    result = run_agf(config, problem=problem, horizon=float(config.steps), drops=args.drops)
     simulation_seconds = time.perf_counter() - start
     simulated = agf_orbit_drops(result)
     regime = regime_report(config)
@@ -178,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
         ],
         "simulated_seconds": simulation_seconds,
         "simulated_problem": problem.backend,
+        "simulated_drops": args.drops,
+        "optimiser_steps": result.optimiser_steps,
         "closed_form_seconds": agf_seconds,
     }
     if args.compare:

@@ -264,6 +264,18 @@ class ExactQuadraticLoss:
             return total / normaliser, scale_grad
 
 
+def squared_error_sum(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor,
+                      encoding: torch.Tensor | None, x_sum: torch.Tensor,
+                      target_square: float, triple, *, shared: bool = False) -> torch.Tensor:
+    """Σ_{g1,g2} ‖f(g1, g2) − x_{g1 g2}‖² by MATH §6 from A, B (n × M), W (n_out × M), the
+    encoding X (None for one-hot), x̄ and Σ‖y‖² (the value of ``_sum_and_gradients``, for
+    callers holding A and B rather than weights, e.g. an orbit's part of the loss)."""
+    c = w if encoding is None else encoding @ w
+    stacked = torch.cat([a, a if shared else b, c], dim=1)
+    return _sum_and_gradients(stacked, w, encoding, x_sum, target_square, triple,
+                              shared=shared, need_gradients=False)[0]
+
+
 def _sum_and_gradients(stacked: torch.Tensor, w: torch.Tensor,
                        encoding: torch.Tensor | None, x_sum: torch.Tensor,
                        target_square: float, triple, *, shared: bool = False,

@@ -19,10 +19,12 @@ def test_agf_command_with_compare_writes_the_documented_keys(tmp_path, capsys):
     assert "AGF against gradient descent" in printed and "inside AGF's regime" in printed
     data = json.loads(out.read_text(encoding="utf-8"))
     assert set(data) == {"regime", "rounds", "closed_form", "closed_form_timing", "simulated",
-                         "simulated_seconds", "closed_form_seconds", "measured", "comparison",
-                         "gd_seconds", "simulated_problem"}
+                         "simulated_seconds", "simulated_drops", "optimiser_steps",
+                         "closed_form_seconds", "measured", "comparison", "gd_seconds",
+                         "simulated_problem"}
     assert data["simulated_problem"] == "dense"  # C11 is below the exact problem's order
     assert "on the dense problem" in printed
+    assert data["simulated_drops"] == "cost" and data["optimiser_steps"] == 0
     assert data["regime"]["inside"] is True
     assert len(data["rounds"]) >= 3, "k=±1, ±2 and ±3 activate within 2500 steps"
     assert set(data["rounds"][0]) == {"round", "step", "orbits", "neurons", "loss_before",
@@ -42,6 +44,32 @@ def test_agf_command_with_compare_writes_the_documented_keys(tmp_path, capsys):
                             "gradient_descent": "k=±1"}
     assert abs(row["level_error"]["simulated"]) <= 0.02
     assert data["gd_seconds"] > 0 and data["closed_form_seconds"] > 0
+
+
+def test_agf_command_resolves_drops_by_the_optimiser_on_request(tmp_path, capsys):
+    """--drops optimiser: the first drop of a short c11-agf run is taken by optimiser steps,
+    counted in the JSON, and lands on the closed form's first level."""
+    out = tmp_path / "agf.json"
+    code = main(["agf", "--preset", "c11-agf", "--set", "steps=1100", "--set", "width=32",
+                 "--drops", "optimiser", "--json", str(out)])
+    assert code == 0
+    assert "drops by the optimiser" in capsys.readouterr().out
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["simulated_drops"] == "optimiser"
+    assert 0 < data["optimiser_steps"] < 1100
+    first = data["rounds"][0]
+    assert first["orbits"] == ["k=±1"]
+    level = data["closed_form"][0]["level"]
+    assert abs(first["loss_after"] - level) <= 2e-3 * level
+
+
+def test_agf_command_refuses_an_unknown_drop_mode(capsys):
+    try:
+        code = main(["agf", "--preset", "c11-agf", "--drops", "jump"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2
+    assert "--drops" in capsys.readouterr().err
 
 
 def test_agf_command_refuses_a_sphere_configuration(capsys):

@@ -106,3 +106,23 @@ def test_rows_pair_three_staircases_and_give_signed_errors():
     assert table["step"] == {"closed_form": None, "simulated": 240.0, "gradient_descent": 200.0}
     assert comparison.order_matches(simulated, measured)
     assert not comparison.order_matches(simulated[:1], measured)
+
+
+def test_simulated_level_skips_a_round_holding_part_of_the_next_orbit():
+    """Rounds: k=1 learned (loss 0.156), then a round fitting 30 % of k=3 (0.131), then
+    k=3 learned. k=1's level is the round on which k=3 is fitted below 10 %, as for
+    gradient descent's plateaus; k=3's the loss after its own round."""
+    from backend.agf.simulation import AgfResult
+
+    weights = (np.zeros((1, 2)),) * 3
+    rounds = [AgfRound(1, 100.0, ["k=1"], [0], 0.65, 0.156, weights),
+              AgfRound(2, 800.0, ["k=3"], [1], 0.156, 0.131, weights),
+              AgfRound(3, 1600.0, ["k=3"], [2], 0.131, 0.031, weights)]
+    explained = [np.array([np.nan, 0.99, 0.0]), np.array([np.nan, 0.99, 0.3]),
+                 np.array([np.nan, 0.99, 0.98])]
+    result = AgfResult(rounds=rounds, initial_loss=0.65, stop_reason="", final_step=2000.0,
+                       orbit_labels=["trivial", "k=1", "k=3"], orbit_dims=[1, 2, 2],
+                       explained=explained)
+    drops = comparison.agf_orbit_drops(result)
+    assert [(d.orbit, d.step) for d in drops] == [("k=1", 100.0), ("k=3", 1600.0)]
+    assert [d.level for d in drops] == [0.156, 0.031]

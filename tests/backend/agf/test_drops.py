@@ -1,0 +1,128 @@
+"""AGF rounds whose drops are resolved by the optimiser (backend.agf.drops)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.agf import comparison, drops, simulation
+from backend.agf.theory import predict_staircase
+from backend.config import RunConfig
+from backend.presets import load_preset
+from backend.training.trainer import Trainer
+
+C11 = dict(group="C11", encoding="template", template_powers=[12.5, 10.0, 7.5, 5.0, 2.5],
+           parameterisation="free", loss="mse", activation="square", width=32,
+           precision="float64", device="cpu")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [dict(optimiser="scaled_gd", learning_rate=0.02, scaled_exponent=2.0),
+     dict(optimiser="scaled_gd", learning_rate=0.02, scaled_exponent=1.5,
+          scaled_log_factor=True),
+     dict(optimiser="gd", learning_rate=0.05, momentum=0.9)],
+)
+def test_optimiser_steps_follow_the_trainer(change):
+    """From the same weights, 40 steps of OptimiserSteps on AgfProblem's gradient give the
+    trainer's weights (its own optimiser and backward pass)."""
+    config = RunConfig(**C11, init_scale=0.05, steps=40, **change).validate()
+    trainer = Trainer(config)
+    problem = simulation.AgfProblem(config)
+    theta = problem.initial_theta.copy()
+    np.testing.assert_allclose(theta, trainer.theta.numpy(), rtol=0, atol=0)
+    steps = drops.OptimiserSteps(config, steady_velocity=False)
+    for _ in range(40):
+        _, gradient = problem.loss_and_gradient(theta)
+        theta = steps.step(theta, gradient)
+    trainer.step(40)
+    assert np.abs(theta - problem.initial_theta).max() > 1e-2  # the weights did move
+    np.testing.assert_allclose(theta, trainer.theta.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_steady_velocity_is_the_plateau_velocity():
+    """With a constant gradient the heavy-ball velocity converges to g/(1 − μ); the steady
+    start takes that value at once."""
+    config = RunConfig(**C11, optimiser="gd", learning_rate=0.1, momentum=0.8,
+                       init_scale=0.1, steps=1).validate()
+    gradient = np.random.default_rng(0).normal(size=(3, 11, 4))
+    theta = np.zeros_like(gradient)
+    cold = drops.OptimiserSteps(config, steady_velocity=False)
+    for _ in range(200):
+        cold.step(theta, gradient)
+    steady = drops.OptimiserSteps(config)
+    steady.step(theta, gradient)
+    np.testing.assert_allclose(steady.velocity, cold.velocity, rtol=1e-12)
+    np.testing.assert_allclose(steady.velocity, gradient / 0.2, rtol=1e-12)
+
+
+def test_a_drop_with_two_orbits_gives_two_rounds_with_their_own_plateaus():
+    """A loss curve with two drops and a flat stretch between them: one round per orbit,
+    the first one's level the flat stretch, the second the loss at the end."""
+    steps = np.arange(600.0)
+    losses = (1.0 + 2.0 / (1.0 + np.exp((steps - 100.0) / 10.0))
+              + 1.0 / (1.0 + np.exp(-(400.0 - steps) / 10.0)) - 1.0)
+    shares = {150.0 + 1000.0: np.array([1.0, 0.0]), 600.0 + 1000.0: np.array([1.0, 1.0])}
+    drop = drops.Drop(theta=np.zeros((3, 2, 1)), steps=600, loss_before=float(losses[0]),
+                      loss_after=float(losses[-1]), learned_at={0: 1150.0, 1: 1430.0},
+                      losses=losses, shares={**shares, 1430.0: np.array([1.0, 1.0])})
+    rounds = drops.drop_rounds(drop, 1000.0, "starter", ["a", "b"])
+    assert [r[0] for r in rounds] == [["a"], ["b"]]
+    assert [r[1] for r in rounds] == [1150.0, 1430.0]
+    plateau = losses[250]  # the middle of the flat stretch between the drops
+    assert rounds[0][3] == pytest.approx(plateau, abs=1e-3)
+    assert rounds[1][2] == rounds[0][3]
+    assert rounds[1][3] == pytest.approx(losses[-1])
+
+
+def test_a_drop_without_learned_orbit_is_one_round_at_its_end():
+    drop = drops.Drop(theta=np.zeros((3, 2, 1)), steps=80, loss_before=1.0, loss_after=0.99,
+                      learned_at={}, losses=np.linspace(1.0, 0.99, 80),
+                      shares={580.0: np.array([0.2])})
+    assert drops.drop_rounds(drop, 500.0, "k=±1", ["k=±1"]) == [
+        (["k=±1"], 580.0, 1.0, 0.99, drop.shares[580.0])]
+
+
+def test_unknown_drop_mode_is_refused():
+    config = RunConfig(**C11, optimiser="scaled_gd", learning_rate=0.02, init_scale=1e-5,
+                       steps=10).validate()
+    with pytest.raises(ValueError, match="drops"):
+        simulation.run_agf(config, drops="jump")
+
+
+def test_first_drop_lands_on_the_closed_form_level():
+    """Small C11 (width 32): the first drop, resolved by the optimiser, ends on the level
+    (1/n) Σ of the powers still unlearned, with k=±1 learned inside it."""
+    config = RunConfig(**C11, optimiser="scaled_gd", learning_rate=0.02, init_scale=1e-5,
+                       steps=3000).validate()
+    result = simulation.run_agf(config, max_rounds=1, drops="optimiser")
+    first = result.rounds[0]
+    assert first.orbits == ["k=±1"]
+    level = predict_staircase(config)[0].level
+    assert first.loss_after == pytest.approx(level, rel=2e-3)
+    assert first.loss_before > 1.3 * first.loss_after
+    assert 0 < result.optimiser_steps < config.steps
+
+
+@pytest.fixture(scope="module")
+def c11_optimiser_runs():
+    config = load_preset("c11-agf")
+    result = simulation.run_agf(config, horizon=float(config.steps), drops="optimiser")
+    gd = comparison.run_gradient_descent(config)
+    return config, result, gd
+
+
+def test_c11_optimiser_drops_match_gradient_descent(c11_optimiser_runs):
+    """c11-agf: with drops resolved by the optimiser the simulated staircase has gradient
+    descent's five orbits in order, every level within 2 % and every step within 15 %."""
+    config, result, gd = c11_optimiser_runs
+    measured = comparison.measured_drops(gd)
+    simulated = comparison.agf_orbit_drops(result)
+    assert [d.orbit for d in measured] == ["k=±1", "k=±2", "k=±3", "k=±4", "k=±5"]
+    assert [d.orbit for d in simulated] == [d.orbit for d in measured]
+    rows = comparison.compare(predict_staircase(config), measured, result.initial_loss,
+                              simulated)
+    for row in rows:
+        assert abs(row.simulated_level_error) <= 0.02, row.as_dict()
+        assert abs(row.simulated_step_error) <= 0.15, row.as_dict()
+    assert 0 < result.optimiser_steps <= config.steps
