@@ -63,9 +63,14 @@ class MeasuredDrop:
     level: float
 
 
-def orbit_explained(trainer) -> np.ndarray:
+def orbit_explained(trainer, problem=None) -> np.ndarray:
     """Each orbit's explained share of the trainer's network now,
-    1 − mean_pairs P_O(y − f)/P_O(t) (``orbit_fit``; NaN for orbits without power)."""
+    1 − mean_pairs P_O(y − f)/P_O(t) (``orbit_fit``; NaN for orbits without power). With
+    an AGF ``problem`` (``exact_problem.ExactAgfProblem`` on large groups) it is computed
+    by that problem, without the n² × n outputs."""
+    if problem is not None:
+        theta = trainer.theta.detach().cpu().numpy().astype(np.float64)
+        return problem.explained(problem.residual(theta))
     residual = trainer.task.targets() - trainer.all_outputs()
     left = trainer.fourier.orbit_power(residual).mean(axis=0)
     return explained_fraction(left, trainer.task.template_power)
@@ -85,10 +90,15 @@ def run_gradient_descent(
     stops = np.unique(np.linspace(0, total, CHECKPOINTS + 1).round().astype(np.int64))
     power = np.asarray(trainer.task.template_power, dtype=np.float64)
     steps, losses, checkpoints, explained = [], [], [], []
+    problem = None
+    if trainer.step_path == "exact" and config.parameterisation == "free":
+        from backend.agf.exact_problem import ExactAgfProblem
+
+        problem = ExactAgfProblem(config)
 
     def record() -> None:
         checkpoints.append(trainer.step_count)
-        explained.append(orbit_explained(trainer))
+        explained.append(orbit_explained(trainer, problem))
 
     record()
 

@@ -190,3 +190,22 @@ def test_a_dense_problem_that_cannot_fit_is_refused_before_allocating():
         simulation.check_dense_memory(config, 720, 720 * 720, available=8 * 1024**3)
     simulation.check_dense_memory(config.replace(group="C11", width=256), 11, 121,
                                   available=8 * 1024**3)
+
+
+def test_gradient_descent_explained_share_by_the_exact_problem_matches_the_dense_one():
+    import torch
+
+    from backend.agf.comparison import orbit_explained
+    from backend.training.trainer import Trainer
+
+    config = load_preset("a5-agf").replace(step_path="exact", precision="float64", width=12,
+                                           init_scale=1e-3)
+    trainer = Trainer(config)
+    with torch.no_grad():  # a network that fits every orbit in part
+        trainer.theta.copy_(0.3 * torch.randn(trainer.theta.shape, dtype=torch.float64,
+                                              generator=torch.Generator().manual_seed(2)))
+    dense = orbit_explained(trainer)
+    exact = orbit_explained(trainer, ExactAgfProblem(config))
+    assert np.isnan(dense[0]) and np.isnan(exact[0])
+    assert np.nanmax(np.abs(dense)) > 1e-3
+    np.testing.assert_allclose(exact[1:], dense[1:], rtol=1e-10, atol=1e-12)
