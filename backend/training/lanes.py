@@ -65,28 +65,6 @@ def run_in_lanes(
     return first_result, second_result
 
 
-def run_split(first: Callable[[], Result], second: Callable[[], Result]
-              ) -> tuple[Result, Result]:
-    """(first(), second()) at once, each on half of PyTorch's threads, whatever the
-    context (one after the other on a single thread); the count is restored after. For
-    two independent halves of one computation whose products are too small to keep two
-    threads busy inside each."""
-    threads = torch.get_num_threads()
-    if threads < 2 or getattr(_state, "share", None):
-        return run_in_lanes(first, second)
-    share = threads // 2
-    torch.set_num_threads(share)
-    try:
-        pending = _lane_executor().submit(_with_threads, share, second)
-        try:
-            first_result = first()
-        finally:
-            second_result = pending.result()
-    finally:
-        torch.set_num_threads(threads)
-    return first_result, second_result
-
-
 def _with_threads(threads: int, job: Callable[[], Result]) -> Result:
     """job() with this thread's PyTorch thread count set to ``threads``."""
     if torch.get_num_threads() != threads:
