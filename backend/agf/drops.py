@@ -230,16 +230,10 @@ def run_agf_with_drops(
     stop_reason = "horizon reached"
     while True:
         dormant = np.flatnonzero(~active)
-        if dormant.size == 0:
-            stop_reason = "every neuron is active"
-            break
-        if current_loss <= simulation.VANISHED_LOSS * initial_loss:
-            stop_reason = "the loss has vanished"
-            break
-        if max_rounds is not None and len(rounds) >= max_rounds:
-            stop_reason = f"{max_rounds} rounds done"
-            break
-        if time >= horizon:
+        reason = simulation.stop_before_round(dormant, current_loss, initial_loss,
+                                              len(rounds), max_rounds, time, horizon)
+        if reason is not None:
+            stop_reason = reason
             break
         time, moved, grown, arrived = simulation.integrate_dormant(
             problem, directions[:, :, dormant], log_norms[dormant], residual, time, horizon,

@@ -554,6 +554,22 @@ def integrate_dormant(
     return float(solution.t[-1]), moved, final[size:].copy(), arrived
 
 
+def stop_before_round(dormant: np.ndarray, loss: float, initial_loss: float, done: int,
+                      max_rounds: int | None, time: float, horizon: float) -> str | None:
+    """Why AGF stops before another round, or None to go on: no dormant neuron left, the
+    loss vanished (below VANISHED_LOSS of the initial loss), ``max_rounds`` done, or the
+    horizon reached."""
+    if dormant.size == 0:
+        return "every neuron is active"
+    if loss <= VANISHED_LOSS * initial_loss:
+        return "the loss has vanished"
+    if max_rounds is not None and done >= max_rounds:
+        return f"{max_rounds} rounds done"
+    if time >= horizon:
+        return "horizon reached"
+    return None
+
+
 def run_agf(
     config: RunConfig,
     max_rounds: int | None = None,
@@ -597,16 +613,10 @@ def run_agf(
     together = math.log(COACTIVATION * ACTIVATION_NORM)
     while True:
         dormant = np.flatnonzero(~active)
-        if dormant.size == 0:
-            stop_reason = "every neuron is active"
-            break
-        if current_loss <= VANISHED_LOSS * initial_loss:
-            stop_reason = "the loss has vanished"
-            break
-        if max_rounds is not None and len(rounds) >= max_rounds:
-            stop_reason = f"{max_rounds} rounds done"
-            break
-        if time >= horizon:
+        reason = stop_before_round(dormant, current_loss, initial_loss, len(rounds),
+                                   max_rounds, time, horizon)
+        if reason is not None:
+            stop_reason = reason
             break
         time, moved, grown, arrived = integrate_dormant(
             problem, directions[:, :, dormant], log_norms[dormant], residual, time, horizon,
