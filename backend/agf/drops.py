@@ -68,6 +68,12 @@ SETTLE_GROWTH = 0.01
 than this share of the fastest relative growth at the start of the drop (the neuron
 that started the drop must have become part of a fit, or stopped, before it is held)."""
 
+STEP_TOLERANCE = 1e-4
+"""Largest local error of a stretched step, relative to each neuron's norm."""
+
+MAX_STEP_LENGTH = 64.0
+"""Longest stretched step, in optimiser steps."""
+
 CHECK_EVERY = 10
 """Steps between two readings of the orbits' explained shares inside a drop."""
 
@@ -113,62 +119,139 @@ class Drop:
     of the run) where its explained share reached LEARNED inside the drop."""
 
     theta: np.ndarray
-    steps: int
+    steps: float
     loss_before: float
     loss_after: float
     learned_at: dict[int, float]
     losses: np.ndarray
     shares: dict[float, np.ndarray]
     """Explained share of every orbit at each step of ``learned_at`` and at the end."""
+    times: np.ndarray | None = None
+    """Steps (from the drop's start) at which ``losses`` were taken; None: 0, 1, 2, …"""
+    evaluations: int = 0
+    """Gradients the drop evaluated."""
+
+
+class SettleRule:
+    """Whether a drop has settled (module docstring): the loss flat over the last window
+    and every large neuron's norm still. Holds the drop's loss curve, at the steps
+    (from the drop's start, not evenly spaced) where it was taken."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.losses: list[float] = []
+        self.steepest = 0.0
+        self.initial_rate: float | None = None
+        self._behind = 0
+
+    def settled(self, covered: float, loss: float, norms: np.ndarray,
+                rates: np.ndarray) -> bool:
+        """Record the loss at step ``covered``; ``rates`` are the neurons' relative norm
+        changes per step there."""
+        self.times.append(covered)
+        self.losses.append(loss)
+        if self.initial_rate is None:
+            self.initial_rate = float(np.abs(rates).max())
+        window = max(SETTLE_STEPS, SETTLE_WINDOW * covered)
+        if covered <= window:
+            return False
+        fall = (self._loss_at(covered - window) - loss) / (window * max(loss, 1e-300))
+        self.steepest = max(self.steepest, fall)
+        flat = fall < max(SETTLE_SHARE / window, SETTLE_PEAK * self.steepest)
+        large = norms >= ACTIVE_NORM
+        still = not large.any() or (
+            float(np.abs(rates[large]).max()) < SETTLE_GROWTH * self.initial_rate)
+        return flat and still
+
+    def _loss_at(self, step: float) -> float:
+        """The loss at ``step``, linear between recorded steps (the window's start only
+        moves forward, so the search resumes where it stopped)."""
+        times = self.times
+        while self._behind + 1 < len(times) and times[self._behind + 1] <= step:
+            self._behind += 1
+        left = self._behind
+        if left + 1 >= len(times) or times[left] >= step:
+            return self.losses[left]
+        share = (step - times[left]) / (times[left + 1] - times[left])
+        return self.losses[left] + share * (self.losses[left + 1] - self.losses[left])
+
+
+class FlowStepper:
+    """Steps of the optimiser's flow. Without momentum the optimiser's step is an Euler
+    step of length 1 of its flow θ' = F(θ) = −η P(θ) ∇L (P = 1, or c ‖θ_m‖^{1−k} per
+    neuron), so a step of length h ≥ 1 is the same step at the rate h η. The length is
+    chosen so that every neuron's local error, estimated by (h/2) ‖F_m(θ + h F) − F_m(θ)‖
+    against its norm, stays below ``STEP_TOLERANCE``: h grows where the drop's slow tail
+    creeps and falls back to 1, the optimiser's own step, where anything moves fast.
+    Heavy-ball momentum keeps h = 1 (the trainer's steps exactly)."""
+
+    def __init__(self, problem: AgfProblem, theta: np.ndarray) -> None:
+        self.problem = problem
+        self.optimiser = OptimiserSteps(problem.config)
+        self.stretch = self.optimiser.momentum == 0.0
+        self.length = 1.0
+        self.evaluations = 0
+        self.theta = theta
+        self.loss, self.flow = self._flow_at(theta)
+
+    def _flow_at(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, gradient = self.problem.loss_and_gradient(theta)
+        self.evaluations += 1
+        return loss, theta - self.optimiser.step(theta, gradient)
+
+    def advance(self, most: float, norms: np.ndarray) -> float:
+        """One accepted step of at most ``most`` optimiser steps; returns its length."""
+        while True:
+            length = min(self.length, most) if self.stretch else 1.0
+            moved = self.theta - length * self.flow
+            loss, flow = self._flow_at(moved)
+            if not self.stretch:
+                break
+            error = float((0.5 * length * _norms(flow - self.flow)
+                           / np.maximum(np.maximum(norms, _norms(moved)), 1e-300)).max())
+            grow = 0.9 * math.sqrt(STEP_TOLERANCE / max(error, 1e-300))
+            if error <= STEP_TOLERANCE or length <= 1.0:
+                self.length = min(MAX_STEP_LENGTH, max(1.0, length * min(2.0, grow)))
+                break
+            self.length = max(1.0, length * max(0.2, grow))
+        self.theta, self.loss, self.flow = moved, loss, flow
+        return length
 
 
 def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
                  most_steps: int) -> Drop:
-    """Optimiser steps on the whole network from step ``start`` until the loss settles
-    (module docstring) or ``most_steps`` steps were taken."""
-    optimiser = OptimiserSteps(problem.config)
-    losses: list[float] = []
+    """The optimiser's flow (``FlowStepper``) on the whole network from step ``start``
+    until the drop settles (``SettleRule``) or ``most_steps`` steps were covered."""
+    stepper = FlowStepper(problem, theta)
+    rule = SettleRule()
     learned: dict[int, float] = {}
     seen: dict[float, np.ndarray] = {}
-    before = problem.explained(problem.targets - problem.outputs(theta))
-    taken = 0
-    steepest = 0.0
-    initial_rate = None
-    while taken < most_steps:
-        loss, gradient = problem.loss_and_gradient(theta)
-        losses.append(loss)
-        if not math.isfinite(loss):
+    before = problem.explained(problem.residual(theta))
+    covered = 0.0
+    while covered < most_steps and math.isfinite(stepper.loss):
+        norms = _norms(stepper.theta)
+        rates = -np.einsum("lnm,lnm->m", stepper.flow, stepper.theta) / np.maximum(
+            norms, 1e-300) ** 2
+        if rule.settled(covered, stepper.loss, norms, rates):
             break
-        moved = optimiser.step(theta, gradient)
-        norms = _norms(theta)
-        rates = np.einsum("lnm,lnm->m", moved - theta, theta) / np.maximum(norms, 1e-300) ** 2
-        if initial_rate is None:
-            initial_rate = float(np.abs(rates).max())
-        window = max(SETTLE_STEPS, int(SETTLE_WINDOW * taken))
-        if taken > window:
-            fall = (losses[-1 - window] - loss) / (window * max(loss, 1e-300))
-            steepest = max(steepest, fall)
-            flat = fall < max(SETTLE_SHARE / window, SETTLE_PEAK * steepest)
-            large = norms >= ACTIVE_NORM
-            still = not large.any() or (
-                float(np.abs(rates[large]).max()) < SETTLE_GROWTH * initial_rate)
-            if flat and still:
-                break
-        theta = moved
-        taken += 1
-        if taken % CHECK_EVERY == 0:
-            shares = problem.explained(problem.targets - problem.outputs(theta))
+        checked = int(covered // CHECK_EVERY)
+        covered += stepper.advance(most_steps - covered, norms)
+        if int(covered // CHECK_EVERY) > checked:
+            shares = problem.explained(problem.residual(stepper.theta))
             for index in np.flatnonzero((shares >= LEARNED) & ~(before >= LEARNED)):
                 if int(index) not in learned:
-                    learned[int(index)] = start + taken
-                    seen[start + taken] = shares
-    loss = problem.loss(theta)
-    shares = problem.explained(problem.targets - problem.outputs(theta))
+                    learned[int(index)] = start + covered
+                    seen[start + covered] = shares
+    else:
+        rule.times.append(covered)
+        rule.losses.append(stepper.loss)
+    theta = stepper.theta
+    shares = problem.explained(problem.residual(theta))
     for index in np.flatnonzero((shares >= LEARNED) & ~(before >= LEARNED)):
-        learned.setdefault(int(index), start + taken)
-    seen[start + taken] = shares
-    return Drop(theta, taken, losses[0] if losses else loss, loss, learned,
-                np.asarray(losses), seen)
+        learned.setdefault(int(index), start + covered)
+    seen[start + covered] = shares
+    return Drop(theta, covered, rule.losses[0], stepper.loss, learned,
+                np.asarray(rule.losses), seen, np.asarray(rule.times), stepper.evaluations)
 
 
 def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
@@ -183,7 +266,7 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
         return [([starter], start + drop.steps, drop.loss_before, drop.loss_after,
                  drop.shares[start + drop.steps])]
     crossings = sorted(set(drop.learned_at.values()))
-    steps = start + np.arange(drop.losses.size)
+    steps = start + (np.arange(drop.losses.size) if drop.times is None else drop.times)
     rounds = []
     before = drop.loss_before
     for position, step in enumerate(crossings):
@@ -219,14 +302,15 @@ def run_agf_with_drops(
     log_norms = np.log(np.maximum(norms, 1e-300))
     directions = theta / np.maximum(norms, 1e-300)
     active = np.zeros(width, dtype=bool)
-    residual = problem.targets.copy()
-    initial_loss = float(np.mean(residual**2))
+    residual = problem.residual(theta[:, :, active])
+    initial_loss = problem.residual_loss(residual)
     current_loss = initial_loss
     labels = [orbit.label for orbit in problem.irreps.orbits]
     rounds: list[AgfRound] = []
     explained: list[np.ndarray] = []
     time = 0.0
     spent = 0
+    evaluations = 0
     stop_reason = "horizon reached"
     while True:
         dormant = np.flatnonzero(~active)
@@ -247,14 +331,15 @@ def run_agf_with_drops(
         starter = labels[int(dominant[np.argmax(output)])]
         theta[:, :, ~active] = directions[:, :, ~active] * np.exp(log_norms[~active])
         drop = resolve_drop(problem, theta, time, int(math.ceil(horizon - time)))
-        spent += drop.steps
+        spent += int(round(drop.steps))
+        evaluations += drop.evaluations
         theta = drop.theta
         norms = _norms(theta)
         newly = ~active & (norms >= ACTIVE_NORM)
         active = norms >= ACTIVE_NORM
         log_norms = np.log(np.maximum(norms, 1e-300))
         directions = theta / np.maximum(norms, 1e-300)
-        residual = problem.targets - problem.outputs(theta)
+        residual = problem.residual(theta)
         current_loss = drop.loss_after
         for orbits, step, before, after, shares in drop_rounds(drop, time, starter, labels):
             explained.append(shares)
@@ -273,4 +358,5 @@ def run_agf_with_drops(
         orbit_dims=[int(orbit.dim) for orbit in problem.irreps.orbits],
         explained=explained,
         optimiser_steps=spent,
+        optimiser_evaluations=evaluations,
     )

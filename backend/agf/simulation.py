@@ -116,7 +116,10 @@ class AgfResult:
     explained: list[np.ndarray] = field(default_factory=list)
     """Per round: 1 − mean_pairs P_O(r)/P_O(t) for every orbit (NaN where P_O(t) = 0)."""
     optimiser_steps: int = 0
-    """Optimiser steps taken on the whole network (drops resolved by the optimiser)."""
+    """Optimiser steps covered on the whole network (drops resolved by the optimiser)."""
+    optimiser_evaluations: int = 0
+    """Gradients of the whole network those drops evaluated (fewer than the steps where
+    their steps were stretched, ``drops.FlowStepper``)."""
 
 
 @dataclass(frozen=True)
@@ -512,7 +515,9 @@ def integrate_dormant(
     ``directions`` (L, n, D) are unit columns, ``log_norms`` (D,) their ln ρ. The state is
     (θ̄, ln ρ) of every dormant neuron at once; an adaptive Runge–Kutta method (DOP853)
     takes large steps wherever the directions have settled (with scaled SGD the log-norms
-    then grow linearly), and an event stops it at the activation. Returns the time
+    then grow linearly), and an event stops it at the activation. Only the end state is
+    kept (t_eval, y_events): every intermediate state would cost the size of the weights
+    per step (35 MB a step on S6 at width 2048). Returns the time
     reached, the directions and log-norms there, and whether a neuron activated.
     """
     law = problem.law
@@ -546,12 +551,18 @@ def integrate_dormant(
         events=activation,
         rtol=tolerance,
         atol=tolerance * 1e-4,
+        t_eval=(stop,),
     )
-    final = solution.y[:, -1]
+    arrived = bool(solution.status == 1 and solution.t_events[0].size)
+    if arrived:
+        reached, final = float(solution.t_events[0][0]), solution.y_events[0][0]
+    elif solution.t.size:
+        reached, final = float(solution.t[-1]), solution.y[:, -1]
+    else:  # the step size underflowed before ``stop``: nothing moved that can be trusted
+        return start, directions, log_norms, False
     moved = final[:size].reshape(shape)
     moved = moved / np.maximum(_column_norms(moved), 1e-300)
-    arrived = bool(solution.status == 1 and solution.t_events[0].size)
-    return float(solution.t[-1]), moved, final[size:].copy(), arrived
+    return reached, moved, final[size:].copy(), arrived
 
 
 def stop_before_round(dormant: np.ndarray, loss: float, initial_loss: float, done: int,
@@ -588,8 +599,7 @@ def run_agf(
     """
     if drops not in DROP_MODES:
         raise ValueError(f"drops must be one of {', '.join(DROP_MODES)}, not {drops!r}")
-    # the optimiser's drops take whole-network steps on the pairs: the dense problem
-    problem = problem or (AgfProblem(config) if drops == "optimiser" else agf_problem(config))
+    problem = problem or agf_problem(config)
     horizon = float(horizon if horizon is not None else HORIZON_FACTOR * max(config.steps, 1))
     if drops == "optimiser":
         from backend.agf.drops import run_agf_with_drops

@@ -83,8 +83,8 @@ def closed_form_lines(predicted, timing_note: str, seconds: float) -> list[str]:
 def simulated_lines(result, seconds: float, backend: str = "dense") -> list[str]:
     """AGF (simulated): every round, with whether the loss dropped; ``backend`` names the
     problem it ran on ("dense": pairs formed; "exact": the identity of MATH §6)."""
-    spent = (f", drops by the optimiser: {result.optimiser_steps} steps"
-             if result.optimiser_steps else "")
+    spent = (f", drops by the optimiser: {result.optimiser_steps} steps in "
+             f"{result.optimiser_evaluations} gradients" if result.optimiser_steps else "")
     lines = [f"AGF (simulated): rounds of the numerical AGF ({seconds:.2f} s on the "
              f"{backend} problem, {result.stop_reason}{spent})",
              f"{'round':>5} {'step':>10}  {'orbit':<16} {'neurons':<16} "
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         run_gradient_descent,
     )
     from backend.agf.regime import regime_report
-    from backend.agf.simulation import AgfProblem, agf_problem, run_agf
+    from backend.agf.simulation import agf_problem, run_agf
     from backend.agf.theory import predict_staircase, timing_scope
 
     start = time.perf_counter()
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     agf_seconds = time.perf_counter() - start
     _, timing_note = timing_scope(config)
     start = time.perf_counter()
-    problem = AgfProblem(config) if args.drops == "optimiser" else agf_problem(config)
+    problem = agf_problem(config)
     result = run_agf(config, problem=problem, horizon=float(config.steps), drops=args.drops)
     simulation_seconds = time.perf_counter() - start
     simulated = agf_orbit_drops(result)
@@ -188,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         "simulated_problem": problem.backend,
         "simulated_drops": args.drops,
         "optimiser_steps": result.optimiser_steps,
+        "optimiser_evaluations": result.optimiser_evaluations,
         "closed_form_seconds": agf_seconds,
     }
     if args.compare:

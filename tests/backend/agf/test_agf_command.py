@@ -20,7 +20,7 @@ def test_agf_command_with_compare_writes_the_documented_keys(tmp_path, capsys):
     data = json.loads(out.read_text(encoding="utf-8"))
     assert set(data) == {"regime", "rounds", "closed_form", "closed_form_timing", "simulated",
                          "simulated_seconds", "simulated_drops", "optimiser_steps",
-                         "closed_form_seconds", "measured", "comparison", "gd_seconds",
+                         "optimiser_evaluations", "closed_form_seconds", "measured", "comparison", "gd_seconds",
                          "simulated_problem"}
     assert data["simulated_problem"] == "dense"  # C11 is below the exact problem's order
     assert "on the dense problem" in printed
@@ -57,6 +57,7 @@ def test_agf_command_resolves_drops_by_the_optimiser_on_request(tmp_path, capsys
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["simulated_drops"] == "optimiser"
     assert 0 < data["optimiser_steps"] < 1100
+    assert 0 < data["optimiser_evaluations"] <= data["optimiser_steps"] + 1
     first = data["rounds"][0]
     assert first["orbits"] == ["k=±1"]
     level = data["closed_form"][0]["level"]

@@ -126,3 +126,66 @@ def test_c11_optimiser_drops_match_gradient_descent(c11_optimiser_runs):
         assert abs(row.simulated_level_error) <= 0.02, row.as_dict()
         assert abs(row.simulated_step_error) <= 0.15, row.as_dict()
     assert 0 < result.optimiser_steps <= config.steps
+
+
+def _c11_small(**change):
+    settings = dict(optimiser="scaled_gd", learning_rate=0.02, init_scale=1e-5, steps=5000)
+    return RunConfig(**C11, **{**settings, **change}).validate()
+
+
+def test_stretched_steps_follow_the_optimisers_own_steps(monkeypatch):
+    """Drops taken in stretched steps (FlowStepper) give the rounds of drops taken one
+    optimiser step at a time: the same orbits, the first drop's neurons, steps within 3 %
+    (the k=±4 round, after a long dormant stretch, moves most: 2.1 %), levels within
+    0.5 %, for at most 60 % of the gradients."""
+    config = _c11_small()
+    stretched = simulation.run_agf(config, horizon=5000.0, drops="optimiser")
+    monkeypatch.setattr(drops, "MAX_STEP_LENGTH", 1.0)
+    single = simulation.run_agf(config, horizon=5000.0, drops="optimiser")
+    assert [r.orbits for r in single.rounds] == [["k=±1"], ["k=±2"], ["k=±3"], ["k=±4"]]
+    assert single.optimiser_evaluations >= single.optimiser_steps
+    assert [r.orbits for r in stretched.rounds] == [r.orbits for r in single.rounds]
+    for fast, slow in zip(stretched.rounds, single.rounds, strict=True):
+        assert fast.step == pytest.approx(slow.step, rel=0.03)
+        assert fast.loss_after == pytest.approx(slow.loss_after, rel=5e-3)
+    assert set(stretched.rounds[0].neurons) == set(single.rounds[0].neurons)
+    assert stretched.optimiser_evaluations <= 0.6 * single.optimiser_evaluations
+
+
+def test_momentum_keeps_the_trainers_steps():
+    """With heavy-ball momentum a drop is the trainer's own steps: one gradient a step."""
+    config = RunConfig(**C11, optimiser="gd", learning_rate=0.05, momentum=0.9,
+                       init_scale=1e-3, steps=1500).validate()
+    result = simulation.run_agf(config, horizon=1500.0, max_rounds=1, drops="optimiser")
+    assert [r.orbits for r in result.rounds] == [["k=±1"]]
+    assert result.optimiser_steps > 0
+    assert result.optimiser_evaluations == result.optimiser_steps + 1
+
+
+def test_settle_rule_reads_the_loss_a_window_back_between_uneven_steps():
+    """SettleRule._loss_at is linear interpolation on the recorded (uneven) steps."""
+    rng = np.random.default_rng(3)
+    times = np.cumsum(rng.uniform(0.5, 7.0, size=200))
+    losses = np.exp(-times / 300.0) + 0.01 * rng.standard_normal(200)
+    rule = drops.SettleRule()
+    rule.times, rule.losses = list(times), list(losses)
+    for step in np.sort(rng.uniform(times[0], times[-1], size=50)):
+        assert rule._loss_at(step) == pytest.approx(np.interp(step, times, losses), abs=1e-12)
+
+
+def test_optimiser_drops_on_the_exact_problem_equal_the_dense_ones():
+    """The optimiser's drops read the loss, gradient and explained shares from the problem:
+    the exact problem (MATH §6, no pairs) gives the dense problem's rounds."""
+    config = _c11_small(steps=2500)
+    dense = simulation.run_agf(config.replace(step_path="dense"), horizon=2500.0,
+                               drops="optimiser")
+    exact_config = config.replace(step_path="exact")
+    problem = simulation.agf_problem(exact_config)
+    assert problem.backend == "exact"
+    exact = simulation.run_agf(exact_config, problem=problem, horizon=2500.0,
+                               drops="optimiser")
+    assert len(dense.rounds) >= 2
+    assert [r.orbits for r in exact.rounds] == [r.orbits for r in dense.rounds]
+    for a, b in zip(exact.rounds, dense.rounds, strict=True):
+        assert a.step == pytest.approx(b.step, rel=1e-6)
+        assert a.loss_after == pytest.approx(b.loss_after, rel=1e-8)
