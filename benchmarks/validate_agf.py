@@ -9,7 +9,8 @@ prints per case: whether AGF's regime check passes (backend/agf/regime.py), the 
 order of each against gradient descent's, the largest level and step errors of AGF
 (simulated) over the orbits gradient descent learned, and the simulated AGF's wall time
 as a share of the gradient-descent time it predicts, and with drops resolved by the
-optimiser the steps they took as a share of the run's steps. Each drop mode in
+optimiser the steps they took and the gradients they evaluated (stretched steps take
+fewer), each as a share of the run's steps. Each drop mode in
 ``--drops`` (simulation.DROP_MODES) is one row per case, against the same
 gradient-descent run. Targets: order exactly gradient
 descent's, levels within 2 %, drop steps within 15 %, AGF time ≤ 5 % of GD's. Cases
@@ -85,6 +86,7 @@ class Outcome:
     rows: list[dict]
     drops: str = "cost"
     optimiser_share: float = math.nan
+    gradient_share: float = math.nan
 
     @property
     def passed(self) -> bool:
@@ -105,9 +107,8 @@ def evaluate(name: str, config, device: str, modes: list[str]) -> list[Outcome]:
     results = []
     for mode in modes:
         start = time.perf_counter()
-        problem = (simulation.AgfProblem(config) if mode == "optimiser"
-                   else simulation.agf_problem(config))
-        result = simulation.run_agf(config, problem=problem, horizon=float(config.steps),
+        result = simulation.run_agf(config, problem=simulation.agf_problem(config),
+                                    horizon=float(config.steps),
                                     drops=mode)
         results.append((mode, result, time.perf_counter() - start))
     gd = comparison.run_gradient_descent(config)
@@ -134,6 +135,8 @@ def evaluate(name: str, config, device: str, modes: list[str]) -> list[Outcome]:
             drops=mode,
             optimiser_share=(result.optimiser_steps / config.steps if mode == "optimiser"
                              else math.nan),
+            gradient_share=(result.optimiser_evaluations / config.steps
+                            if mode == "optimiser" else math.nan),
         ))
     return outcomes
 
@@ -149,7 +152,8 @@ def report(outcome: Outcome) -> None:
           f"{'yes' if outcome.closed_order_ok else 'no':<9} "
           f"{'yes' if outcome.order_ok else 'no':<10} "
           f"{text(outcome.level_error):>9} {text(outcome.step_error):>9} "
-          f"{text(outcome.time_share):>11} {text(outcome.optimiser_share):>10}  {verdict}",
+          f"{text(outcome.time_share):>11} {text(outcome.optimiser_share):>10} "
+          f"{text(outcome.gradient_share):>9}  {verdict}",
           flush=True)
     if not outcome.order_ok:
         print(f"{'':<24} GD: {', '.join(outcome.gd_orbits)}; simulated: "
@@ -172,7 +176,8 @@ def main() -> None:
     modes = args.drops.split(",")
     chosen = cases(args.cases.split(","), args.groups.split(","), args.seeds, args.first_seed)
     print(f"{'case':<24} {'drops':<9} {'regime':<7} {'order cl.':<9} {'order sim.':<10} "
-          f"{'level err':>9} {'step err':>9} {'AGF/GD time':>11} {'opt. steps':>10}  result")
+          f"{'level err':>9} {'step err':>9} {'AGF/GD time':>11} {'opt. steps':>10} "
+          f"{'gradients':>9}  result")
     outcomes = []
     for name, config in chosen:
         for outcome in evaluate(name, config, args.device, modes):
