@@ -80,6 +80,11 @@ CHECK_EVERY = 10
 LEARNED = 0.5
 """An orbit is learned once the network explains this share of its template power."""
 
+SPIKE_RISE = 0.1
+"""A drop spikes where its loss climbs above the lowest value it had reached by more than
+this share of its loss at the start (``simulation.LossSpike``): a fall from plateau to
+plateau never climbs, so the rounds from there on are not to be trusted."""
+
 
 class OptimiserSteps:
     """The configuration's optimiser (gd with momentum, or per-neuron scaled GD) on numpy
@@ -130,6 +135,21 @@ class Drop:
     """Steps (from the drop's start) at which ``losses`` were taken; None: 0, 1, 2, …"""
     evaluations: int = 0
     """Gradients the drop evaluated."""
+
+    def spike(self, start: float) -> simulation.LossSpike | None:
+        """The largest climb of the loss above its lowest value so far, L_t − min_{s≤t}
+        L_s, where it exceeds SPIKE_RISE × the loss at the drop's start; steps counted
+        from the run's start (the drop began at ``start``)."""
+        losses = np.asarray(self.losses, dtype=np.float64)
+        if losses.size < 2 or not np.isfinite(losses).all():
+            return None
+        lowest = np.minimum.accumulate(losses)
+        top = int(np.argmax(losses - lowest))
+        if losses[top] - lowest[top] <= SPIKE_RISE * losses[0]:
+            return None
+        steps = np.arange(losses.size) if self.times is None else np.asarray(self.times)
+        return simulation.LossSpike(step=start + float(steps[top]),
+                                    low=float(lowest[top]), high=float(losses[top]))
 
 
 class SettleRule:
@@ -311,6 +331,7 @@ def run_agf_with_drops(
     time = 0.0
     spent = 0
     evaluations = 0
+    spikes: list[simulation.LossSpike] = []
     stop_reason = "horizon reached"
     while True:
         dormant = np.flatnonzero(~active)
@@ -330,9 +351,17 @@ def run_agf_with_drops(
         output, dominant = simulation.output_log_norms(problem, moved, grown)
         starter = labels[int(dominant[np.argmax(output)])]
         theta[:, :, ~active] = directions[:, :, ~active] * np.exp(log_norms[~active])
-        drop = resolve_drop(problem, theta, time, int(math.ceil(horizon - time)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            drop = resolve_drop(problem, theta, time, int(math.ceil(horizon - time)))
         spent += int(round(drop.steps))
         evaluations += drop.evaluations
+        if not math.isfinite(drop.loss_after):
+            stop_reason = (f"the loss diverged in the drop that began at step {time:.0f}: "
+                           "the learning rate is too large")
+            break
+        spike = drop.spike(time)
+        if spike is not None:
+            spikes.append(spike)
         theta = drop.theta
         norms = _norms(theta)
         newly = ~active & (norms >= ACTIVE_NORM)
@@ -359,4 +388,5 @@ def run_agf_with_drops(
         explained=explained,
         optimiser_steps=spent,
         optimiser_evaluations=evaluations,
+        loss_spike=max(spikes, key=lambda spike: spike.rise, default=None),
     )

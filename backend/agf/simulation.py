@@ -102,6 +102,29 @@ class AgfRound:
         return self.loss_after < (1.0 - DROP_SHARE) * self.loss_before
 
 
+@dataclass(frozen=True)
+class LossSpike:
+    """The loss climbing inside a drop from ``low`` (its lowest value so far) to ``high``
+    at optimiser step ``step`` (``drops.SPIKE_RISE``). Two causes were seen: a learning
+    rate at the edge of stability (S5 template at rate 1: gradient descent spikes alike)
+    and a dormant neuron whose layers lie on different orbits, grown in the dormant flow
+    without its own output's cost (C20 reference: gradient descent does not spike)."""
+
+    step: float
+    low: float
+    high: float
+
+    @property
+    def rise(self) -> float:
+        return self.high - self.low
+
+    def sentence(self) -> str:
+        return (f"the loss climbs inside a drop ({self.low:.4g} → {self.high:.4g} at step "
+                f"{self.step:.0f}): the learning rate is too large for smooth drops, or a "
+                f"neuron grew in the dormant flow past what the flow models; rounds and "
+                f"levels from there on are not reliable")
+
+
 @dataclass
 class AgfResult:
     """The rounds of one AGF run, the initial loss and why it stopped."""
@@ -120,6 +143,8 @@ class AgfResult:
     optimiser_evaluations: int = 0
     """Gradients of the whole network those drops evaluated (fewer than the steps where
     their steps were stretched, ``drops.FlowStepper``)."""
+    loss_spike: LossSpike | None = None
+    """The largest spike of the loss inside a drop resolved by the optimiser, if any."""
 
 
 @dataclass(frozen=True)

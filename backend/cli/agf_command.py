@@ -96,6 +96,8 @@ def simulated_lines(result, seconds: float, backend: str = "dense") -> list[str]
         note = "" if entry.dropped else "  (no drop)"
         lines.append(f"{entry.round:>5} {entry.step:>10.0f}  {', '.join(entry.orbits):<16} "
                      f"{neurons:<16} {entry.loss_before:.4g} → {entry.loss_after:.4g}{note}")
+    if result.loss_spike is not None:
+        lines.append(f"  {result.loss_spike.sentence()}")
     return lines
 
 
@@ -189,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
         "simulated_drops": args.drops,
         "optimiser_steps": result.optimiser_steps,
         "optimiser_evaluations": result.optimiser_evaluations,
+        "simulated_spike": (None if result.loss_spike is None else
+                            {"step": result.loss_spike.step, "low": result.loss_spike.low,
+                             "high": result.loss_spike.high}),
         "closed_form_seconds": agf_seconds,
     }
     if args.compare:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -126,6 +128,49 @@ def test_c11_optimiser_drops_match_gradient_descent(c11_optimiser_runs):
         assert abs(row.simulated_level_error) <= 0.02, row.as_dict()
         assert abs(row.simulated_step_error) <= 0.15, row.as_dict()
     assert 0 < result.optimiser_steps <= config.steps
+    assert result.loss_spike is None  # a fall from plateau to plateau never climbs
+
+
+def test_a_drop_reports_its_largest_climb():
+    """Drop.spike: the largest L_t − min_{s≤t} L_s, when above SPIKE_RISE × L_0, at the
+    step it was reached (uneven times), counted from the run's start."""
+    losses = np.array([1.0, 0.6, 0.3, 0.5, 0.95, 0.4, 0.2, 0.25])
+    times = np.array([0.0, 1.0, 2.0, 4.0, 8.0, 9.0, 10.0, 12.0])
+    drop = drops.Drop(theta=np.zeros((3, 2, 1)), steps=12.0, loss_before=1.0,
+                      loss_after=0.25, learned_at={}, losses=losses, shares={},
+                      times=times)
+    assert drop.spike(100.0) == simulation.LossSpike(step=108.0, low=0.3, high=0.95)
+    smooth = drops.Drop(theta=np.zeros((3, 2, 1)), steps=12.0, loss_before=1.0,
+                        loss_after=0.25, learned_at={},
+                        losses=np.array([1.0, 0.6, 0.3, 0.39, 0.39, 0.3, 0.2, 0.25]),
+                        shares={}, times=times)
+    assert smooth.spike(100.0) is None  # climbs of at most 9 % of L_0
+
+
+def test_a_climbing_drop_is_reported_where_gradient_descent_spikes():
+    """c11-agf at 10× its learning rate: gradient descent's loss climbs at the k=±3 drop;
+    the simulated drop climbs at the same step, and the output says so."""
+    config = load_preset("c11-agf").replace(learning_rate=0.1, steps=600)
+    result = simulation.run_agf(config, horizon=float(config.steps), drops="optimiser")
+    gd = comparison.run_gradient_descent(config)
+    lowest = np.minimum.accumulate(gd.losses)
+    gd_step = gd.steps[int(np.argmax(gd.losses - lowest))]
+    spike = result.loss_spike
+    assert spike is not None and spike.high > 1.5 * spike.low
+    assert abs(spike.step - gd_step) <= 10
+    assert "climbs inside a drop" in spike.sentence()
+
+
+def test_a_diverging_drop_ends_the_simulation_with_its_reason():
+    """At 20× c11-agf's learning rate the first drop diverges: the simulation stops there,
+    says why, and keeps finite weights, without numpy's overflow warnings."""
+    config = load_preset("c11-agf").replace(learning_rate=0.2, steps=3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = simulation.run_agf(config, horizon=float(config.steps), drops="optimiser")
+    assert "diverged" in result.stop_reason and "learning rate" in result.stop_reason
+    assert result.rounds == []
+    assert all(np.isfinite(layer).all() for layer in result.final_weights)
 
 
 def _c11_small(**change):
