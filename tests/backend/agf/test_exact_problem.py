@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.agf import simulation
+from backend.agf import exact_problem, simulation
 from backend.agf.exact_problem import ExactAgfProblem
 from backend.config import ConfigError
 from backend.presets import load_preset
@@ -54,6 +54,23 @@ def test_utility_loss_and_explained_match_the_dense_problem(name, active_width):
     keep = ~np.isnan(explained)
     assert keep.any()
     np.testing.assert_allclose(exact_explained[keep], explained[keep], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["S4 two orbits", "C11 shared"])
+def test_utility_in_blocks_matches_the_dense_problem(name, monkeypatch):
+    """Directions evaluated UTILITY_BLOCK at a time (here 3 of 7, a short last block)
+    give the dense problem's G and ∇G."""
+    monkeypatch.setattr(exact_problem, "UTILITY_BLOCK", 3)
+    dense, exact = problems(CASES[name])
+    rng = np.random.default_rng(3)
+    layers, n = dense.initial_theta.shape[:2]
+    active = 0.4 * rng.standard_normal((layers, n, 4))
+    directions = rng.standard_normal((layers, n, 7))
+    directions /= np.sqrt((directions**2).sum((0, 1)))
+    utility, gradient = dense.utility_and_gradient(directions, dense.residual(active))
+    ours, our_gradient = exact.utility_and_gradient(directions, exact.residual(active))
+    assert relative(ours, utility) < 1e-10
+    assert relative(our_gradient, gradient) < 1e-10
 
 
 @pytest.mark.parametrize("name", ["C11 template", "S4 two orbits", "D4 one-hot"])
