@@ -172,8 +172,8 @@ class GrowthLaw:
         by sqrt((1 + 3sG)² + (s‖P⊥∇G‖)²). Taken per step (not as the flow e^{3sG}), which
         keeps the log-norm exact for scaled SGD, where 3sG is a few per cent.
         """
-        utility, gradient = problem.utility_and_gradient(directions, residual)
-        tangent = gradient - 3.0 * utility * directions
+        utility, tangent = problem.utility_and_gradient(directions, residual)
+        tangent -= 3.0 * utility * directions  # ∇G − 3Gθ̄, in the gradient's place
         speed = self.rate * np.exp((2.0 - self.exponent) * log_norms)
         radial = np.maximum(1.0 + 3.0 * speed * utility, 1e-3)
         turn = speed * np.sqrt(np.einsum("lnm,lnm->m", tangent, tangent))
@@ -555,7 +555,10 @@ def integrate_dormant(
         current = state[:size].reshape(shape)
         current = current / np.maximum(_column_norms(current), 1e-300)
         speed, tangent, growth = law.flow(problem, current, state[size:], residual)
-        return np.concatenate([(speed * tangent).ravel(), growth])
+        rate = np.empty_like(state)  # written in place: the state is the weights' size
+        np.multiply(speed, tangent, out=rate[:size].reshape(shape))
+        rate[size:] = growth
+        return rate
 
     def activation(_, state: np.ndarray) -> float:
         current = state[:size].reshape(shape)
