@@ -579,13 +579,14 @@ class MainWindow(QMainWindow):
             return
         self._agf_token += 1
         token, config = self._agf_token, self.context.config
+        drops = self.agf_panel.drops_mode()
         self.agf_panel.set_busy(True)
 
         def work() -> None:
             try:
                 from backend.agf.rounds import simulate_agf
 
-                self.agf_finished.emit(token, simulate_agf(config), "")
+                self.agf_finished.emit(token, simulate_agf(config, drops), "")
             except ValueError as error:  # the backend's UserError: a message for people
                 self.agf_finished.emit(token, None, str(error))
             except Exception as error:  # shown, not raised: the window must stay up

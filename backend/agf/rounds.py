@@ -23,19 +23,27 @@ class AgfStates:
     stop_reason: str = ""
     drops: list = field(default_factory=list)
     """AGF (simulated) read per orbit (backend.agf.comparison.agf_orbit_drops)."""
+    caution: str = ""
+    """Why the rounds are not to be trusted from some step on (a drop whose loss climbed
+    or diverged, drops by the optimiser only); empty when nothing was seen."""
 
 
-def simulate_agf(config: Any) -> AgfStates:
-    """Run AGF for ``config`` and measure the network after every round.
+def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
+    """Run AGF for ``config`` and measure the network after every round; ``drops`` as in
+    ``simulation.run_agf`` ("cost": cost minimisation, "optimiser": the configuration's
+    own optimiser through each drop).
 
     Raises the backend's UserError for a configuration AGF does not describe.
     """
     from backend.agf import run_agf
     from backend.agf.comparison import agf_orbit_drops
 
-    result = run_agf(config)
+    result = run_agf(config, drops=drops)
+    cautions = [result.loss_spike.sentence()] if result.loss_spike is not None else []
+    if result.stop_reason.startswith("the loss diverged"):
+        cautions.append(result.stop_reason)
     return AgfStates(list(result.rounds), round_snapshots(config, result.rounds),
-                     result.stop_reason, agf_orbit_drops(result))
+                     result.stop_reason, agf_orbit_drops(result), "; ".join(cautions))
 
 
 def round_snapshots(config: Any, rounds: list) -> list:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
 
 from gui import theme
 from gui.panels.base import (
@@ -34,6 +34,9 @@ DEFINITION = (
     "AGF (closed form), AGF (simulated) and gradient descent (an orbit counts as learned "
     "once half of its power is fitted), with each prediction's relative error; closed-form "
     "steps only where valid for the optimiser.\n"
+    "Drops: by cost minimisation (each drop a jump to the fitted network) or by the "
+    "optimiser (the configuration's own steps through each drop: closer to gradient "
+    "descent, slower; it says when a drop's loss climbs).\n"
     "◀ / ▶ step through the rounds. Right: the normalised orbit power of θ¹ per neuron "
     "(rows grouped by dominant orbit) for AGF after the round and for gradient descent at "
     "the same step; the text gives the neurons per dominant orbit of each."
@@ -113,6 +116,13 @@ class AgfRoundsPanel(Panel):
         self.compute_button.setToolTip("Run the AGF simulation for the current configuration "
                                        "(in the background).")
         self.compute_button.clicked.connect(self.compute_requested)
+        self.drops_choice = QComboBox()
+        self.drops_choice.addItem("drops by cost minimisation", "cost")
+        self.drops_choice.addItem("drops by the optimiser", "optimiser")
+        self.drops_choice.setToolTip(
+            "How AGF (simulated) resolves each drop: cost minimisation jumps to the fitted "
+            "network; the optimiser takes the configuration's own steps through the drop "
+            "(closer to gradient descent, slower).")
         self.previous_button = QPushButton("◀ Round")
         self.previous_button.setToolTip("Previous AGF round")
         self.previous_button.clicked.connect(lambda: self.select_round(self.current - 1))
@@ -121,6 +131,7 @@ class AgfRoundsPanel(Panel):
         self.next_button.clicked.connect(lambda: self.select_round(self.current + 1))
         self.round_label = QLabel("no rounds yet")
         bar.addWidget(self.compute_button)
+        bar.addWidget(self.drops_choice)
         bar.addWidget(self.previous_button)
         bar.addWidget(self.next_button)
         bar.addWidget(self.round_label, 1)
@@ -173,6 +184,11 @@ class AgfRoundsPanel(Panel):
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         fix_text_height(self.details, 3)
         self.layout_.addWidget(self.details)
+        self.caution_label = QLabel("")  # why the rounds are not to be trusted, when seen
+        self.caution_label.setObjectName("error")
+        self.caution_label.setWordWrap(True)
+        self.caution_label.setVisible(False)
+        self.layout_.addWidget(self.caution_label)
         self.table = QLabel("")
         self.table.setObjectName("muted")
         self.table.setTextFormat(Qt.TextFormat.RichText)
@@ -181,6 +197,7 @@ class AgfRoundsPanel(Panel):
         self.layout_.addWidget(self.table)
         self._table_key: tuple = ()
         self.simulated_drops: list | None = None
+        self.caution = ""
         self.rounds: list = []
         self.round_states: list = []
         self.current = -1
@@ -203,9 +220,14 @@ class AgfRoundsPanel(Panel):
         self.gd_curve.setData([], [])
         self.set_states(None, note=context.prediction_note)
 
+    def drops_mode(self) -> str:
+        """The drop mode chosen for the next simulation ("cost" or "optimiser")."""
+        return str(self.drops_choice.currentData())
+
     def set_busy(self, busy: bool) -> None:
         """Show that a simulation is running."""
         self.compute_button.setEnabled(not busy)
+        self.drops_choice.setEnabled(not busy)
         if busy:
             self.round_label.setText("simulating AGF…")
 
@@ -214,6 +236,9 @@ class AgfRoundsPanel(Panel):
         rounds = list(states.rounds) if states is not None else []
         snapshots = list(states.snapshots) if states is not None else []
         self.simulated_drops = list(states.drops) if states is not None else None
+        self.caution = states.caution if states is not None else ""
+        self.caution_label.setText(f"AGF (simulated): {self.caution}." if self.caution else "")
+        self.caution_label.setVisible(bool(self.caution))
         self.set_rounds(rounds, note=note, snapshots=snapshots)
 
     def set_rounds(self, rounds: list, note: str = "", snapshots: list | None = None) -> None:

@@ -84,6 +84,26 @@ def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
     assert 10 ** y[2] == pytest.approx(first.loss_after)
 
 
+def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window):
+    """The panel's drop mode reaches the simulation; a caution shows only when the
+    simulation reports one."""
+    from backend.agf.rounds import AgfStates
+
+    window, panel = agf_window, agf_window.agf_panel
+    assert panel.drops_mode() == "cost"
+    panel.drops_choice.setCurrentIndex(panel.drops_choice.findData("optimiser"))
+    assert panel.drops_mode() == "optimiser"
+    window.simulate_agf()
+    assert not panel.drops_choice.isEnabled()  # fixed while it simulates
+    qtbot.waitUntil(lambda: bool(panel.rounds), timeout=60000)
+    assert panel.drops_choice.isEnabled()
+    assert [r.orbits for r in panel.rounds][:2] == [["trivial"], ["sign"]]
+    assert panel.caution_label.isHidden()
+    panel.set_states(AgfStates(caution="the loss climbs inside a drop (0.1 → 0.5 at step 9)"))
+    assert not panel.caution_label.isHidden()
+    assert "climbs inside a drop" in panel.caution_label.text()
+
+
 def test_run_to_next_drop_pauses_after_a_drop(qtbot, agf_window):
     window = agf_window
     window.run_to_next_drop()

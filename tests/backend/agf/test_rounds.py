@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.agf.rounds import round_snapshots
+from backend.agf.rounds import round_snapshots, simulate_agf
 from backend.presets import load_preset
 from backend.training.trainer import Trainer
 
@@ -31,3 +31,16 @@ def test_a_round_is_measured_as_the_trainer_measures_the_same_weights():
     assert np.allclose(snapshot.norms, expected.norms)
     assert abs(snapshot.loss - expected.loss) < 1e-12
     assert round_snapshots(config, []) == []
+
+
+def test_simulated_rounds_carry_the_drop_mode_and_its_caution():
+    """c11-agf at 10× its learning rate: drops by the optimiser climb (gradient descent's
+    loss climbs at the same step), and the measured rounds say so; cost minimisation has
+    no drop to climb in."""
+    config = load_preset("c11-agf").replace(learning_rate=0.1, steps=600)
+    by_optimiser = simulate_agf(config, "optimiser")
+    assert "climbs inside a drop" in by_optimiser.caution
+    assert len(by_optimiser.snapshots) == len(by_optimiser.rounds) >= 3
+    by_cost = simulate_agf(config.replace(learning_rate=0.01, steps=3000))
+    assert by_cost.caution == ""
+    assert by_cost.rounds
