@@ -129,3 +129,27 @@ def test_configurations_outside_agf_are_refused(change, words):
     config = load_preset("c11-agf").replace(**change)
     with pytest.raises(AgfTheoryError, match=words):
         check_agf_config(config)
+
+
+@pytest.mark.parametrize("collect", [True, False])
+def test_a_large_dormant_state_leaves_no_solver_behind(monkeypatch, collect):
+    """SciPy's solver and its field form a reference cycle; where the state is at least
+    COLLECT_STATE_BYTES the spent solver (16 stage vectors of the state) is collected at
+    once instead of waiting for the cyclic collector (switched off here)."""
+    import gc
+
+    from scipy.integrate import DOP853
+
+    monkeypatch.setattr(simulation, "COLLECT_STATE_BYTES", 0 if collect else 2**62)
+    problem = simulation.AgfProblem(load_preset("c11-agf").replace(width=8))
+    theta = problem.initial_theta
+    norms = np.sqrt((theta**2).sum((0, 1)))
+    residual = problem.residual(theta[:, :, :0])
+    gc.collect()
+    gc.disable()
+    try:
+        simulation.integrate_dormant(problem, theta / norms, np.log(norms), residual, 0.0, 50.0)
+        spent = [o for o in gc.get_objects() if type(o) is DOP853]
+    finally:
+        gc.enable()
+    assert len(spent) == (0 if collect else 1)
