@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy
 
 from gui import theme
 from gui.panels.base import (
@@ -117,19 +117,24 @@ class AgfRoundsPanel(Panel):
                                        "(in the background).")
         self.compute_button.clicked.connect(self.compute_requested)
         self.drops_choice = QComboBox()
-        self.drops_choice.addItem("drops by cost minimisation", "cost")
-        self.drops_choice.addItem("drops by the optimiser", "optimiser")
+        self.drops_choice.addItem("drops: cost", "cost")
+        self.drops_choice.addItem("drops: optimiser", "optimiser")
         self.drops_choice.setToolTip(
-            "How AGF (simulated) resolves each drop: cost minimisation jumps to the fitted "
-            "network; the optimiser takes the configuration's own steps through the drop "
-            "(closer to gradient descent, slower).")
-        self.previous_button = QPushButton("◀ Round")
+            "How AGF (simulated) resolves each drop: by cost minimisation (a jump to the "
+            "fitted network, fast) or by the optimiser (the configuration's own steps "
+            "through the drop: closer to gradient descent, slower).")
+        self.previous_button = QPushButton("◀")
         self.previous_button.setToolTip("Previous AGF round")
         self.previous_button.clicked.connect(lambda: self.select_round(self.current - 1))
-        self.next_button = QPushButton("Round ▶")
+        self.next_button = QPushButton("▶")
         self.next_button.setToolTip("Next AGF round")
         self.next_button.clicked.connect(lambda: self.select_round(self.current + 1))
         self.round_label = QLabel("no rounds yet")
+        self.round_label.setMinimumWidth(1)  # it shortens before the window has to widen
+        self.round_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                       QSizePolicy.Policy.Preferred)
+        for arrow in (self.previous_button, self.next_button):
+            arrow.setMaximumWidth(3 * arrow.fontMetrics().height())
         bar.addWidget(self.compute_button)
         bar.addWidget(self.drops_choice)
         bar.addWidget(self.previous_button)
@@ -192,6 +197,7 @@ class AgfRoundsPanel(Panel):
         self.table = QLabel("")
         self.table.setObjectName("muted")
         self.table.setTextFormat(Qt.TextFormat.RichText)
+        self.table.setWordWrap(True)  # its note is a sentence: wrapped, not widening the window
         self.table.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table.setToolTip(DEFINITION)
         self.layout_.addWidget(self.table)
