@@ -256,12 +256,16 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
             break
         checked = int(covered // CHECK_EVERY)
         covered += stepper.advance(most_steps - covered, norms)
-        if int(covered // CHECK_EVERY) > checked:
-            shares = problem.explained(problem.residual(stepper.theta))
-            for index in np.flatnonzero((shares >= LEARNED) & ~(before >= LEARNED)):
-                if int(index) not in learned:
-                    learned[int(index)] = start + covered
-                    seen[start + covered] = shares
+        pending = [k for k in np.flatnonzero(np.isfinite(before) & ~(before >= LEARNED))
+                   if int(k) not in learned]
+        if int(covered // CHECK_EVERY) > checked and pending:
+            residual = problem.residual(stepper.theta)
+            shares = problem.explained(residual, pending)  # the orbits still to learn
+            crossed = [int(k) for k in pending if shares[k] >= LEARNED]
+            if crossed:
+                seen[start + covered] = problem.explained(residual)
+                for index in crossed:
+                    learned[index] = start + covered
     else:
         rule.times.append(covered)
         rule.losses.append(stepper.loss)

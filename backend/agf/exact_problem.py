@@ -54,7 +54,8 @@ class ActiveNetwork:
     a: torch.Tensor
     b: torch.Tensor
     w: torch.Tensor
-    loss: float
+    loss: float | None = None
+    """Filled by ``ExactAgfProblem.residual_loss`` when first asked for."""
 
     @property
     def width(self) -> int:
@@ -210,12 +211,14 @@ class ExactAgfProblem(AgfProblem):
     def residual(self, theta: np.ndarray) -> ActiveNetwork:
         tensor = torch.from_numpy(np.ascontiguousarray(theta, dtype=np.float64)).clone()
         a, b = self._embed(tensor)
-        width = tensor.shape[2]
-        loss = (self.target_square / self.order**3 if width == 0
-                else float(self.exact_loss.loss(tensor, 1.0)))
-        return ActiveNetwork(tensor, a, b, tensor[-1], loss)
+        return ActiveNetwork(tensor, a, b, tensor[-1])
 
     def residual_loss(self, residual: ActiveNetwork) -> float:
+        """The §6 loss of the active network, computed once (explained shares do not
+        need it)."""
+        if residual.loss is None:
+            residual.loss = (self.target_square / self.order**3 if residual.width == 0
+                             else float(self.exact_loss.loss(residual.theta, 1.0)))
         return residual.loss
 
     # ------------------------------------------------------------------ the utility
@@ -264,12 +267,19 @@ class ExactAgfProblem(AgfProblem):
                 float(self.order * np.sum(encoding * encoding)))
         return self._orbit_targets[orbit]
 
-    def explained(self, residual: ActiveNetwork) -> np.ndarray:
+    def explained(self, residual: ActiveNetwork, orbits=None) -> np.ndarray:
         """1 − mean_pairs P_O(r)/P_O(t) per orbit by the §6 sum with W → Π_O W and
-        X → X Π_O (module docstring); NaN where the orbit carries no template power."""
+        X → X Π_O (module docstring); NaN where the orbit carries no template power, and
+        with ``orbits`` (indices) NaN for every orbit not listed, which is not computed."""
         power = np.asarray(self.task.template_power, dtype=np.float64)
         left = np.zeros_like(power)
-        for orbit in np.flatnonzero(powered(power)):
+        chosen = powered(power)
+        if orbits is not None:
+            listed = np.zeros_like(chosen)
+            listed[np.asarray(orbits, dtype=np.int64)] = True
+            chosen &= listed
+            power = np.where(chosen, power, 0.0)
+        for orbit in np.flatnonzero(chosen):
             projector, encoding, target_square = self._orbit_target(int(orbit))
             if residual.width == 0:
                 total = target_square

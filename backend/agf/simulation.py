@@ -423,11 +423,17 @@ class AgfProblem:
 
         return pack, unpack
 
-    def explained(self, residual: np.ndarray) -> np.ndarray:
+    def explained(self, residual: np.ndarray, orbits=None) -> np.ndarray:
         """1 − mean_pairs P_O(r(pair)) / P_O(t) per orbit (NaN where the orbit carries no
-        template power, see orbit_fit.powered)."""
+        template power, see orbit_fit.powered; with ``orbits`` (indices), NaN too for every
+        orbit not listed)."""
         left = self.fourier.orbit_power(residual).mean(axis=0)
-        return explained_fraction(left, self.task.template_power)
+        shares = explained_fraction(left, self.task.template_power)
+        if orbits is not None:
+            listed = np.zeros(shares.shape, dtype=bool)
+            listed[np.asarray(orbits, dtype=np.int64)] = True
+            shares[~listed] = np.nan
+        return shares
 
 
 def dense_problem_bytes(order: int, pairs: int, width: int) -> int:

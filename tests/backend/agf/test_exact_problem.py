@@ -226,3 +226,20 @@ def test_gradient_descent_explained_share_by_the_exact_problem_matches_the_dense
     assert np.isnan(dense[0]) and np.isnan(exact[0])
     assert np.nanmax(np.abs(dense)) > 1e-3
     np.testing.assert_allclose(exact[1:], dense[1:], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["S4 template", "C11 template"])
+def test_explained_on_listed_orbits_only(name):
+    """explained(residual, orbits): the listed orbits' shares as in the full reading, NaN
+    for the others, on both problems."""
+    dense, exact = problems(CASES[name])
+    active = 0.4 * np.random.default_rng(4).standard_normal(
+        (*dense.initial_theta.shape[:2], 5))
+    listed = [1, 3]
+    for problem in (dense, exact):
+        residual = problem.residual(active)
+        full = problem.explained(residual)
+        part = problem.explained(residual, listed)
+        np.testing.assert_allclose(part[listed], full[listed], rtol=1e-12)
+        assert np.isnan(np.delete(part, listed)).all()
+        assert np.isfinite(full[listed]).all()
