@@ -247,6 +247,7 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     learned: dict[int, float] = {}
     seen: dict[float, np.ndarray] = {}
     before = problem.explained(problem.residual(theta))
+    to_learn = [int(k) for k in np.flatnonzero(np.isfinite(before) & (before < LEARNED))]
     covered = 0.0
     while covered < most_steps and math.isfinite(stepper.loss):
         norms = _norms(stepper.theta)
@@ -256,12 +257,11 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
             break
         checked = int(covered // CHECK_EVERY)
         covered += stepper.advance(most_steps - covered, norms)
-        pending = [k for k in np.flatnonzero(np.isfinite(before) & ~(before >= LEARNED))
-                   if int(k) not in learned]
+        pending = [k for k in to_learn if k not in learned]
         if int(covered // CHECK_EVERY) > checked and pending:
             residual = problem.residual(stepper.theta)
             shares = problem.explained(residual, pending)  # the orbits still to learn
-            crossed = [int(k) for k in pending if shares[k] >= LEARNED]
+            crossed = [k for k in pending if shares[k] >= LEARNED]
             if crossed:
                 seen[start + covered] = problem.explained(residual)
                 for index in crossed:
@@ -360,8 +360,8 @@ def run_agf_with_drops(
         spent += int(round(drop.steps))
         evaluations += drop.evaluations
         if not math.isfinite(drop.loss_after):
-            stop_reason = (f"the loss diverged in the drop that began at step {time:.0f}: "
-                           "the learning rate is too large")
+            stop_reason = (f"{simulation.DIVERGED} in the drop that began at step "
+                           f"{time:.0f}: the learning rate is too large")
             break
         spike = drop.spike(time)
         if spike is not None:

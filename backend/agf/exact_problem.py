@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from backend.agf.orbit_fit import explained_fraction, powered
+from backend.agf.orbit_fit import explained_fraction, only_listed, powered
 from backend.agf.simulation import AgfProblem
 from backend.training.quadratic_path import ExactQuadraticLoss, squared_error_sum
 
@@ -273,13 +273,10 @@ class ExactAgfProblem(AgfProblem):
         with ``orbits`` (indices) NaN for every orbit not listed, which is not computed."""
         power = np.asarray(self.task.template_power, dtype=np.float64)
         left = np.zeros_like(power)
-        chosen = powered(power)
+        computed = np.flatnonzero(powered(power))
         if orbits is not None:
-            listed = np.zeros_like(chosen)
-            listed[np.asarray(orbits, dtype=np.int64)] = True
-            chosen &= listed
-            power = np.where(chosen, power, 0.0)
-        for orbit in np.flatnonzero(chosen):
+            computed = np.intersect1d(computed, orbits)
+        for orbit in computed:
             projector, encoding, target_square = self._orbit_target(int(orbit))
             if residual.width == 0:
                 total = target_square
@@ -288,7 +285,7 @@ class ExactAgfProblem(AgfProblem):
                     residual.a, residual.b, projector @ residual.w, encoding,
                     encoding.sum(0), target_square, self.triple, shared=self.shared))
             left[orbit] = total / self.pair_count
-        return explained_fraction(left, power)
+        return only_listed(explained_fraction(left, power), orbits)
 
 
 def _times(matrix: torch.Tensor | None, operand: torch.Tensor) -> torch.Tensor:

@@ -26,3 +26,12 @@ def explained_fraction(left: np.ndarray, power: np.ndarray) -> np.ndarray:
     power = np.asarray(power, dtype=np.float64)
     keep = powered(power)
     return np.where(keep, 1.0 - left / np.where(keep, power, 1.0), np.nan)
+
+
+def only_listed(shares: np.ndarray, orbits=None) -> np.ndarray:
+    """``shares`` with NaN for every orbit not in ``orbits`` (indices; None keeps all)."""
+    if orbits is None:
+        return shares
+    listed = np.zeros(shares.shape, dtype=bool)
+    listed[np.asarray(orbits, dtype=np.int64)] = True
+    return np.where(listed, shares, np.nan)

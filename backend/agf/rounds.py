@@ -26,6 +26,8 @@ class AgfStates:
     caution: str = ""
     """Why the rounds are not to be trusted from some step on (a drop whose loss climbed
     or diverged, drops by the optimiser only); empty when nothing was seen."""
+    optimiser_steps: int = 0
+    """Optimiser steps the drops spanned (0 with drops by cost minimisation)."""
 
 
 def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
@@ -39,11 +41,9 @@ def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
     from backend.agf.comparison import agf_orbit_drops
 
     result = run_agf(config, drops=drops)
-    cautions = [result.loss_spike.sentence()] if result.loss_spike is not None else []
-    if result.stop_reason.startswith("the loss diverged"):
-        cautions.append(result.stop_reason)
     return AgfStates(list(result.rounds), round_snapshots(config, result.rounds),
-                     result.stop_reason, agf_orbit_drops(result), "; ".join(cautions))
+                     result.stop_reason, agf_orbit_drops(result), result.caution,
+                     result.optimiser_steps)
 
 
 def round_snapshots(config: Any, rounds: list) -> list:

@@ -44,7 +44,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
 from backend.agf.applicability import check_agf_config
-from backend.agf.orbit_fit import explained_fraction
+from backend.agf.orbit_fit import explained_fraction, only_listed
 from backend.config import RunConfig
 
 ACTIVATION_NORM = 1.0
@@ -80,6 +80,9 @@ DROP_MODES = ("cost", "optimiser")
 
 VANISHED_LOSS = 1e-9
 """AGF stops once the loss is below this fraction of the initial loss."""
+
+DIVERGED = "the loss diverged"
+"""How the stop reason of a run whose drop diverged begins (``drops``)."""
 
 COLLECT_STATE_BYTES = 4 * 2**20
 """A dormant state of at least this size is garbage-collected after its integration."""
@@ -149,6 +152,15 @@ class AgfResult:
     their steps were stretched, ``drops.FlowStepper``)."""
     loss_spike: LossSpike | None = None
     """The largest spike of the loss inside a drop resolved by the optimiser, if any."""
+
+    @property
+    def caution(self) -> str:
+        """Why the rounds are not to be trusted from some step on: a drop whose loss
+        climbed (``loss_spike``) or diverged (the stop reason); empty when neither."""
+        parts = [self.loss_spike.sentence()] if self.loss_spike is not None else []
+        if self.stop_reason.startswith(DIVERGED):
+            parts.append(self.stop_reason)
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -428,12 +440,7 @@ class AgfProblem:
         template power, see orbit_fit.powered; with ``orbits`` (indices), NaN too for every
         orbit not listed)."""
         left = self.fourier.orbit_power(residual).mean(axis=0)
-        shares = explained_fraction(left, self.task.template_power)
-        if orbits is not None:
-            listed = np.zeros(shares.shape, dtype=bool)
-            listed[np.asarray(orbits, dtype=np.int64)] = True
-            shares[~listed] = np.nan
-        return shares
+        return only_listed(explained_fraction(left, self.task.template_power), orbits)
 
 
 def dense_problem_bytes(order: int, pairs: int, width: int) -> int:

@@ -11,6 +11,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from backend.atomic_files import write_text_atomic
@@ -191,9 +192,7 @@ def run(args: argparse.Namespace) -> int:
         "simulated_drops": args.drops,
         "optimiser_steps": result.optimiser_steps,
         "optimiser_evaluations": result.optimiser_evaluations,
-        "simulated_spike": (None if result.loss_spike is None else
-                            {"step": result.loss_spike.step, "low": result.loss_spike.low,
-                             "high": result.loss_spike.high}),
+        "simulated_spike": None if result.loss_spike is None else asdict(result.loss_spike),
         "closed_form_seconds": agf_seconds,
     }
     if args.compare:

@@ -84,12 +84,20 @@ def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
     assert 10 ** y[2] == pytest.approx(first.loss_after)
 
 
-def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window):
+def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window, monkeypatch):
     """The panel's drop mode reaches the simulation; a caution shows only when the
     simulation reports one."""
-    from backend.agf.rounds import AgfStates
+    import backend.agf.rounds as rounds
 
     window, panel = agf_window, agf_window.agf_panel
+    simulated = []
+    simulate = rounds.simulate_agf
+
+    def recorded(config, drops="cost"):  # the real simulation, its result kept
+        simulated.append(simulate(config, drops))
+        return simulated[-1]
+
+    monkeypatch.setattr(rounds, "simulate_agf", recorded)
     assert panel.drops_mode() == "cost"
     panel.drops_choice.setCurrentIndex(panel.drops_choice.findData("optimiser"))
     assert panel.drops_mode() == "optimiser"
@@ -98,8 +106,10 @@ def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window):
     qtbot.waitUntil(lambda: bool(panel.rounds), timeout=60000)
     assert panel.drops_choice.isEnabled()
     assert [r.orbits for r in panel.rounds][:2] == [["trivial"], ["sign"]]
+    assert simulated[-1].optimiser_steps > 0  # the drops were the optimiser's
     assert panel.caution_label.isHidden()
-    panel.set_states(AgfStates(caution="the loss climbs inside a drop (0.1 → 0.5 at step 9)"))
+    climbed = "the loss climbs inside a drop (0.1 → 0.5 at step 9)"
+    panel.set_states(rounds.AgfStates(caution=climbed))
     assert not panel.caution_label.isHidden()
     assert "climbs inside a drop" in panel.caution_label.text()
 

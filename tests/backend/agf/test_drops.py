@@ -159,6 +159,7 @@ def test_a_climbing_drop_is_reported_where_gradient_descent_spikes():
     assert spike is not None and spike.high > 1.5 * spike.low
     assert abs(spike.step - gd_step) <= 10
     assert "climbs inside a drop" in spike.sentence()
+    assert result.caution == spike.sentence()
 
 
 def test_a_diverging_drop_ends_the_simulation_with_its_reason():
@@ -169,6 +170,7 @@ def test_a_diverging_drop_ends_the_simulation_with_its_reason():
         warnings.simplefilter("error")
         result = simulation.run_agf(config, horizon=float(config.steps), drops="optimiser")
     assert "diverged" in result.stop_reason and "learning rate" in result.stop_reason
+    assert result.caution == result.stop_reason
     assert result.rounds == []
     assert all(np.isfinite(layer).all() for layer in result.final_weights)
 
