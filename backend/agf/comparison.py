@@ -174,8 +174,14 @@ def learned_step(steps: np.ndarray, fraction: np.ndarray, threshold: float = LEA
 
 def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
     """The orbits learned by the run in the order they were learned, with their plateaus."""
+    return _read_staircase(run, powered(run.template_power))
+
+
+def _read_staircase(run, keep: np.ndarray) -> list[MeasuredDrop]:
+    """``measured_drops`` of any recorded curve with ``steps``, ``losses``,
+    ``checkpoint_steps``, ``explained``, ``orbit_labels`` and ``orbit_dims``; ``keep``
+    marks the orbits with template power."""
     plateaus = find_plateaus(run.steps, run.losses) if run.steps.size >= 3 else []
-    keep = powered(run.template_power)
     found = []
     for index, label in enumerate(run.orbit_labels):
         if not keep[index]:
@@ -217,14 +223,36 @@ def _later_fit(run: GradientDescentRun, step: float, later: list[int]) -> float:
     return float(max(values))
 
 
+@dataclass
+class _SimulatedRun:
+    """A simulated curve with the labels ``_read_staircase`` reads."""
+
+    steps: np.ndarray
+    losses: np.ndarray
+    checkpoint_steps: np.ndarray
+    explained: np.ndarray
+    orbit_labels: list[str]
+    orbit_dims: list[int]
+
+
 def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
-    """The AGF simulation's staircase read per orbit: an orbit is learned at the first
+    """The AGF simulation's staircase read per orbit. Drops resolved by the optimiser
+    leave a loss curve and explained shares (``AgfResult.curve``), read by gradient
+    descent's own rule (``measured_drops``), so that both levels of an orbit learned in
+    parts come from the same plateau. Cost-minimised rounds are read round by round: an
+    orbit is learned at the first
     round after which explained_O ≥ 1/2; its level is the loss after the last round
     before the next orbit is learned on which every orbit learned later is fitted below
     PURE_FRACTION (gradient descent's rule, ``_plateau_level``: a round that fits part
     of the next orbit is not this orbit's level), else after the first round (orbits
     learned in the same round share it). Orbits without template power have
     explained_O = NaN and are never learned."""
+    if result.curve is not None:
+        curve = result.curve
+        keep = np.isfinite(curve.explained).any(axis=0)
+        return _read_staircase(_SimulatedRun(
+            curve.steps, curve.losses, curve.checkpoint_steps, curve.explained,
+            list(result.orbit_labels), list(result.orbit_dims)), keep)
     found = []
     for index, label in enumerate(result.orbit_labels):
         for round_, fractions in zip(result.rounds, result.explained, strict=True):

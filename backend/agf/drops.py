@@ -135,6 +135,10 @@ class Drop:
     """Steps (from the drop's start) at which ``losses`` were taken; None: 0, 1, 2, …"""
     evaluations: int = 0
     """Gradients the drop evaluated."""
+    checks: list[tuple[float, np.ndarray]] | None = None
+    """(step from the run's start, explained shares) at the drop's start, at every
+    reading inside it (the orbits still to learn only, NaN for the others) and at its
+    end."""
 
     def spike(self, start: float) -> simulation.LossSpike | None:
         """The largest climb of the loss above its lowest value so far, L_t − min_{s≤t}
@@ -248,6 +252,7 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     seen: dict[float, np.ndarray] = {}
     before = problem.explained(problem.residual(theta))
     to_learn = [int(k) for k in np.flatnonzero(np.isfinite(before) & (before < LEARNED))]
+    checks = [(start, before)]
     covered = 0.0
     while covered < most_steps and math.isfinite(stepper.loss):
         norms = _norms(stepper.theta)
@@ -263,9 +268,10 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
             shares = problem.explained(residual, pending)  # the orbits still to learn
             crossed = [k for k in pending if shares[k] >= LEARNED]
             if crossed:
-                seen[start + covered] = problem.explained(residual)
+                shares = seen[start + covered] = problem.explained(residual)
                 for index in crossed:
                     learned[index] = start + covered
+            checks.append((start + covered, shares))
     else:
         rule.times.append(covered)
         rule.losses.append(stepper.loss)
@@ -274,8 +280,12 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     for index in np.flatnonzero((shares >= LEARNED) & ~(before >= LEARNED)):
         learned.setdefault(int(index), start + covered)
     seen[start + covered] = shares
+    if checks[-1][0] == start + covered:
+        checks.pop()
+    checks.append((start + covered, shares))
     return Drop(theta, covered, rule.losses[0], stepper.loss, learned,
-                np.asarray(rule.losses), seen, np.asarray(rule.times), stepper.evaluations)
+                np.asarray(rule.losses), seen, np.asarray(rule.times), stepper.evaluations,
+                checks)
 
 
 def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
@@ -303,6 +313,41 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
         rounds.append((orbits, step, before, after, shares))
         before = after
     return rounds
+
+
+class CurveRecorder:
+    """Builds the run's ``simulation.SimulatedCurve``: the loss held flat along each
+    dormant plateau (the dormant neurons' outputs are negligible there) and the drops'
+    losses and explained-share readings as the optimiser took them."""
+
+    def __init__(self, loss: float, shares: np.ndarray) -> None:
+        self.steps, self.losses = [np.zeros(1)], [np.array([loss])]
+        self.check_steps, self.shares = [0.0], [shares]
+        self.last = 0.0
+
+    def add(self, drop: Drop, start: float) -> None:
+        times = start + (np.arange(drop.losses.size) if drop.times is None else drop.times)
+        later = times > self.last
+        self.steps.append(times[later])
+        self.losses.append(np.asarray(drop.losses)[later])
+        if later.any():
+            self.last = float(times[later][-1])
+        for step, shares in drop.checks or []:
+            if step > self.check_steps[-1] or len(self.check_steps) == 1 and step > 0:
+                self.check_steps.append(step)
+                self.shares.append(shares)
+
+    def curve(self, end: float, loss: float) -> simulation.SimulatedCurve:
+        """The curve, held at ``loss`` from the last drop to step ``end``."""
+        steps, losses = np.concatenate(self.steps), np.concatenate(self.losses)
+        check_steps, shares = list(self.check_steps), list(self.shares)
+        if end > steps[-1]:
+            steps, losses = np.append(steps, end), np.append(losses, loss)
+        if end > check_steps[-1]:
+            check_steps.append(end)
+            shares.append(shares[-1])
+        return simulation.SimulatedCurve(steps, losses, np.asarray(check_steps),
+                                         np.asarray(shares))
 
 
 def _norms(theta: np.ndarray) -> np.ndarray:
@@ -336,6 +381,7 @@ def run_agf_with_drops(
     spent = 0
     evaluations = 0
     spikes: list[simulation.LossSpike] = []
+    recorder = CurveRecorder(initial_loss, problem.explained(residual))
     stop_reason = "horizon reached"
     while True:
         dormant = np.flatnonzero(~active)
@@ -359,6 +405,7 @@ def run_agf_with_drops(
             drop = resolve_drop(problem, theta, time, int(math.ceil(horizon - time)))
         spent += int(round(drop.steps))
         evaluations += drop.evaluations
+        recorder.add(drop, time)
         if not math.isfinite(drop.loss_after):
             stop_reason = (f"{simulation.DIVERGED} in the drop that began at step "
                            f"{time:.0f}: the learning rate is too large")
@@ -393,4 +440,7 @@ def run_agf_with_drops(
         optimiser_steps=spent,
         optimiser_evaluations=evaluations,
         loss_spike=max(spikes, key=lambda spike: spike.rise, default=None),
+        curve=recorder.curve(time if stop_reason.startswith(simulation.DIVERGED)
+                             or not math.isfinite(horizon) else max(time, horizon),
+                             current_loss),
     )

@@ -133,6 +133,22 @@ class LossSpike:
 
 
 @dataclass
+class SimulatedCurve:
+    """The loss of a simulation with drops resolved by the optimiser, as gradient
+    descent's run is recorded (``comparison.GradientDescentRun``): ``losses`` at
+    ``steps`` (flat along each dormant plateau, every step the optimiser took inside a
+    drop), and each orbit's explained share at ``checkpoint_steps`` (rows of
+    ``explained``; NaN for an orbit not read there, i.e. one learned before that drop
+    began or without template power). Read by gradient descent's own rule
+    (``comparison.agf_orbit_drops``)."""
+
+    steps: np.ndarray
+    losses: np.ndarray
+    checkpoint_steps: np.ndarray
+    explained: np.ndarray
+
+
+@dataclass
 class AgfResult:
     """The rounds of one AGF run, the initial loss and why it stopped."""
 
@@ -152,6 +168,9 @@ class AgfResult:
     their steps were stretched, ``drops.FlowStepper``)."""
     loss_spike: LossSpike | None = None
     """The largest spike of the loss inside a drop resolved by the optimiser, if any."""
+    curve: SimulatedCurve | None = None
+    """The loss curve and explained shares of drops resolved by the optimiser (None for
+    cost-minimised rounds, which are read round by round)."""
 
     @property
     def caution(self) -> str:

@@ -236,3 +236,38 @@ def test_optimiser_drops_on_the_exact_problem_equal_the_dense_ones():
     for a, b in zip(exact.rounds, dense.rounds, strict=True):
         assert a.step == pytest.approx(b.step, rel=1e-6)
         assert a.loss_after == pytest.approx(b.loss_after, rel=1e-8)
+
+
+def test_the_simulated_curve_holds_the_drops_and_the_plateaus(c11_optimiser_runs):
+    """AgfResult.curve: from the initial loss at step 0 to the horizon, steps strictly
+    increasing; flat between drops (each drop starts where the loss was left, up to the
+    dormant neurons' small outputs); explained shares read from 0 at step 0 to the end."""
+    config, result, _ = c11_optimiser_runs
+    curve = result.curve
+    assert curve.steps[0] == 0.0 and curve.losses[0] == pytest.approx(result.initial_loss)
+    assert curve.steps[-1] == pytest.approx(float(config.steps), abs=1.0)
+    assert np.all(np.diff(curve.steps) > 0) and np.all(np.diff(curve.checkpoint_steps) > 0)
+    assert curve.losses[-1] == pytest.approx(result.rounds[-1].loss_after, rel=1e-6)
+    assert curve.explained.shape == (curve.checkpoint_steps.size, len(result.orbit_labels))
+    np.testing.assert_allclose(np.nan_to_num(curve.explained[0]), 0.0, atol=1e-6)
+    assert np.nanmin(curve.explained[-1]) >= 0.5  # all five orbits learned by the end
+    for entry in result.rounds:  # every round's step lies on the recorded curve
+        assert curve.steps[0] <= entry.step <= curve.steps[-1]
+
+
+def test_a_matrix_orbit_learned_in_parts_reads_gradient_descents_plateau():
+    """D5 with a random template (seed 4): the 2-dimensional k=1 orbit (singular values
+    5.01 and 2.74) is learned in parts, with a plateau after each. Read by gradient
+    descent's rule from the simulated curve, AGF (simulated) puts its level on the plateau
+    gradient descent's reading takes (within 2 %; the flattest point between the rounds
+    read the later plateau, 44 % below), and the steps within 15 %."""
+    config = load_preset("a5-agf").replace(group="D5", encoding="random_fourier",
+                                           data_seed=4, seed=4, steps=3000)
+    result = simulation.run_agf(config, horizon=float(config.steps), drops="optimiser")
+    simulated = comparison.agf_orbit_drops(result)
+    measured = comparison.measured_drops(comparison.run_gradient_descent(config))
+    assert [d.orbit for d in measured][:2] == ["2-dim k=1", "2-dim k=2"]
+    assert [d.orbit for d in simulated][:2] == [d.orbit for d in measured][:2]
+    for sim, gd in zip(simulated[:2], measured[:2], strict=True):
+        assert sim.step == pytest.approx(gd.step, rel=0.15)
+    assert simulated[0].level == pytest.approx(measured[0].level, rel=0.02)
