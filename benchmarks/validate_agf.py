@@ -35,6 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402,F401  (loaded before any timing: start-up, not AGF's cost)
+
 from backend.agf import comparison, simulation  # noqa: E402
 from backend.agf.regime import regime_report  # noqa: E402
 from backend.agf.theory import predict_staircase  # noqa: E402
@@ -104,7 +106,6 @@ def evaluate(name: str, config, device: str, modes: list[str]) -> list[Outcome]:
     """One Outcome per drop mode, all against one gradient-descent run."""
     config = config.replace(device=device)
     predicted = predict_staircase(config)
-    regime = regime_report(config)
     results = []
     for mode in modes:
         start = time.perf_counter()
@@ -116,6 +117,7 @@ def evaluate(name: str, config, device: str, modes: list[str]) -> list[Outcome]:
     measured = comparison.measured_drops(gd)
     outcomes = []
     for mode, result, agf_seconds in results:
+        regime = regime_report(config, drops=mode)
         simulated = comparison.agf_orbit_drops(result)
         rows = comparison.compare(predicted, measured, result.initial_loss, simulated)
         scored = rows[: len(measured)]

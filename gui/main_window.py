@@ -693,7 +693,8 @@ class MainWindow(QMainWindow):
         if len(self.record):
             self.agf_panel.show_history(self.record, self.shown_step())
         self.agf_panel.set_states(states, note=note)
-        self.loss_panel.show_simulated(states.rounds if states is not None else ())
+        self.loss_panel.show_simulated(states.rounds if states is not None else (),
+                                       states.curve if states is not None else None)
         if note:
             self.show_error(note)
 

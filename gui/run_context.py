@@ -87,6 +87,14 @@ def _predicted_drops(config: Any) -> tuple[list, str]:
     except ImportError:
         return [], "The AGF prediction is not available in this installation."
     try:
-        return list(predict_staircase(config)), ""
+        predicted = list(predict_staircase(config))
     except ValueError as error:  # UserError and ConfigError are ValueErrors
         return [], str(error)
+    from backend.agf.regime import regime_report
+
+    regime = regime_report(config)
+    if regime.closed_form_inside:
+        return predicted, ""
+    return predicted, ("AGF (closed form) is outside its regime ("
+                       + ", ".join(regime.failed_checks) + "): its order and levels are "
+                       "not reliable; Simulate AGF says why.")

@@ -28,6 +28,12 @@ class AgfStates:
     or diverged, drops by the optimiser only); empty when nothing was seen."""
     optimiser_steps: int = 0
     """Optimiser steps the drops spanned (0 with drops by cost minimisation)."""
+    curve: Any = None
+    """The simulated loss curve of drops by the optimiser (simulation.SimulatedCurve:
+    flat plateaus, each drop as the optimiser took it); None for cost-minimised rounds."""
+    regime: Any = None
+    """Whether the configuration is inside AGF's regime for the closed form and for these
+    drops (backend.agf.regime.RegimeReport); None when not measured."""
 
 
 def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
@@ -39,11 +45,13 @@ def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
     """
     from backend.agf import run_agf
     from backend.agf.comparison import agf_orbit_drops
+    from backend.agf.regime import regime_report
 
     result = run_agf(config, drops=drops)
     return AgfStates(list(result.rounds), round_snapshots(config, result.rounds),
                      result.stop_reason, agf_orbit_drops(result), result.caution,
-                     result.optimiser_steps)
+                     result.optimiser_steps, result.curve,
+                     regime_report(config, drops=drops))
 
 
 def round_snapshots(config: Any, rounds: list) -> list:

@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_agf(config, problem=problem, horizon=float(config.steps), drops=args.drops)
     simulation_seconds = time.perf_counter() - start
     simulated = agf_orbit_drops(result)
-    regime = regime_report(config)
+    regime = regime_report(config, drops=args.drops)
 
     print(f"AGF for {config.group} ({config.preset or 'configuration'}), "
           f"{config.steps} steps, initial loss {result.initial_loss:.4g}")

@@ -194,6 +194,11 @@ class AgfRoundsPanel(Panel):
         self.caution_label.setWordWrap(True)
         self.caution_label.setVisible(False)
         self.layout_.addWidget(self.caution_label)
+        self.regime_label = QLabel("")  # the closed form outside its regime, the rounds not
+        self.regime_label.setObjectName("muted")
+        self.regime_label.setWordWrap(True)
+        self.regime_label.setVisible(False)
+        self.layout_.addWidget(self.regime_label)
         self.table = QLabel("")
         self.table.setObjectName("muted")
         self.table.setTextFormat(Qt.TextFormat.RichText)
@@ -242,9 +247,24 @@ class AgfRoundsPanel(Panel):
         rounds = list(states.rounds) if states is not None else []
         snapshots = list(states.snapshots) if states is not None else []
         self.simulated_drops = list(states.drops) if states is not None else None
-        self.caution = states.caution if states is not None else ""
+        regime = states.regime if states is not None else None
+        outside = regime is not None and not regime.inside
+        # short lines (the dock is small); the measured reasons in full in the tooltips
+        failed = ", ".join(regime.failed_checks) if regime is not None else ""
+        warnings = [f"OUTSIDE AGF's regime ({failed})"] if outside else []
+        if states is not None and states.caution:
+            warnings.append(states.caution)
+        self.caution = "; ".join(warnings)
         self.caution_label.setText(f"AGF (simulated): {self.caution}." if self.caution else "")
+        self.caution_label.setToolTip("\n".join(regime.lines()) if outside else "")
         self.caution_label.setVisible(bool(self.caution))
+        closed_only = regime is not None and not regime.closed_form_inside and not outside
+        self.regime_label.setText(
+            f"AGF (closed form) is outside its regime ({failed}): its order and levels are "
+            "not reliable; drops by the optimiser follow those as gradient descent does."
+            if closed_only else "")
+        self.regime_label.setToolTip("\n".join(regime.lines()) if closed_only else "")
+        self.regime_label.setVisible(closed_only)
         self.set_rounds(rounds, note=note, snapshots=snapshots)
 
     def set_rounds(self, rounds: list, note: str = "", snapshots: list | None = None) -> None:

@@ -32,7 +32,8 @@ DEFINITION = (
     "scaled SGD, none with plain gradient descent), and the level drawn from there; a level "
     "without a valid time spans the whole axis.\n"
     "Solid violet, AGF (simulated), once computed in the AGF rounds panel: the loss of the "
-    "numerical AGF, dropping at each round's step.\n"
+    "numerical AGF, dropping at each round's step (with drops by the optimiser, each drop "
+    "as the optimiser took it).\n"
     "The train accuracy is measured at every step (on the exact path, which forms no "
     "output, at the snapshots only), the held-out accuracy at the snapshots: samples "
     "further apart than "
@@ -111,9 +112,15 @@ def timed_drops(drops) -> list:
     return [d for d in drops if getattr(d, "timed", True)]
 
 
-def simulated_staircase(rounds, end: float) -> tuple[np.ndarray, np.ndarray]:
+def simulated_staircase(rounds, end: float, curve=None) -> tuple[np.ndarray, np.ndarray]:
     """(steps, losses) of AGF (simulated): the loss before the first round from step 0,
-    dropping to each round's loss after at its step, held to ``end``."""
+    dropping to each round's loss after at its step, held to ``end``; with drops by the
+    optimiser their recorded ``curve`` (simulation.SimulatedCurve), held to ``end``."""
+    if curve is not None and len(curve.steps):
+        x, y = np.asarray(curve.steps, dtype=np.float64), np.asarray(curve.losses)
+        if end > x[-1]:
+            x, y = np.append(x, end), np.append(y, y[-1])
+        return x, y
     if not rounds:
         return np.zeros(0), np.zeros(0)
     steps = np.array([float(r.step) for r in rounds])
@@ -192,6 +199,7 @@ class LossPanel(Panel):
         item.addItem(self.simulated)
         self._legend_names[id(self.simulated)] = "AGF (simulated)"
         self.simulated_rounds: tuple = ()
+        self.simulated_curve = None
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.CURSOR_COLOUR, width=1))
         self.cursor.setVisible(False)
         item.addItem(self.cursor, ignoreBounds=True)
@@ -231,6 +239,7 @@ class LossPanel(Panel):
             item.removeItem(line)
         self.jumps = []
         self.simulated_rounds = ()
+        self.simulated_curve = None
         self.simulated.setData([], [])
         self._show_in_legend(self.simulated, False)
         for drop in timed_drops(context.predicted_drops):
@@ -350,10 +359,12 @@ class LossPanel(Panel):
         self.plateaus.setData(np.log10(x) if self.log_steps else x, y)
         self._draw_simulated(end)
 
-    def show_simulated(self, rounds) -> None:
+    def show_simulated(self, rounds, curve=None) -> None:
         """Overlay AGF (simulated): the loss of the numerical AGF's rounds (AgfRound
-        objects, in order; empty: none) as a staircase."""
+        objects, in order; empty: none) as a staircase, or the ``curve`` its drops by the
+        optimiser recorded."""
         self.simulated_rounds = tuple(rounds or ())
+        self.simulated_curve = curve if self.simulated_rounds else None
         self._show_in_legend(self.simulated, bool(self.simulated_rounds))
         self._draw_simulated(max(self._simulated_end(), 1.0))
 
@@ -363,7 +374,7 @@ class LossPanel(Panel):
         return 1.25 * float(self.simulated_rounds[-1].step)
 
     def _draw_simulated(self, end: float) -> None:
-        x, y = simulated_staircase(self.simulated_rounds, end)
+        x, y = simulated_staircase(self.simulated_rounds, end, self.simulated_curve)
         positive = y > 0
         if self.log_steps:
             positive &= x > 0

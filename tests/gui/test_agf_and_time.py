@@ -112,6 +112,32 @@ def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window, monkeypat
     panel.set_states(rounds.AgfStates(caution=climbed))
     assert not panel.caution_label.isHidden()
     assert "climbs inside a drop" in panel.caution_label.text()
+    assert simulated[-1].regime.inside and panel.regime_label.isHidden()
+    curve = simulated[-1].curve  # the loss plot draws the drops as the optimiser took them
+    x, _ = window.loss_panel.simulated.getData()
+    assert curve is not None and x.size > 2 * len(panel.rounds) + 2
+
+
+def test_agf_panel_says_which_prediction_is_outside_its_regime(agf_window):
+    """A random S4 template: outside the regime of the closed form and of cost-minimised
+    rounds (red, with the reasons); with drops by the optimiser only the closed form is
+    outside (a muted note), and nothing shows inside the regime."""
+    from backend.agf import rounds
+    from backend.agf.regime import regime_report
+    from backend.presets import load_preset
+
+    panel = agf_window.agf_panel
+    config = load_preset("a5-agf").replace(group="S4", encoding="random_fourier",
+                                           data_seed=0, seed=0)
+    panel.set_states(rounds.AgfStates(regime=regime_report(config)))
+    assert not panel.caution_label.isHidden() and panel.regime_label.isHidden()
+    assert "OUTSIDE AGF's regime (separated rounds, whole orbits)" in panel.caution_label.text()
+    assert "singular values" in panel.caution_label.toolTip()  # the measured reasons
+    panel.set_states(rounds.AgfStates(regime=regime_report(config, drops="optimiser")))
+    assert panel.caution_label.isHidden() and not panel.regime_label.isHidden()
+    assert "closed form) is outside" in panel.regime_label.text()
+    panel.set_states(rounds.AgfStates(regime=regime_report(load_preset("d3-agf-onehot"))))
+    assert panel.caution_label.isHidden() and panel.regime_label.isHidden()
 
 
 def test_run_to_next_drop_pauses_after_a_drop(qtbot, agf_window):
@@ -162,3 +188,16 @@ def test_inspector_of_a_scrubbed_moment(qtbot, window):
     window.go_live()
     assert not inspector.scrubbed and not inspector.live_only_note.isVisible()
     assert len(inspector.function_curves[0].getData()[0]) == window.context.order
+
+
+def test_the_closed_form_says_when_it_is_outside_its_regime_before_any_simulation():
+    """The run context's prediction note names the failed checks of the closed form
+    (shown in the AGF panel before AGF is simulated); inside the regime it is empty."""
+    from backend.presets import load_preset
+    from gui.run_context import _predicted_drops
+
+    config = load_preset("a5-agf").replace(group="S4", encoding="random_fourier",
+                                           data_seed=0, seed=0)
+    predicted, note = _predicted_drops(config)
+    assert predicted and "outside its regime (separated rounds, whole orbits)" in note
+    assert _predicted_drops(load_preset("c11-agf"))[1] == ""

@@ -203,3 +203,16 @@ def test_untimed_closed_form_drops_draw_no_step_line(qtbot):
     assert [line.value() for line in panel.jumps] == [100]
     x, _ = panel.plateaus.getData()
     assert x.tolist()[:3] == [100.0, x[1], 0.0]
+
+
+def test_simulated_curve_is_drawn_as_recorded_and_held_to_the_end():
+    """With drops by the optimiser the recorded curve is drawn point for point, then held
+    at its last loss up to the plot's end."""
+    from backend.agf.simulation import SimulatedCurve
+    from gui.panels.loss import simulated_staircase
+
+    curve = SimulatedCurve(np.array([0.0, 10.0, 11.0, 12.5]), np.array([1.0, 1.0, 0.6, 0.5]),
+                           np.array([0.0, 12.5]), np.zeros((2, 1)))
+    x, y = simulated_staircase([object()], 40.0, curve)
+    np.testing.assert_array_equal(x, [0.0, 10.0, 11.0, 12.5, 40.0])
+    np.testing.assert_array_equal(y, [1.0, 1.0, 0.6, 0.5, 0.5])

@@ -53,3 +53,34 @@ def test_each_check_fails_on_a_configuration_outside_it(change, check, words):
     passed, text = report.checks[check]
     assert not passed and words in text
     assert not report.inside and text in report.reasons
+
+
+def test_drops_by_the_optimiser_are_not_bound_by_merged_drops_or_parts():
+    """S4 with a random template (seed 0): rounds that merge ([2,1,1] at norm 0.14 when
+    [2,2] activates) and matrix orbits with uneven singular values put the closed form
+    and cost-minimised rounds outside the regime; drops resolved by the optimiser follow
+    both as gradient descent does, so the same configuration is inside for them, and the
+    report still names what the closed form misses."""
+    config = load_preset("a5-agf").replace(group="S4", encoding="random_fourier",
+                                           data_seed=0, seed=0)
+    cost = regime.regime_report(config)
+    optimiser = regime.regime_report(config, drops="optimiser")
+    assert set(cost.failed_checks) == {"separated rounds", "whole orbits"}
+    assert not cost.inside and not cost.closed_form_inside
+    assert optimiser.inside and not optimiser.closed_form_inside
+    assert optimiser.reasons == [] and len(optimiser.closed_form_reasons) == 2
+    lines = "\n".join(optimiser.lines())
+    assert "AGF (closed form) is OUTSIDE" in lines and "drops by the optimiser is inside" in lines
+    payload = optimiser.as_dict()
+    assert payload["inside"] and not payload["closed_form_inside"]
+    assert payload["checks"]["whole orbits"]["bounds_simulation"] is False
+    assert payload["checks"]["plateaus resolved"]["bounds_simulation"] is True
+
+
+def test_a_learning_rate_too_large_bounds_every_prediction():
+    """A check the optimiser's drops do need (plateaus resolved) fails for both modes."""
+    config = load_preset("c11-agf").replace(learning_rate=5.0)
+    for drops in ("cost", "optimiser"):
+        report = regime.regime_report(config, drops=drops)
+        assert not report.inside and "plateaus resolved" in report.failed_checks
+        assert any("learning rate too large" in reason for reason in report.reasons)
