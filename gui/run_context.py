@@ -92,9 +92,5 @@ def _predicted_drops(config: Any) -> tuple[list, str]:
         return [], str(error)
     from backend.agf.regime import regime_report
 
-    regime = regime_report(config)
-    if regime.closed_form_inside:
-        return predicted, ""
-    return predicted, ("AGF (closed form) is outside its regime ("
-                       + ", ".join(regime.failed_checks) + "): its order and levels are "
-                       "not reliable; Simulate AGF says why.")
+    note = regime_report(config).closed_form_note()
+    return predicted, f"{note}; Simulate AGF says why." if note else ""

@@ -41,7 +41,9 @@ PURE_FRACTION = 0.1
 
 @dataclass
 class GradientDescentRun:
-    """Loss of every step, explained fraction per orbit at checkpoints, wall time."""
+    """Loss of every step, explained fraction per orbit at checkpoints, wall time. Also
+    holds a live record (``run_from_snapshots``) and AGF (simulated)'s recorded curve
+    (``agf_orbit_drops``), so that all three are read by the same rule."""
 
     steps: np.ndarray
     losses: np.ndarray
@@ -174,14 +176,8 @@ def learned_step(steps: np.ndarray, fraction: np.ndarray, threshold: float = LEA
 
 def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
     """The orbits learned by the run in the order they were learned, with their plateaus."""
-    return _read_staircase(run, powered(run.template_power))
-
-
-def _read_staircase(run, keep: np.ndarray) -> list[MeasuredDrop]:
-    """``measured_drops`` of any recorded curve with ``steps``, ``losses``,
-    ``checkpoint_steps``, ``explained``, ``orbit_labels`` and ``orbit_dims``; ``keep``
-    marks the orbits with template power."""
     plateaus = find_plateaus(run.steps, run.losses) if run.steps.size >= 3 else []
+    keep = powered(run.template_power)
     found = []
     for index, label in enumerate(run.orbit_labels):
         if not keep[index]:
@@ -223,18 +219,6 @@ def _later_fit(run: GradientDescentRun, step: float, later: list[int]) -> float:
     return float(max(values))
 
 
-@dataclass
-class _SimulatedRun:
-    """A simulated curve with the labels ``_read_staircase`` reads."""
-
-    steps: np.ndarray
-    losses: np.ndarray
-    checkpoint_steps: np.ndarray
-    explained: np.ndarray
-    orbit_labels: list[str]
-    orbit_dims: list[int]
-
-
 def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
     """The AGF simulation's staircase read per orbit. Drops resolved by the optimiser
     leave a loss curve and explained shares (``AgfResult.curve``), read by gradient
@@ -249,10 +233,10 @@ def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
     explained_O = NaN and are never learned."""
     if result.curve is not None:
         curve = result.curve
-        keep = np.isfinite(curve.explained).any(axis=0)
-        return _read_staircase(_SimulatedRun(
+        return measured_drops(GradientDescentRun(
             curve.steps, curve.losses, curve.checkpoint_steps, curve.explained,
-            list(result.orbit_labels), list(result.orbit_dims)), keep)
+            list(result.orbit_labels), list(result.orbit_dims), curve.template_power,
+            seconds=math.nan))
     found = []
     for index, label in enumerate(result.orbit_labels):
         for round_, fractions in zip(result.rounds, result.explained, strict=True):

@@ -129,16 +129,20 @@ class Drop:
     loss_after: float
     learned_at: dict[int, float]
     losses: np.ndarray
-    shares: dict[float, np.ndarray]
-    """Explained share of every orbit at each step of ``learned_at`` and at the end."""
+    checks: list[tuple[float, np.ndarray]]
+    """(step from the run's start, explained shares) at the drop's start, at every
+    reading inside it (the orbits still to learn only, NaN for the others; every orbit at
+    a step of ``learned_at``) and at its end (every orbit)."""
     times: np.ndarray | None = None
     """Steps (from the drop's start) at which ``losses`` were taken; None: 0, 1, 2, …"""
     evaluations: int = 0
     """Gradients the drop evaluated."""
-    checks: list[tuple[float, np.ndarray]] | None = None
-    """(step from the run's start, explained shares) at the drop's start, at every
-    reading inside it (the orbits still to learn only, NaN for the others) and at its
-    end."""
+
+    @property
+    def shares(self) -> dict[float, np.ndarray]:
+        """The explained shares by step (every orbit's at each step of ``learned_at`` and
+        at the end)."""
+        return dict(self.checks)
 
     def spike(self, start: float) -> simulation.LossSpike | None:
         """The largest climb of the loss above its lowest value so far, L_t − min_{s≤t}
@@ -249,7 +253,6 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     stepper = FlowStepper(problem, theta)
     rule = SettleRule()
     learned: dict[int, float] = {}
-    seen: dict[float, np.ndarray] = {}
     before = problem.explained(problem.residual(theta))
     to_learn = [int(k) for k in np.flatnonzero(np.isfinite(before) & (before < LEARNED))]
     checks = [(start, before)]
@@ -268,7 +271,7 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
             shares = problem.explained(residual, pending)  # the orbits still to learn
             crossed = [k for k in pending if shares[k] >= LEARNED]
             if crossed:
-                shares = seen[start + covered] = problem.explained(residual)
+                shares = problem.explained(residual)
                 for index in crossed:
                     learned[index] = start + covered
             checks.append((start + covered, shares))
@@ -279,13 +282,11 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     shares = problem.explained(problem.residual(theta))
     for index in np.flatnonzero((shares >= LEARNED) & ~(before >= LEARNED)):
         learned.setdefault(int(index), start + covered)
-    seen[start + covered] = shares
     if checks[-1][0] == start + covered:
         checks.pop()
     checks.append((start + covered, shares))
     return Drop(theta, covered, rule.losses[0], stepper.loss, learned,
-                np.asarray(rule.losses), seen, np.asarray(rule.times), stepper.evaluations,
-                checks)
+                np.asarray(rule.losses), checks, np.asarray(rule.times), stepper.evaluations)
 
 
 def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
@@ -332,12 +333,13 @@ class CurveRecorder:
         self.losses.append(np.asarray(drop.losses)[later])
         if later.any():
             self.last = float(times[later][-1])
-        for step, shares in drop.checks or []:
-            if step > self.check_steps[-1] or len(self.check_steps) == 1 and step > 0:
+        for step, shares in drop.checks:
+            if step > self.check_steps[-1]:
                 self.check_steps.append(step)
                 self.shares.append(shares)
 
-    def curve(self, end: float, loss: float) -> simulation.SimulatedCurve:
+    def curve(self, end: float, loss: float, template_power: np.ndarray
+              ) -> simulation.SimulatedCurve:
         """The curve, held at ``loss`` from the last drop to step ``end``."""
         steps, losses = np.concatenate(self.steps), np.concatenate(self.losses)
         check_steps, shares = list(self.check_steps), list(self.shares)
@@ -347,7 +349,8 @@ class CurveRecorder:
             check_steps.append(end)
             shares.append(shares[-1])
         return simulation.SimulatedCurve(steps, losses, np.asarray(check_steps),
-                                         np.asarray(shares))
+                                         np.asarray(shares),
+                                         np.asarray(template_power, dtype=np.float64))
 
 
 def _norms(theta: np.ndarray) -> np.ndarray:
@@ -430,6 +433,9 @@ def run_agf_with_drops(
                 weights=simulation._split_weights(theta.copy()),
             ))
         time += drop.steps
+    # the network stays as it is to the horizon, unless its last drop diverged
+    held_to = (time if stop_reason.startswith(simulation.DIVERGED)
+               or not math.isfinite(horizon) else max(time, horizon))
     return AgfResult(
         rounds=rounds, initial_loss=initial_loss, stop_reason=stop_reason, final_step=time,
         orbit_labels=labels,
@@ -440,7 +446,5 @@ def run_agf_with_drops(
         optimiser_steps=spent,
         optimiser_evaluations=evaluations,
         loss_spike=max(spikes, key=lambda spike: spike.rise, default=None),
-        curve=recorder.curve(time if stop_reason.startswith(simulation.DIVERGED)
-                             or not math.isfinite(horizon) else max(time, horizon),
-                             current_loss),
+        curve=recorder.curve(held_to, current_loss, problem.task.template_power),
     )

@@ -95,10 +95,18 @@ class RegimeReport:
         return [text for name, (passed, text) in self.checks.items()
                 if not passed and self.limits_simulation(name)]
 
-    @property
-    def failed_checks(self) -> list[str]:
-        """The names of every failed check."""
-        return [name for name, (passed, _) in self.checks.items() if not passed]
+    def failed_checks(self, simulation: bool = False) -> list[str]:
+        """The names of the failed checks (with ``simulation``, only those that bound AGF
+        (simulated) with this report's drops)."""
+        return [name for name, (passed, _) in self.checks.items()
+                if not passed and (not simulation or self.limits_simulation(name))]
+
+    def closed_form_note(self) -> str:
+        """One short sentence when the closed form is outside its regime (else "")."""
+        if self.closed_form_inside:
+            return ""
+        return (f"AGF (closed form) is outside its regime ({', '.join(self.failed_checks())})"
+                ": its order and levels are not reliable")
 
     @property
     def closed_form_reasons(self) -> list[str]:

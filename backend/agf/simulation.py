@@ -139,13 +139,14 @@ class SimulatedCurve:
     ``steps`` (flat along each dormant plateau, every step the optimiser took inside a
     drop), and each orbit's explained share at ``checkpoint_steps`` (rows of
     ``explained``; NaN for an orbit not read there, i.e. one learned before that drop
-    began or without template power). Read by gradient descent's own rule
-    (``comparison.agf_orbit_drops``)."""
+    began or without template power), with the template's power per orbit. Read by
+    gradient descent's own rule (``comparison.agf_orbit_drops``)."""
 
     steps: np.ndarray
     losses: np.ndarray
     checkpoint_steps: np.ndarray
     explained: np.ndarray
+    template_power: np.ndarray
 
 
 @dataclass

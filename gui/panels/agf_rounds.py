@@ -208,7 +208,6 @@ class AgfRoundsPanel(Panel):
         self.layout_.addWidget(self.table)
         self._table_key: tuple = ()
         self.simulated_drops: list | None = None
-        self.caution = ""
         self.rounds: list = []
         self.round_states: list = []
         self.current = -1
@@ -250,19 +249,18 @@ class AgfRoundsPanel(Panel):
         regime = states.regime if states is not None else None
         outside = regime is not None and not regime.inside
         # short lines (the dock is small); the measured reasons in full in the tooltips
-        failed = ", ".join(regime.failed_checks) if regime is not None else ""
-        warnings = [f"OUTSIDE AGF's regime ({failed})"] if outside else []
+        warnings = ([f"OUTSIDE AGF's regime ({', '.join(regime.failed_checks(True))})"]
+                    if outside else [])
         if states is not None and states.caution:
             warnings.append(states.caution)
-        self.caution = "; ".join(warnings)
-        self.caution_label.setText(f"AGF (simulated): {self.caution}." if self.caution else "")
+        caution = "; ".join(warnings)
+        self.caution_label.setText(f"AGF (simulated): {caution}." if caution else "")
         self.caution_label.setToolTip("\n".join(regime.lines()) if outside else "")
-        self.caution_label.setVisible(bool(self.caution))
-        closed_only = regime is not None and not regime.closed_form_inside and not outside
+        self.caution_label.setVisible(bool(caution))
+        closed_only = regime is not None and not outside and not regime.closed_form_inside
         self.regime_label.setText(
-            f"AGF (closed form) is outside its regime ({failed}): its order and levels are "
-            "not reliable; drops by the optimiser follow those as gradient descent does."
-            if closed_only else "")
+            f"{regime.closed_form_note()}; drops by the optimiser follow those as gradient "
+            "descent does." if closed_only else "")
         self.regime_label.setToolTip("\n".join(regime.lines()) if closed_only else "")
         self.regime_label.setVisible(closed_only)
         self.set_rounds(rounds, note=note, snapshots=snapshots)

@@ -212,7 +212,7 @@ def test_simulated_curve_is_drawn_as_recorded_and_held_to_the_end():
     from gui.panels.loss import simulated_staircase
 
     curve = SimulatedCurve(np.array([0.0, 10.0, 11.0, 12.5]), np.array([1.0, 1.0, 0.6, 0.5]),
-                           np.array([0.0, 12.5]), np.zeros((2, 1)))
+                           np.array([0.0, 12.5]), np.zeros((2, 1)), np.ones(1))
     x, y = simulated_staircase([object()], 40.0, curve)
     np.testing.assert_array_equal(x, [0.0, 10.0, 11.0, 12.5, 40.0])
     np.testing.assert_array_equal(y, [1.0, 1.0, 0.6, 0.5, 0.5])
