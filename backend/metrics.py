@@ -73,6 +73,7 @@ class MetricSnapshot:
     answer_correct: np.ndarray | None = None  # (R, R) share of correctly answered pairs
     sampled_pairs: int = 0  # pairs behind accuracy and function power (0: all, exact)
     answer_pairs_per_cell: int = 0  # sampled pairs behind each answer cell (0: every pair)
+    residual_power: np.ndarray | None = None  # (K,) mean P_O(y − f) over the same pairs
 
     @property
     def mean_sparsity(self) -> float:
@@ -321,7 +322,8 @@ def output_metrics(
 
     The function power averages P_O(f(g1, g2)) over the pairs without transforming every
     output: with C = (1/n²) Σ_p f_p f_pᵀ, mean_p (f_p·u)² = uᵀ C u for every real basis
-    vector u of the orbit."""
+    vector u of the orbit; the residual power P_O(y − f) the same with y_p − f_p, y_p =
+    x_{g1 g2} (what an orbit's explained share 1 − P_O(y − f)/P_O(t) reads)."""
     if isinstance(outputs, np.ndarray):
         outputs = torch.from_numpy(np.require(outputs, requirements="W"))
     device = outputs.device
@@ -336,6 +338,7 @@ def output_metrics(
         correct = scores.argmax(dim=1) == classes.index_select(0, listed)
         held_out = np.isin(pairs, task.test_pairs)
         second_moment = (outputs.T @ outputs).double() / count
+        residual = encoding.index_select(0, classes.index_select(0, listed)) - outputs
 
         def sample_accuracy(chosen: np.ndarray) -> float:
             return float(correct[torch.as_tensor(chosen, device=device)].double().mean())
@@ -346,6 +349,8 @@ def output_metrics(
             "test_accuracy": (sample_accuracy(held_out) if task.test_pairs.size
                               and held_out.any() else None),
             "function_power": _function_power(second_moment, spectral),
+            "residual_power": _function_power((residual.T @ residual).double() / count,
+                                              spectral),
         }
     correct = scores.argmax(dim=1) == classes
 
@@ -362,6 +367,7 @@ def output_metrics(
                         classes if all_train else classes.index_select(0, train),
                         encoding, loss_kind)
     second_moment = (outputs.T @ outputs).double() / count
+    residual = encoding.index_select(0, classes) - outputs
     answer_margin, answer_correct = answer_table(scores, classes, task.table.shape[0])
     return {
         "answer_margin": answer_margin,
@@ -370,6 +376,7 @@ def output_metrics(
         "train_accuracy": accuracy(task.train_pairs),
         "test_accuracy": accuracy(task.test_pairs) if task.test_pairs.size else None,
         "function_power": _function_power(second_moment, spectral),
+        "residual_power": _function_power((residual.T @ residual).double() / count, spectral),
     }
 
 

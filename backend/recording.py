@@ -26,7 +26,7 @@ STEP_OFFSET = 10.0
 """s₀: below about this many steps the grid is linear (every step its own bucket)."""
 INITIAL_RESOLUTION = 1e-4
 OPTIONAL_FIELDS = ("singular_overlap", "answer_margin", "answer_correct", "sampled_pairs",
-                   "answer_pairs_per_cell")
+                   "answer_pairs_per_cell", "residual_power")
 """Snapshot fields that files written before they existed lack (read back as their
 default: None, or 0 sampled pairs)."""
 INTEGER_FIELDS = ("step", "sampled_pairs", "answer_pairs_per_cell")

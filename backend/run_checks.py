@@ -34,7 +34,7 @@ SNAPSHOT_SHAPES: dict[str, tuple[str, ...]] = {
     "norms": ("3", "M"), "phases": ("3", "M"), "alignment": ("M",), "rank_one": ("3", "M"),
     "sigma_ratio": ("3", "M"), "orbit_counts": ("K",), "diversification_tv": (),
     "haar": ("K", "4"), "function_power": ("K",), "template_power": ("K",),
-    "singular_overlap": ("M",),
+    "singular_overlap": ("M",), "residual_power": ("K",),
 }
 """Trailing shape of each recorded snapshot field, in neurons M and real orbits K."""
 

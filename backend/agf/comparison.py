@@ -137,18 +137,25 @@ def run_from_snapshots(
     orbit_dims: list[int],
 ) -> GradientDescentRun:
     """A GradientDescentRun read from a live record: the loss of every recorded step and
-    the MetricSnapshots (``function_power``, ``template_power``).
+    the MetricSnapshots (``residual_power``, ``template_power``): explained_O =
+    1 − P_O(y − f)/P_O(t), as gradient descent's own run reads it.
 
-    The snapshots hold the learned-function power P_O(f), not the residual's; on the
-    staircase the fit of an orbit is a multiple a·Π_O t of the target's part (each
-    orbit's neurons grow as one), so P_O(f) = a² P_O(t), P_O(y − f) = (1 − a)² P_O(t)
-    and explained_O = 1 − (1 − sqrt(P_O(f)/P_O(t)))²."""
+    A record from before snapshots held the residual power has the learned-function
+    power P_O(f) only; on the staircase the fit of an orbit is a multiple a·Π_O t of the
+    target's part (each orbit's neurons grow as one), so P_O(f) = a² P_O(t),
+    P_O(y − f) = (1 − a)² P_O(t) and explained_O = 1 − (1 − sqrt(P_O(f)/P_O(t)))², which
+    reads an orbit learned in parts (a random template) early."""
     power = np.asarray(snapshots[0].template_power, dtype=np.float64) if snapshots else \
         np.zeros(len(orbit_labels))
-    fitted = np.array([np.asarray(s.function_power, dtype=np.float64) for s in snapshots])
-    keep = powered(power)
-    share = np.sqrt(np.clip(fitted / np.where(keep, power, 1.0), 0.0, None))
-    explained = np.where(keep, 1.0 - (1.0 - np.minimum(share, 1.0)) ** 2, np.nan)
+    if snapshots and all(getattr(s, "residual_power", None) is not None for s in snapshots):
+        explained = np.array([explained_fraction(np.asarray(s.residual_power), power)
+                              for s in snapshots])
+    else:  # a record from before the residual power was measured
+        fitted = np.array([np.asarray(s.function_power, dtype=np.float64)
+                           for s in snapshots])
+        keep = powered(power)
+        share = np.sqrt(np.clip(fitted / np.where(keep, power, 1.0), 0.0, None))
+        explained = np.where(keep, 1.0 - (1.0 - np.minimum(share, 1.0)) ** 2, np.nan)
     return GradientDescentRun(
         steps=np.asarray(loss_steps, dtype=np.float64),
         losses=np.asarray(losses, dtype=np.float64),

@@ -85,6 +85,33 @@ def test_a_run_read_from_snapshots_uses_the_fitted_share_of_each_orbit():
     np.testing.assert_allclose(run.explained[:, 2], [0, 0, 0.75])
 
 
+def test_a_live_record_reads_the_residual_power_as_gradient_descent_does():
+    """A random S4 template part-way through its first orbit (learned in parts): the
+    snapshots' residual power gives each orbit's explained share 1 − P_O(y − f)/P_O(t)
+    equal to the direct one from the trainer's outputs (``orbit_explained``), where the
+    formula from the function power alone reads it differently."""
+    from backend.presets import load_preset
+    from backend.training.trainer import Trainer
+
+    config = load_preset("a5-agf").replace(group="S4", encoding="random_fourier",
+                                           data_seed=0, seed=0, precision="float64")
+    trainer = Trainer(config)
+    trainer.step(600)
+    snapshot = trainer.metrics()
+    direct = comparison.orbit_explained(trainer)
+    run = comparison.run_from_snapshots(np.arange(3.0), np.ones(3), [snapshot],
+                                        ["o"] * direct.size, [1] * direct.size)
+    np.testing.assert_allclose(run.explained[0], direct, rtol=1e-9, atol=1e-12)
+    assert 0.05 < np.nanmax(direct) < 0.95  # part-way, where the two readings differ
+    from types import SimpleNamespace
+
+    old = comparison.run_from_snapshots(
+        np.arange(3.0), np.ones(3), [SimpleNamespace(**{**vars(snapshot),
+                                                        "residual_power": None})],
+        ["o"] * direct.size, [1] * direct.size)
+    assert np.nanmax(np.abs(old.explained[0] - direct)) > 0.02
+
+
 def test_rows_pair_three_staircases_and_give_signed_errors():
     from backend.agf.theory import PredictedDrop
 
