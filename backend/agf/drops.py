@@ -77,8 +77,7 @@ MAX_STEP_LENGTH = 64.0
 CHECK_EVERY = 10
 """Steps between two readings of the orbits' explained shares inside a drop."""
 
-LEARNED = 0.5
-"""An orbit is learned once the network explains this share of its template power."""
+LEARNED = simulation.LEARNED_SHARE
 
 SPIKE_RISE = 0.1
 """A drop spikes where its loss climbs above the lowest value it had reached by more than
@@ -431,6 +430,7 @@ def run_agf_with_drops(
                 neurons=[int(i) for i in np.flatnonzero(newly)],
                 loss_before=before, loss_after=after,
                 weights=simulation._split_weights(theta.copy()),
+                partial=simulation.part_only(orbits, labels, shares),
             ))
         time += drop.steps
     # the network stays as it is to the horizon, unless its last drop diverged

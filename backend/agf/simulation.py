@@ -78,6 +78,9 @@ its neurons activated, but on orbits already fitted or without a fit to add."""
 DROP_MODES = ("cost", "optimiser")
 """How a round's drop is resolved: cost minimisation, or the optimiser's own steps."""
 
+LEARNED_SHARE = 0.5
+"""An orbit is learned once the network explains this share of its template power."""
+
 VANISHED_LOSS = 1e-9
 """AGF stops once the loss is below this fraction of the initial loss."""
 
@@ -102,11 +105,21 @@ class AgfRound:
     loss_before: float
     loss_after: float
     weights: tuple[np.ndarray, np.ndarray, np.ndarray]
+    partial: bool = False
+    """No orbit it names has half of its power explained after it: the round fitted a
+    part of an orbit (``part_only``)."""
 
     @property
     def dropped(self) -> bool:
         """Whether the loss fell in this round: by at least DROP_SHARE of its value before."""
         return self.loss_after < (1.0 - DROP_SHARE) * self.loss_before
+
+
+def part_only(orbits: list[str], labels: list[str], shares: np.ndarray) -> bool:
+    """Whether none of ``orbits`` (labels) has an explained share ≥ LEARNED_SHARE in
+    ``shares`` (per orbit, in the order of ``labels``)."""
+    return not any(np.nan_to_num(shares[labels.index(orbit)]) >= LEARNED_SHARE
+                   for orbit in orbits if orbit in labels)
 
 
 @dataclass(frozen=True)
@@ -737,15 +750,17 @@ def run_agf(
         norms = np.exp(log_norms)
         snapshot = _current_weights(theta, directions, norms, active)
         explained.append(problem.explained(residual))
+        named = sorted({labels[i] for i in orbit_index}, key=labels.index)
         rounds.append(
             AgfRound(
                 round=len(rounds) + 1,
                 step=time,
-                orbits=sorted({labels[i] for i in orbit_index}, key=labels.index),
+                orbits=named,
                 neurons=[int(i) for i in newcomers],
                 loss_before=loss_before,
                 loss_after=current_loss,
                 weights=_split_weights(snapshot),
+                partial=part_only(named, labels, explained[-1]),
             )
         )
     norms = np.exp(log_norms)

@@ -94,7 +94,8 @@ def simulated_lines(result, seconds: float, backend: str = "dense") -> list[str]
         neurons = ",".join(str(i) for i in entry.neurons[:4])
         if len(entry.neurons) > 4:
             neurons = f"{len(entry.neurons)}: {neurons},…"
-        note = "" if entry.dropped else "  (no drop)"
+        note = ("  (no drop)" if not entry.dropped
+                else "  (part of the orbit)" if entry.partial else "")
         lines.append(f"{entry.round:>5} {entry.step:>10.0f}  {', '.join(entry.orbits):<16} "
                      f"{neurons:<16} {entry.loss_before:.4g} → {entry.loss_after:.4g}{note}")
     if result.loss_spike is not None:

@@ -351,7 +351,8 @@ class AgfRoundsPanel(Panel):
             return
         agf_round = self.rounds[self.current]
         orbits = ", ".join(str(label) for label in agf_round.orbits) or "—"
-        verb = "learned" if agf_round.dropped else "activated, no drop on"
+        verb = ("activated, no drop on" if not agf_round.dropped
+                else "fitted part of" if getattr(agf_round, "partial", False) else "learned")
         text = (f"<b>AGF (simulated) round {int(agf_round.round)}</b>: {verb} {orbits} "
                 f"({len(agf_round.neurons)} neuron(s)); loss "
                 f"{float(agf_round.loss_before):.4g} → {float(agf_round.loss_after):.4g}")

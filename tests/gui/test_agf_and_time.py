@@ -201,3 +201,16 @@ def test_the_closed_form_says_when_it_is_outside_its_regime_before_any_simulatio
     predicted, note = _predicted_drops(config)
     assert predicted and "outside its regime (separated rounds, whole orbits)" in note
     assert _predicted_drops(load_preset("c11-agf"))[1] == ""
+
+
+def test_a_round_that_fits_part_of_an_orbit_is_not_called_learned(agf_window):
+    from backend.agf.simulation import AgfRound
+
+    panel = agf_window.agf_panel
+    weights = (np.zeros((agf_window.context.width, agf_window.context.order)),) * 3
+    part = AgfRound(1, 100.0, ["sign"], [0], 0.2, 0.15, weights, partial=True)
+    whole = AgfRound(2, 200.0, ["sign"], [1], 0.15, 0.1, weights)
+    panel.set_rounds([part, whole])
+    assert "fitted part of sign" in panel.details.text()
+    panel.select_round(1)
+    assert "learned sign" in panel.details.text()

@@ -273,3 +273,16 @@ def test_a_matrix_orbit_learned_in_parts_reads_gradient_descents_plateau():
     for sim, gd in zip(simulated[:2], measured[:2], strict=True):
         assert sim.step == pytest.approx(gd.step, rel=0.15)
     assert simulated[0].level == pytest.approx(measured[0].level, rel=0.02)
+
+
+def test_a_drop_that_fits_part_of_an_orbit_says_so():
+    """S4 with a random template (seed 0): [3,1]'s top singular component comes in
+    thirds, so the first drops lower the loss with [3,1]'s explained share still below
+    ½; those rounds are marked partial, the one where it crosses ½ is not."""
+    config = load_preset("a5-agf").replace(group="S4", encoding="random_fourier",
+                                           data_seed=0, seed=0, steps=1000)
+    result = simulation.run_agf(config, horizon=1000.0, drops="optimiser")
+    first = result.rounds[0]
+    assert first.orbits == ["[3,1]"] and first.dropped and first.partial
+    crossing = next(r for r in result.rounds if not r.partial)
+    assert crossing.orbits == ["[3,1]"] and crossing.step > first.step
