@@ -42,8 +42,8 @@ from backend.agf.regime import regime_report  # noqa: E402
 from backend.agf.theory import predict_staircase  # noqa: E402
 from backend.presets import load_preset  # noqa: E402
 
-LEVEL_TARGET = 0.02
-STEP_TARGET = 0.15
+LEVEL_TARGET = comparison.LEVEL_TARGET
+STEP_TARGET = comparison.STEP_TARGET
 TIME_TARGET = 0.05
 
 C20_REFERENCE = dict(

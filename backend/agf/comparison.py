@@ -38,6 +38,12 @@ staircase: its error is taken relative to the drop into it."""
 PURE_FRACTION = 0.1
 """A plateau is an orbit's level while every orbit learned later is fitted below this."""
 
+LEVEL_TARGET = 0.02
+"""A predicted level within this relative error of gradient descent's counts as met."""
+
+STEP_TARGET = 0.15
+"""A predicted drop step within this relative error of gradient descent's counts as met."""
+
 
 @dataclass
 class GradientDescentRun:

@@ -131,8 +131,9 @@ class RegimeReport:
                 + [f"  - {reason}" for reason in self.closed_form_reasons]
                 + ["AGF (simulated) with drops by the optimiser is inside: its drops run "
                    "through merged drops, fit each orbit in the parts gradient descent "
-                   "takes and order near-tied orbits by the trainer's initial directions; " + "; ".join(text for name, (passed, text) in
-                                        self.checks.items() if passed)])
+                   "takes and order near-tied orbits by the trainer's initial directions; "
+                   + "; ".join(text for name, (passed, text) in self.checks.items()
+                               if passed)])
 
     def as_dict(self) -> dict:
         return {"inside": self.inside,

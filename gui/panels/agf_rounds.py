@@ -7,10 +7,22 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
+from backend.agf.theory import timing_scope
 from gui import theme
+from gui.panels.agf_table import ComparisonTable, comparison_rows
 from gui.panels.base import (
+    ElidedLabel,
     HeatMapImage,
     Panel,
     SteadyRange,
@@ -30,10 +42,11 @@ DEFINITION = (
     "each round, placed at the round's optimiser step. White: gradient descent's measured "
     "loss. A round whose loss does not fall (by 1 %) says so: its neurons activated on "
     "orbits already fitted.\n"
-    "The table compares, position by position, the orbit, drop step and plateau level of "
-    "AGF (closed form), AGF (simulated) and gradient descent (an orbit counts as learned "
-    "once half of its power is fitted), with each prediction's relative error; closed-form "
-    "steps only where valid for the optimiser.\n"
+    "The page 'Comparison with gradient descent' compares, position by position, the "
+    "orbit, drop step and plateau level of AGF (closed form), AGF (simulated) and "
+    "gradient descent (an orbit counts as learned once half of its power is fitted), with "
+    "each prediction's relative error, in red beyond the validation's targets (step 15 %, "
+    "level 2 %); closed-form steps only where valid for the optimiser.\n"
     "Drops: by cost minimisation (each drop a jump to the fitted network) or by the "
     "optimiser (the configuration's own steps through each drop: closer to gradient "
     "descent, slower; it says when a drop's loss climbs).\n"
@@ -42,62 +55,6 @@ DEFINITION = (
     "the same step; the text gives the neurons per dominant orbit of each."
 )
 MAP_LAYER = 0  # the heat maps show θ¹
-
-
-def _cell(value, form: str) -> str:
-    return "—" if value is None else format(value, form)
-
-
-def comparison_html(context: RunContext | None, rounds: list, history: Any,
-                    simulated: list | None = None) -> str:
-    """The comparison table as rich text: computed by backend.agf.comparison from the
-    context's closed form, the simulated rounds and the record of gradient descent."""
-    from backend.agf.comparison import (
-        agf_orbit_drops_of_rounds,
-        compare,
-        measured_drops,
-        run_from_snapshots,
-    )
-    from backend.agf.theory import timing_scope
-    from backend.errors import UserError
-
-    if context is None:
-        return ""
-    measured = []
-    if history is not None and len(history) >= 2:
-        steps, losses = history.loss_curve()
-        snapshots = list(history.snapshots)
-        try:
-            measured = measured_drops(run_from_snapshots(
-                steps, losses, snapshots, list(context.orbit_labels),
-                [int(d) for d in context.orbit_dims]))
-        except UserError:
-            measured = []
-    if simulated is None:
-        simulated = agf_orbit_drops_of_rounds(rounds, list(context.orbit_labels),
-                                              [int(d) for d in context.orbit_dims])
-    rows = compare(list(context.predicted_drops), measured,
-                   float(rounds[0].loss_before), simulated)
-    header = ("<tr><th>#</th><th>orbit: closed form</th><th>simulated</th><th>GD</th>"
-              "<th>step: closed</th><th>sim.</th><th>GD</th><th>err cl.</th><th>err sim.</th>"
-              "<th>level: closed</th><th>sim.</th><th>GD</th><th>err cl.</th>"
-              "<th>err sim.</th></tr>")
-    body = []
-    for row in (r.as_dict() for r in rows):
-        orbit, step, level = row["orbit"], row["step"], row["level"]
-        cells = [str(row["position"]),
-                 *(str(orbit[k] or "—").split(" (")[0]
-                   for k in ("closed_form", "simulated", "gradient_descent")),
-                 *(_cell(step[k], ",.0f") for k in ("closed_form", "simulated",
-                                                    "gradient_descent")),
-                 *(_cell(row["step_error"][k], "+.1%") for k in ("closed_form", "simulated")),
-                 *(_cell(level[k], ".4g") for k in ("closed_form", "simulated",
-                                                    "gradient_descent")),
-                 *(_cell(row["level_error"][k], "+.1%") for k in ("closed_form", "simulated"))]
-        body.append("<tr>" + "".join(f"<td align='right'>{c}</td>" for c in cells) + "</tr>")
-    note = timing_scope(context.config)[1] if context.config is not None else ""
-    return (f"<table cellspacing='0' cellpadding='2'>{header}{''.join(body)}</table>"
-            f"<small>{note}</small>")
 
 
 class AgfRoundsPanel(Panel):
@@ -141,10 +98,27 @@ class AgfRoundsPanel(Panel):
         bar.addWidget(self.next_button)
         bar.addWidget(self.round_label, 1)
         self.layout_.addLayout(bar)
+        self.caution_label = QLabel("")  # why the rounds are not to be trusted, when seen
+        self.caution_label.setObjectName("error")
+        self.caution_label.setWordWrap(True)
+        self.caution_label.setVisible(False)
+        self.layout_.addWidget(self.caution_label)
+        # two pages, each with the dock's whole height: the rounds, and the comparison
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        rounds_page = QWidget()
+        rounds_layout = QVBoxLayout(rounds_page)
+        rounds_layout.setContentsMargins(0, 2, 0, 0)
+        comparison_page = QWidget()
+        comparison_layout = QVBoxLayout(comparison_page)
+        comparison_layout.setContentsMargins(0, 2, 0, 0)
+        self.pages.addTab(rounds_page, "Rounds")
+        self.pages.addTab(comparison_page, "Comparison with gradient descent")
+        self.layout_.addWidget(self.pages, 1)
 
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setToolTip(DEFINITION)
-        self.layout_.addWidget(self.canvas, 1)
+        rounds_layout.addWidget(self.canvas, 1)
         self.plot = self.canvas.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -188,24 +162,14 @@ class AgfRoundsPanel(Panel):
         self.details.setObjectName("muted")
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         fix_text_height(self.details, 3)
-        self.layout_.addWidget(self.details)
-        self.caution_label = QLabel("")  # why the rounds are not to be trusted, when seen
-        self.caution_label.setObjectName("error")
-        self.caution_label.setWordWrap(True)
-        self.caution_label.setVisible(False)
-        self.layout_.addWidget(self.caution_label)
-        self.regime_label = QLabel("")  # the closed form outside its regime, the rounds not
-        self.regime_label.setObjectName("muted")
-        self.regime_label.setWordWrap(True)
+        rounds_layout.addWidget(self.details)
+        self.regime_label = ElidedLabel("")  # the closed form outside its regime, not the
+        self.regime_label.setObjectName("muted")  # rounds: one line, the reasons as tooltip
+        self.regime_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.regime_label.setVisible(False)
-        self.layout_.addWidget(self.regime_label)
-        self.table = QLabel("")
-        self.table.setObjectName("muted")
-        self.table.setTextFormat(Qt.TextFormat.RichText)
-        self.table.setWordWrap(True)  # its note is a sentence: wrapped, not widening the window
-        self.table.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table.setToolTip(DEFINITION)
-        self.layout_.addWidget(self.table)
+        comparison_layout.addWidget(self.regime_label)
+        self.comparison = ComparisonTable(DEFINITION)
+        comparison_layout.addWidget(self.comparison, 1)
         self._table_key: tuple = ()
         self.simulated_drops: list | None = None
         self.rounds: list = []
@@ -289,7 +253,7 @@ class AgfRoundsPanel(Panel):
                 image.clear()
             self.round_label.setText("no rounds yet")
             self.details.setText(note)
-            self.table.setText("")
+            self.comparison.clear()
             self._table_key = ()
         self._update_buttons()
 
@@ -407,5 +371,7 @@ class AgfRoundsPanel(Panel):
         if not self.rounds or key == self._table_key:
             return
         self._table_key = key
-        self.table.setText(comparison_html(self.context, self.rounds, history,
-                                           self.simulated_drops))
+        config = self.context.config if self.context is not None else None
+        self.comparison.show_rows(
+            comparison_rows(self.context, self.rounds, history, self.simulated_drops),
+            note=timing_scope(config)[1] if config is not None else "")

@@ -77,8 +77,12 @@ def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
     qtbot.waitUntil(lambda: panel.maps[1].image is not None, timeout=5000)
     assert "Gradient descent at step" in panel.details.text()
     assert panel.gd_snapshot().step <= target
-    table = panel.table.text()  # the comparison, per position, with gradient descent's
-    assert "orbit: closed form" in table and "sign" in table and "first drop only" in table
+    table = panel.comparison  # the comparison, per position, with gradient descent's
+    assert table.table.rowCount() >= 2 and table.table.horizontalHeaderItem(1).text() == (
+        "orbit\nsim.")
+    assert [table.cell_text(i, "orbit sim.") for i in range(2)] == ["trivial", "sign"]
+    assert table.cell_text(0, "step sim.") == f"{first.step:,.0f}"
+    assert "first drop only" in table.note.text()
     x, y = window.loss_panel.simulated.getData()  # AGF (simulated) on the loss plot
     assert x[1] == pytest.approx(first.step)
     assert 10 ** y[2] == pytest.approx(first.loss_after)
@@ -214,3 +218,39 @@ def test_a_round_that_fits_part_of_an_orbit_is_not_called_learned(agf_window):
     assert "fitted part of sign" in panel.details.text()
     panel.select_round(1)
     assert "learned sign" in panel.details.text()
+
+
+def test_comparison_table_marks_errors_beyond_the_targets(qtbot):
+    """A step error over 15 % or a level error over 2 % shows in the error colour, an
+    error within the target does not; rows beyond the room of three scroll; the
+    table shows either prediction beside gradient descent."""
+    from gui import theme
+    from gui.panels.agf_table import SHOWN_ROWS, ComparisonTable
+
+    def row(position, step_error, level_error):
+        both = {"closed_form": None, "simulated": None, "gradient_descent": None}
+        return {"position": position,
+                "orbit": {**both, "simulated": "k=±1 (2-dim)", "gradient_descent": "k=±1"},
+                "step": {**both, "simulated": 1100.0, "gradient_descent": 1000.0},
+                "level": {**both, "simulated": 0.5, "gradient_descent": 0.5},
+                "step_error": {"closed_form": None, "simulated": step_error},
+                "level_error": {"closed_form": None, "simulated": level_error}}
+
+    table = ComparisonTable()
+    qtbot.addWidget(table)
+    table.show_rows([row(1, 0.10, 0.03), *(row(p, 0.2, 0.0) for p in range(2, 7))], "note")
+    red = theme.ERROR.lower()
+
+    def colour(i, name):
+        column = [table.table.horizontalHeaderItem(j).text().replace("\n", " ")
+                  for j in range(table.table.columnCount())].index(name)
+        return table.table.item(i, column).foreground().color().name()
+
+    assert table.cell_text(0, "orbit sim.") == "k=±1" and table.cell_text(0, "step GD") == "1,000"
+    assert table.cell_text(0, "step error") == "+10.0%" and colour(0, "step error") != red
+    assert colour(0, "level error") == red and colour(1, "step error") == red
+    table.prediction_choice.setCurrentIndex(table.prediction_choice.findData("closed_form"))
+    assert table.table.horizontalHeaderItem(3).text() == "step\nclosed"
+    assert table.cell_text(0, "step error") == "—" and table.cell_text(0, "step GD") == "1,000"
+    assert table.table.rowCount() == 6 > SHOWN_ROWS
+    assert table.note.text() == "note"

@@ -42,7 +42,9 @@ def test_reset_new_seed_and_perturb(qtbot, window):
     qtbot.waitUntil(lambda: window.last_report.snapshot.step == 0, timeout=10000)
     seed_before = window.form.seed_spin.value()
     window.new_seed()
-    qtbot.waitUntil(lambda: window.worker._trainer.seed != seed_before, timeout=10000)
+    # the worker has no trainer for a moment while it builds the new one
+    qtbot.waitUntil(lambda: getattr(window.worker._trainer, "seed", seed_before) != seed_before,
+                    timeout=10000)
     assert window.worker._trainer.seed == window.form.seed_spin.value()
 
     before = window.record.latest().power.copy()
