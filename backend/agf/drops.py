@@ -6,7 +6,8 @@ drop of finite duration, during which its neurons pick up parts on other orbits,
 neuron half-grown on an orbit that gets fitted may change orbit later. Here each drop is
 a flow of finite duration: when the first dormant neuron's output reaches
 ``START_OUTPUT`` of order one (ρ_out, ``simulation.output_log_norms``), the whole network
-takes the optimiser's own steps (float64, ``AgfProblem.loss_and_gradient``):
+takes the optimiser's own steps (``AgfProblem.optimiser_gradient``, in the configuration's
+precision as gradient descent computes it; the weights are kept in float64):
 
     gradient descent   v ← μ v + g,  θ ← θ − η v     (v starts at g/(1 − μ), the steady
                                                       velocity of the plateau before)
@@ -222,7 +223,7 @@ class FlowStepper:
         self.loss, self.flow = self._flow_at(theta)
 
     def _flow_at(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, gradient = self.problem.loss_and_gradient(theta)
+        loss, gradient = self.problem.optimiser_gradient(theta)
         self.evaluations += 1
         return loss, theta - self.optimiser.step(theta, gradient)
 

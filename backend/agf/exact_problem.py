@@ -185,6 +185,11 @@ class ExactAgfProblem(AgfProblem):
         loss, _ = self.exact_loss.loss_and_gradient(tensor, 1.0, grad)
         return float(loss), grad.numpy()
 
+    def optimiser_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The drops' gradient: ``loss_and_gradient`` (float64; the dense pairs it would
+        take in the trainer's precision do not fit at these orders)."""
+        return self.loss_and_gradient(theta)
+
     def minimise_cost(self, theta: np.ndarray, orbits: np.ndarray | None = None) -> np.ndarray:
         """``AgfProblem.minimise_cost`` in the support's coordinates where every weight
         vector is kept on an orbit of the support S: the network with encoding X_S and

@@ -263,6 +263,7 @@ class AgfProblem:
         self.law = GrowthLaw.of(config)
         self._projectors: np.ndarray | None = None
         self._bases: dict[int, np.ndarray] = {}
+        self._drop_gradient = None
         self._build_pairs(trainer)
 
     def _build_pairs(self, trainer) -> None:
@@ -331,6 +332,16 @@ class AgfProblem:
         readout = error.T @ squared
         hidden_gradient = 2.0 * hidden * (error @ theta[-1])
         return loss, np.stack([*self._pull_back(hidden_gradient), readout])
+
+    def optimiser_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """L and ∂L/∂θ for the optimiser's steps inside a drop: ``loss_and_gradient`` in
+        the configuration's precision, as gradient descent computes it
+        (``drop_gradient.DenseDropGradient``)."""
+        if self._drop_gradient is None:
+            from backend.agf.drop_gradient import DenseDropGradient
+
+            self._drop_gradient = DenseDropGradient(self, self.config.precision)
+        return self._drop_gradient(theta)
 
     def utility_and_gradient(
         self, directions: np.ndarray, residual: np.ndarray
