@@ -694,6 +694,14 @@ def run_agf(
     """
     if drops not in DROP_MODES:
         raise ValueError(f"drops must be one of {', '.join(DROP_MODES)}, not {drops!r}")
+    from backend.threads import thread_policy
+
+    with thread_policy():  # the drivers' policy: one thread unless IRREP_STUDIO_THREADS
+        return _run_agf(config, max_rounds, horizon, tolerance, problem, drops)
+
+
+def _run_agf(config: RunConfig, max_rounds: int | None, horizon: float | None,
+             tolerance: float, problem: AgfProblem | None, drops: str) -> AgfResult:
     problem = problem or agf_problem(config)
     horizon = float(horizon if horizon is not None else HORIZON_FACTOR * max(config.steps, 1))
     if drops == "optimiser":

@@ -58,3 +58,33 @@ def test_a_requested_count_turns_the_tuning_off(monkeypatch):
     monkeypatch.setenv("IRREP_STUDIO_THREADS", "many")
     with pytest.raises(UserError, match="IRREP_STUDIO_THREADS"):
         requested_threads()
+
+
+def test_thread_policy_holds_for_a_block_and_restores_the_count(monkeypatch):
+    """Work without a tuner (the AGF simulation) runs on one thread, or on the count
+    asked for, and leaves the calling thread's count as it found it."""
+    from backend.agf import simulation
+    from backend.presets import load_preset
+    from backend.threads import thread_policy
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.delenv("IRREP_STUDIO_THREADS", raising=False)
+        with thread_policy() as count:
+            assert count == 1 and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("IRREP_STUDIO_THREADS", "3")
+        with thread_policy() as count:
+            assert count == 3 and torch.get_num_threads() == 3
+        assert torch.get_num_threads() == 2
+
+        seen = []
+        monkeypatch.delenv("IRREP_STUDIO_THREADS")
+        real = simulation._run_agf
+        monkeypatch.setattr(simulation, "_run_agf",
+                            lambda *args: seen.append(torch.get_num_threads()) or real(*args))
+        simulation.run_agf(load_preset("d3-agf-onehot"), max_rounds=1)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
