@@ -6,8 +6,9 @@ drop of finite duration, during which its neurons pick up parts on other orbits,
 neuron half-grown on an orbit that gets fitted may change orbit later. Here each drop is
 a flow of finite duration: when the first dormant neuron's output reaches
 ``START_OUTPUT`` of order one (ρ_out, ``simulation.output_log_norms``), the whole network
-takes the optimiser's own steps (``AgfProblem.optimiser_gradient``, in the configuration's
-precision as gradient descent computes it; the weights are kept in float64):
+takes the optimiser's own steps (``AgfProblem.optimiser_gradient``: the trainer's network
+in the configuration's precision, as gradient descent computes them; the weights are
+kept in float64):
 
     gradient descent   v ← μ v + g,  θ ← θ − η v     (v starts at g/(1 − μ), the steady
                                                       velocity of the plateau before)

@@ -263,7 +263,7 @@ class AgfProblem:
         self.law = GrowthLaw.of(config)
         self._projectors: np.ndarray | None = None
         self._bases: dict[int, np.ndarray] = {}
-        self._drop_gradient = None
+        self._drop_network = None  # (network, weights, gradient) of optimiser_gradient
         self._build_pairs(trainer)
 
     def _build_pairs(self, trainer) -> None:
@@ -334,14 +334,26 @@ class AgfProblem:
         return loss, np.stack([*self._pull_back(hidden_gradient), readout])
 
     def optimiser_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """L and ∂L/∂θ for the optimiser's steps inside a drop: ``loss_and_gradient`` in
-        the configuration's precision, as gradient descent computes it
-        (``drop_gradient.DenseDropGradient``)."""
-        if self._drop_gradient is None:
-            from backend.agf.drop_gradient import DenseDropGradient
+        """L and ∂L/∂θ for the optimiser's steps inside a drop, computed by the trainer's
+        own ``CompositionNetwork.loss_and_gradient`` (its fused kernels) in the
+        configuration's precision, as gradient descent computes them: on S4 at width 256
+        0.21 ms in float32 where ``loss_and_gradient`` (numpy float64) takes 2.4 ms.
+        The weights come and go as numpy float64."""
+        import torch
 
-            self._drop_gradient = DenseDropGradient(self, self.config.precision)
-        return self._drop_gradient(theta)
+        if self._drop_network is None:
+            from backend.training.network import CompositionNetwork
+
+            dtype = torch.float64 if self.config.precision == "float64" else torch.float32
+            network = CompositionNetwork(
+                self.task, activation=self.config.activation, loss=self.config.loss,
+                shared_embedding=self.shared, device=torch.device("cpu"), dtype=dtype)
+            weights = torch.empty(theta.shape, dtype=dtype)
+            self._drop_network = (network, weights, torch.empty_like(weights))
+        network, weights, gradient = self._drop_network
+        weights.copy_(torch.from_numpy(np.ascontiguousarray(theta)))
+        loss, _ = network.loss_and_gradient(weights, 1.0, gradient)
+        return float(loss), gradient.numpy().astype(np.float64)
 
     def utility_and_gradient(
         self, directions: np.ndarray, residual: np.ndarray
