@@ -19,6 +19,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from backend.agf.comparison import LEVEL_TARGET, STEP_TARGET
 from gui import theme
 from gui.panels.base import ElidedLabel
 from gui.run_context import RunContext
@@ -84,8 +85,6 @@ def _error(value: float | None) -> str:
 def row_cells(row: dict, prediction: str) -> list[tuple[str, float | None, float]]:
     """(text, error or None, error target) of each column of one comparison row, for
     ``prediction`` ("simulated" or "closed_form") beside gradient descent."""
-    from backend.agf.comparison import LEVEL_TARGET, STEP_TARGET
-
     both = (prediction, "gradient_descent")
     orbit, step, level = row["orbit"], row["step"], row["level"]
     step_error, level_error = row["step_error"][prediction], row["level_error"][prediction]
