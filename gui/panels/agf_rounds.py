@@ -26,8 +26,8 @@ from gui.panels.base import (
     HeatMapImage,
     Panel,
     SteadyRange,
+    WrappedLabel,
     decade_range,
-    fix_text_height,
     nice_ceiling,
 )
 from gui.panels.line_widths import thin_in_window
@@ -55,6 +55,10 @@ DEFINITION = (
     "the same step; the text gives the neurons per dominant orbit of each."
 )
 MAP_LAYER = 0  # the heat maps show θ¹
+
+
+def _neurons(count: int) -> str:
+    return f"{count} neuron" + ("" if count == 1 else "s")
 
 
 class AgfRoundsPanel(Panel):
@@ -157,11 +161,9 @@ class AgfRoundsPanel(Panel):
             self.maps.append(image)
             self.map_plots.append(plot)
 
-        self.details = QLabel("")
-        self.details.setWordWrap(True)
+        self.details = WrappedLabel(3, 4)
         self.details.setObjectName("muted")
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        fix_text_height(self.details, 3)
         rounds_layout.addWidget(self.details)
         self.regime_label = ElidedLabel("")  # the closed form outside its regime, not the
         self.regime_label.setObjectName("muted")  # rounds: one line, the reasons as tooltip
@@ -318,7 +320,7 @@ class AgfRoundsPanel(Panel):
         verb = ("activated, no drop on" if not agf_round.dropped
                 else "fitted part of" if getattr(agf_round, "partial", False) else "learned")
         text = (f"<b>AGF (simulated) round {int(agf_round.round)}</b>: {verb} {orbits} "
-                f"({len(agf_round.neurons)} neuron(s)); loss "
+                f"({_neurons(len(agf_round.neurons))}); loss "
                 f"{float(agf_round.loss_before):.4g} → {float(agf_round.loss_after):.4g}")
         state = self.round_snapshot()
         if state is not None:

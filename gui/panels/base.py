@@ -331,6 +331,56 @@ def arrange_legend(legend: pg.LegendItem, columns: int) -> None:
     legend.updateSize()
 
 
+class WrappedLabel(QLabel):
+    """A word-wrapped label as tall as its text needs at its width, between
+    ``fewest`` and ``most`` lines: its height changes only when the number of lines does
+    (a new text of the same length never moves the layout around it), and text beyond
+    ``most`` lines is reachable through the tooltip."""
+
+    def __init__(self, fewest: int, most: int, parent=None) -> None:
+        from PyQt6.QtWidgets import QSizePolicy
+
+        super().__init__("", parent)
+        self.fewest, self.most = int(fewest), int(most)
+        self.setWordWrap(True)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self._lines = 0
+        self._fit()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self._fit()
+        self.setToolTip(text if self.lines_needed() > self.most else "")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit()
+
+    def lines_needed(self) -> int:
+        """Lines the text takes at the label's width."""
+        from PyQt6.QtGui import QTextDocument
+
+        if not self.text():
+            return 1
+        document = QTextDocument()
+        document.setDefaultFont(self.font())
+        document.setDocumentMargin(0)
+        if Qt.mightBeRichText(self.text()):
+            document.setHtml(self.text())
+        else:
+            document.setPlainText(self.text())
+        document.setTextWidth(max(self.contentsRect().width(), 1))
+        return max(1, round(document.size().height() / self.fontMetrics().lineSpacing()))
+
+    def _fit(self) -> None:
+        lines = min(self.most, max(self.fewest, self.lines_needed()))
+        if lines != self._lines:
+            self._lines = lines
+            self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 4)
+
+
 class ElidedLabel(QLabel):
     """A one-line label that ends in "…" when its text is wider than the label (a cut
     text could read as another value: "step 1" for step 1,500); the whole text is its

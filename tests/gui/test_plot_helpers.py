@@ -9,7 +9,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QColor, QImage
 
 from gui import theme
-from gui.panels.base import HeatMapImage, Panel, SteadyRange
+from gui.panels.base import HeatMapImage, Panel, SteadyRange, WrappedLabel
 
 
 def test_a_ceiling_is_kept_while_the_counts_wander_below_it(qtbot):
@@ -50,3 +50,27 @@ def test_heat_maps_are_kept_as_premultiplied_pictures_of_the_colour_map():
     assert image.qimage.format() == QImage.Format.Format_ARGB32_Premultiplied
     assert QColor(image.qimage.pixel(0, 0)).getRgb() == tuple(int(v) for v in lut[0])
     assert QColor(image.qimage.pixel(1, 0)).getRgb() == tuple(int(v) for v in lut[-1])
+
+
+def test_a_wrapped_label_is_as_tall_as_its_text_within_its_bounds(qtbot):
+    """Its height follows the lines its text takes at its width (never below the fewest,
+    never above the most, where the tooltip holds the whole text), and a new text of as
+    many lines leaves the height, and so the layout around it, as it was."""
+    label = WrappedLabel(2, 4)
+    qtbot.addWidget(label)
+    label.resize(240, 10)
+    line = label.fontMetrics().lineSpacing()
+    label.setText("short")
+    assert label.height() == 2 * line + 4 and not label.toolTip()
+    words = " ".join(["neurons per orbit"] * 6)
+    label.setText(words)
+    assert label.lines_needed() >= 3
+    expected = min(4, label.lines_needed())
+    assert label.height() == expected * line + 4
+    label.setText(words.replace("neurons", "neuronz"))
+    assert label.height() == expected * line + 4
+    label.setText(" ".join(["neurons per orbit"] * 40))
+    assert label.height() == 4 * line + 4
+    assert label.toolTip() == label.text()
+    label.resize(2000, label.height())
+    assert label.height() == 4 * line + 4 or label.lines_needed() < 4
