@@ -20,7 +20,9 @@ steps (at least ``SETTLE_STEPS``) the loss must have fallen by less than
 steepest such rate of the drop (the slow tail of the fit); and every neuron of norm
 ≥ ``ACTIVE_NORM`` must change its norm per step by less than ``SETTLE_GROWTH`` times the
 fastest relative growth at the drop's start (the neuron that started the drop has joined
-a fit, or stopped). The state is then handed back to the dormant flow: a neuron of norm
+a fit, or stopped); and no orbit still to learn may be partly fitted (its explained
+share between ``PARTLY_FITTED`` and 1/2: a matrix orbit of a random template is fitted
+in parts, and its neurons held half-way stay so). The state is then handed back to the dormant flow: a neuron of norm
 ≥ ``ACTIVE_NORM`` stays active and is held as it is (its output ∝ ρ³ is part of the
 fit); every other neuron is dormant again, with the direction and norm it has, mixed
 parts included, and follows its utility on the residual of the whole network (its own
@@ -75,6 +77,14 @@ STEP_TOLERANCE = 1e-4
 
 MAX_STEP_LENGTH = 64.0
 """Longest stretched step, in optimiser steps."""
+
+PARTLY_FITTED = 0.05
+"""... and no orbit still to learn may have more than this share of its power explained
+(and less than LEARNED): such an orbit is being fitted — a matrix orbit of a random
+template comes in parts, one plateau-like slowdown after each — and neurons held in the
+middle of its fit stay there (S4 random template seed 1: the first drop settled at step
+703 with [2,2] explained 0.45 and [2,1,1] 0.23; held so for the 133 steps of the plateau
+that followed, [3,1] came at step 6017 against gradient descent's 5130)."""
 
 CHECK_EVERY = 10
 """Steps between two readings of the orbits' explained shares inside a drop."""
@@ -247,10 +257,18 @@ class FlowStepper:
         return length
 
 
+def partly_fitted(shares: np.ndarray) -> bool:
+    """Whether an orbit's explained share (NaN: not read) lies in [PARTLY_FITTED, LEARNED)."""
+    with np.errstate(invalid="ignore"):
+        return bool(((shares >= PARTLY_FITTED) & (shares < LEARNED)).any())
+
+
 def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
                  most_steps: int) -> Drop:
     """The optimiser's flow (``FlowStepper``) on the whole network from step ``start``
-    until the drop settles (``SettleRule``) or ``most_steps`` steps were covered."""
+    until the drop settles (``SettleRule``) with no orbit partly fitted at the last
+    reading of the explained shares (``partly_fitted``), or ``most_steps`` steps were
+    covered."""
     stepper = FlowStepper(problem, theta)
     rule = SettleRule()
     learned: dict[int, float] = {}
@@ -262,7 +280,8 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
         norms = _norms(stepper.theta)
         rates = -np.einsum("lnm,lnm->m", stepper.flow, stepper.theta) / np.maximum(
             norms, 1e-300) ** 2
-        if rule.settled(covered, stepper.loss, norms, rates):
+        if rule.settled(covered, stepper.loss, norms, rates) and not partly_fitted(
+                checks[-1][1]):
             break
         checked = int(covered // CHECK_EVERY)
         covered += stepper.advance(most_steps - covered, norms)
