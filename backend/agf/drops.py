@@ -17,18 +17,18 @@ kept in float64):
 until the drop has settled. Over a window of the last ``SETTLE_WINDOW`` of the drop's
 steps (at least ``SETTLE_STEPS``) the loss must have fallen by less than
 ``SETTLE_SHARE`` of its value, or at a rate per step below ``SETTLE_PEAK`` times the
-steepest such rate of the drop (the slow tail of the fit); and every neuron of norm
-≥ ``ACTIVE_NORM`` must change its norm per step by less than ``SETTLE_GROWTH`` times the
+steepest such rate of the drop (the slow tail of the fit); and every neuron of norm ≥
+``ACTIVE_NORM`` must change its norm per step by less than ``SETTLE_GROWTH`` times the
 fastest relative growth at the drop's start (the neuron that started the drop has joined
 a fit, or stopped); and no orbit still to learn may be partly fitted (its explained
 share between ``PARTLY_FITTED`` and 1/2: a matrix orbit of a random template is fitted
-in parts, and its neurons held half-way stay so). The state is then handed back to the dormant flow: a neuron of norm
-≥ ``ACTIVE_NORM`` stays active and is held as it is (its output ∝ ρ³ is part of the
-fit); every other neuron is dormant again, with the direction and norm it has, mixed
-parts included, and follows its utility on the residual of the whole network (its own
-small output included, so that a neuron left on a fitted orbit sees no residual there).
-Each crossing of an orbit's explained share 1/2 inside a drop is the step at which that
-orbit is learned.
+in parts, and its neurons held half-way stay so). The state is then handed back to the
+dormant flow: a neuron of norm ≥ ``ACTIVE_NORM`` stays active and is held as it is (its
+output ∝ ρ³ is part of the fit); every other neuron is dormant again, with the direction
+and norm it has, mixed parts included, and follows its utility on the residual of the
+whole network (its own small output included, so that a neuron left on a fitted orbit
+sees no residual there). Each crossing of an orbit's explained share 1/2 inside a drop
+is the step at which that orbit is learned.
 """
 
 from __future__ import annotations
