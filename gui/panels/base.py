@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QImage, QPainter
+from PyQt6.QtGui import QImage, QPainter, QTextDocument
 from PyQt6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from pyqtgraph.graphicsItems.LegendItem import ItemSample
 
@@ -338,20 +338,17 @@ class WrappedLabel(QLabel):
     ``most`` lines is reachable through the tooltip."""
 
     def __init__(self, fewest: int, most: int, parent=None) -> None:
-        from PyQt6.QtWidgets import QSizePolicy
-
         super().__init__("", parent)
         self.fewest, self.most = int(fewest), int(most)
         self.setWordWrap(True)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self._lines = 0
         self._fit()
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        if text == self.text():
+            return
         super().setText(text)
         self._fit()
-        self.setToolTip(text if self.lines_needed() > self.most else "")
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
@@ -360,11 +357,9 @@ class WrappedLabel(QLabel):
 
     def lines_needed(self) -> int:
         """Lines the text takes at the label's width."""
-        from PyQt6.QtGui import QTextDocument
-
         if not self.text():
             return 1
-        document = QTextDocument()
+        document = QTextDocument()  # a fresh one lays out faster than a reused one
         document.setDefaultFont(self.font())
         document.setDocumentMargin(0)
         if Qt.mightBeRichText(self.text()):
@@ -375,10 +370,14 @@ class WrappedLabel(QLabel):
         return max(1, round(document.size().height() / self.fontMetrics().lineSpacing()))
 
     def _fit(self) -> None:
-        lines = min(self.most, max(self.fewest, self.lines_needed()))
+        """Take the height of the lines needed, within the bounds; the whole text as
+        tooltip where it needs more."""
+        needed = self.lines_needed()
+        lines = min(self.most, max(self.fewest, needed))
         if lines != self._lines:
             self._lines = lines
-            self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 4)
+            fix_text_height(self, lines)
+        self.setToolTip(self.text() if needed > self.most else "")
 
 
 class ElidedLabel(QLabel):
