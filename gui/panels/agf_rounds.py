@@ -90,7 +90,7 @@ class AgfRoundsPanel(Panel):
         self.next_button = QPushButton("▶")
         self.next_button.setToolTip("Next AGF round")
         self.next_button.clicked.connect(lambda: self.select_round(self.current + 1))
-        self.round_label = QLabel("no rounds yet")
+        self.round_label = ElidedLabel("no rounds yet")  # "round 1 o" would read as a value
         self.round_label.setMinimumWidth(1)  # it shortens before the window has to widen
         self.round_label.setSizePolicy(QSizePolicy.Policy.Ignored,
                                        QSizePolicy.Policy.Preferred)

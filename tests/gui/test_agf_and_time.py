@@ -66,6 +66,7 @@ def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
     assert panel.current == 1
     assert panel.round_snapshot() is panel.round_states[1]
     assert panel.round_label.text().startswith("round 2 of")
+    assert panel.round_label.toolTip() == panel.round_label.text()  # elided, not cut
     panel.previous_button.click()
     assert panel.current == 0
 
