@@ -92,7 +92,10 @@ def test_settings_apply_to_a_new_run(qtbot, window):
     config = window.context.config
     assert (config.width, config.activation, config.optimiser) == (20, "relu", "gd")
     assert (config.learning_rate, config.seed, config.momentum) == (0.2, 5, 0.5)
-    assert window.heatmaps.images[0].image.shape == (20, window.context.num_orbits)
+    # the context comes first; the heat map is drawn from the run's first report
+    shape = (20, window.context.num_orbits)
+    qtbot.waitUntil(lambda: window.heatmaps.images[0].image is not None
+                    and window.heatmaps.images[0].image.shape == shape, timeout=10000)
 
     form.lr_edit.setText("abc")
     assert form.apply() is None and "not a number" in form.problem.text()
