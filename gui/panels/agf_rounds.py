@@ -32,6 +32,7 @@ from gui.panels.base import (
 )
 from gui.panels.line_widths import thin_in_window
 from gui.panels.log_axis import DecadeAxis
+from gui.panels.orbit_axis import ColumnAxis
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -55,6 +56,7 @@ DEFINITION = (
     "the same step; the text gives the neurons per dominant orbit of each."
 )
 MAP_LAYER = 0  # the heat maps show θ¹
+COMPACT_HEIGHT = 150  # pixels of plots below which the loss plot drops its axis titles
 
 
 def _neurons(count: int) -> str:
@@ -120,7 +122,7 @@ class AgfRoundsPanel(Panel):
         self.pages.addTab(comparison_page, "Comparison with gradient descent")
         self.layout_.addWidget(self.pages, 1)
 
-        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas = _Canvas()
         self.canvas.setToolTip(DEFINITION)
         rounds_layout.addWidget(self.canvas, 1)
         self.plot = self.canvas.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
@@ -146,7 +148,8 @@ class AgfRoundsPanel(Panel):
         self.map_plots: list[pg.PlotItem] = []
         lut = theme.lookup_table("viridis")
         for column, name in enumerate(("AGF", "gradient descent"), start=1):
-            plot = self.canvas.addPlot(row=0, col=column)
+            plot = self.canvas.addPlot(row=0, col=column,
+                                       axisItems={"bottom": ColumnAxis(level_only=True)})
             plot.setTitle(theme.plot_title(f"{name}: θ¹ power"))
             plot.setMenuEnabled(False)
             plot.hideButtons()
@@ -160,6 +163,9 @@ class AgfRoundsPanel(Panel):
             self.canvas.ci.layout.setColumnStretchFactor(column, 1)
             self.maps.append(image)
             self.map_plots.append(plot)
+        self.map_plots[0].getAxis("bottom").share_layout(
+            [plot.getAxis("bottom") for plot in self.map_plots])
+        self.canvas.on_height = self._fit_to_height
 
         self.details = WrappedLabel(3, 4)
         self.details.setObjectName("muted")
@@ -180,14 +186,19 @@ class AgfRoundsPanel(Panel):
         self._history: Any = None
         self._update_buttons()
 
+    def _fit_to_height(self, height: int) -> None:
+        """Below COMPACT_HEIGHT pixels the loss plot drops its axis titles ("step",
+        "loss"; the canvas's tooltip says what is drawn) to give its curve the room."""
+        titled = height >= COMPACT_HEIGHT
+        if titled != self.plot.getAxis("bottom").label.isVisible():
+            self.plot.showLabel("bottom", titled)
+            self.plot.showLabel("left", titled)
+
     def set_context(self, context: RunContext) -> None:
         super().set_context(context)
-        labels = context.short_orbit_labels(6)
         k = context.num_orbits
-        stride = max(1, int(np.ceil(k / 4)))
         for plot in self.map_plots:
-            plot.getAxis("bottom").setTicks([[(i + 0.5, labels[i]) for i in range(0, k, stride)],
-                                             []])
+            plot.getAxis("bottom").set_labels(list(context.orbit_labels))
             plot.setXRange(0, k, padding=0)
             plot.setYRange(0, context.width, padding=0)
         self.x_range.reset()
@@ -377,3 +388,15 @@ class AgfRoundsPanel(Panel):
         self.comparison.show_rows(
             comparison_rows(self.context, self.rounds, history, self.simulated_drops),
             note=timing_scope(config)[1] if config is not None else "")
+
+
+class _Canvas(pg.GraphicsLayoutWidget):
+    """The rounds page's plots; tells ``on_height`` (once set) its height after every
+    resize."""
+
+    on_height = None
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self.on_height is not None:
+            self.on_height(self.height())

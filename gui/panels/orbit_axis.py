@@ -5,6 +5,8 @@ The labels stand level when every one fits its column; otherwise they turn a qua
 turn and stand upright in their column, cut to MAX_CHARACTERS with "…" (the full names
 are in the tooltips of the cells). Only when even upright labels are taller than a
 column is wide (a line of text per column) is every second, third… label left out.
+A ``level_only`` axis (a thumbnail too short for upright labels) never turns its labels:
+it leaves out every second, third… label as soon as level ones would touch.
 ``drawn_labels`` says what was drawn where, so tests can check that nothing is clipped.
 """
 
@@ -33,8 +35,9 @@ def abbreviate(label: str, limit: int = MAX_CHARACTERS) -> str:
 class ColumnAxis(pg.AxisItem):
     """Bottom axis of a map whose column i spans [i, i + 1) (see the module)."""
 
-    def __init__(self) -> None:
+    def __init__(self, level_only: bool = False) -> None:
         self.labels: list[str] = []
+        self.level_only = level_only
         self.peers: list[ColumnAxis] = [self]
         super().__init__("bottom")
         font = QFont()
@@ -98,6 +101,8 @@ class ColumnAxis(pg.AxisItem):
         if widest + GAP <= spacing and not rotated:
             return False, 1, line + OFFSET + 4
         spacing = max(spacing, 1e-6)
+        if self.level_only:
+            return False, math.ceil((widest + GAP) / spacing), line + OFFSET + 4
         # below a line per column, the end labels are pushed inside the axis by
         # (line − spacing)/2, and the next label drawn must still clear them
         stride = 1 if spacing >= line else math.ceil((1.5 * line - 0.5 * spacing) / spacing)
@@ -114,6 +119,10 @@ class ColumnAxis(pg.AxisItem):
         together = any(axis._choose_layout(axis._spacing())[0]
                        for axis in self.peers if not sip.isdeleted(axis) and axis.labels)
         rotated, stride, _height = self._choose_layout(abs(spacing), together)
+        if self.level_only:  # side by side maps leave out the same columns
+            stride = max([stride] + [axis._choose_layout(axis._spacing())[1]
+                                     for axis in self.peers
+                                     if not sip.isdeleted(axis) and axis.labels])
         self.rotated, self.stride = rotated, stride
         bounds = self.boundingRect()
         metrics = self._metrics()

@@ -63,6 +63,41 @@ def test_layout_fits_and_no_column_label_is_clipped(qtbot, size, group):
         window.worker.shutdown(2000)
 
 
+def test_agf_round_maps_label_their_columns_apart_and_the_loss_plot_keeps_its_curve(qtbot):
+    """The AGF rounds page at 1280x800 on C20 (11 orbits in a map a hundred pixels wide):
+    level labels that never touch, the same columns labelled under both maps; below
+    COMPACT_HEIGHT the loss plot gives its axis titles' room to the curve."""
+    from gui.panels.agf_rounds import COMPACT_HEIGHT
+
+    window = open_window(qtbot, (1280, 800), group="C20", width=32)
+    try:
+        window.docks["agf"].raise_()
+        panel = window.agf_panel
+        window.grab()
+        qtbot.wait(50)
+        window.grab()
+        axes = [plot.getAxis("bottom") for plot in panel.map_plots]
+        drawn = [axis.drawn_labels() for axis in axes]
+        assert drawn[0] and [t for t, _ in drawn[0]] == [t for t, _ in drawn[1]]
+        assert drawn[0][0][0] == "k=0" and not any(axis.rotated for axis in axes)
+        assert 1 < axes[0].stride < window.context.num_orbits
+        for labels, axis in zip(drawn, axes, strict=True):
+            bounds = axis.boundingRect().adjusted(-1, -1, 1, 1)
+            ordered = sorted((rect.left(), rect.right()) for _text, rect in labels)
+            assert all(bounds.contains(rect) for _text, rect in labels)
+            for (_l1, r1), (l2, _r2) in zip(ordered, ordered[1:], strict=False):
+                assert r1 <= l2 + 0.5, "labels overlap"
+        titles = [panel.plot.getAxis(side).label for side in ("bottom", "left")]
+        short = panel.canvas.height() < COMPACT_HEIGHT
+        assert all(title.isVisible() != short for title in titles)
+        panel.canvas.resize(panel.canvas.width(), COMPACT_HEIGHT - 40)
+        assert not any(title.isVisible() for title in titles)
+        panel.canvas.resize(panel.canvas.width(), COMPACT_HEIGHT + 40)
+        assert all(title.isVisible() for title in titles)
+    finally:
+        window.worker.shutdown(2000)
+
+
 @pytest.mark.parametrize("size", [(1024, 700), (1280, 800), (1600, 900)])
 def test_settings_dock_shows_every_field_whole(qtbot, size):
     from gui import theme
