@@ -188,7 +188,9 @@ def learned_step(steps: np.ndarray, fraction: np.ndarray, threshold: float = LEA
 
 
 def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
-    """The orbits learned by the run in the order they were learned, with their plateaus."""
+    """The orbits learned by the run in the order they were learned, with their plateaus
+    (read on no plateau that holds part of an orbit not yet learned: learned later, or
+    never within the run, as one singular component of a matrix orbit can be)."""
     plateaus = find_plateaus(run.steps, run.losses) if run.steps.size >= 3 else []
     keep = powered(run.template_power)
     found = []
@@ -199,10 +201,11 @@ def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:
         if step is not None:
             found.append((step, index, label))
     found.sort()
+    never = [i for i in np.flatnonzero(keep) if i not in {j for _, j, _ in found}]
     drops = []
     for position, (step, index, label) in enumerate(found):
         following = found[position + 1][0] if position + 1 < len(found) else math.inf
-        later = [i for _, i, _ in found[position + 1 :]]
+        later = [i for _, i, _ in found[position + 1 :]] + never
         level = _plateau_level(run, plateaus, step, following, later)
         drops.append(MeasuredDrop(label, run.orbit_dims[index], step, level))
     return drops

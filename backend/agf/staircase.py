@@ -21,6 +21,8 @@ import numpy as np
 
 from backend.errors import UserError
 
+FLATNESS_POWER = 4  # a point twice as steep as the flattest weighs 1/16 in its level
+
 
 @dataclass(frozen=True)
 class DetectedDrop:
@@ -113,10 +115,16 @@ def detect_drops(steps, losses, **options) -> list[DetectedDrop]:
 
 
 def flattest_level(steps, losses, start: float, stop: float) -> float:
-    """The loss where the curve is flattest (smallest |dL/ds|) between ``start`` and
-    ``stop``: the level of a plateau too short or too tilted for ``find_plateaus``, or
-    the last value reached by a curve still falling at the end of the run. NaN only when
-    no recorded step lies in [start, stop]."""
+    """The loss where the curve is flattest between ``start`` and ``stop``: the level of
+    a plateau too short or too tilted for ``find_plateaus``, or of a curve that creeps on
+    to the end of the run. On 201 points s_i evenly spread over [start, stop], with
+    ς_i = |dL/ds| averaged over 9 neighbours, it is the flatness-weighted mean
+
+        Σ_i w_i L(s_i) / Σ_i w_i,   w_i = (min_j ς_j / ς_i)^FLATNESS_POWER,
+
+    which is the plateau's value where there is one, and which two curves that agree at
+    every step read alike (the single flattest point of a slowly creeping tail jumps
+    between nearly equal minima). NaN only when no recorded step lies in [start, stop]."""
     steps = np.asarray(steps, dtype=np.float64)
     losses = np.asarray(losses, dtype=np.float64)
     inside = (steps >= start) & (steps <= stop) & np.isfinite(losses)
@@ -127,5 +135,7 @@ def flattest_level(steps, losses, start: float, stop: float) -> float:
     grid = np.linspace(max(start, steps[inside][0]), min(stop, steps[inside][-1]), 201)
     values = np.interp(grid, steps[inside], losses[inside])
     slope = np.abs(np.gradient(values, grid))
-    smooth = np.convolve(slope, np.ones(9) / 9.0, mode="same")
-    return float(values[int(np.argmin(smooth[4:-4])) + 4])
+    smooth = np.convolve(slope, np.ones(9) / 9.0, mode="same")[4:-4]
+    smooth = np.maximum(smooth, 1e-12 * max(float(smooth.max()), 1e-300))
+    weights = (smooth.min() / smooth) ** FLATNESS_POWER
+    return float(np.sum(weights * values[4:-4]) / np.sum(weights))

@@ -62,6 +62,21 @@ def test_the_level_is_not_read_from_a_plateau_that_holds_part_of_the_next_orbit(
     assert drops[1].level == pytest.approx(0.02, rel=1e-3)
 
 
+def test_the_level_is_not_read_where_an_orbit_never_learned_is_partly_fitted():
+    """k=2 is fitted to 0.45 of its power (one of its singular components) and never
+    passes one half: the plateau at 0.13 holds that part, so k=1's level is the plateau
+    before it, as it is for a run whose k=2 reaches one half a little later."""
+    steps, losses = staircase([1.0, 0.19, 0.13], [2000, 6000], 12000)
+    checkpoints = np.linspace(0, 11999, 121)
+    stalled = np.interp(checkpoints, [0, 5800, 6200, 12000], [0, 0, 0.45, 0.45])
+    explained = np.stack([np.full_like(checkpoints, np.nan),
+                          (checkpoints > 2000).astype(float), stalled], axis=1)
+    drops = comparison.measured_drops(run_of(steps, losses, checkpoints, explained,
+                                             [0.0, 5.0, 1.0]))
+    assert [d.orbit for d in drops] == ["k=1"]
+    assert drops[0].level == pytest.approx(0.19, rel=1e-3)
+
+
 def test_a_round_without_a_loss_drop_is_not_a_learned_round():
     weights = (np.zeros((1, 2)),) * 3
     flat = AgfRound(6, 100.0, ["k=±3"], [4], 0.1818, 0.1818, weights)

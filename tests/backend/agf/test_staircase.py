@@ -74,3 +74,20 @@ def test_flattest_level_reads_a_plateau_too_short_for_detection():
     curve = 2.0 - sum(0.5 / (1 + np.exp(-(steps - jump) / 10)) for jump in (1000, 1150))
     assert flattest_level(steps, curve, 1000, 1150) == pytest.approx(1.5, rel=1e-3)
     assert np.isnan(flattest_level(steps, curve, 5000, 6000))
+
+
+def test_flattest_level_reads_two_curves_that_agree_alike():
+    """A tail that creeps on to the end of the run, nearly as flat at steps 6000 and
+    10 000: a second curve within 0.05 % of the first is flattest at the other place,
+    where the loss is 10 % lower, yet the two readings agree within 0.3 %."""
+    steps = np.arange(3000, 12001, dtype=np.float64)
+    near, far = (np.exp(-((steps - centre) / 800) ** 2) for centre in (6000, 10000))
+    first = 0.4 - np.cumsum(1e-5 * (1.2 - near - 0.998 * far))
+    second = first + np.cumsum(4e-8 * far)  # a little flatter at 10 000
+    assert np.max(np.abs(second / first - 1)) < 5e-4
+    flattest = [int(np.argmin(np.abs(np.gradient(c)))) for c in (first, second)]
+    assert steps[flattest] == pytest.approx([6000, 10000], abs=50)  # one point jumps
+    assert first[flattest[1]] < 0.92 * first[flattest[0]]
+    levels = [flattest_level(steps, c, 3000, 12000) for c in (first, second)]
+    assert levels[0] == pytest.approx(levels[1], rel=3e-3)
+    assert first[flattest[1]] < levels[0] < first[flattest[0]]
