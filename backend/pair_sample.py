@@ -27,6 +27,15 @@ def sampled_label(name: str, sampled_pairs: int) -> str:
     return f"{name}, {sampled_pairs} sampled pairs" if sampled_pairs else name
 
 
+def sampled_label_forms(name: str, sampled_pairs: int) -> list[str]:
+    """``sampled_label`` and shorter forms of it, longest first, for an axis too short
+    for the whole: "accuracy, 4096 sampled pairs", "accuracy (4096 pairs)", "accuracy…"
+    (the last says that there is more, which a tooltip then gives)."""
+    if not sampled_pairs:
+        return [name]
+    return [sampled_label(name, sampled_pairs), f"{name} ({sampled_pairs} pairs)", f"{name}…"]
+
+
 def answers_label(pairs_per_cell: int) -> str:
     """The answer table's label: "answers" (every pair) or "answers, 4 sampled pairs per
     cell"."""

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PyQt6.QtWidgets import QLabel
 
 from gui import theme
-from gui.panels.base import Panel, SteadyRange, fix_text_height
+from gui.panels.base import Panel, SteadyRange, fit_axis_label, fix_text_height
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -71,7 +71,7 @@ class AlignmentPanel(Panel):
             plot.hideButtons()
             plot.setMouseEnabled(x=False, y=False)
             plot.setXRange(0, 1, padding=0.02)
-            plot.setLabel("left", "neurons")
+            fit_axis_label(plot.getAxis("left"), ["neurons"])
         self.rank_y_range = SteadyRange(self.rank_plot, "y")
         self.align_y_range = SteadyRange(self.align_plot, "y")
         self.rank_curves = []

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6 import sip
 from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QImage, QPainter, QTextDocument
+from PyQt6.QtGui import QFontMetricsF, QImage, QPainter, QTextDocument
 from PyQt6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from pyqtgraph.graphicsItems.LegendItem import ItemSample
 
@@ -78,7 +79,7 @@ class Panel(QWidget):
         margins[1] = max(margins[1], TOP_LABEL_ROOM)
         item.layout.setContentsMargins(*margins)
         if left:
-            item.setLabel("left", left)
+            fit_axis_label(item.getAxis("left"), [left])
         if bottom:
             item.setLabel("bottom", bottom)
         return item
@@ -250,6 +251,35 @@ def fix_text_height(label, lines: int) -> None:
     label.setFixedHeight(height)
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
     label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+
+
+def fit_axis_label(axis: pg.AxisItem, forms: list[str]) -> None:
+    """Title ``axis`` with the longest of ``forms`` (longest first) that fits its length,
+    now and after every resize, or with none where none fits (the legend and ticks
+    remain), the first in full as the axis's tooltip when it is not shown whole: a title
+    longer than a short plot is cut at both ends ("power, 4096 sample")."""
+    axis.fitted_forms = list(forms)
+    if not getattr(axis, "fits_its_label", False):
+        axis.geometryChanged.connect(lambda: _refit_axis_label(axis))
+        axis.fits_its_label = True
+    _refit_axis_label(axis)
+
+
+def _refit_axis_label(axis: pg.AxisItem) -> None:
+    if sip.isdeleted(axis) or sip.isdeleted(axis.label):  # a geometry change as it goes
+        return
+    forms = axis.fitted_forms
+    rect = axis.geometry()
+    room = rect.height() if axis.orientation in ("left", "right") else rect.width()
+    metrics = QFontMetricsF(axis.label.font())
+    chosen = next((form for form in forms if metrics.horizontalAdvance(form) + 8 <= room),
+                  None)
+    if chosen is None:
+        if axis.label.isVisible():
+            axis.showLabel(False)
+    elif axis.labelText != chosen or not axis.label.isVisible():
+        axis.setLabel(chosen)
+    axis.setToolTip("" if chosen == forms[0] else forms[0])
 
 
 def fix_text_width(label) -> None:

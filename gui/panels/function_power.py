@@ -8,12 +8,13 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
-from backend.pair_sample import sampled_label
+from backend.pair_sample import sampled_label_forms
 from gui import theme
 from gui.panels.base import (
     LegendAbove,
     Panel,
     SteadyRange,
+    fit_axis_label,
     set_step_axis_log,
     step_coordinates,
     step_position,
@@ -89,8 +90,8 @@ class FunctionPowerPanel(Panel):
         super().show_snapshot(snapshot)
         if snapshot is None or self.context is None:
             return
-        self.plot.getPlotItem().setLabel(
-            "left", sampled_label("power", getattr(snapshot, "sampled_pairs", 0)))
+        fit_axis_label(self.plot.getPlotItem().getAxis("left"), sampled_label_forms(
+            "power", getattr(snapshot, "sampled_pairs", 0)))
         template = np.asarray(snapshot.template_power, dtype=float)
         for line, orbit in zip(self.targets, self.orbits, strict=True):
             line.setPos(float(template[orbit]))

@@ -8,13 +8,14 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
-from backend.pair_sample import sampled_label
+from backend.pair_sample import sampled_label_forms
 from gui import theme
 from gui.panels.base import (
     LegendAbove,
     Panel,
     SteadyRange,
     decade_range,
+    fit_axis_label,
     set_step_axis_log,
     step_coordinates,
     step_position,
@@ -141,7 +142,7 @@ class LossPanel(Panel):
         super().__init__(parent)
         item = self.add_main_plot(DEFINITION)
         item.setAxisItems({"left": DecadeAxis("left")})
-        item.setLabel("left", "loss")
+        fit_axis_label(item.getAxis("left"), ["loss"])
         item.setLogMode(x=False, y=True)
         item.vb.setLimits(minYRange=0.3)  # at least a third of a decade: plateaus look flat
         item.showAxis("right")
@@ -159,7 +160,7 @@ class LossPanel(Panel):
         self.accuracy_box = pg.ViewBox()
         item.scene().addItem(self.accuracy_box)
         item.getAxis("right").linkToView(self.accuracy_box)
-        item.getAxis("right").setLabel("accuracy")
+        fit_axis_label(item.getAxis("right"), ["accuracy"])
         # three ticks: six would run together in a plot a few lines high
         item.getAxis("right").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
         self.accuracy_box.setXLink(item)
@@ -399,8 +400,8 @@ class LossPanel(Panel):
     def show_snapshot(self, snapshot: Any) -> None:
         super().show_snapshot(snapshot)
         if snapshot is not None:
-            self.plot.getPlotItem().getAxis("right").setLabel(
-                sampled_label("accuracy", getattr(snapshot, "sampled_pairs", 0)))
+            fit_axis_label(self.plot.getPlotItem().getAxis("right"), sampled_label_forms(
+                "accuracy", getattr(snapshot, "sampled_pairs", 0)))
 
     def show_history(self, history: Any, step: int | None = None) -> None:
         steps, losses = history.loss_curve(step)

@@ -14,6 +14,7 @@ from gui.panels.base import (
     LegendAbove,
     Panel,
     SteadyRange,
+    fit_axis_label,
     fix_text_height,
     fix_text_width,
     nice_ceiling,
@@ -60,7 +61,8 @@ class NeuronInspectorPanel(Panel):
         self.canvas.setToolTip(DEFINITION)
         self.layout_.addWidget(self.canvas, 1)
         self.race_plot = self.canvas.addPlot(row=0, col=0)
-        self.race_plot.setLabel("left", "orbit power")  # the title row holds its legend
+        fit_axis_label(self.race_plot.getAxis("left"), ["orbit power", "power"])  # the
+        # title row holds its legend
         self.race_legend = LegendAbove(self.race_plot)
         self.race_plot.setLabel("bottom", "step")
         self.race_plot.setYRange(0, 1.02, padding=0)

@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QToolTi
 
 from backend.dormancy import DORMANT_SHARE, dormant_neurons
 from gui import theme
-from gui.panels.base import HeatMapImage, Panel, fix_text_width
+from gui.panels.base import HeatMapImage, Panel, fit_axis_label, fix_text_width
 from gui.panels.orbit_axis import ColumnAxis
 from gui.run_context import RunContext
 
@@ -73,7 +73,7 @@ class PowerHeatmapsPanel(Panel):
             plot.invertY(True)
             plot.getAxis("bottom").setStyle(tickTextOffset=2)
             if layer == 0:
-                plot.setLabel("left", "neuron (sorted)")
+                fit_axis_label(plot.getAxis("left"), ["neuron (sorted)", "neuron"])
             else:
                 plot.getAxis("left").setStyle(showValues=False)
                 plot.setYLink(self.plots[0])

@@ -12,6 +12,7 @@ from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
 from backend.sweeps.report import SweepResults, by_key, by_two_keys
 from gui import theme
+from gui.panels.base import fit_axis_label
 
 
 def _positions(values: list[object]) -> tuple[np.ndarray, list[tuple[float, str]] | None]:
@@ -67,7 +68,7 @@ class SweepPlot(QWidget):
         axis = self.plot.getAxis("bottom")
         axis.setTicks([ticks] if ticks is not None else None)
         self.plot.setLabel("bottom", key)
-        self.plot.setLabel("left", f"{column} (mean ± std)")
+        fit_axis_label(self.plot.getAxis("left"), [f"{column} (mean ± std)", column])
         self.plot.setLogMode(False, False)
         self.plot.autoRange()
 
@@ -101,5 +102,6 @@ class SweepPlot(QWidget):
         self.plot.getAxis("bottom").setTicks([[(i + 0.5, str(v)) for i, v in enumerate(rows)]])
         self.plot.getAxis("left").setTicks([[(j + 0.5, str(v)) for j, v in enumerate(columns)]])
         self.plot.setLabel("bottom", first)
-        self.plot.setLabel("left", f"{second}   (colour: mean {column})")
+        fit_axis_label(self.plot.getAxis("left"),
+                       [f"{second}   (colour: mean {column})", second])
         self.plot.autoRange()

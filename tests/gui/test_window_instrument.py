@@ -98,6 +98,40 @@ def test_agf_round_maps_label_their_columns_apart_and_the_loss_plot_keeps_its_cu
         window.worker.shutdown(2000)
 
 
+def test_sampled_figures_title_their_axes_with_what_fits(qtbot):
+    """S5 on the exact path estimates accuracy and learned-function power on a sample
+    of 4096 of its 14 400 pairs: each axis says so in the longest form that fits its
+    length, or not at all (never cut at both ends), the whole sentence in its tooltip;
+    a larger window gets a longer form."""
+    from PyQt6.QtGui import QFontMetricsF
+
+    window = open_window(qtbot, (1024, 700), group="S5", width=16, step_path="exact",
+                         loss="mse", activation="square")
+    try:
+        window.docks["function_power"].raise_()
+        axes = {"accuracy": window.loss_panel.plot.getPlotItem().getAxis("right"),
+                "power": window.function_panel.plot.getPlotItem().getAxis("left")}
+
+        def shown():
+            window.grab()
+            qtbot.wait(50)
+            for name, axis in axes.items():
+                room = axis.geometry().height()
+                text = axis.labelText if axis.label.isVisible() else ""
+                assert text.startswith(name) or not text, text
+                assert QFontMetricsF(axis.label.font()).horizontalAdvance(text) <= room, text
+                whole = f"{name}, 4096 sampled pairs"
+                assert axis.toolTip() == ("" if text == whole else whole)
+            return [axis.labelText if axis.label.isVisible() else "" for axis in axes.values()]
+
+        small = shown()
+        window.resize(1920, 1080)
+        large = shown()
+        assert any(len(b) > len(a) for a, b in zip(small, large, strict=True))
+    finally:
+        window.worker.shutdown(2000)
+
+
 @pytest.mark.parametrize("size", [(1024, 700), (1280, 800), (1600, 900)])
 def test_settings_dock_shows_every_field_whole(qtbot, size):
     from gui import theme
