@@ -8,7 +8,12 @@ import torch
 from backend.config import ConfigError, RunConfig, key_help
 from backend.groups.spec import parse_group
 from backend.memory_estimate import check_memory, fixed_bytes, gram_bytes
-from backend.pair_sample import SAMPLED_PAIRS, metric_pair_sample, sampled_label
+from backend.pair_sample import (
+    SAMPLED_PAIRS,
+    metric_pair_sample,
+    sampled_label,
+    sampled_label_forms,
+)
 from backend.spectral import SpectralTools
 from backend.training.quadratic_path import TripleCorrelation, gather_triple_correlation
 from backend.training.step_path import choose_step_path, exact_path_obstacles
@@ -281,6 +286,10 @@ def test_the_pair_sample_is_fixed_and_small_groups_use_every_pair():
     assert metric_pair_sample(60, 0) is None
     assert sampled_label("accuracy", 4096) == "accuracy, 4096 sampled pairs"
     assert sampled_label("accuracy", 0) == "accuracy"
+    forms = sampled_label_forms("power", 4096)
+    assert forms[0] == sampled_label("power", 4096) and forms[-1] == "power…"
+    assert [len(f) for f in forms] == sorted((len(f) for f in forms), reverse=True)
+    assert sampled_label_forms("power", 0) == ["power"]
 
 
 def test_small_groups_keep_exact_metrics_on_the_exact_path():
