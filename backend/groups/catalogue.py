@@ -8,6 +8,7 @@ SL(2, 3), and direct products of any of them.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from functools import partial
 
@@ -98,7 +99,7 @@ def _check_degree(n: int, symbol: str) -> None:
     if n < 1:
         raise GroupError(f"{symbol}{n} is not a group; use {symbol}n with 1 <= n <= 6")
     if n > MAX_PERMUTATION_DEGREE:
-        order = int(np.prod(np.arange(1, n + 1)) // (2 if symbol == "A" and n > 1 else 1))
+        order = math.factorial(n) // (2 if symbol == "A" else 1)  # exact: no int64 wrap
         check_order(order, f"{symbol}{n}")
 
 

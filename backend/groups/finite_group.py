@@ -40,8 +40,9 @@ def check_order(order: int, what: str) -> None:
     if order < 1:
         raise GroupError(f"{what} would have order {order}; a group needs at least one element")
     if order > MAX_ORDER:
+        size = f"{order}" if order < 10**12 else f"about {float(order):.1e}"
         raise GroupError(
-            f"{what} has order {order}, which is too large: {ORDER_LIMIT_REASON}. "
+            f"{what} has order {size}, which is too large: {ORDER_LIMIT_REASON}. "
             "Choose a smaller group."
         )
 

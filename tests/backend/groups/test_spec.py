@@ -51,6 +51,8 @@ def test_permutation_composition_convention():
         ("C1001", f"order 1001, which is too large: groups of order at most {MAX_ORDER}"),
         ("S7", "order 5040, which is too large"),
         ("A7", "order 2520, which is too large"),
+        ("S99", "S99 has order about 9.3e+155, which is too large"),  # no int64 wrap
+        ("A21", "A21 has order about 2.6e+19, which is too large"),
         ("D600", "order 1200"),
         ("C40xC40", "order 1600"),
         ("C6:C4", "C6:C4 does not exist"),
