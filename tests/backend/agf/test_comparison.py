@@ -8,6 +8,7 @@ import pytest
 from backend.agf import comparison
 from backend.agf.orbit_fit import explained_fraction, powered
 from backend.agf.simulation import AgfRound
+from backend.agf.staircase import find_plateaus
 
 
 def staircase(levels, drops, total):
@@ -75,6 +76,29 @@ def test_the_level_is_not_read_where_an_orbit_never_learned_is_partly_fitted():
                                              [0.0, 5.0, 1.0]))
     assert [d.orbit for d in drops] == ["k=1"]
     assert drops[0].level == pytest.approx(0.19, rel=1e-3)
+
+
+def test_without_a_plateau_the_level_is_read_before_the_next_orbit_comes_in():
+    """After k=1 the loss never rests: a shoulder at step 2300, then a fall as k=2 comes
+    in, slowest near step 7000 where k=2 is already 30 % fitted. The level of k=1 is the
+    shoulder's, not the flatter stretch that holds part of k=2."""
+    steps = np.arange(12000, dtype=np.float64)
+    slope = np.where((steps > 2000) & (steps < 9000),
+                     6e-5 - 3e-5 * np.exp(-((steps - 2300) / 100) ** 2)
+                     - 5e-5 * np.exp(-((steps - 7000) / 300) ** 2), 0.0)
+    losses = (1.0 - 0.25 * (1 + np.tanh((steps - 2000) / 20.0)) - np.cumsum(slope)
+              - 0.05 * (1 + np.tanh((steps - 9000) / 20.0)))
+    assert not [p for p in find_plateaus(steps, losses) if 2000 < p.end and p.start < 9000]
+    checkpoints = np.linspace(0, 11999, 121)
+    second = np.interp(checkpoints, [0, 2400, 3000, 8900, 9100, 12000],
+                       [0, 0, 0.3, 0.4, 1.0, 1.0])
+    explained = np.stack([np.full_like(checkpoints, np.nan),
+                          (checkpoints > 2000).astype(float), second], axis=1)
+    drops = comparison.measured_drops(run_of(steps, losses, checkpoints, explained,
+                                             [0.0, 5.0, 1.0]))
+    assert [d.orbit for d in drops] == ["k=1", "k=2"]
+    assert drops[0].level == pytest.approx(losses[2300], rel=0.01)
+    assert drops[0].level > losses[7000] + 0.2
 
 
 def test_a_round_without_a_loss_drop_is_not_a_learned_round():
