@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.agf.orbit_fit import explained_fraction, powered
+from backend.agf.orbit_fit import PURE_FRACTION, explained_fraction, powered
 from backend.agf.simulation import AgfResult
 from backend.agf.staircase import find_plateaus, flattest_level
 from backend.agf.theory import PredictedDrop
@@ -35,8 +35,6 @@ LEARNED_FRACTION = 0.5
 VANISHED_LEVEL = 0.01
 """A measured level below this share of the initial loss counts as the end of the
 staircase: its error is taken relative to the drop into it."""
-PURE_FRACTION = 0.1
-"""A plateau is an orbit's level while every orbit learned later is fitted below this."""
 
 LEVEL_TARGET = 0.02
 """A predicted level within this relative error of gradient descent's counts as met."""

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+PURE_FRACTION = 0.1
+"""A stretch of the loss curve is an orbit's level while every orbit not yet learned is
+fitted below this share (comparison._plateau_level, drops.drop_rounds)."""
+
 ZERO_POWER = 1e-9
 """An orbit whose template power is below this share of ‖t‖² has none."""
 

@@ -79,6 +79,28 @@ def test_a_drop_with_two_orbits_gives_two_rounds_with_their_own_plateaus():
     assert rounds[1][3] == pytest.approx(losses[-1])
 
 
+def test_a_round_level_is_read_before_the_next_orbit_comes_in():
+    """After orbit a is learned (step 1100) the loss has a shoulder near 1150, then
+    falls as b is fitted, slowest near 1400 where b is already 30 % explained: a's
+    round ends at the shoulder's loss, as the comparison reads its level."""
+    steps = np.arange(600.0)
+    slope = np.where(steps > 100, 1e-3 - 7e-4 * np.exp(-((steps - 150) / 15) ** 2)
+                     - 9e-4 * np.exp(-((steps - 400) / 40) ** 2), 0.0)
+    losses = 2.0 - 0.5 * (1 + np.tanh((steps - 100) / 5.0)) - np.cumsum(slope)
+    nan = np.nan
+    checks = [(1000.0, np.array([0.0, 0.0])), (1100.0, np.array([0.6, 0.0])),
+              (1120.0, np.array([nan, 0.02])), (1140.0, np.array([nan, 0.05])),
+              (1170.0, np.array([nan, 0.12])), (1400.0, np.array([nan, 0.3])),
+              (1500.0, np.array([1.0, 0.6])), (1600.0, np.array([1.0, 1.0]))]
+    drop = drops.Drop(theta=np.zeros((3, 2, 1)), steps=600, loss_before=float(losses[0]),
+                      loss_after=float(losses[-1]), learned_at={0: 1100.0, 1: 1500.0},
+                      losses=losses, checks=checks)
+    rounds = drops.drop_rounds(drop, 1000.0, "starter", ["a", "b"])
+    assert [r[0] for r in rounds] == [["a"], ["b"]]
+    assert rounds[0][3] == pytest.approx(losses[150], abs=0.01)
+    assert rounds[0][3] > losses[400] + 0.1
+
+
 def test_a_drop_without_learned_orbit_is_one_round_at_its_end():
     drop = drops.Drop(theta=np.zeros((3, 2, 1)), steps=80, loss_before=1.0, loss_after=0.99,
                       learned_at={}, losses=np.linspace(1.0, 0.99, 80),
