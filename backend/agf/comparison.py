@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.agf.orbit_fit import PURE_FRACTION, explained_fraction, powered
+from backend.agf.orbit_fit import PURE_FRACTION, explained_fraction, powered, pure_until
 from backend.agf.simulation import AgfResult
 from backend.agf.staircase import find_plateaus, flattest_level
 from backend.agf.theory import PredictedDrop
@@ -214,7 +214,7 @@ def _plateau_level(run: GradientDescentRun, plateaus, step: float, following: fl
     """The loss plateau after an orbit learned at ``step``: the last plateau before
     ``following`` on which the ``later`` orbits are fitted below PURE_FRACTION; failing
     that the first plateau after ``step``, or the flattest stretch of the curve from
-    ``step`` until a later orbit is fitted to PURE_FRACTION (``_pure_until``)."""
+    ``step`` until a later orbit is fitted to PURE_FRACTION (``pure_until``)."""
     after = [p for p in plateaus if p.end > step and p.start < following]
     pure = [p for p in after if _later_fit(run, 0.5 * (max(p.start, step) + p.end), later)
             < PURE_FRACTION]
@@ -223,22 +223,8 @@ def _plateau_level(run: GradientDescentRun, plateaus, step: float, following: fl
     if after:
         return after[0].level
     stop = min(following, run.steps[-1])
-    return flattest_level(run.steps, run.losses, step, _pure_until(run, step, stop, later))
-
-
-def _pure_until(run: GradientDescentRun, step: float, stop: float, later: list[int]) -> float:
-    """The first checkpoint after ``step`` at which an orbit of ``later`` is fitted to
-    PURE_FRACTION or more (the curve beyond it falls as that orbit comes in, which is
-    not this orbit's level), or ``stop``; ``stop`` too where that leaves no checkpoint
-    after ``step`` to read."""
-    inside = (run.checkpoint_steps > step) & (run.checkpoint_steps <= stop)
-    if not later or not inside.any():
-        return stop
-    fitted = np.nan_to_num(run.explained[inside][:, later]).max(axis=1) >= PURE_FRACTION
-    if not fitted.any():
-        return stop
-    first = int(np.argmax(fitted))
-    return float(run.checkpoint_steps[inside][first]) if first > 0 else stop
+    until = pure_until(run.checkpoint_steps, run.explained, step, stop, later)
+    return flattest_level(run.steps, run.losses, step, until)
 
 
 def _later_fit(run: GradientDescentRun, step: float, later: list[int]) -> float:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.agf import simulation, staircase
-from backend.agf.orbit_fit import PURE_FRACTION
+from backend.agf.orbit_fit import pure_until
 from backend.agf.simulation import AgfProblem, AgfResult, AgfRound
 
 START_OUTPUT = 0.3
@@ -323,7 +323,9 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
                  drop.shares[start + drop.steps])]
     crossings = sorted(set(drop.learned_at.values()))
     steps = start + (np.arange(drop.losses.size) if drop.times is None else drop.times)
-    end_shares = drop.checks[-1][1]
+    reading_steps = np.array([reading for reading, _ in drop.checks])
+    readings = np.stack([shares for _, shares in drop.checks])
+    end_shares = readings[-1]
     never = [int(i) for i in np.flatnonzero(np.isfinite(end_shares) & (end_shares < LEARNED))]
     rounds = []
     before = drop.loss_before
@@ -331,7 +333,7 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
         orbits = [labels[i] for i, s in sorted(drop.learned_at.items()) if s == step]
         if position + 1 < len(crossings):
             later = [i for i, s in drop.learned_at.items() if s > step] + never
-            stop = _pure_until(drop.checks, step, crossings[position + 1], later)
+            stop = pure_until(reading_steps, readings, step, crossings[position + 1], later)
             after = staircase.flattest_level(steps, drop.losses, step, stop)
             shares = drop.shares[step]
         else:
@@ -339,19 +341,6 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
         rounds.append((orbits, step, before, after, shares))
         before = after
     return rounds
-
-
-def _pure_until(checks: list[tuple[float, np.ndarray]], step: float, stop: float,
-                later: list[int]) -> float:
-    """The first reading after ``step`` (before ``stop``) at which an orbit of ``later``
-    is explained PURE_FRACTION or more, or ``stop``: the loss beyond it falls as that
-    orbit comes in and is not the level of the orbits learned at ``step``; ``stop`` too
-    where that is the very first reading (the rule of ``comparison._pure_until``)."""
-    readings = [(reading, shares) for reading, shares in checks if step < reading <= stop]
-    for position, (reading, shares) in enumerate(readings):
-        if later and np.nan_to_num(np.asarray(shares)[later]).max() >= PURE_FRACTION:
-            return reading if position > 0 else stop
-    return stop
 
 
 class CurveRecorder:

@@ -13,7 +13,7 @@ import numpy as np
 
 PURE_FRACTION = 0.1
 """A stretch of the loss curve is an orbit's level while every orbit not yet learned is
-fitted below this share (comparison._plateau_level, drops.drop_rounds)."""
+fitted below this share (``pure_until``; comparison._plateau_level, drops.drop_rounds)."""
 
 ZERO_POWER = 1e-9
 """An orbit whose template power is below this share of ‖t‖² has none."""
@@ -39,3 +39,19 @@ def only_listed(shares: np.ndarray, orbits=None) -> np.ndarray:
     listed = np.zeros(shares.shape, dtype=bool)
     listed[np.asarray(orbits, dtype=np.int64)] = True
     return np.where(listed, shares, np.nan)
+
+
+def pure_until(reading_steps: np.ndarray, shares: np.ndarray, step: float, stop: float,
+               later: list[int]) -> float:
+    """Where the level of an orbit learned at ``step`` can be read up to: the first
+    reading in (step, stop] at which an orbit of ``later`` (not yet learned) is explained
+    PURE_FRACTION or more — beyond it the loss falls as that orbit comes in — or
+    ``stop`` where there is none, or where it is the very first reading (no stretch
+    left to read). ``shares`` (readings × orbits) may hold NaN for orbits not read."""
+    reading_steps = np.asarray(reading_steps, dtype=np.float64)
+    inside = (reading_steps > step) & (reading_steps <= stop)
+    if not later or not inside.any():
+        return stop
+    fitted = np.nan_to_num(np.asarray(shares)[inside][:, later]).max(axis=1) >= PURE_FRACTION
+    first = int(np.argmax(fitted))
+    return float(reading_steps[inside][first]) if fitted.any() and first > 0 else stop

@@ -56,7 +56,7 @@ DEFINITION = (
     "the same step; the text gives the neurons per dominant orbit of each."
 )
 MAP_LAYER = 0  # the heat maps show θ¹
-COMPACT_HEIGHT = 150  # pixels of plots below which the loss plot drops its axis titles
+COMPACT_HEIGHT = 150  # pixels of loss plot below which it drops its axis titles
 
 
 def _neurons(count: int) -> str:
@@ -122,7 +122,7 @@ class AgfRoundsPanel(Panel):
         self.pages.addTab(comparison_page, "Comparison with gradient descent")
         self.layout_.addWidget(self.pages, 1)
 
-        self.canvas = _Canvas()
+        self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setToolTip(DEFINITION)
         rounds_layout.addWidget(self.canvas, 1)
         self.plot = self.canvas.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
@@ -165,7 +165,7 @@ class AgfRoundsPanel(Panel):
             self.map_plots.append(plot)
         self.map_plots[0].getAxis("bottom").share_layout(
             [plot.getAxis("bottom") for plot in self.map_plots])
-        self.canvas.on_height = self._fit_to_height
+        self.plot.geometryChanged.connect(self._fit_to_height)
 
         self.details = WrappedLabel(3, 4)
         self.details.setObjectName("muted")
@@ -186,10 +186,10 @@ class AgfRoundsPanel(Panel):
         self._history: Any = None
         self._update_buttons()
 
-    def _fit_to_height(self, height: int) -> None:
+    def _fit_to_height(self) -> None:
         """Below COMPACT_HEIGHT pixels the loss plot drops its axis titles ("step",
         "loss"; the canvas's tooltip says what is drawn) to give its curve the room."""
-        titled = height >= COMPACT_HEIGHT
+        titled = self.plot.geometry().height() >= COMPACT_HEIGHT
         if titled != self.plot.getAxis("bottom").label.isVisible():
             self.plot.showLabel("bottom", titled)
             self.plot.showLabel("left", titled)
@@ -388,15 +388,3 @@ class AgfRoundsPanel(Panel):
         self.comparison.show_rows(
             comparison_rows(self.context, self.rounds, history, self.simulated_drops),
             note=timing_scope(config)[1] if config is not None else "")
-
-
-class _Canvas(pg.GraphicsLayoutWidget):
-    """The rounds page's plots; tells ``on_height`` (once set) its height after every
-    resize."""
-
-    on_height = None
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
-        if self.on_height is not None:
-            self.on_height(self.height())

@@ -253,15 +253,18 @@ def fix_text_height(label, lines: int) -> None:
     label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
 
 
+TITLE_MARGIN = 8  # pixels an axis title leaves free along its axis
+
+
 def fit_axis_label(axis: pg.AxisItem, forms: list[str]) -> None:
     """Title ``axis`` with the longest of ``forms`` (longest first) that fits its length,
     now and after every resize, or with none where none fits (the legend and ticks
     remain), the first in full as the axis's tooltip when it is not shown whole: a title
     longer than a short plot is cut at both ends ("power, 4096 sample")."""
+    first_time = not hasattr(axis, "fitted_forms")
     axis.fitted_forms = list(forms)
-    if not getattr(axis, "fits_its_label", False):
+    if first_time:
         axis.geometryChanged.connect(lambda: _refit_axis_label(axis))
-        axis.fits_its_label = True
     _refit_axis_label(axis)
 
 
@@ -272,8 +275,8 @@ def _refit_axis_label(axis: pg.AxisItem) -> None:
     rect = axis.geometry()
     room = rect.height() if axis.orientation in ("left", "right") else rect.width()
     metrics = QFontMetricsF(axis.label.font())
-    chosen = next((form for form in forms if metrics.horizontalAdvance(form) + 8 <= room),
-                  None)
+    chosen = next((form for form in forms
+                   if metrics.horizontalAdvance(form) + TITLE_MARGIN <= room), None)
     if chosen is None:
         if axis.label.isVisible():
             axis.showLabel(False)

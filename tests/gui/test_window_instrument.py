@@ -88,7 +88,7 @@ def test_agf_round_maps_label_their_columns_apart_and_the_loss_plot_keeps_its_cu
             for (_l1, r1), (l2, _r2) in zip(ordered, ordered[1:], strict=False):
                 assert r1 <= l2 + 0.5, "labels overlap"
         titles = [panel.plot.getAxis(side).label for side in ("bottom", "left")]
-        short = panel.canvas.height() < COMPACT_HEIGHT
+        short = panel.plot.geometry().height() < COMPACT_HEIGHT
         assert all(title.isVisible() != short for title in titles)
         panel.canvas.resize(panel.canvas.width(), COMPACT_HEIGHT - 40)
         assert not any(title.isVisible() for title in titles)

@@ -192,3 +192,17 @@ def test_simulated_level_skips_a_round_holding_part_of_the_next_orbit():
     drops = comparison.agf_orbit_drops(result)
     assert [(d.orbit, d.step) for d in drops] == [("k=1", 100.0), ("k=3", 1600.0)]
     assert [d.level for d in drops] == [0.156, 0.031]
+
+
+def test_pure_until_stops_at_the_first_reading_that_fits_a_later_orbit():
+    """One rule for the comparison and for rounds inside a drop (orbit_fit.pure_until)."""
+    from backend.agf.orbit_fit import pure_until
+
+    steps = np.array([0.0, 10.0, 20.0, 30.0, 40.0])
+    nan = np.nan
+    shares = np.array([[0.6, 0.0], [nan, 0.02], [nan, 0.05], [nan, 0.12], [1.0, 0.6]])
+    assert pure_until(steps, shares, 0.0, 40.0, [1]) == 30.0
+    assert pure_until(steps, shares, 0.0, 25.0, [1]) == 25.0  # not fitted before stop
+    assert pure_until(steps, shares, 20.0, 40.0, [1]) == 40.0  # fitted at the first reading
+    assert pure_until(steps, shares, 0.0, 40.0, []) == 40.0
+    assert pure_until(steps, shares, 0.0, 45.0, [0]) == 40.0  # NaN (not read) is unfitted
