@@ -253,7 +253,7 @@ def fix_text_height(label, lines: int) -> None:
     label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
 
 
-TITLE_MARGIN = 8  # pixels an axis title leaves free along its axis
+TITLE_MARGIN = 2  # pixels an axis title leaves free along its axis
 
 
 def fit_axis_label(axis: pg.AxisItem, forms: list[str]) -> None:

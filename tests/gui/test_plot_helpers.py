@@ -79,3 +79,35 @@ def test_a_wrapped_label_is_as_tall_as_its_text_within_its_bounds(qtbot):
     label.setText(words)
     assert label.lines_needed() == 1
     assert label.height() == 2 * line + 4 and not label.toolTip()
+
+
+def test_an_axis_title_shows_whenever_it_fits_its_axis(qtbot):
+    """fit_axis_label hides a title only when it is longer than its axis: three pixels
+    to spare keep it (at 1280x800 the loss plot's 60-pixel axis holds "accuracy", 54
+    pixels), three too few hide it, and the longer form takes over where it fits."""
+    from PyQt6.QtGui import QFontMetricsF
+
+    from gui.panels.base import fit_axis_label
+
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(300, 200)
+    plot.show()
+    axis = plot.getPlotItem().getAxis("left")
+    fit_axis_label(axis, ["accuracy, 4096 sampled pairs", "accuracy"])
+    text = QFontMetricsF(axis.label.font()).horizontalAdvance("accuracy")
+
+    def room_of(target: float) -> float:
+        for _ in range(3):  # the axis's length follows the widget's height one to one
+            plot.resize(300, plot.height() + round(target - axis.geometry().height()))
+            qtbot.wait(10)
+        return axis.geometry().height()
+
+    assert room_of(text + 3) >= text + 2
+    assert axis.label.isVisible() and axis.labelText == "accuracy"
+    assert axis.toolTip() == "accuracy, 4096 sampled pairs"
+    assert room_of(text - 3) < text
+    assert not axis.label.isVisible()
+    room_of(400)
+    assert axis.label.isVisible() and axis.labelText == "accuracy, 4096 sampled pairs"
+    assert axis.toolTip() == ""
