@@ -34,7 +34,7 @@ is the step at which that orbit is learned.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -310,6 +310,22 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
                 np.asarray(rule.losses), checks, np.asarray(rule.times), stepper.evaluations)
 
 
+def mixed_starter(problem: AgfProblem, dormant: np.ndarray, directions: np.ndarray,
+                  log_norms: np.ndarray, output_log_norms: np.ndarray,
+                  labels: list[str]) -> str:
+    """The dormant neuron that starts a drop (the first to reach START_OUTPUT in ρ_out or
+    START_NORM in ρ, as ``integrate_dormant``'s event), named with the orbits of its
+    layers and its norm when they are not all one orbit; "" when they are."""
+    lead = int(np.argmax(np.maximum(output_log_norms - math.log(START_OUTPUT),
+                                    log_norms - math.log(START_NORM))))
+    layers = problem.layer_orbits(directions[:, :, [lead]])[:, 0]
+    if np.unique(layers).size == 1:
+        return ""
+    names = ", ".join(labels[int(orbit)].split(" (")[0] for orbit in layers)
+    return (f"neuron {int(dormant[lead])}, whose layers lie on {names} "
+            f"(norm {math.exp(log_norms[lead]):.2g})")
+
+
 def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
                 ) -> list[tuple[list[str], float, float, float, np.ndarray]]:
     """(orbits, step, loss before, loss after, explained shares) of the rounds of one
@@ -430,6 +446,7 @@ def run_agf_with_drops(
             break
         output, dominant = simulation.output_log_norms(problem, moved, grown)
         starter = labels[int(dominant[np.argmax(output)])]
+        mixed = mixed_starter(problem, dormant, moved, grown, output, labels)
         theta[:, :, ~active] = directions[:, :, ~active] * np.exp(log_norms[~active])
         with np.errstate(over="ignore", invalid="ignore"):
             drop = resolve_drop(problem, theta, time, int(math.ceil(horizon - time)))
@@ -442,7 +459,7 @@ def run_agf_with_drops(
             break
         spike = drop.spike(time)
         if spike is not None:
-            spikes.append(spike)
+            spikes.append(replace(spike, starter=mixed))
         theta = drop.theta
         norms = _norms(theta)
         newly = ~active & (norms >= ACTIVE_NORM)

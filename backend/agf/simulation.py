@@ -127,22 +127,33 @@ class LossSpike:
     """The loss climbing inside a drop from ``low`` (its lowest value so far) to ``high``
     at optimiser step ``step`` (``drops.SPIKE_RISE``). Two causes were seen: a learning
     rate at the edge of stability (S5 template at rate 1: gradient descent spikes alike)
-    and a dormant neuron whose layers lie on different orbits, grown in the dormant flow
-    without its own output's cost (C20 reference: gradient descent does not spike)."""
+    and a dormant neuron whose layers lie on different orbits, grown in the dormant flow on
+    the residual held at the last drop's end, part of which gradient descent's active
+    network removes as it keeps relaxing (C20 reference: gradient descent does not spike;
+    ``starter`` names such a neuron)."""
 
     step: float
     low: float
     high: float
+    starter: str = ""
+    """The neuron that started the drop, with the orbits of its layers, when they are not
+    one orbit (``drops.mixed_starter``); "" otherwise."""
 
     @property
     def rise(self) -> float:
         return self.high - self.low
 
     def sentence(self) -> str:
-        return (f"the loss climbs inside a drop ({self.low:.4g} → {self.high:.4g} at step "
-                f"{self.step:.0f}): the learning rate is too large for smooth drops, or a "
-                f"neuron grew in the dormant flow past what the flow models; rounds and "
-                f"levels from there on are not reliable")
+        climb = (f"the loss climbs inside a drop ({self.low:.4g} → {self.high:.4g} at step "
+                 f"{self.step:.0f})")
+        if self.starter:
+            return (f"{climb}: the drop began with {self.starter}, grown in the dormant "
+                    f"flow on the residual held at the last drop's end, part of which "
+                    f"gradient descent's active network removes as it keeps relaxing on the "
+                    f"plateau; rounds and levels from there on are not reliable")
+        return (f"{climb}: the learning rate is too large for smooth drops, or a neuron grew "
+                f"in the dormant flow past what the flow models; rounds and levels from "
+                f"there on are not reliable")
 
 
 @dataclass

@@ -63,6 +63,26 @@ def test_the_level_is_not_read_from_a_plateau_that_holds_part_of_the_next_orbit(
     assert drops[1].level == pytest.approx(0.02, rel=1e-3)
 
 
+def test_a_plateau_merged_with_a_partial_fit_is_read_before_that_fit():
+    """After k=1 the loss rests at 0.0313, then k=2's first neurons take it to 0.0235
+    (k=2 a quarter fitted) before k=2 passes one half. The two levels differ by less than
+    find_plateaus' min_drop, so they form one plateau whose level is the later one; the
+    level of k=1 is read on its part before k=2 is fitted to PURE_FRACTION."""
+    steps, losses = staircase([0.65, 0.0313, 0.0235, 0.0085], [2000, 6000, 9000], 12000)
+    plateaus = [p for p in find_plateaus(steps, losses) if p.start < 6000 < p.end]
+    assert plateaus and plateaus[0].level == pytest.approx(0.0235, rel=1e-3)  # merged
+    checkpoints = np.linspace(0, 11999, 121)
+    second = np.interp(checkpoints, [0, 5800, 6200, 8800, 9200, 12000],
+                       [0, 0, 0.25, 0.25, 1.0, 1.0])
+    explained = np.stack([np.full_like(checkpoints, np.nan),
+                          (checkpoints > 2000).astype(float), second], axis=1)
+    drops = comparison.measured_drops(run_of(steps, losses, checkpoints, explained,
+                                             [0.0, 5.0, 1.0]))
+    assert [d.orbit for d in drops] == ["k=1", "k=2"]
+    assert drops[0].level == pytest.approx(0.0313, rel=1e-3)
+    assert drops[1].level == pytest.approx(0.0085, rel=1e-3)
+
+
 def test_the_level_is_not_read_where_an_orbit_never_learned_is_partly_fitted():
     """k=2 is fitted to 0.45 of its power (one of its singular components) and never
     passes one half: the plateau at 0.13 holds that part, so k=1's level is the plateau

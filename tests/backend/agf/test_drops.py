@@ -186,6 +186,24 @@ def test_a_climbing_drop_is_reported_where_gradient_descent_spikes():
     assert result.caution == spike.sentence()
 
 
+def test_a_climb_started_by_a_neuron_on_several_orbits_names_it():
+    """C20 in the AGF reference setting: the drop at step 45 420 begins with neuron 6,
+    inputs on k=±1 and output on k=±3, grown in the dormant flow; its loss climbs, while
+    gradient descent from the same weights never climbs by a tenth of its loss."""
+    config = load_preset("c11-agf").replace(
+        group="C20", encoding="template", template_powers=[10.0, 0.0, 2.5, 0.0, 0.625],
+        width=18, init_scale=1e-2, optimiser="gd", learning_rate=0.01, momentum=0.9,
+        steps=50000, seed=0)
+    result = simulation.run_agf(config, horizon=float(config.steps), drops="optimiser")
+    spike = result.loss_spike
+    assert spike is not None and spike.high > 2 * spike.low
+    assert spike.starter.startswith("neuron 6, whose layers lie on k=±1, k=±1, k=±3")
+    assert spike.starter in result.caution and "keeps relaxing" in result.caution
+    gd = comparison.run_gradient_descent(config)
+    lowest = np.minimum.accumulate(gd.losses)
+    assert (gd.losses - lowest).max() < drops.SPIKE_RISE * gd.losses[0]
+
+
 def test_a_diverging_drop_ends_the_simulation_with_its_reason():
     """At 20× c11-agf's learning rate the first drop diverges: the simulation stops there,
     says why, and keeps finite weights, without numpy's overflow warnings."""
