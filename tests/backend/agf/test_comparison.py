@@ -29,6 +29,17 @@ def run_of(steps, losses, checkpoints, explained, power):
         orbit_dims=[1, 2, 2], template_power=np.asarray(power, float), seconds=1.0)
 
 
+def k2_after_k1(steps, losses, second_at, second_share):
+    """The drops read from a run whose k=1 is learned at step 2000 and whose k=2 is
+    explained ``second_share`` at ``second_at`` (piecewise linear), on 121 checkpoints."""
+    checkpoints = np.linspace(0, 11999, 121)
+    second = np.interp(checkpoints, second_at, second_share)
+    explained = np.stack([np.full_like(checkpoints, np.nan),
+                          (checkpoints > 2000).astype(float), second], axis=1)
+    return comparison.measured_drops(run_of(steps, losses, checkpoints, explained,
+                                            [0.0, 5.0, 1.0]))
+
+
 def test_an_orbit_without_power_is_never_learned():
     """The trivial orbit of a mean-centred template holds round-off power (1e-30): its
     explained fraction means nothing and must not count as learned at step 0."""
@@ -51,13 +62,8 @@ def test_the_level_is_not_read_from_a_plateau_that_holds_part_of_the_next_orbit(
     """After k=1 the loss rests at 0.15625; later it creeps to a second plateau at 0.1313
     where k=2 is already 30 % fitted, before k=2 passes one half: the level is 0.15625."""
     steps, losses = staircase([1.0, 0.15625, 0.1313, 0.02], [2000, 6000, 9000], 12000)
-    checkpoints = np.linspace(0, 11999, 121)
-    second = np.interp(checkpoints, [0, 5800, 6200, 8800, 9200, 12000],
-                       [0, 0, 0.3, 0.3, 1.0, 1.0])
-    explained = np.stack([np.full_like(checkpoints, np.nan),
-                          (checkpoints > 2000).astype(float), second], axis=1)
-    run = run_of(steps, losses, checkpoints, explained, [0.0, 5.0, 1.0])
-    drops = comparison.measured_drops(run)
+    drops = k2_after_k1(steps, losses, [0, 5800, 6200, 8800, 9200, 12000],
+                        [0, 0, 0.3, 0.3, 1.0, 1.0])
     assert [d.orbit for d in drops] == ["k=1", "k=2"]
     assert drops[0].level == pytest.approx(0.15625, rel=1e-3)
     assert drops[1].level == pytest.approx(0.02, rel=1e-3)
@@ -71,13 +77,8 @@ def test_a_plateau_merged_with_a_partial_fit_is_read_before_that_fit():
     steps, losses = staircase([0.65, 0.0313, 0.0235, 0.0085], [2000, 6000, 9000], 12000)
     plateaus = [p for p in find_plateaus(steps, losses) if p.start < 6000 < p.end]
     assert plateaus and plateaus[0].level == pytest.approx(0.0235, rel=1e-3)  # merged
-    checkpoints = np.linspace(0, 11999, 121)
-    second = np.interp(checkpoints, [0, 5800, 6200, 8800, 9200, 12000],
-                       [0, 0, 0.25, 0.25, 1.0, 1.0])
-    explained = np.stack([np.full_like(checkpoints, np.nan),
-                          (checkpoints > 2000).astype(float), second], axis=1)
-    drops = comparison.measured_drops(run_of(steps, losses, checkpoints, explained,
-                                             [0.0, 5.0, 1.0]))
+    drops = k2_after_k1(steps, losses, [0, 5800, 6200, 8800, 9200, 12000],
+                        [0, 0, 0.25, 0.25, 1.0, 1.0])
     assert [d.orbit for d in drops] == ["k=1", "k=2"]
     assert drops[0].level == pytest.approx(0.0313, rel=1e-3)
     assert drops[1].level == pytest.approx(0.0085, rel=1e-3)
@@ -109,13 +110,8 @@ def test_without_a_plateau_the_level_is_read_before_the_next_orbit_comes_in():
     losses = (1.0 - 0.25 * (1 + np.tanh((steps - 2000) / 20.0)) - np.cumsum(slope)
               - 0.05 * (1 + np.tanh((steps - 9000) / 20.0)))
     assert not [p for p in find_plateaus(steps, losses) if 2000 < p.end and p.start < 9000]
-    checkpoints = np.linspace(0, 11999, 121)
-    second = np.interp(checkpoints, [0, 2400, 3000, 8900, 9100, 12000],
-                       [0, 0, 0.3, 0.4, 1.0, 1.0])
-    explained = np.stack([np.full_like(checkpoints, np.nan),
-                          (checkpoints > 2000).astype(float), second], axis=1)
-    drops = comparison.measured_drops(run_of(steps, losses, checkpoints, explained,
-                                             [0.0, 5.0, 1.0]))
+    drops = k2_after_k1(steps, losses, [0, 2400, 3000, 8900, 9100, 12000],
+                        [0, 0, 0.3, 0.4, 1.0, 1.0])
     assert [d.orbit for d in drops] == ["k=1", "k=2"]
     assert drops[0].level == pytest.approx(losses[2300], rel=0.01)
     assert drops[0].level > losses[7000] + 0.2
