@@ -26,6 +26,8 @@ class AgfStates:
     caution: str = ""
     """Why the rounds are not to be trusted from some step on (a drop whose loss climbed
     or diverged, drops by the optimiser only); empty when nothing was seen."""
+    caution_headline: str = ""
+    """``caution`` in a few words, for a small panel (the climb without its cause)."""
     optimiser_steps: int = 0
     """Optimiser steps the drops spanned (0 with drops by cost minimisation)."""
     curve: Any = None
@@ -50,7 +52,7 @@ def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
     result = run_agf(config, drops=drops)
     return AgfStates(list(result.rounds), round_snapshots(config, result.rounds),
                      result.stop_reason, agf_orbit_drops(result), result.caution,
-                     result.optimiser_steps, result.curve,
+                     result.caution_headline, result.optimiser_steps, result.curve,
                      regime_report(config, drops=drops))
 
 

@@ -143,6 +143,11 @@ class LossSpike:
     def rise(self) -> float:
         return self.high - self.low
 
+    def headline(self) -> str:
+        """The climb in a few words, for a small panel (``sentence`` says why)."""
+        return (f"the loss climbs inside a drop ({self.low:.4g} → {self.high:.4g} at step "
+                f"{self.step:.0f}); rounds from there on are not reliable")
+
     def sentence(self) -> str:
         climb = (f"the loss climbs inside a drop ({self.low:.4g} → {self.high:.4g} at step "
                  f"{self.step:.0f})")
@@ -202,6 +207,14 @@ class AgfResult:
         """Why the rounds are not to be trusted from some step on: a drop whose loss
         climbed (``loss_spike``) or diverged (the stop reason); empty when neither."""
         parts = [self.loss_spike.sentence()] if self.loss_spike is not None else []
+        if self.stop_reason.startswith(DIVERGED):
+            parts.append(self.stop_reason)
+        return "; ".join(parts)
+
+    @property
+    def caution_headline(self) -> str:
+        """``caution`` with the climb in a few words (``LossSpike.headline``)."""
+        parts = [self.loss_spike.headline()] if self.loss_spike is not None else []
         if self.stop_reason.startswith(DIVERGED):
             parts.append(self.stop_reason)
         return "; ".join(parts)

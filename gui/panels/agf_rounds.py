@@ -229,10 +229,12 @@ class AgfRoundsPanel(Panel):
         warnings = ([f"OUTSIDE AGF's regime ({', '.join(regime.failed_checks(True))})"]
                     if outside else [])
         if states is not None and states.caution:
-            warnings.append(states.caution)
+            warnings.append(states.caution_headline or states.caution)
         caution = "; ".join(warnings)
         self.caution_label.setText(f"AGF (simulated): {caution}." if caution else "")
-        self.caution_label.setToolTip("\n".join(regime.lines()) if outside else "")
+        details = (regime.lines() if outside else []) + (
+            [states.caution] if states is not None and states.caution else [])
+        self.caution_label.setToolTip("\n".join(details))
         self.caution_label.setVisible(bool(caution))
         closed_only = regime is not None and not outside and not regime.closed_form_inside
         self.regime_label.setText(

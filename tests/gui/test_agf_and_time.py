@@ -117,6 +117,10 @@ def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window, monkeypat
     panel.set_states(rounds.AgfStates(caution=climbed))
     assert not panel.caution_label.isHidden()
     assert "climbs inside a drop" in panel.caution_label.text()
+    why = climbed + ": the drop began with neuron 6, whose layers lie on k=±1, k=±1, k=±3"
+    panel.set_states(rounds.AgfStates(caution=why, caution_headline=climbed))
+    assert "neuron 6" not in panel.caution_label.text()  # the dock is small
+    assert climbed in panel.caution_label.text() and why in panel.caution_label.toolTip()
     assert simulated[-1].regime.inside and panel.regime_label.isHidden()
     curve = simulated[-1].curve  # the loss plot draws the drops as the optimiser took them
     x, _ = window.loss_panel.simulated.getData()

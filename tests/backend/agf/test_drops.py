@@ -199,6 +199,7 @@ def test_a_climb_started_by_a_neuron_on_several_orbits_names_it():
     assert spike is not None and spike.high > 2 * spike.low
     assert spike.starter.startswith("neuron 6, whose layers lie on k=±1, k=±1, k=±3")
     assert spike.starter in result.caution and "keeps relaxing" in result.caution
+    assert result.caution_headline == spike.headline() and "neuron" not in spike.headline()
     gd = comparison.run_gradient_descent(config)
     lowest = np.minimum.accumulate(gd.losses)
     assert (gd.losses - lowest).max() < drops.SPIKE_RISE * gd.losses[0]
