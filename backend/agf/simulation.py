@@ -145,12 +145,10 @@ class LossSpike:
 
     def headline(self) -> str:
         """The climb in a few words, for a small panel (``sentence`` says why)."""
-        return (f"the loss climbs inside a drop ({self.low:.4g} → {self.high:.4g} at step "
-                f"{self.step:.0f}); rounds from there on are not reliable")
+        return f"{self._climb()}; rounds from there on are not reliable"
 
     def sentence(self) -> str:
-        climb = (f"the loss climbs inside a drop ({self.low:.4g} → {self.high:.4g} at step "
-                 f"{self.step:.0f})")
+        climb = self._climb()
         if self.starter:
             return (f"{climb}: the drop began with {self.starter}, grown in the dormant "
                     f"flow on the residual held at the last drop's end, part of which "
@@ -159,6 +157,10 @@ class LossSpike:
         return (f"{climb}: the learning rate is too large for smooth drops, or a neuron grew "
                 f"in the dormant flow past what the flow models; rounds and levels from "
                 f"there on are not reliable")
+
+    def _climb(self) -> str:
+        return (f"the loss climbs inside a drop ({self.low:.4g} → {self.high:.4g} at step "
+                f"{self.step:.0f})")
 
 
 @dataclass
@@ -206,15 +208,15 @@ class AgfResult:
     def caution(self) -> str:
         """Why the rounds are not to be trusted from some step on: a drop whose loss
         climbed (``loss_spike``) or diverged (the stop reason); empty when neither."""
-        parts = [self.loss_spike.sentence()] if self.loss_spike is not None else []
-        if self.stop_reason.startswith(DIVERGED):
-            parts.append(self.stop_reason)
-        return "; ".join(parts)
+        return self._caution(LossSpike.sentence)
 
     @property
     def caution_headline(self) -> str:
         """``caution`` with the climb in a few words (``LossSpike.headline``)."""
-        parts = [self.loss_spike.headline()] if self.loss_spike is not None else []
+        return self._caution(LossSpike.headline)
+
+    def _caution(self, climb) -> str:
+        parts = [climb(self.loss_spike)] if self.loss_spike is not None else []
         if self.stop_reason.startswith(DIVERGED):
             parts.append(self.stop_reason)
         return "; ".join(parts)
