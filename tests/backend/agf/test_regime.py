@@ -79,9 +79,30 @@ def test_drops_by_the_optimiser_are_not_bound_by_merged_drops_or_parts():
 
 
 def test_a_learning_rate_too_large_bounds_every_prediction():
-    """A check the optimiser's drops do need (plateaus resolved) fails for both modes."""
-    config = load_preset("c11-agf").replace(learning_rate=5.0)
+    """A check the optimiser's drops do need where the plateaus are a flow (plateaus
+    resolved, with scaled SGD of exponent k ≠ 2, whose plateaus are not stepped) fails
+    for both modes."""
+    config = load_preset("c11-agf").replace(learning_rate=5.0, scaled_exponent=1.5)
     for drops in ("cost", "optimiser"):
         report = regime.regime_report(config, drops=drops)
         assert not report.inside and "plateaus resolved" in report.failed_checks(simulation=True)
         assert any("learning rate too large" in reason for reason in report.reasons)
+
+
+def test_plateaus_taken_in_the_optimisers_steps_bound_the_closed_form_only():
+    """D5, random template, seed 8 (scaled SGD): a dormant neuron grows 33.5 % per step,
+    beyond what the flow follows. The simulation then takes the plateaus in the
+    optimiser's own steps, so with drops by the optimiser the check bounds the closed
+    form only; cost-minimised rounds stay bound by it."""
+    config = load_preset("a5-agf").replace(group="D5", encoding="random_fourier",
+                                           data_seed=8, seed=8)
+    optimiser = regime.regime_report(config, drops="optimiser")
+    cost = regime.regime_report(config)
+    assert optimiser.stepped_plateaus and cost.stepped_plateaus
+    assert "plateaus resolved" in optimiser.failed_checks()
+    assert optimiser.inside and "plateaus resolved" not in optimiser.failed_checks(True)
+    assert any("33.5% per step" in text for text in optimiser.closed_form_reasons)
+    assert "in the optimiser's own steps" in "\n".join(optimiser.lines())
+    assert not cost.inside and "plateaus resolved" in cost.failed_checks(simulation=True)
+    payload = optimiser.as_dict()["checks"]["plateaus resolved"]
+    assert not payload["passed"] and payload["bounds_simulation"] is False

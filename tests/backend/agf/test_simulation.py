@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -19,13 +21,18 @@ C11 = dict(group="C11", encoding="template", template_powers=[12.5, 10.0, 7.5, 5
 
 @pytest.mark.parametrize(
     "optimiser, alpha, rate, steps, tolerance",
-    [("scaled_gd", 1e-5, 0.02, 200, 0.06), ("gd", 1e-2, 0.01, 3000, 0.3)],
+    [("scaled_gd", 1e-5, 0.02, 200, 0.005), ("gd", 1e-2, 0.01, 3000, 0.3),
+     ("scaled_gd", 1e-5, 0.3, 14, 1e-6)],
 )
 def test_dormant_phase_follows_gradient_descent(optimiser, alpha, rate, steps, tolerance):
     """Before any neuron activates, every neuron's log-norm growth and direction match the
-    trainer (scaled: up to ~5 e-foldings; plain GD: a growth of up to ~25 %)."""
+    trainer (scaled: ~7.6 e-foldings at 4.6 % per step, to 0.1 % by the second-order
+    flow; plain GD: a growth of up to ~25 %). At 70 %
+    growth per step (rate 0.3) the plateau is taken in the optimiser's own steps, which
+    match the trainer's to round-off (the flow through them is 31 % off)."""
     config = RunConfig(**C11, optimiser=optimiser, init_scale=alpha, learning_rate=rate,
                        steps=steps).validate()
+    assert simulation.agf_problem(config).law.stepped == (rate > 0.1)
     trainer = Trainer(config)
     initial = trainer.theta.numpy().copy()
     trainer.step(steps)
@@ -42,6 +49,51 @@ def test_dormant_phase_follows_gradient_descent(optimiser, alpha, rate, steps, t
                                rtol=tolerance)
     cosine = (trained * simulated).sum((0, 1)) / (norm_gd * norm_agf)
     assert cosine.min() > 0.995
+
+
+@pytest.mark.parametrize("second_order, tolerance", [(True, 0.01), (False, 0.15)])
+def test_second_order_flow_follows_the_steps_where_the_first_order_drifts(second_order,
+                                                                         tolerance):
+    """Scaled SGD at 9.3 % growth per step, 100 steps (~7.4 e-foldings): the flow through
+    each step's displacement reaches a log-norm 9.4 % off the trainer's; its modified
+    equation to second order, 0.45 %."""
+    config = RunConfig(**C11, optimiser="scaled_gd", init_scale=1e-5, learning_rate=0.04,
+                       steps=100).validate()
+    trainer = Trainer(config)
+    initial = trainer.theta.numpy().copy()
+    trainer.step(100)
+    problem = simulation.agf_problem(config)
+    assert not problem.law.stepped and problem.law.second_order
+    problem.law = dataclasses.replace(problem.law, second_order=second_order)
+    result = simulation.run_agf(config, horizon=100.0, tolerance=1e-8, problem=problem)
+    simulated = np.stack(result.final_weights).transpose(0, 2, 1)
+    norm0 = np.sqrt((initial**2).sum((0, 1)))
+    grown_gd = np.log(np.sqrt((trainer.theta.numpy() ** 2).sum((0, 1))) / norm0)
+    grown = np.log(np.sqrt((simulated**2).sum((0, 1))) / norm0)
+    error = np.max(np.abs(grown - grown_gd) / np.abs(grown_gd))
+    assert grown_gd.max() > 7.0
+    assert (error < tolerance) and (second_order or error > 0.05)
+
+
+def test_stepped_plateau_stops_at_the_first_step_a_neuron_arrives():
+    """``step_dormant`` returns the first whole step after which a neuron's output norm
+    has reached the threshold: one step fewer has not."""
+    config = RunConfig(**C11, optimiser="scaled_gd", init_scale=1e-5, learning_rate=0.3,
+                       steps=100).validate()
+    problem = simulation.agf_problem(config)
+    theta = problem.initial_theta
+    norms = np.sqrt((theta**2).sum((0, 1)))
+    residual = problem.residual(theta[:, :, :0])
+    start = (theta / norms, np.log(norms), residual)
+    time, directions, log_norms, arrived = simulation.step_dormant(problem, *start, 0.0,
+                                                                   100.0, threshold=0.3)
+    assert arrived and time == int(time) and 1 < time < 100
+    output, _ = simulation.output_log_norms(problem, directions, log_norms)
+    assert output.max() >= np.log(0.3)
+    before = simulation.step_dormant(problem, *start, 0.0, time - 1.0, threshold=0.3)
+    assert before[0] == time - 1.0 and not before[3]
+    output, _ = simulation.output_log_norms(problem, before[1], before[2])
+    assert output.max() < np.log(0.3)
 
 
 @pytest.fixture(scope="module")
