@@ -267,13 +267,17 @@ def test_settle_rule_reads_the_loss_a_window_back_between_uneven_steps():
 
 def test_optimiser_drops_on_the_exact_problem_equal_the_dense_ones():
     """The optimiser's drops read the loss, gradient and explained shares from the problem:
-    the exact problem (MATH §6, no pairs) gives the dense problem's rounds."""
+    the exact problem (MATH §6, no pairs) gives the dense problem's rounds, on the same
+    dormant flow (the exact problem's own is first order: its evaluations cost more)."""
     config = _c11_small(steps=2500)
+    dense_problem = simulation.agf_problem(config.replace(step_path="dense"))
     dense = simulation.run_agf(config.replace(step_path="dense"), horizon=2500.0,
-                               drops="optimiser")
+                               drops="optimiser", problem=dense_problem)
     exact_config = config.replace(step_path="exact")
     problem = simulation.agf_problem(exact_config)
     assert problem.backend == "exact"
+    assert dense_problem.law.second_order and not problem.law.second_order
+    problem.law = dense_problem.law
     exact = simulation.run_agf(exact_config, problem=problem, horizon=2500.0,
                                drops="optimiser")
     assert len(dense.rounds) >= 2
