@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -244,7 +244,7 @@ def _later_fit(run: GradientDescentRun, step: float, later: list[int]) -> float:
     return float(max(values))
 
 
-def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
+def agf_orbit_drops(result: AgfResult, until: float | None = None) -> list[MeasuredDrop]:
     """The AGF simulation's staircase read per orbit. Drops resolved by the optimiser
     leave a loss curve and explained shares (``AgfResult.curve``), read by gradient
     descent's own rule (``measured_drops``), so that both levels of an orbit learned in
@@ -255,13 +255,19 @@ def agf_orbit_drops(result: AgfResult) -> list[MeasuredDrop]:
     PURE_FRACTION (gradient descent's rule, ``_plateau_level``: a round that fits part
     of the next orbit is not this orbit's level), else after the first round (orbits
     learned in the same round share it). Orbits without template power have
-    explained_O = NaN and are never learned."""
+    explained_O = NaN and are never learned. ``until``: read only the steps up to it (the
+    run's length, over which gradient descent's staircase is read; the last level of a
+    longer simulation would be read on a longer tail)."""
     if result.curve is not None:
-        curve = result.curve
+        curve = result.curve if until is None else result.curve.until(until)
         return measured_drops(GradientDescentRun(
             curve.steps, curve.losses, curve.checkpoint_steps, curve.explained,
             list(result.orbit_labels), list(result.orbit_dims), curve.template_power,
             seconds=math.nan))
+    if until is not None:
+        kept = [i for i, r in enumerate(result.rounds) if r.step <= until]
+        result = replace(result, rounds=[result.rounds[i] for i in kept],
+                         explained=[result.explained[i] for i in kept])
     found = []
     for index, label in enumerate(result.orbit_labels):
         for round_, fractions in zip(result.rounds, result.explained, strict=True):

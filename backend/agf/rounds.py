@@ -22,7 +22,8 @@ class AgfStates:
     snapshots: list = field(default_factory=list)
     stop_reason: str = ""
     drops: list = field(default_factory=list)
-    """AGF (simulated) read per orbit (backend.agf.comparison.agf_orbit_drops)."""
+    """AGF (simulated) read per orbit over the run's steps
+    (backend.agf.comparison.agf_orbit_drops)."""
     caution: str = ""
     """Why the rounds are not to be trusted from some step on (a drop whose loss climbed
     or diverged, drops by the optimiser only); empty when nothing was seen."""
@@ -50,8 +51,11 @@ def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
     from backend.agf.regime import regime_report
 
     result = run_agf(config, drops=drops)
+    # The rounds and the curve run on past the run's length (HORIZON_FACTOR); the
+    # comparison reads them over the run's steps, as `agf --compare` does.
     return AgfStates(list(result.rounds), round_snapshots(config, result.rounds),
-                     result.stop_reason, agf_orbit_drops(result), result.caution,
+                     result.stop_reason, agf_orbit_drops(result, until=float(config.steps)),
+                     result.caution,
                      result.caution_headline, result.optimiser_steps, result.curve,
                      regime_report(config, drops=drops))
 

@@ -186,6 +186,17 @@ class SimulatedCurve:
     explained: np.ndarray
     template_power: np.ndarray
 
+    def until(self, step: float) -> SimulatedCurve:
+        """The curve up to optimiser step ``step`` (ending there, at the loss it had)."""
+        kept = self.steps <= step
+        steps, losses = self.steps[kept], self.losses[kept]
+        if step < self.steps[-1] and (not steps.size or steps[-1] < step):
+            steps = np.append(steps, step)
+            losses = np.append(losses, np.interp(step, self.steps, self.losses))
+        read = self.checkpoint_steps <= step
+        return SimulatedCurve(steps, losses, self.checkpoint_steps[read],
+                              self.explained[read], self.template_power)
+
 
 @dataclass
 class AgfResult:

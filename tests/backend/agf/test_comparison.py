@@ -222,3 +222,44 @@ def test_pure_until_stops_at_the_first_reading_that_fits_a_later_orbit():
     assert pure_until(steps, shares, 20.0, 40.0, [1]) == 40.0  # fitted at the first reading
     assert pure_until(steps, shares, 0.0, 40.0, []) == 40.0
     assert pure_until(steps, shares, 0.0, 45.0, [0]) == 40.0  # NaN (not read) is unfitted
+
+
+def test_a_simulated_curve_cut_at_a_step_ends_there():
+    """SimulatedCurve.until keeps the points and explained readings up to the step and
+    ends the curve at it, with the loss interpolated there."""
+    from backend.agf.simulation import SimulatedCurve
+
+    curve = SimulatedCurve(np.array([0.0, 100.0, 200.0, 300.0]),
+                           np.array([1.0, 1.0, 0.5, 0.25]), np.array([50.0, 150.0, 250.0]),
+                           np.arange(6.0).reshape(3, 2), np.array([1.0, 2.0]))
+    cut = curve.until(250.0)
+    assert list(cut.steps) == [0.0, 100.0, 200.0, 250.0]
+    assert list(cut.losses) == [1.0, 1.0, 0.5, 0.375]
+    assert list(cut.checkpoint_steps) == [50.0, 150.0, 250.0]
+    assert curve.until(200.0).steps[-1] == 200.0 and len(curve.until(200.0).steps) == 3
+    assert len(curve.until(1e9).steps) == 4
+
+
+def test_simulated_staircase_read_over_the_runs_steps_is_the_clis():
+    """The window simulates to 3× the run's steps (HORIZON_FACTOR); read over the run's
+    steps it gives the staircase of `agf --compare`, whose simulation stops there: the
+    same orbits and steps, levels within 0.2 % (the last drop, cut by the horizon in one,
+    settles in the other). Read whole, it adds k=±4, learned after the run's end, and
+    k=±3's level from the longer tail (0.8 % off)."""
+    from backend.agf import simulation
+    from backend.config import RunConfig
+
+    config = RunConfig(group="C11", encoding="template",
+                       template_powers=[12.5, 10.0, 7.5, 5.0, 2.5], parameterisation="free",
+                       loss="mse", activation="square", width=32, precision="float64",
+                       device="cpu", optimiser="scaled_gd", learning_rate=0.02,
+                       init_scale=1e-5, steps=2500).validate()
+    cli = comparison.agf_orbit_drops(
+        simulation.run_agf(config, horizon=2500.0, drops="optimiser"))
+    longer = simulation.run_agf(config, drops="optimiser")
+    window = comparison.agf_orbit_drops(longer, until=2500.0)
+    assert [d.orbit for d in window] == [d.orbit for d in cli] == ["k=±1", "k=±2", "k=±3"]
+    for ours, theirs in zip(window, cli, strict=True):
+        assert ours.step == pytest.approx(theirs.step, rel=1e-9)
+        assert ours.level == pytest.approx(theirs.level, rel=2e-3)
+    assert [d.orbit for d in comparison.agf_orbit_drops(longer)][-1] == "k=±4"
