@@ -10,6 +10,7 @@ from PyQt6.QtWidgets import QLabel
 
 from gui import theme
 from gui.panels.base import Panel, SteadyRange, fit_axis_label, fix_text_height
+from gui.panels.spaced_axis import SpacedAxis
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -60,11 +61,13 @@ class AlignmentPanel(Panel):
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setToolTip(DEFINITION)
         self.layout_.addWidget(self.canvas, 1)
-        self.rank_plot = self.canvas.addPlot(row=0, col=0)
+        self.rank_plot = self.canvas.addPlot(row=0, col=0,
+                                             axisItems={"left": SpacedAxis("left")})
         # the layers' names in their colours stand for a legend: a legend inside a plot
         # a few lines high would sit on the bars
         self.rank_plot.setTitle(theme.plot_title("σ₂/σ₁, dim ≥ 2: " + layer_key()))
-        self.align_plot = self.canvas.addPlot(row=1, col=0)
+        self.align_plot = self.canvas.addPlot(row=1, col=0,
+                                              axisItems={"left": SpacedAxis("left")})
         self.align_plot.setTitle(theme.plot_title("|z|"))
         for plot in (self.rank_plot, self.align_plot):
             plot.setMenuEnabled(False)

@@ -23,6 +23,7 @@ from gui.panels.base import (
 )
 from gui.panels.line_widths import thin_in_window
 from gui.panels.orbit_axis import ColumnAxis
+from gui.panels.spaced_axis import SpacedAxis
 from gui.run_context import RunContext
 from gui.worker_commands import NeuronFunctions
 
@@ -60,7 +61,9 @@ class NeuronInspectorPanel(Panel):
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setToolTip(DEFINITION)
         self.layout_.addWidget(self.canvas, 1)
-        self.race_plot = self.canvas.addPlot(row=0, col=0)
+        self.race_plot = self.canvas.addPlot(row=0, col=0,
+                                             axisItems={"bottom": SpacedAxis("bottom"),
+                                                        "left": SpacedAxis("left")})
         fit_axis_label(self.race_plot.getAxis("left"), ["orbit power", "power"])  # the
         # title row holds its legend
         self.race_legend = LegendAbove(self.race_plot)
@@ -69,7 +72,8 @@ class NeuronInspectorPanel(Panel):
         # three ticks: six run together in a plot a few lines high
         self.race_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
         self.function_plot = self.canvas.addPlot(row=0, col=1,
-                                                 axisItems={"bottom": ColumnAxis()})
+                                                 axisItems={"bottom": ColumnAxis(),
+                                                            "left": SpacedAxis("left")})
         # the letters in their curves' colours stand for a legend, which would sit on
         # the curves of a plot this small
         self.function_plot.setTitle(theme.plot_title(

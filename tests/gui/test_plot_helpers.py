@@ -111,3 +111,69 @@ def test_an_axis_title_shows_whenever_it_fits_its_axis(qtbot):
     room_of(400)
     assert axis.label.isVisible() and axis.labelText == "accuracy, 4096 sampled pairs"
     assert axis.toolTip() == ""
+
+
+def _drawn_step_labels(qtbot, axis: pg.AxisItem, width: int) -> list[tuple[str, object]]:
+    """(text, rectangle) of every label the bottom ``axis`` draws for steps 0–3000 on a
+    plot ``width`` pixels wide."""
+    plot = pg.PlotWidget(axisItems={"bottom": axis})
+    qtbot.addWidget(plot)
+    plot.resize(width, 120)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot.setXRange(0, 3000, padding=0)
+    return _drawn_labels(qtbot, axis)
+
+
+def _drawn_labels(qtbot, axis: pg.AxisItem) -> list[tuple[str, object]]:
+    from PyQt6.QtGui import QPainter
+
+    qtbot.wait(20)
+    image = QImage(8, 8, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _, _, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [(text, rect) for rect, _, text in texts if text]
+
+
+def test_step_labels_of_a_narrow_plot_never_touch(qtbot):
+    """On a plot 110 pixels wide pyqtgraph's own spacing writes 1000, 2000 and 3000 as
+    one word; the SpacedAxis keeps a gap between labels, and leaves a wide axis as it
+    was."""
+    from gui.panels.spaced_axis import GAP, SpacedAxis, next_step
+
+    def touching(labels):
+        rects = sorted((rect for _, rect in labels), key=lambda rect: rect.left())
+        return any(right.left() - left.right() < GAP / 2
+                   for left, right in zip(rects, rects[1:], strict=False))
+
+    assert touching(_drawn_step_labels(qtbot, pg.AxisItem("bottom"), 110))
+    narrow = _drawn_step_labels(qtbot, SpacedAxis("bottom"), 110)
+    assert narrow and not touching(narrow)
+    wide = [text for text, _ in _drawn_step_labels(qtbot, SpacedAxis("bottom"), 800)]
+    assert wide == [text for text, _ in _drawn_step_labels(qtbot, pg.AxisItem("bottom"), 800)]
+    assert [next_step(s) for s in (1.0, 2.0, 5.0, 500.0, 0.02)] == [2.0, 5.0, 10.0, 1000.0,
+                                                                   0.05]
+
+
+def test_hand_set_labels_that_would_touch_are_left_out(qtbot):
+    """A histogram's count axis labelled at 0 and its top: on a plot one line high the
+    two labels print over each other (here two ticks a pixel or two apart); the
+    SpacedAxis keeps the first."""
+    from gui.panels.spaced_axis import SpacedAxis
+
+    def labels(axis):
+        plot = pg.PlotWidget(axisItems={"left": axis})
+        qtbot.addWidget(plot)
+        plot.resize(200, 120)
+        plot.show()
+        qtbot.waitExposed(plot)
+        plot.setYRange(0, 60, padding=0)  # 0 and 1.2 a pixel or two apart
+        axis.setTicks([[(0.0, "0"), (1.2, "1.2")], []])
+        return _drawn_labels(qtbot, axis)
+
+    plain = labels(pg.AxisItem("left"))
+    assert [text for text, _ in plain] == ["0", "1.2"] and plain[0][1].intersects(plain[1][1])
+    assert [text for text, _ in labels(SpacedAxis("left"))] == ["0"]
