@@ -42,3 +42,16 @@ def wait_idle(qtbot, window, timeout: int = 20000) -> None:
     """Wait until the worker is paused and its last report is drawn."""
     qtbot.waitUntil(lambda: window.mode == "idle" and window.last_report is not None
                     and not window.last_report.running, timeout=timeout)
+
+
+def axis_labels(axis) -> list[tuple[str, object]]:
+    """(text, rectangle) of every tick label a pyqtgraph axis would draw now."""
+    from PyQt6.QtGui import QImage, QPainter
+
+    image = QImage(8, 8, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _, _, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [(text, rect) for rect, _, text in texts if text]

@@ -10,6 +10,7 @@ from PyQt6.QtGui import QColor, QImage
 
 from gui import theme
 from gui.panels.base import HeatMapImage, Panel, SteadyRange, WrappedLabel
+from tests.gui.conftest import axis_labels
 
 
 def test_a_ceiling_is_kept_while_the_counts_wander_below_it(qtbot):
@@ -126,16 +127,8 @@ def _drawn_step_labels(qtbot, axis: pg.AxisItem, width: int) -> list[tuple[str, 
 
 
 def _drawn_labels(qtbot, axis: pg.AxisItem) -> list[tuple[str, object]]:
-    from PyQt6.QtGui import QPainter
-
     qtbot.wait(20)
-    image = QImage(8, 8, QImage.Format.Format_ARGB32)
-    painter = QPainter(image)
-    try:
-        _, _, texts = axis.generateDrawSpecs(painter)
-    finally:
-        painter.end()
-    return [(text, rect) for rect, _, text in texts if text]
+    return axis_labels(axis)
 
 
 def test_step_labels_of_a_narrow_plot_never_touch(qtbot):
