@@ -41,14 +41,16 @@ class SpacedAxis(pg.AxisItem):
         metrics = QFontMetricsF(self.style.get("tickFont") or self.font())
         if self.orientation in ("left", "right"):
             return metrics.height() + VERTICAL_GAP
-        strings = self.tickStrings(values, self.scale, spacing)
+        # as pyqtgraph formats them: tickSpacing's values are already multiplied by scale
+        strings = self.tickStrings([value / self.scale for value in values],
+                                   self.autoSIPrefixScale * self.scale, spacing / self.scale)
         return max((metrics.horizontalAdvance(text) for text in strings), default=0.0) + GAP
 
     def tickSpacing(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803
         levels = super().tickSpacing(minVal, maxVal, size)
         span = abs(maxVal - minVal)
-        if not levels or size <= 0 or span == 0:
-            return levels
+        if not levels or size <= 0 or span == 0 or self._tickSpacing is not None:
+            return levels  # (a spacing set by hand is kept)
         low, high = sorted((minVal, maxVal))
         spacing = levels[0][0]
         for _ in range(60):

@@ -114,15 +114,17 @@ def test_an_axis_title_shows_whenever_it_fits_its_axis(qtbot):
     assert axis.toolTip() == ""
 
 
-def _drawn_step_labels(qtbot, axis: pg.AxisItem, width: int) -> list[tuple[str, object]]:
+def _drawn_step_labels(qtbot, axis: pg.AxisItem, width: int,
+                       scale: float = 1.0) -> list[tuple[str, object]]:
     """(text, rectangle) of every label the bottom ``axis`` draws for steps 0–3000 on a
-    plot ``width`` pixels wide."""
+    plot ``width`` pixels wide (the data in units of ``scale`` steps)."""
     plot = pg.PlotWidget(axisItems={"bottom": axis})
     qtbot.addWidget(plot)
     plot.resize(width, 120)
     plot.show()
     qtbot.waitExposed(plot)
-    plot.setXRange(0, 3000, padding=0)
+    axis.setScale(scale)
+    plot.setXRange(0, 3000 / scale, padding=0)
     return _drawn_labels(qtbot, axis)
 
 
@@ -145,6 +147,9 @@ def test_step_labels_of_a_narrow_plot_never_touch(qtbot):
     assert touching(_drawn_step_labels(qtbot, pg.AxisItem("bottom"), 110))
     narrow = _drawn_step_labels(qtbot, SpacedAxis("bottom"), 110)
     assert narrow and not touching(narrow)
+    plain = [text for text, _ in _drawn_step_labels(qtbot, SpacedAxis("bottom"), 160)]
+    scaled = _drawn_step_labels(qtbot, SpacedAxis("bottom"), 160, scale=1000.0)
+    assert [text for text, _ in scaled] == plain == ["1000", "2000"]  # measured as drawn
     wide = [text for text, _ in _drawn_step_labels(qtbot, SpacedAxis("bottom"), 800)]
     assert wide == [text for text, _ in _drawn_step_labels(qtbot, pg.AxisItem("bottom"), 800)]
     assert [next_step(s) for s in (1.0, 2.0, 5.0, 500.0, 0.02)] == [2.0, 5.0, 10.0, 1000.0,

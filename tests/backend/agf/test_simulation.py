@@ -77,7 +77,8 @@ def test_second_order_flow_follows_the_steps_where_the_first_order_drifts(second
 
 def test_stepped_plateau_stops_at_the_first_step_a_neuron_arrives():
     """``step_dormant`` returns the first whole step after which a neuron's output norm
-    has reached the threshold: one step fewer has not."""
+    has reached the threshold: one step fewer has not; it stops at the last whole step
+    before ``stop``."""
     config = RunConfig(**C11, optimiser="scaled_gd", init_scale=1e-5, learning_rate=0.3,
                        steps=100).validate()
     problem = simulation.agf_problem(config)
@@ -92,6 +93,9 @@ def test_stepped_plateau_stops_at_the_first_step_a_neuron_arrives():
     assert output.max() >= np.log(0.3)
     before = simulation.step_dormant(problem, *start, 0.0, time - 1.0, threshold=0.3)
     assert before[0] == time - 1.0 and not before[3]
+    # whole steps only, never past ``stop`` (a drop may end between two steps)
+    assert simulation.step_dormant(problem, *start, 0.5, 3.0, threshold=0.3)[0] == 2.5
+    assert simulation.step_dormant(problem, *start, 0.5, 1.2, threshold=0.3)[0] == 0.5
     output, _ = simulation.output_log_norms(problem, before[1], before[2])
     assert output.max() < np.log(0.3)
 
