@@ -40,6 +40,7 @@ import torch  # noqa: E402,F401  (loaded before any timing: start-up, not AGF's 
 from backend.agf import comparison, simulation  # noqa: E402
 from backend.agf.regime import regime_report  # noqa: E402
 from backend.agf.theory import predict_staircase  # noqa: E402
+from backend.cli.agf_command import climb_line  # noqa: E402
 from backend.presets import load_preset  # noqa: E402
 
 LEVEL_TARGET = comparison.LEVEL_TARGET
@@ -90,6 +91,8 @@ class Outcome:
     drops: str = "cost"
     optimiser_share: float = math.nan
     gradient_share: float = math.nan
+    gd_climb: str = ""
+    """Under a simulated climb: whether gradient descent's loss climbs too."""
 
     @property
     def staircase_ok(self) -> bool:
@@ -127,6 +130,7 @@ def evaluate(name: str, config, device: str, modes: list[str]) -> list[Outcome]:
         rows = comparison.compare(predicted, measured, result.initial_loss, simulated)
         scored = rows[: len(measured)]
         caution = [result.caution] if result.caution else []
+        climb = comparison.loss_climb(gd.steps, gd.losses)
         outcomes.append(Outcome(
             name=name,
             inside=regime.inside and not caution,
@@ -146,6 +150,7 @@ def evaluate(name: str, config, device: str, modes: list[str]) -> list[Outcome]:
                              else math.nan),
             gradient_share=(result.optimiser_evaluations / config.steps
                             if mode == "optimiser" else math.nan),
+            gd_climb=climb_line(climb) if result.loss_spike is not None else "",
         ))
     return outcomes
 
@@ -169,6 +174,8 @@ def report(outcome: Outcome) -> None:
               f"{', '.join(outcome.simulated_orbits)}", flush=True)
     for reason in outcome.reasons:
         print(f"{'':<24} outside: {reason}", flush=True)
+    if outcome.gd_climb:
+        print(f"{'':<24} {outcome.gd_climb}", flush=True)
 
 
 def main() -> None:

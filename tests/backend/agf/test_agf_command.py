@@ -21,7 +21,9 @@ def test_agf_command_with_compare_writes_the_documented_keys(tmp_path, capsys):
     assert set(data) == {"regime", "rounds", "closed_form", "closed_form_timing", "simulated",
                          "simulated_seconds", "simulated_drops", "optimiser_steps",
                          "optimiser_evaluations", "closed_form_seconds", "measured",
-                         "comparison", "gd_seconds", "simulated_problem", "simulated_spike"}
+                         "comparison", "gd_seconds", "simulated_problem", "simulated_spike",
+                         "gd_climb"}
+    assert data["gd_climb"] is None  # a staircase: gradient descent never climbs
     assert data["simulated_problem"] == "dense"  # C11 is below the exact problem's order
     assert "on the dense problem" in printed
     assert data["simulated_drops"] == "cost" and data["optimiser_steps"] == 0

@@ -263,3 +263,18 @@ def test_simulated_staircase_read_over_the_runs_steps_is_the_clis():
         assert ours.step == pytest.approx(theirs.step, rel=1e-9)
         assert ours.level == pytest.approx(theirs.level, rel=2e-3)
     assert [d.orbit for d in comparison.agf_orbit_drops(longer)][-1] == "k=±4"
+
+
+def test_a_recorded_loss_climbs_where_it_rises_a_tenth_above_its_lowest():
+    """loss_climb: the largest L_t / min_{s≤t} L_s − 1, where above CLIMB_RISE; a
+    staircase (flat, then falling) never climbs, a rise of 9 % is not a climb, and
+    non-finite losses are left out."""
+    steps = np.arange(8.0)
+    staircase = np.array([1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.1, 0.1])
+    assert comparison.loss_climb(steps, staircase) is None
+    assert comparison.loss_climb(steps, staircase * np.array([1, 1, 1, 1.09, 1, 1, 1, 1]))\
+        is None
+    spiky = np.array([1.0, 0.5, 0.4, 0.9, 0.3, np.nan, 0.6, 0.1])
+    climb = comparison.loss_climb(steps, spiky)
+    assert (climb.step, climb.low, climb.high) == (3.0, 0.4, 0.9)  # 125 % above 0.4
+    assert comparison.loss_climb(steps[:1], spiky[:1]) is None

@@ -10,6 +10,7 @@ import pytest
 from backend.agf import comparison, drops, simulation
 from backend.agf.regime import regime_report
 from backend.agf.theory import predict_staircase
+from backend.cli.agf_command import climb_line
 from backend.config import RunConfig
 from backend.presets import load_preset
 from backend.training.trainer import Trainer
@@ -177,11 +178,11 @@ def test_a_climbing_drop_is_reported_where_gradient_descent_spikes():
     config = load_preset("c11-agf").replace(learning_rate=0.1, steps=600)
     result = simulation.run_agf(config, horizon=float(config.steps), drops="optimiser")
     gd = comparison.run_gradient_descent(config)
-    lowest = np.minimum.accumulate(gd.losses)
-    gd_step = gd.steps[int(np.argmax(gd.losses - lowest))]
+    climb = comparison.loss_climb(gd.steps, gd.losses)
     spike = result.loss_spike
     assert spike is not None and spike.high > 1.5 * spike.low
-    assert abs(spike.step - gd_step) <= 10
+    assert climb is not None and abs(spike.step - climb.step) <= 10
+    assert "climbs too" in climb_line(climb)
     assert "climbs inside a drop" in spike.sentence()
     assert result.caution == spike.sentence()
 
@@ -201,8 +202,8 @@ def test_a_climb_started_by_a_neuron_on_several_orbits_names_it():
     assert spike.starter in result.caution and "keeps relaxing" in result.caution
     assert result.caution_headline == spike.headline() and "neuron" not in spike.headline()
     gd = comparison.run_gradient_descent(config)
-    lowest = np.minimum.accumulate(gd.losses)
-    assert (gd.losses - lowest).max() < drops.SPIKE_RISE * gd.losses[0]
+    assert comparison.loss_climb(gd.steps, gd.losses) is None
+    assert "never climbs" in climb_line(None)
 
 
 def test_a_diverging_drop_ends_the_simulation_with_its_reason():
