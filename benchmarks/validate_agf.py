@@ -40,7 +40,6 @@ import torch  # noqa: E402,F401  (loaded before any timing: start-up, not AGF's 
 from backend.agf import comparison, simulation  # noqa: E402
 from backend.agf.regime import regime_report  # noqa: E402
 from backend.agf.theory import predict_staircase  # noqa: E402
-from backend.cli.agf_command import climb_line  # noqa: E402
 from backend.presets import load_preset  # noqa: E402
 
 LEVEL_TARGET = comparison.LEVEL_TARGET
@@ -150,7 +149,7 @@ def evaluate(name: str, config, device: str, modes: list[str]) -> list[Outcome]:
                              else math.nan),
             gradient_share=(result.optimiser_evaluations / config.steps
                             if mode == "optimiser" else math.nan),
-            gd_climb=climb_line(climb) if result.loss_spike is not None else "",
+            gd_climb=comparison.climb_sentence(climb) if result.loss_spike is not None else "",
         ))
     return outcomes
 

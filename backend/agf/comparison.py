@@ -83,6 +83,16 @@ def loss_climb(steps: np.ndarray, losses: np.ndarray) -> LossSpike | None:
     return LossSpike(step=float(steps[top]), low=float(lowest[top]), high=float(losses[top]))
 
 
+def climb_sentence(climb: LossSpike | None) -> str:
+    """Whether gradient descent's loss climbs too (``loss_climb``), said beside a
+    simulated climb."""
+    if climb is None:
+        return ("gradient descent's loss never climbs: the simulated climb is the "
+                "simulation's own")
+    return (f"gradient descent's loss climbs too ({climb.low:.4g} → {climb.high:.4g} at "
+            f"step {climb.step:.0f}): the learning rate is at the edge of stability")
+
+
 @dataclass(frozen=True)
 class MeasuredDrop:
     """An orbit learned by gradient descent: label, irrep dimension, step, plateau after."""

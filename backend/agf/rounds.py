@@ -37,6 +37,8 @@ class AgfStates:
     regime: Any = None
     """Whether the configuration is inside AGF's regime for the closed form and for these
     drops (backend.agf.regime.RegimeReport); None when not measured."""
+    spike: Any = None
+    """The largest climb inside a simulated drop (simulation.LossSpike), None if none."""
 
 
 def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
@@ -57,7 +59,7 @@ def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
                      result.stop_reason, agf_orbit_drops(result, until=float(config.steps)),
                      result.caution,
                      result.caution_headline, result.optimiser_steps, result.curve,
-                     regime_report(config, drops=drops))
+                     regime_report(config, drops=drops), result.loss_spike)
 
 
 def round_snapshots(config: Any, rounds: list) -> list:

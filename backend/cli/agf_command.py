@@ -129,20 +129,12 @@ def comparison_lines(rows) -> list[str]:
     return lines
 
 
-def climb_line(climb) -> str:
-    """Whether gradient descent's loss climbs too, said under a simulated climb."""
-    if climb is None:
-        return ("gradient descent's loss never climbs: the simulated climb is the "
-                "simulation's own")
-    return (f"gradient descent's loss climbs too ({climb.low:.4g} → {climb.high:.4g} at "
-            f"step {climb.step:.0f}): the learning rate is at the edge of stability")
-
-
 def run(args: argparse.Namespace) -> int:
     config = configuration_from_arguments(args)
     json_path = _check_json_path(args.json)
     from backend.agf.comparison import (
         agf_orbit_drops,
+        climb_sentence,
         compare,
         loss_climb,
         measured_drops,
@@ -225,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"order of {name} matches gradient descent: {agree}")
         climb = loss_climb(run_gd.steps, run_gd.losses)
         if result.loss_spike is not None:
-            print(climb_line(climb))
+            print(climb_sentence(climb))
         payload["gd_climb"] = None if climb is None else asdict(climb)
         payload["measured"] = [
             {"orbit": d.orbit, "dim": d.dim, "step": d.step, "level": _number(d.level)}

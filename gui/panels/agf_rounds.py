@@ -18,6 +18,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from backend.agf.comparison import climb_sentence, loss_climb
 from backend.agf.theory import timing_scope
 from gui import theme
 from gui.panels.agf_table import ComparisonTable, comparison_rows
@@ -33,6 +34,7 @@ from gui.panels.base import (
 from gui.panels.line_widths import thin_in_window
 from gui.panels.log_axis import DecadeAxis
 from gui.panels.orbit_axis import ColumnAxis
+from gui.panels.spaced_axis import SpacedAxis
 from gui.run_context import RunContext
 
 DEFINITION = (
@@ -125,7 +127,8 @@ class AgfRoundsPanel(Panel):
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setToolTip(DEFINITION)
         rounds_layout.addWidget(self.canvas, 1)
-        self.plot = self.canvas.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
+        self.plot = self.canvas.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left"),
+                                                                 "bottom": SpacedAxis("bottom")})
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setLogMode(x=False, y=True)
@@ -184,6 +187,8 @@ class AgfRoundsPanel(Panel):
         self.round_states: list = []
         self.current = -1
         self._history: Any = None
+        self._caution: tuple[list[str], list[str]] = ([], [])  # (label parts, tooltip)
+        self._spike: Any = None  # the simulated climb, set beside gradient descent's
         self._update_buttons()
 
     def _fit_to_height(self) -> None:
@@ -230,12 +235,11 @@ class AgfRoundsPanel(Panel):
                     if outside else [])
         if states is not None and states.caution:
             warnings.append(states.caution_headline or states.caution)
-        caution = "; ".join(warnings)
-        self.caution_label.setText(f"AGF (simulated): {caution}." if caution else "")
         details = (regime.lines() if outside else []) + (
             [states.caution] if states is not None and states.caution else [])
-        self.caution_label.setToolTip("\n".join(details))
-        self.caution_label.setVisible(bool(caution))
+        self._caution = (warnings, details)
+        self._spike = getattr(states, "spike", None)
+        self._show_caution()
         closed_only = regime is not None and not outside and not regime.closed_form_inside
         self.regime_label.setText(
             f"{regime.closed_form_note()}; drops by the optimiser follow those as gradient "
@@ -376,6 +380,24 @@ class AgfRoundsPanel(Panel):
             self._describe_round()
             self._update_table()
 
+    def _show_caution(self) -> None:
+        """The simulation's warnings, and beside a simulated climb whether gradient
+        descent's record climbs too (backend.agf.comparison.loss_climb) once it has run
+        past the simulated climb's step."""
+        warnings, details = list(self._caution[0]), list(self._caution[1])
+        history = self._history
+        if self._spike is not None and history is not None and len(history) >= 2:
+            steps, losses = history.loss_curve()
+            climb = loss_climb(steps, losses)
+            if climb is not None or float(steps[-1]) > self._spike.step:
+                details.append(climb_sentence(climb))
+                warnings.append(f"gradient descent climbs too, at step {climb.step:.0f}"
+                                if climb is not None else "gradient descent does not")
+        caution = "; ".join(warnings)
+        self.caution_label.setText(f"AGF (simulated): {caution}." if caution else "")
+        self.caution_label.setToolTip("\n".join(details))
+        self.caution_label.setVisible(bool(caution))
+
     def _update_table(self) -> None:
         """The per-position comparison (backend.agf.comparison) of AGF (closed form),
         AGF (simulated) and gradient descent's record, redone when either changes."""
@@ -386,6 +408,7 @@ class AgfRoundsPanel(Panel):
         if not self.rounds or key == self._table_key:
             return
         self._table_key = key
+        self._show_caution()
         config = self.context.config if self.context is not None else None
         self.comparison.show_rows(
             comparison_rows(self.context, self.rounds, history, self.simulated_drops),

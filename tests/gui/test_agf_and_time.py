@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from backend.agf import detect_drops, predict_staircase
+from backend.agf.simulation import LossSpike
 from backend.presets import load_preset
 from tests.gui.conftest import wait_idle
 
@@ -89,6 +91,23 @@ def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
     assert 10 ** y[2] == pytest.approx(first.loss_after)
 
 
+class Record:
+    """A recorded run of gradient descent (steps 0–20), as the panel reads it."""
+
+    def __init__(self, losses) -> None:
+        self.losses = np.asarray(losses, dtype=float)
+
+    def __len__(self) -> int:
+        return self.losses.size
+
+    def loss_curve(self, upto=None):
+        return np.arange(float(self.losses.size)), self.losses
+
+
+STAIRCASE = [1.0] * 5 + [0.2] * 16
+CLIMBING = [1.0] * 5 + [0.2] * 7 + [0.6] + [0.2] * 8  # climbs at step 12
+
+
 def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window, monkeypatch):
     """The panel's drop mode reaches the simulation; a caution shows only when the
     simulation reports one."""
@@ -121,6 +140,21 @@ def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window, monkeypat
     panel.set_states(rounds.AgfStates(caution=why, caution_headline=climbed))
     assert "neuron 6" not in panel.caution_label.text()  # the dock is small
     assert climbed in panel.caution_label.text() and why in panel.caution_label.toolTip()
+    # beside a simulated climb: whether gradient descent's record climbs too, once it has
+    # run past the climb's step
+    spike = LossSpike(step=9.0, low=0.1, high=0.5)
+    panel._history = Record(STAIRCASE)
+    panel.set_states(rounds.AgfStates(caution=climbed, spike=spike))
+    assert "gradient descent does not" in panel.caution_label.text()
+    assert "never climbs" in panel.caution_label.toolTip()
+    panel.set_states(rounds.AgfStates(caution=climbed, spike=replace(spike, step=50.0)))
+    assert "gradient descent" not in panel.caution_label.text()  # not yet at step 50
+    panel._history = Record(CLIMBING)
+    panel._show_caution()
+    assert "gradient descent climbs too, at step 12" in panel.caution_label.text()
+    assert "climbs too (0.2 → 0.6 at step 12)" in panel.caution_label.toolTip()
+    panel.set_states(rounds.AgfStates(caution=climbed))
+    assert "gradient descent" not in panel.caution_label.text()  # no simulated climb
     assert simulated[-1].regime.inside and panel.regime_label.isHidden()
     curve = simulated[-1].curve  # the loss plot draws the drops as the optimiser took them
     x, _ = window.loss_panel.simulated.getData()

@@ -10,7 +10,6 @@ import pytest
 from backend.agf import comparison, drops, simulation
 from backend.agf.regime import regime_report
 from backend.agf.theory import predict_staircase
-from backend.cli.agf_command import climb_line
 from backend.config import RunConfig
 from backend.presets import load_preset
 from backend.training.trainer import Trainer
@@ -182,7 +181,7 @@ def test_a_climbing_drop_is_reported_where_gradient_descent_spikes():
     spike = result.loss_spike
     assert spike is not None and spike.high > 1.5 * spike.low
     assert climb is not None and abs(spike.step - climb.step) <= 10
-    assert "climbs too" in climb_line(climb)
+    assert "climbs too" in comparison.climb_sentence(climb)
     assert "climbs inside a drop" in spike.sentence()
     assert result.caution == spike.sentence()
 
@@ -203,7 +202,7 @@ def test_a_climb_started_by_a_neuron_on_several_orbits_names_it():
     assert result.caution_headline == spike.headline() and "neuron" not in spike.headline()
     gd = comparison.run_gradient_descent(config)
     assert comparison.loss_climb(gd.steps, gd.losses) is None
-    assert "never climbs" in climb_line(None)
+    assert "never climbs" in comparison.climb_sentence(None)
 
 
 def test_a_diverging_drop_ends_the_simulation_with_its_reason():
