@@ -311,13 +311,12 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
 
 
 def mixed_starter(problem: AgfProblem, dormant: np.ndarray, directions: np.ndarray,
-                  log_norms: np.ndarray, output_log_norms: np.ndarray,
-                  labels: list[str]) -> str:
+                  log_norms: np.ndarray, labels: list[str]) -> str:
     """The dormant neuron that starts a drop (the first to reach START_OUTPUT in ρ_out or
     START_NORM in ρ, as ``integrate_dormant``'s event), named with the orbits of its
     layers and its norm when they are not all one orbit; "" when they are."""
-    lead = int(np.argmax(np.maximum(output_log_norms - math.log(START_OUTPUT),
-                                    log_norms - math.log(START_NORM))))
+    lead = int(np.argmax(simulation.arrival_margins(problem, directions, log_norms,
+                                                    START_OUTPUT, START_NORM)))
     layers = problem.layer_orbits(directions[:, :, [lead]])[:, 0]
     if np.unique(layers).size == 1:
         return ""
@@ -446,7 +445,7 @@ def run_agf_with_drops(
             break
         output, dominant = simulation.output_log_norms(problem, moved, grown)
         starter = labels[int(dominant[np.argmax(output)])]
-        mixed = mixed_starter(problem, dormant, moved, grown, output, labels)
+        mixed = mixed_starter(problem, dormant, moved, grown, labels)
         theta[:, :, ~active] = directions[:, :, ~active] * np.exp(log_norms[~active])
         with np.errstate(over="ignore", invalid="ignore"):
             drop = resolve_drop(problem, theta, time, int(math.ceil(horizon - time)))

@@ -52,7 +52,7 @@ import numpy as np
 from backend.agf.simulation import STEP_GROWTH, GrowthLaw
 from backend.agf.theory import (
     expected_initial_norm,
-    maximal_utilities,
+    growth_utilities,
     orbit_parts,
     timing_scope,
 )
@@ -173,7 +173,7 @@ def regime_report(config, drops: str = "cost") -> RegimeReport:
     group = load_group(config.group)
     irrep_set = SpectralTools.of(group).irrep_set
     template = build_template(config, group, irrep_set)
-    growth = (2.0 / group.order) * maximal_utilities(irrep_set, template)  # G* = (2/n) U*
+    growth = growth_utilities(irrep_set, template)
     scale = float(growth.max()) if growth.size else 0.0
     order = [int(i) for i in np.argsort(-growth, kind="stable") if growth[i] > 1e-9 * scale]
     labels = [irrep_set.orbits[i].label.split(" (")[0] for i in order]

@@ -304,7 +304,7 @@ class GrowthLaw:
         if not self.second_order:
             return growth
         moved = directions + out
-        moved /= np.maximum(np.sqrt(np.einsum("lnm,lnm->m", moved, moved)), 1e-300)
+        moved /= np.maximum(_column_norms(moved), 1e-300)
         scale, tangent, grown = self.flow(problem, moved, log_norms + growth, residual)
         ahead = scale * tangent
         ahead -= np.einsum("lnm,lnm->m", ahead, directions) * directions
@@ -343,10 +343,9 @@ class AgfProblem:
         self.shared = bool(config.shared_embedding)
         self.initial_theta = trainer.theta.detach().cpu().numpy().astype(np.float64)
         self.encoding = np.asarray(self.task.encoding, dtype=np.float64)
-        from backend.agf.theory import maximal_utilities
+        from backend.agf.theory import growth_utilities
 
-        peak = 2.0 / self.task.order * float(
-            maximal_utilities(self.irreps, self.task.template).max(initial=0.0))
+        peak = float(growth_utilities(self.irreps, self.task.template).max(initial=0.0))
         # The exact problem's utility costs 0.3–0.5 s on S6: there the second order
         # doubled the first plateau's time (128 → 233 s) to move its end by 0.4 %.
         self.law = GrowthLaw.of(config, peak, second_order=self.backend == "dense")
@@ -680,6 +679,14 @@ def output_log_norms(
     return log_norms + np.log(np.maximum(product, 1e-300)) / 3.0, orbit
 
 
+def arrival_margins(problem: AgfProblem, directions: np.ndarray, log_norms: np.ndarray,
+                    threshold: float, norm_threshold: float = math.inf) -> np.ndarray:
+    """Per dormant neuron, max(ln ρ_out − ln threshold, ln ρ − ln norm_threshold): ≥ 0
+    once its output (``output_log_norms``) or its norm has reached the round's start."""
+    output, _ = output_log_norms(problem, directions, log_norms)
+    return np.maximum(output - math.log(threshold), log_norms - math.log(norm_threshold))
+
+
 def _column_norms(theta: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
 
@@ -716,8 +723,6 @@ def integrate_dormant(
                             threshold, norm_threshold)
     shape = directions.shape
     size = directions.size
-    threshold = math.log(threshold)
-    norm_threshold = math.log(norm_threshold)
 
     def field(_, state: np.ndarray) -> np.ndarray:
         current = state[:size].reshape(shape)
@@ -730,9 +735,8 @@ def integrate_dormant(
     def activation(_, state: np.ndarray) -> float:
         current = state[:size].reshape(shape)
         current = current / np.maximum(_column_norms(current), 1e-300)
-        output, _ = output_log_norms(problem, current, state[size:])
-        return max(float(output.max()) - threshold,
-                   float(state[size:].max()) - norm_threshold)
+        return float(arrival_margins(problem, current, state[size:], threshold,
+                                     norm_threshold).max())
 
     activation.terminal = True
     activation.direction = 1.0
@@ -781,8 +785,7 @@ def step_dormant(
     ``norm_threshold``), or the last whole step before ``stop``. Exact while a step
     changes a norm by less than 100 % (``flow`` keeps 1 + 3sG ≥ 10⁻³)."""
     law = problem.law
-    threshold = math.log(threshold)
-    norm_threshold = math.log(norm_threshold)
+    within_reach = math.log(min(threshold, norm_threshold))  # ρ_out ≤ ρ: no arrival below
     directions = directions.copy()
     log_norms = log_norms.copy()
     time = start
@@ -792,13 +795,9 @@ def step_dormant(
         directions /= np.maximum(_column_norms(directions), 1e-300)
         log_norms += growth
         time += 1.0
-        peak = log_norms.max(initial=-math.inf)
-        if peak >= norm_threshold:
+        if log_norms.max(initial=-math.inf) >= within_reach and arrival_margins(
+                problem, directions, log_norms, threshold, norm_threshold).max() >= 0.0:
             return time, directions, log_norms, True
-        if peak >= threshold:  # ρ_out ≤ ρ: only then can an output have arrived
-            output, _ = output_log_norms(problem, directions, log_norms)
-            if output.max() >= threshold:
-                return time, directions, log_norms, True
     return time, directions, log_norms, False
 
 

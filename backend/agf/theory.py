@@ -77,6 +77,12 @@ def orbit_constant(indicator: int, num_irreps_in_orbit: int) -> float:
     return 1.0
 
 
+def growth_utilities(irrep_set, template: np.ndarray) -> np.ndarray:
+    """G*_O = (2/n) U*_O for every real orbit O: the rate of growth the training loss
+    imposes on a neuron aligned with O (the residual's utilities only fall below it)."""
+    return (2.0 / np.asarray(template).shape[0]) * maximal_utilities(irrep_set, template)
+
+
 def maximal_utilities(irrep_set, template: np.ndarray) -> np.ndarray:
     """U*_O for every real orbit O (utility normalisation, see the module docstring).
 

@@ -187,8 +187,7 @@ class AgfRoundsPanel(Panel):
         self.round_states: list = []
         self.current = -1
         self._history: Any = None
-        self._caution: tuple[list[str], list[str]] = ([], [])  # (label parts, tooltip)
-        self._spike: Any = None  # the simulated climb, set beside gradient descent's
+        self._states: Any = None  # the AgfStates shown (its regime, caution and climb)
         self._update_buttons()
 
     def _fit_to_height(self) -> None:
@@ -230,15 +229,7 @@ class AgfRoundsPanel(Panel):
         self.simulated_drops = list(states.drops) if states is not None else None
         regime = states.regime if states is not None else None
         outside = regime is not None and not regime.inside
-        # short lines (the dock is small); the measured reasons in full in the tooltips
-        warnings = ([f"OUTSIDE AGF's regime ({', '.join(regime.failed_checks(True))})"]
-                    if outside else [])
-        if states is not None and states.caution:
-            warnings.append(states.caution_headline or states.caution)
-        details = (regime.lines() if outside else []) + (
-            [states.caution] if states is not None and states.caution else [])
-        self._caution = (warnings, details)
-        self._spike = getattr(states, "spike", None)
+        self._states = states
         self._show_caution()
         closed_only = regime is not None and not outside and not regime.closed_form_inside
         self.regime_label.setText(
@@ -381,15 +372,24 @@ class AgfRoundsPanel(Panel):
             self._update_table()
 
     def _show_caution(self) -> None:
-        """The simulation's warnings, and beside a simulated climb whether gradient
-        descent's record climbs too (backend.agf.comparison.loss_climb) once it has run
-        past the simulated climb's step."""
-        warnings, details = list(self._caution[0]), list(self._caution[1])
-        history = self._history
-        if self._spike is not None and history is not None and len(history) >= 2:
+        """The simulation's warnings in short (the dock is small; the measured reasons in
+        full in the tooltip), and beside a simulated climb whether gradient descent's
+        record climbs too (backend.agf.comparison.loss_climb) once it has run past the
+        simulated climb's step."""
+        states, history = self._states, self._history
+        regime = states.regime if states is not None else None
+        outside = regime is not None and not regime.inside
+        warnings = ([f"OUTSIDE AGF's regime ({', '.join(regime.failed_checks(True))})"]
+                    if outside else [])
+        details = regime.lines() if outside else []
+        if states is not None and states.caution:
+            warnings.append(states.caution_headline or states.caution)
+            details.append(states.caution)
+        spike = getattr(states, "spike", None)
+        if spike is not None and history is not None and len(history) >= 2:
             steps, losses = history.loss_curve()
             climb = loss_climb(steps, losses)
-            if climb is not None or float(steps[-1]) > self._spike.step:
+            if climb is not None or float(steps[-1]) > spike.step:
                 details.append(climb_sentence(climb))
                 warnings.append(f"gradient descent climbs too, at step {climb.step:.0f}"
                                 if climb is not None else "gradient descent does not")
