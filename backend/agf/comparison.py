@@ -26,7 +26,7 @@ import numpy as np
 
 from backend.agf.orbit_fit import PURE_FRACTION, explained_fraction, powered, pure_until
 from backend.agf.simulation import AgfResult, LossSpike
-from backend.agf.staircase import find_plateaus, flattest_level
+from backend.agf.staircase import find_plateaus, flattest_level, left_drop
 from backend.agf.theory import PredictedDrop
 from backend.config import RunConfig
 
@@ -251,7 +251,8 @@ def _plateau_level(run: GradientDescentRun, plateaus, step: float, following: fl
     ``step`` until a later orbit is fitted to PURE_FRACTION (``pure_until``). A plateau
     that runs on into a later orbit's partial fit (``find_plateaus`` merges levels closer
     than its ``min_drop``: C20's 0.0313 with the 0.0235 of half of k=±5's neurons) is read
-    only up to where that fit reaches PURE_FRACTION."""
+    only up to where that fit reaches PURE_FRACTION. NaN where the run ends still inside
+    the orbit's drop (``left_drop``): it shows no level to read."""
     after = [p for p in plateaus if p.end > step and p.start < following]
     pure = [p for p in after if _later_fit(run, 0.5 * (max(p.start, step) + p.end), later)
             < PURE_FRACTION]
@@ -266,6 +267,8 @@ def _plateau_level(run: GradientDescentRun, plateaus, step: float, following: fl
         return after[0].level
     stop = min(following, run.steps[-1])
     until = pure_until(run.checkpoint_steps, run.explained, step, stop, later)
+    if until >= run.steps[-1] and not left_drop(run.steps, run.losses, step, until):
+        return math.nan
     return flattest_level(run.steps, run.losses, step, until)
 
 

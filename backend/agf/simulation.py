@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import gc
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -680,10 +681,33 @@ def output_log_norms(
 
 
 def arrival_margins(problem: AgfProblem, directions: np.ndarray, log_norms: np.ndarray,
-                    threshold: float, norm_threshold: float = math.inf) -> np.ndarray:
+                    threshold: float, norm_threshold: float = math.inf,
+                    since: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Per dormant neuron, max(ln ρ_out − ln threshold, ln ρ − ln norm_threshold): ≥ 0
-    once its output (``output_log_norms``) or its norm has reached the round's start."""
-    output, _ = output_log_norms(problem, directions, log_norms)
+    once its output (``output_log_norms``) or its norm has reached the round's start.
+
+    With ``since`` (``output_log_norms`` of the same neurons when the residual was taken)
+    the output read is the orbit's, and only what it gained since: the neurons writing
+    into one orbit O add their outputs there, each ∝ ρ_out³, and the residual already
+    holds what they wrote before, so every neuron on O reads
+
+        ρ_O³ = Σ_{m on O} max(ρ_out,m³ − ρ⁰_out,m³, 0)    (ρ⁰_out,m = 0 if m wrote elsewhere).
+
+    With scaled SGD many neurons grow at one rate and reach order one together (S4, random
+    template, seed 8: ρ_O = 0.62 when the largest ρ_out is 0.30), and the dormant flow,
+    which leaves their outputs out of each other's residual, must hand over before their
+    sum matters; a neuron left dormant after a drop with ρ_out near the threshold starts
+    again from ρ_O = 0.
+    """
+    output, orbit = output_log_norms(problem, directions, log_norms)
+    if since is not None and output.size:
+        before, before_orbit = since
+        with np.errstate(over="ignore"):
+            cubes = np.exp(3.0 * output)
+            gained = np.maximum(cubes - np.where(orbit == before_orbit,
+                                                 np.exp(3.0 * before), 0.0), 0.0)
+        summed = np.bincount(orbit, weights=gained)
+        output = np.log(np.maximum(summed[orbit], 1e-300)) / 3.0
     return np.maximum(output - math.log(threshold), log_norms - math.log(norm_threshold))
 
 
@@ -701,11 +725,15 @@ def integrate_dormant(
     tolerance: float = TOLERANCE,
     threshold: float = ACTIVATION_NORM,
     norm_threshold: float = math.inf,
+    collective: bool = False,
+    departure: Callable[[np.ndarray, np.ndarray], float] | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray, bool]:
     """Integrate the dormant neurons from optimiser step ``start`` until the first one
-    reaches the activation norm (``threshold``, in output norm ρ_out; or
-    ``norm_threshold`` in norm ρ) or ``stop`` (where the law is ``stepped``, the
-    optimiser's own steps instead: ``step_dormant``).
+    reaches the activation norm (``threshold``, in output norm ρ_out, or with
+    ``collective`` the output an orbit's neurons wrote together since ``start``; or
+    ``norm_threshold`` in norm ρ: ``arrival_margins``) or ``stop`` (where the law is
+    ``stepped``, the optimiser's own steps instead: ``step_dormant``). ``departure``
+    (directions, log-norms → a margin, ≥ 0 to stop) adds a condition of the caller's.
 
     ``directions`` (L, n, D) are unit columns, ``log_norms`` (D,) their ln ρ. The state is
     (θ̄, ln ρ) of every dormant neuron at once; an adaptive Runge–Kutta method (DOP853)
@@ -720,7 +748,8 @@ def integrate_dormant(
         return start, directions, log_norms, False
     if law.stepped:
         return step_dormant(problem, directions, log_norms, residual, start, stop,
-                            threshold, norm_threshold)
+                            threshold, norm_threshold, collective, departure)
+    since = output_log_norms(problem, directions, log_norms) if collective else None
     shape = directions.shape
     size = directions.size
 
@@ -735,8 +764,11 @@ def integrate_dormant(
     def activation(_, state: np.ndarray) -> float:
         current = state[:size].reshape(shape)
         current = current / np.maximum(_column_norms(current), 1e-300)
-        return float(arrival_margins(problem, current, state[size:], threshold,
-                                     norm_threshold).max())
+        margin = float(arrival_margins(problem, current, state[size:], threshold,
+                                       norm_threshold, since).max())
+        if departure is not None:
+            margin = max(margin, departure(current, state[size:]))
+        return margin
 
     activation.terminal = True
     activation.direction = 1.0
@@ -777,15 +809,22 @@ def step_dormant(
     stop: float,
     threshold: float = ACTIVATION_NORM,
     norm_threshold: float = math.inf,
+    collective: bool = False,
+    departure: Callable[[np.ndarray, np.ndarray], float] | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray, bool]:
     """``integrate_dormant`` in the optimiser's own steps: each step maps every dormant
     neuron by θ̄ ← normalise(θ̄ + s' P⊥∇G), ln ρ ← ln ρ + ln‖(1 + 3sG) θ̄ + s P⊥∇G‖
     (``GrowthLaw.flow``), the step gradient descent takes on the held residual, until the
-    first step after which a neuron's ρ_out reaches ``threshold`` (or ρ reaches
-    ``norm_threshold``), or the last whole step before ``stop``. Exact while a step
+    first step after which a neuron's ρ_out (or its orbit's since ``start``,
+    ``collective``) reaches ``threshold`` (or ρ reaches ``norm_threshold``, or
+    ``departure`` is ≥ 0), or the last whole step before ``stop``. Exact while a step
     changes a norm by less than 100 % (``flow`` keeps 1 + 3sG ≥ 10⁻³)."""
     law = problem.law
-    within_reach = math.log(min(threshold, norm_threshold))  # ρ_out ≤ ρ: no arrival below
+    # no arrival while every ρ is below both thresholds (ρ_out ≤ ρ; an orbit's gain ρ_O
+    # is at most (number of neurons)^{1/3} times the largest ρ_out)
+    reach = threshold / max(log_norms.size, 1) ** (1.0 / 3.0) if collective else threshold
+    within_reach = math.log(min(reach, norm_threshold))
+    since = output_log_norms(problem, directions, log_norms) if collective else None
     directions = directions.copy()
     log_norms = log_norms.copy()
     time = start
@@ -796,7 +835,10 @@ def step_dormant(
         log_norms += growth
         time += 1.0
         if log_norms.max(initial=-math.inf) >= within_reach and arrival_margins(
-                problem, directions, log_norms, threshold, norm_threshold).max() >= 0.0:
+                problem, directions, log_norms, threshold, norm_threshold,
+                since).max() >= 0.0:
+            return time, directions, log_norms, True
+        if departure is not None and departure(directions, log_norms) >= 0.0:
             return time, directions, log_norms, True
     return time, directions, log_norms, False
 

@@ -23,6 +23,10 @@ from backend.errors import UserError
 
 FLATNESS_POWER = 4  # a point twice as steep as the flattest weighs 1/16 in its level
 
+SETTLED_SLOPE = 0.1
+"""A curve has left its drop by ``stop`` once its flattest fall in [start, stop] is below
+this share of its steepest over as many steps before ``start`` (``left_drop``)."""
+
 
 @dataclass(frozen=True)
 class DetectedDrop:
@@ -132,10 +136,36 @@ def flattest_level(steps, losses, start: float, stop: float) -> float:
         return float("nan")
     if inside.sum() < 3:
         return float(losses[inside][-1])
-    grid = np.linspace(max(start, steps[inside][0]), min(stop, steps[inside][-1]), 201)
-    values = np.interp(grid, steps[inside], losses[inside])
-    slope = np.abs(np.gradient(values, grid))
-    smooth = np.convolve(slope, np.ones(9) / 9.0, mode="same")[4:-4]
+    values, smooth = _smoothed(steps[inside], losses[inside], max(start, steps[inside][0]),
+                               min(stop, steps[inside][-1]))
     smooth = np.maximum(smooth, 1e-12 * max(float(smooth.max()), 1e-300))
     weights = (smooth.min() / smooth) ** FLATNESS_POWER
-    return float(np.sum(weights * values[4:-4]) / np.sum(weights))
+    return float(np.sum(weights * values) / np.sum(weights))
+
+
+def _smoothed(steps: np.ndarray, losses: np.ndarray, start: float, stop: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(L, |dL/ds| averaged over 9 neighbours) at the 193 inner points of 201 evenly
+    spread over [start, stop]."""
+    grid = np.linspace(start, stop, 201)
+    values = np.interp(grid, steps, losses)
+    slope = np.abs(np.gradient(values, grid))
+    return values[4:-4], np.convolve(slope, np.ones(9) / 9.0, mode="same")[4:-4]
+
+
+def left_drop(steps, losses, start: float, stop: float) -> bool:
+    """Whether the curve has flattened out of the drop it is in at ``start`` by ``stop``:
+    its flattest smoothed fall |dL/ds| over [start, stop] is at most SETTLED_SLOPE × its
+    steepest over the stop − start steps before ``start``. A run that ends a few steps
+    after an orbit crosses half its power is still falling at the drop's own pace there:
+    the loss it ends on is no plateau level."""
+    steps = np.asarray(steps, dtype=np.float64)
+    losses = np.asarray(losses, dtype=np.float64)
+    finite = np.isfinite(losses)
+    steps, losses = steps[finite], losses[finite]
+    if steps.size < 3 or stop <= start or start <= steps[0]:
+        return True
+    _, before = _smoothed(steps, losses, max(start - (stop - start), steps[0]), start)
+    _, after = _smoothed(steps, losses, start, min(stop, steps[-1]))
+    return float(after.min()) <= SETTLED_SLOPE * float(before.max())
+

@@ -212,6 +212,10 @@ def run(args: argparse.Namespace) -> int:
               f"AGF (closed form) {agf_seconds * 1e3:.1f} ms; AGF (simulated) "
               f"{simulation_seconds:.2f} s = {simulation_seconds / run_gd.seconds:.1%} of it):")
         print("\n".join(comparison_lines(rows)))
+        if any(row.measured is not None and not math.isfinite(row.measured.level)
+               for row in rows):
+            print("GD level —: the run ends inside that orbit's drop, which shows no level "
+                  "yet (train longer to read it)")
         for name, order in (("AGF (closed form)", predicted), ("AGF (simulated)", simulated)):
             agree = "yes" if order_matches(order, measured) else "no"
             print(f"order of {name} matches gradient descent: {agree}")

@@ -117,6 +117,31 @@ def test_without_a_plateau_the_level_is_read_before_the_next_orbit_comes_in():
     assert drops[0].level > losses[7000] + 0.2
 
 
+def test_a_run_that_ends_inside_the_last_drop_has_no_level_for_it():
+    """k=2 passes one half of its power at step ~11 950, in the middle of a drop of width
+    20 steps, and the run ends 15 steps later, its loss still falling at the drop's pace:
+    there is no level to read (NaN), and the row leaves its level error out. The same run
+    2 000 steps longer reads 0.1."""
+    for total, expected in ((11965, None), (14000, 0.1)):
+        steps, losses = staircase([1.0, 0.4, 0.1], [2000, 11950], total)
+        checkpoints = np.linspace(0, total - 1, total // 100 + 1)
+        explained = np.stack([np.full_like(checkpoints, np.nan),
+                              (checkpoints > 2000).astype(float),
+                              np.clip((checkpoints - 11850) / 200, 0, 1)], axis=1)
+        drops = comparison.measured_drops(run_of(steps, losses, checkpoints, explained,
+                                                 [0.0, 5.0, 1.0]))
+        assert [d.orbit for d in drops] == ["k=1", "k=2"]
+        assert drops[1].step == pytest.approx(11950, abs=10)
+        assert drops[0].level == pytest.approx(0.4, rel=1e-3)
+        if expected is None:
+            assert np.isnan(drops[1].level)
+            row = comparison.compare([], drops, 1.0, drops)[1]
+            assert np.isnan(row.simulated_level_error)
+            assert row.as_dict()["level"]["gradient_descent"] is None
+        else:
+            assert drops[1].level == pytest.approx(expected, rel=1e-3)
+
+
 def test_a_round_without_a_loss_drop_is_not_a_learned_round():
     weights = (np.zeros((1, 2)),) * 3
     flat = AgfRound(6, 100.0, ["k=±3"], [4], 0.1818, 0.1818, weights)

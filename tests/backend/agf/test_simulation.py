@@ -209,3 +209,39 @@ def test_a_large_dormant_state_leaves_no_solver_behind(monkeypatch, collect):
     finally:
         gc.enable()
     assert len(spent) == (0 if collect else 1)
+
+
+def test_an_orbits_output_since_the_residual_sums_its_neurons_gains():
+    """``arrival_margins(since=...)``: every neuron reads its orbit's gain
+    (Σ_{m on O} max(ρ_out,m³ − ρ⁰_out,m³, 0))^{1/3}, summed here neuron by neuron (ρ⁰
+    counts only for a neuron that wrote on the same orbit before): never below what one
+    neuron alone gained, nothing at the state the residual was taken at, and the orbit's
+    whole output from a state that had written nothing yet."""
+    config = RunConfig(**C11, optimiser="scaled_gd", init_scale=1e-3, learning_rate=0.02,
+                       steps=10).validate()
+    problem = simulation.agf_problem(config)
+    rng = np.random.default_rng(3)
+    theta = rng.normal(size=problem.initial_theta.shape)
+    norms = np.sqrt((theta**2).sum((0, 1)))
+    directions, log_norms = theta / norms, np.log(norms) - 2.0
+    earlier = rng.normal(size=theta.shape)
+    earlier /= np.sqrt((earlier**2).sum((0, 1)))
+    earlier[:, :, :16] = directions[:, :, :16]  # half the neurons only grew since
+    since = simulation.output_log_norms(problem, earlier, log_norms - 0.5)
+    read = simulation.arrival_margins(problem, directions, log_norms, 0.3, since=since)
+    output, orbit = simulation.output_log_norms(problem, directions, log_norms)
+    gains = [max(np.exp(3 * output[k]) - (np.exp(3 * since[0][k]) if since[1][k] == orbit[k]
+                                         else 0.0), 0.0) for k in range(orbit.size)]
+    for m in range(orbit.size):
+        summed = sum(gains[k] for k in range(orbit.size) if orbit[k] == orbit[m])
+        assert read[m] == pytest.approx(np.log(summed) / 3.0 - np.log(0.3), abs=1e-12)
+        assert read[m] >= np.log(max(gains[m], 1e-300)) / 3.0 - np.log(0.3) - 1e-12
+    at_start = simulation.output_log_norms(problem, directions, log_norms)
+    assert simulation.arrival_margins(problem, directions, log_norms, 0.3,
+                                      since=at_start).max() < -100.0
+    silent = simulation.output_log_norms(problem, directions, log_norms - 40.0)
+    whole = [np.log(sum(np.exp(3 * output[k]) for k in range(orbit.size)
+                        if orbit[k] == orbit[m])) / 3.0 - np.log(0.3)
+             for m in range(orbit.size)]
+    np.testing.assert_allclose(simulation.arrival_margins(
+        problem, directions, log_norms, 0.3, since=silent), whole, atol=1e-9)

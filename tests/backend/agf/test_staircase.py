@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.agf.staircase import detect_drops, find_plateaus, flattest_level
+from backend.agf.staircase import detect_drops, find_plateaus, flattest_level, left_drop
 from backend.errors import UserError
 
 
@@ -91,3 +91,15 @@ def test_flattest_level_reads_two_curves_that_agree_alike():
     levels = [flattest_level(steps, c, 3000, 12000) for c in (first, second)]
     assert levels[0] == pytest.approx(levels[1], rel=3e-3)
     assert first[flattest[1]] < levels[0] < first[flattest[0]]
+
+
+def test_left_drop_reads_whether_the_fall_has_slowed_to_a_tenth():
+    """A drop L = 1 − ½(1 + tanh((s − 5000)/500)) falls fastest at 5000, and after it at
+    ½·sech²((s − 5000)/500)/500: a tenth of its peak at s = 5000 + 500 arccosh(√10) ≈
+    5909. Read from its middle, it has left the drop by 6100, not by 5750."""
+    steps = np.arange(0, 12000, dtype=np.float64)
+    curve = 1.0 - 0.5 * (1.0 + np.tanh((steps - 5000.0) / 500.0))
+    crossing = 5000.0 + 500.0 * np.arccosh(np.sqrt(10.0))
+    assert crossing == pytest.approx(5909, abs=1)
+    assert not left_drop(steps, curve, 5000.0, 5750.0)
+    assert left_drop(steps, curve, 5000.0, 6100.0)
