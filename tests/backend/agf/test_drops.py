@@ -437,3 +437,44 @@ def test_a_drop_begins_while_the_dormant_flow_is_still_gradient_descent(collecti
     error = np.abs(log_norms - np.log(np.sqrt((gd**2).sum((0, 1)))))
     assert np.log(np.exp(log_norms) / norms).max() > 10.0
     assert (error.max() < 0.005) if collective else (error.max() > 0.03)
+
+
+def test_a_drop_that_learns_nothing_and_keeps_the_loss_continues_the_plateau():
+    """No orbit learned, the loss moved by less than 1 % and no climb: the plateau going
+    on in the optimiser's steps, no round; a fall of 1 % or more, a learned orbit or a
+    climb is a round."""
+    def drop(after, learned=None):
+        return drops.Drop(theta=np.zeros((3, 2, 1)), steps=80, loss_before=1.0,
+                          loss_after=after, learned_at=learned or {},
+                          losses=np.linspace(1.0, after, 80), checks=[(580.0, np.ones(1))])
+
+    assert drops.continues_plateau(drop(0.995), None)
+    assert drops.continues_plateau(drop(1.004), None)
+    assert not drops.continues_plateau(drop(0.98), None)
+    assert not drops.continues_plateau(drop(0.995, {0: 540.0}), None)
+    climb = simulation.LossSpike(step=550.0, low=0.99, high=1.5)
+    assert not drops.continues_plateau(drop(0.995), climb)
+
+
+def test_loss_departure_reads_the_whole_networks_loss_against_the_held_one():
+    """``LossDeparture``: ln |L − L₀| − ln(LOSS_DEPARTURE · L₀), L the loss of the active
+    neurons with the dormant ones at the given directions and norms (the problem's own
+    loss of the assembled weights), ≥ 0 once L has moved by 1 % of L₀."""
+    config = _c11_small()
+    problem = simulation.agf_problem(config)
+    theta = problem.initial_theta * 1e3
+    dormant = np.arange(8, theta.shape[2])
+    held = problem.residual_loss(problem.residual(theta))
+    departure = drops.LossDeparture(problem, theta, dormant, held)
+    norms = np.sqrt((theta[:, :, dormant] ** 2).sum((0, 1)))
+    for scale in (1.0, 20.0, 200.0):
+        moved = theta.copy()
+        moved[:, :, dormant] *= scale
+        loss = problem.residual_loss(problem.residual(moved))
+        margin = departure(theta[:, :, dormant] / norms, np.log(scale * norms))
+        if scale == 1.0:
+            assert margin < -20.0
+        else:
+            expected = np.log(abs(loss - held)) - np.log(drops.LOSS_DEPARTURE * held)
+            assert margin == pytest.approx(expected, abs=1e-9)
+    assert departure(theta[:, :, dormant] / norms, np.log(200.0 * norms)) > 0.0
