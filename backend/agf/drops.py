@@ -7,10 +7,11 @@ neuron half-grown on an orbit that gets fitted may change orbit later. Here each
 a flow of finite duration: when the output the dormant neurons wrote into one orbit
 since the residual was taken reaches ``START_OUTPUT`` (ρ_O³ = Σ of their gains in ρ_out³,
 ``simulation.arrival_margins``; many neurons of scaled SGD grow at one rate and add up
-while each is small), or one neuron's ρ_out does, the whole network takes the
-optimiser's own steps (``AgfProblem.optimiser_gradient``: the trainer's network in the
-configuration's precision, as gradient descent computes them; the weights are kept in
-float64):
+while each is small), or one neuron's norm reaches ``START_NORM``, or the dormant
+neurons have moved the whole network's loss by ``LOSS_DEPARTURE`` (``LossDeparture``),
+the whole network takes the optimiser's own steps (``AgfProblem.optimiser_gradient``: the
+trainer's network in the configuration's precision, as gradient descent computes them;
+the weights are kept in float64):
 
     gradient descent   v ← μ v + g,  θ ← θ − η v     (v starts at g/(1 − μ), the steady
                                                       velocity of the plateau before)
@@ -47,8 +48,8 @@ from backend.agf.simulation import AgfProblem, AgfResult, AgfRound
 
 START_OUTPUT = 0.1
 """A drop starts when the dormant neurons' output on one orbit, written since the residual
-was taken, reaches this output norm: (Σ_m gain in ρ_out,m³)^{1/3}, each neuron's ρ_out
-included (``simulation.arrival_margins`` with ``since``)."""
+was taken, reaches this output norm: (Σ_m gain in ρ_out,m³)^{1/3}
+(``simulation.arrival_margins`` with ``since``)."""
 
 START_NORM = 1.0
 """... or the first dormant neuron's norm ρ reaches this value (a neuron whose layers lie
@@ -287,14 +288,15 @@ class LossDeparture:
 
         ln |L(θ_active, ρ θ̄_dormant) − L₀| − ln(LOSS_DEPARTURE · L₀)
 
-    is ≥ 0 once the whole network's loss has moved by LOSS_DEPARTURE of L₀."""
+    is ≥ 0 once the whole network's loss has moved by LOSS_DEPARTURE of L₀, L₀ the loss of
+    ``residual``, the one the dormant flow holds."""
 
     def __init__(self, problem: AgfProblem, theta: np.ndarray, dormant: np.ndarray,
-                 loss: float) -> None:
+                 residual) -> None:
         self.problem = problem
         self.theta = theta.copy()
         self.dormant = dormant
-        self.loss = loss
+        self.loss = problem.residual_loss(residual)
 
     def __call__(self, directions: np.ndarray, log_norms: np.ndarray) -> float:
         self.theta[:, :, self.dormant] = directions * np.exp(log_norms)
@@ -357,9 +359,9 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
 
 def mixed_starter(problem: AgfProblem, dormant: np.ndarray, directions: np.ndarray,
                   log_norms: np.ndarray, labels: list[str]) -> str:
-    """The dormant neuron that starts a drop (the first to reach START_OUTPUT in ρ_out or
-    START_NORM in ρ, as ``integrate_dormant``'s event), named with the orbits of its
-    layers and its norm when they are not all one orbit; "" when they are."""
+    """The dormant neuron that leads a drop's start (the furthest towards START_OUTPUT in
+    its own ρ_out or START_NORM in ρ), named with the orbits of its layers and its norm
+    when they are not all one orbit; "" when they are."""
     lead = int(np.argmax(simulation.arrival_margins(problem, directions, log_norms,
                                                     START_OUTPUT, START_NORM)))
     layers = problem.layer_orbits(directions[:, :, [lead]])[:, 0]
@@ -493,7 +495,7 @@ def run_agf_with_drops(
         time, moved, grown, arrived = simulation.integrate_dormant(
             problem, directions[:, :, dormant], log_norms[dormant], residual, time, horizon,
             tolerance, threshold=START_OUTPUT, norm_threshold=START_NORM, collective=True,
-            departure=LossDeparture(problem, theta, dormant, current_loss),
+            departure=LossDeparture(problem, theta, dormant, residual),
         )
         directions[:, :, dormant] = moved
         log_norms[dormant] = grown

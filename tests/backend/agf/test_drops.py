@@ -459,13 +459,14 @@ def test_a_drop_that_learns_nothing_and_keeps_the_loss_continues_the_plateau():
 def test_loss_departure_reads_the_whole_networks_loss_against_the_held_one():
     """``LossDeparture``: ln |L − L₀| − ln(LOSS_DEPARTURE · L₀), L the loss of the active
     neurons with the dormant ones at the given directions and norms (the problem's own
-    loss of the assembled weights), ≥ 0 once L has moved by 1 % of L₀."""
+    loss of the assembled weights; L₀ that of the residual it is given), ≥ 0 once L has
+    moved by 1 % of L₀."""
     config = _c11_small()
     problem = simulation.agf_problem(config)
     theta = problem.initial_theta * 1e3
     dormant = np.arange(8, theta.shape[2])
     held = problem.residual_loss(problem.residual(theta))
-    departure = drops.LossDeparture(problem, theta, dormant, held)
+    departure = drops.LossDeparture(problem, theta, dormant, problem.residual(theta))
     norms = np.sqrt((theta[:, :, dormant] ** 2).sum((0, 1)))
     for scale in (1.0, 20.0, 200.0):
         moved = theta.copy()
