@@ -552,6 +552,7 @@ def run_agf_with_drops(
         explained=explained,
         optimiser_steps=spent,
         optimiser_evaluations=evaluations,
-        loss_spike=max(spikes, key=lambda spike: spike.rise, default=None),
+        loss_spikes=spikes,
+        diverged_at=time if stop_reason.startswith(simulation.DIVERGED) else None,
         curve=recorder.curve(held_to, current_loss, problem.task.template_power),
     )

@@ -26,7 +26,8 @@ class AgfStates:
     (backend.agf.comparison.agf_orbit_drops)."""
     caution: str = ""
     """Why the rounds are not to be trusted from some step on (a drop whose loss climbed
-    or diverged, drops by the optimiser only); empty when nothing was seen."""
+    or diverged, drops by the optimiser only), within the run's steps; empty when nothing
+    was seen there."""
     caution_headline: str = ""
     """``caution`` in a few words, for a small panel (the climb without its cause)."""
     optimiser_steps: int = 0
@@ -38,7 +39,8 @@ class AgfStates:
     """Whether the configuration is inside AGF's regime for the closed form and for these
     drops (backend.agf.regime.RegimeReport); None when not measured."""
     spike: Any = None
-    """The largest climb inside a simulated drop (simulation.LossSpike), None if none."""
+    """The largest climb inside a simulated drop within the run's steps
+    (simulation.LossSpike), None if none."""
 
 
 def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
@@ -54,12 +56,13 @@ def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
 
     result = run_agf(config, drops=drops)
     # The rounds and the curve run on past the run's length (HORIZON_FACTOR); the
-    # comparison reads them over the run's steps, as `agf --compare` does.
+    # comparison and the caution read them over the run's steps, as `agf --compare` does.
+    steps = float(config.steps)
     return AgfStates(list(result.rounds), round_snapshots(config, result.rounds),
-                     result.stop_reason, agf_orbit_drops(result, until=float(config.steps)),
-                     result.caution,
-                     result.caution_headline, result.optimiser_steps, result.curve,
-                     regime_report(config, drops=drops), result.loss_spike)
+                     result.stop_reason, agf_orbit_drops(result, until=steps),
+                     result.caution_until(steps), result.caution_until(steps, headline=True),
+                     result.optimiser_steps, result.curve,
+                     regime_report(config, drops=drops), result.spike_until(steps))
 
 
 def round_snapshots(config: Any, rounds: list) -> list:

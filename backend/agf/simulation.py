@@ -217,26 +217,37 @@ class AgfResult:
     optimiser_evaluations: int = 0
     """Gradients of the whole network those drops evaluated (fewer than the steps where
     their steps were stretched, ``drops.FlowStepper``)."""
-    loss_spike: LossSpike | None = None
-    """The largest spike of the loss inside a drop resolved by the optimiser, if any."""
+    loss_spikes: list[LossSpike] = field(default_factory=list)
+    """Every climb of the loss inside a drop resolved by the optimiser, in step order."""
+    diverged_at: float | None = None
+    """The step at which the drop that diverged began (None when none did)."""
     curve: SimulatedCurve | None = None
     """The loss curve and explained shares of drops resolved by the optimiser (None for
     cost-minimised rounds, which are read round by round)."""
 
     @property
+    def loss_spike(self) -> LossSpike | None:
+        """The largest climb inside a drop anywhere in the simulation, if any."""
+        return self.spike_until(math.inf)
+
+    def spike_until(self, step: float) -> LossSpike | None:
+        """The largest climb inside a drop at or before optimiser step ``step``."""
+        seen = [spike for spike in self.loss_spikes if spike.step <= step]
+        return max(seen, key=lambda spike: spike.rise, default=None)
+
+    @property
     def caution(self) -> str:
         """Why the rounds are not to be trusted from some step on: a drop whose loss
         climbed (``loss_spike``) or diverged (the stop reason); empty when neither."""
-        return self._caution(LossSpike.sentence)
+        return self.caution_until(math.inf)
 
-    @property
-    def caution_headline(self) -> str:
-        """``caution`` with the climb in a few words (``LossSpike.headline``)."""
-        return self._caution(LossSpike.headline)
-
-    def _caution(self, climb) -> str:
-        parts = [climb(self.loss_spike)] if self.loss_spike is not None else []
-        if self.stop_reason.startswith(DIVERGED):
+    def caution_until(self, step: float, headline: bool = False) -> str:
+        """``caution`` for what the simulation did up to optimiser step ``step`` (the run's
+        own length: the simulation runs on past it, HORIZON_FACTOR), the climb in a few
+        words with ``headline`` (``LossSpike.headline``)."""
+        spike = self.spike_until(step)
+        parts = [] if spike is None else [spike.headline() if headline else spike.sentence()]
+        if self.diverged_at is not None and self.diverged_at <= step:
             parts.append(self.stop_reason)
         return "; ".join(parts)
 

@@ -217,6 +217,7 @@ def test_a_diverging_drop_ends_the_simulation_with_its_reason():
         result = simulation.run_agf(config, horizon=float(config.steps), drops="optimiser")
     assert "diverged" in result.stop_reason and "learning rate" in result.stop_reason
     assert result.caution == result.stop_reason
+    assert result.caution_until(result.diverged_at - 1) == ""  # before the drop began
     assert result.rounds == []
     assert all(np.isfinite(layer).all() for layer in result.final_weights)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.agf.rounds import round_snapshots, simulate_agf
+from backend.agf.simulation import run_agf
 from backend.presets import load_preset
 from backend.training.trainer import Trainer
 
@@ -45,3 +46,17 @@ def test_simulated_rounds_carry_the_drop_mode_and_its_caution():
     by_cost = simulate_agf(config.replace(learning_rate=0.01, steps=3000))
     assert by_cost.caution == ""
     assert by_cost.rounds and by_cost.optimiser_steps == 0
+
+
+def test_a_climb_past_the_runs_end_is_no_caution():
+    """The window simulates to HORIZON_FACTOR × the run's steps: c11-agf at 10× its
+    learning rate climbs at step 164, past a 150-step run, so the run's rounds carry no
+    caution (the comparison reads the same 150 steps), while the whole simulation has it."""
+    config = load_preset("c11-agf").replace(learning_rate=0.1, steps=150)
+    states = simulate_agf(config, "optimiser")
+    assert states.caution == "" and states.caution_headline == "" and states.spike is None
+    result = run_agf(config, drops="optimiser")
+    assert result.loss_spike is not None and result.loss_spike.step > config.steps
+    assert result.caution == result.loss_spike.sentence()
+    assert result.caution_until(config.steps) == ""
+    assert result.caution_until(3 * config.steps, headline=True) == result.loss_spike.headline()
