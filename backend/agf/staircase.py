@@ -6,9 +6,11 @@ the plateaus of a staircase from small initialisation get longer as training goe
 in steps would miss the short early plateaus or blur the late drops. A point lies on a
 **plateau** when the loss changes by less than ``flatness`` × L(0) between u − W and
 u + W, W = ``window`` × (u range). Runs of such points at least 2W long are plateaus (one
-touching either end of the curve may be shorter), with the median loss of the run as
-their level, so a plateau that creeps slowly still has a level; neighbouring plateaus
-whose levels differ by less than ``min_drop`` × L(0) are merged. Between two plateaus lies
+touching either end of the curve may be shorter), with the loss where the run is
+flattest as their level (``flattest_level``), so a plateau that creeps slowly still has
+a level, and a run that creeps from one resting value to another reads the value it
+rests at; neighbouring plateaus whose levels differ by less than ``min_drop`` × L(0) are
+merged. Between two plateaus lies
 a **drop**: its step is where the loss first crosses the midpoint of the two levels
 after the earlier plateau ends.
 """
@@ -87,7 +89,7 @@ def find_plateaus(
     for begin, end in zip(edges[::2], edges[1::2], strict=True):
         if end - begin < 2 * half and not (begin == 0 or end == grid.size):
             continue
-        level = float(np.median(values[begin:end]))
+        level = flattest_level(steps, losses, float(grid[begin]), float(grid[end - 1]))
         candidate = Plateau(float(grid[begin]), float(grid[end - 1]), level)
         if plateaus and abs(plateaus[-1].level - level) < min_drop * scale:
             previous = plateaus[-1]

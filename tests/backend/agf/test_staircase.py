@@ -69,6 +69,40 @@ def test_creeping_plateaus_of_a_small_initialisation_staircase_all_have_levels(s
     assert [round(d.step, -2) for d in drops] == pytest.approx(jumps, abs=200)
 
 
+def test_a_plateau_that_creeps_to_a_second_rest_reads_the_rest():
+    """D5 seed 13's shape: after a drop the loss rests near 0.034, then creeps over 6000
+    steps to 0.008, where it stays; every window of the creep changes by less than the
+    flatness, so it is one flat stretch. Its level is the value it rests at (0.008), not
+    its median, a loss the curve only passes through (independent: the median itself)."""
+    steps = np.arange(0, 12001, dtype=np.float64)
+    rest = 0.034 - 2e-7 * np.clip(steps - 1400, 0, None)  # a slightly tilted first rest
+    creep = 0.026 * np.clip((steps - 3500) / 6500, 0, 1)
+    curve = np.where(steps < 200, 1.0, 0.0) + np.where(steps < 200, 0.0, rest - creep)
+    curve = np.where((steps >= 200) & (steps < 1400),
+                     0.034 + (1.0 - 0.034) * np.exp(-(steps - 200) / 100), curve)
+    curve = np.maximum(curve, 0.008)
+    (last,) = [p for p in find_plateaus(steps, curve) if p.start < 3500 < p.end]
+    assert last.end == pytest.approx(12000)
+    assert last.level == pytest.approx(0.008, rel=1e-3)
+    inside = (steps >= last.start) & (steps <= last.end)
+    assert np.median(curve[inside]) > 1.5 * last.level
+
+
+def test_two_stretches_closer_than_min_drop_merge_with_the_later_level():
+    """A bump of 0.05·L(0) splits a plateau into stretches at 0.300 and 0.295 (closer than
+    min_drop = 0.02·L(0)): they merge into one plateau spanning both, whose level is the
+    later stretch's, where the curve rests before its next drop."""
+    steps = np.arange(0, 20001, dtype=np.float64)
+    curve = np.where(steps < 200, 1.0, 0.300)
+    curve = np.where(steps >= 4000, 0.295, curve)
+    curve = curve + 0.05 * np.exp(-(((steps - 3000) / 150) ** 2))
+    curve = np.where(steps >= 15000, 0.1, curve)
+    plateaus = find_plateaus(steps, curve)
+    (middle,) = [p for p in plateaus if p.start < 3000 < p.end or p.start < 5000 < p.end]
+    assert middle.start < 2500 and middle.end > 10000
+    assert middle.level == pytest.approx(0.295, rel=1e-3)
+
+
 def test_flattest_level_reads_a_plateau_too_short_for_detection():
     steps = np.arange(0, 3000, dtype=np.float64)
     curve = 2.0 - sum(0.5 / (1 + np.exp(-(steps - jump) / 10)) for jump in (1000, 1150))
