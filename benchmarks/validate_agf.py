@@ -40,7 +40,12 @@ import torch  # noqa: E402,F401  (loaded before any timing: start-up, not AGF's 
 from backend.agf import comparison, simulation  # noqa: E402
 from backend.agf.regime import regime_report  # noqa: E402
 from backend.agf.theory import predict_staircase  # noqa: E402
+from backend.atomic_files import write_text_atomic  # noqa: E402
+from backend.errors import UserError  # noqa: E402
+from backend.file_reading import check_writable_file  # noqa: E402
+from backend.groups.spec import parse_group  # noqa: E402
 from backend.presets import load_preset  # noqa: E402
+from backend.training.trainer import resolve_device  # noqa: E402
 
 LEVEL_TARGET = comparison.LEVEL_TARGET
 STEP_TARGET = comparison.STEP_TARGET
@@ -159,7 +164,8 @@ def text(value: float, form: str = ".1%") -> str:
 
 
 def report(outcome: Outcome) -> None:
-    verdict = "pass" if outcome.passed else "FAIL"
+    verdict = ("pass" if outcome.passed
+               else "FAIL (time only)" if outcome.staircase_ok else "FAIL")
     print(f"{outcome.name:<24} {outcome.drops:<9} "
           f"{'inside' if outcome.inside else 'OUTSIDE':<7} "
           f"{'yes' if outcome.closed_order_ok else 'no':<9} "
@@ -177,17 +183,53 @@ def report(outcome: Outcome) -> None:
         print(f"{'':<24} {outcome.gd_climb}", flush=True)
 
 
-def main() -> None:
+CASE_NAMES = ("c11", "d3", "a5", "c20", "random")
+RANDOM_GROUPS = ("D5", "S4", "A5")
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked before any run starts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="c11,d3,a5,c20,random")
-    parser.add_argument("--groups", default="D5,S4,A5")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--cases", default="c11,d3,a5,c20,random",
+                        help=f"comma-separated cases, of: {', '.join(CASE_NAMES)} "
+                             "(random: random templates on --groups)")
+    parser.add_argument("--groups", default="D5,S4,A5",
+                        help="comma-separated groups for the random templates (default "
+                             "D5,S4,A5; any group spec the app accepts)")
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="random templates per group (default 5)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first template seed (default 0)")
     parser.add_argument("--drops", default="cost",
-                        help="comma-separated drop modes: cost, optimiser")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", metavar="FILE")
-    args = parser.parse_args()
+                        help="comma-separated drop modes: "
+                             f"{', '.join(simulation.DROP_MODES)} (default cost)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                        help="where gradient descent trains (default cpu)")
+    parser.add_argument("--json", metavar="FILE", help="also write every outcome as JSON")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.cases.split(",") if name not in CASE_NAMES]
+    if unknown:
+        parser.error(f"unknown case {', '.join(unknown)}; choose from {', '.join(CASE_NAMES)}")
+    modes = [mode for mode in args.drops.split(",") if mode not in simulation.DROP_MODES]
+    if modes:
+        parser.error(f"unknown drop mode {', '.join(modes)}; choose from "
+                     f"{', '.join(simulation.DROP_MODES)}")
+    if args.seeds < 1 or args.first_seed < 0:
+        parser.error("--seeds must be at least 1 and --first-seed at least 0")
+    try:
+        if "random" in args.cases.split(","):
+            for group in args.groups.split(","):
+                parse_group(group)
+        resolve_device(args.device)
+        if args.json:
+            check_writable_file(args.json, "validation JSON")
+    except UserError as error:
+        parser.error(str(error))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
     modes = args.drops.split(",")
     chosen = cases(args.cases.split(","), args.groups.split(","), args.seeds, args.first_seed)
     print(f"{'case':<24} {'drops':<9} {'regime':<7} {'order cl.':<9} {'order sim.':<10} "
@@ -205,12 +247,12 @@ def main() -> None:
         print(f"\ndrops by {mode}: inside AGF's regime: {sum(o.passed for o in inside)} of "
               f"{len(inside)} pass ({sum(o.staircase_ok for o in inside)} with order, levels "
               f"and steps right, {sum(o.time_share <= TIME_TARGET for o in inside)} within "
-              f"the time target); outside: {len(outside)} of {len(mine)} "
+              f"the time target); outside: {len(outside)} of {len(mine)} cases "
               f"({sum(o.passed for o in outside)} of them pass anyway)")
     if args.json:
         payload = [vars(o) for o in outcomes]
-        Path(args.json).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+        write_text_atomic(Path(args.json),
+                          json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

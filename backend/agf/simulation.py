@@ -681,7 +681,12 @@ def output_log_norms(
     max = 1/(3√3) the largest product on the unit sphere (2/(3√3) with a shared
     embedding, ū = v̄). A neuron counts as of order one when ρ_out is: its output on O is
     ρ_out³ times that of a balanced unit neuron. Its total norm may be dominated by input
-    weights grown on an orbit learned earlier, which write nothing into O."""
+    weights grown on an orbit learned earlier, which write nothing into O.
+
+    The weights are read in C order whatever their layout: a neuron whose ξ is split
+    evenly between two orbits has its dominant orbit decided in the last bit, and the
+    dormant flow's stopping event and the round that follows must decide it alike."""
+    directions = np.ascontiguousarray(directions)
     orbit = problem.layer_orbits(directions)[-1]
     on_orbit = problem.orbit_norms(directions, orbit)
     if on_orbit.shape[0] == 2:

@@ -131,6 +131,9 @@ def comparison_lines(rows) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     config = configuration_from_arguments(args)
+    if config.steps < 1:
+        raise UserError(f"steps = {config.steps}: AGF predicts the staircase over a run's "
+                        "steps; use --set steps=N with N ≥ 1")
     json_path = _check_json_path(args.json)
     from backend.agf.comparison import (
         agf_orbit_drops,
@@ -144,6 +147,12 @@ def run(args: argparse.Namespace) -> int:
     from backend.agf.regime import regime_report
     from backend.agf.simulation import agf_problem, run_agf
     from backend.agf.theory import predict_staircase, timing_scope
+
+    # torch is loaded before any timing (start-up, not the simulation's cost), and a
+    # device this machine lacks is refused before any work, as `train` does
+    from backend.training.trainer import resolve_device
+
+    resolve_device(config.device)
 
     start = time.perf_counter()
     predicted = predict_staircase(config)

@@ -49,7 +49,8 @@ def _looks_like_path(spec: str) -> bool:
 def _parse_catalogue_spec(spec: str) -> FiniteGroup:
     parts = re.split(r"\s*[x×X]\s*", spec)
     if any(not part for part in parts):
-        raise GroupError(f"cannot read {spec!r}: a product needs a group on both sides of x")
+        raise GroupError(f"cannot read {spec!r}: a product needs a group on both sides of "
+                         f"x (e.g. C3xS3); write one of: {SPEC_HELP}")
     factors = [_parse_factor(part) for part in parts]
     if len(factors) == 1:
         return factors[0]

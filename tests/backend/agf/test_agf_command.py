@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
 
 from backend.cli import main
 
@@ -85,3 +91,45 @@ def test_agf_command_refuses_a_missing_json_folder(tmp_path, capsys):
     code = main(["agf", "--preset", "c11-agf", "--json", str(tmp_path / "no" / "x.json")])
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_agf_command_refuses_a_run_of_no_steps(capsys):
+    code = main(["agf", "--preset", "c11-agf", "--set", "steps=0", "--compare"])
+    err = capsys.readouterr().err
+    assert code == 2 and "steps = 0" in err and "steps=N" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_agf_command_refuses_a_missing_gpu_before_any_work(capsys):
+    code = main(["agf", "--preset", "d3-agf-onehot", "--set", "device=cuda", "--compare"])
+    captured = capsys.readouterr()
+    assert code == 2 and "no CUDA GPU" in captured.err
+    assert captured.out == ""  # refused before the prediction is printed
+
+
+VALIDATION = Path(__file__).resolve().parents[3] / "benchmarks" / "validate_agf.py"
+
+
+@pytest.fixture(scope="module")
+def validation():
+    spec = importlib.util.spec_from_file_location("validate_agf", VALIDATION)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--drops", "bogus"], "unknown drop mode bogus; choose from cost, optimiser"),
+    (["--cases", "c11,bogus"], "unknown case bogus"),
+    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--cases", "random", "--groups", "D5,XYZ"], "cannot read 'XYZ'"),
+    (["--json", "/no/such/folder/v.json"], "does not exist"),
+])
+def test_the_validation_script_refuses_bad_arguments_before_any_run(validation, capsys,
+                                                                     argv, words):
+    with pytest.raises(SystemExit) as stop:
+        validation.arguments(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and words in err and "Traceback" not in err

@@ -151,6 +151,16 @@ def test_c11_numerical_agf_matches_gradient_descent(c11_runs):
     assert all(r.loss_after <= r.loss_before + 1e-12 for r in learning)
 
 
+def test_cost_rounds_run_past_the_presets_steps():
+    """c11-agf's cost-minimised rounds to step 20 000 (the window simulates to 3× a run's
+    steps): at step 15 861 the arriving neuron's ξ is split evenly between two orbits, and
+    the round must read its orbit as the dormant flow's stopping event did (before, the
+    round read the weights in another memory layout, found no newcomer and failed)."""
+    result = simulation.run_agf(load_preset("c11-agf"), horizon=20000.0)
+    assert result.stop_reason == "horizon reached"
+    assert len(result.rounds) >= 10 and all(r.neurons for r in result.rounds)
+
+
 def test_d3_one_hot_learns_sign_before_the_two_dimensional_irrep():
     """d3-agf-onehot: the sign irrep (smaller power, larger utility) comes before the
     2-dimensional irrep in the closed form, the numerical AGF and gradient descent. The
