@@ -24,14 +24,20 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from backend.agf.orbit_fit import PURE_FRACTION, explained_fraction, powered, pure_until
+from backend.agf.orbit_fit import (
+    LEARNED_FRACTION,
+    PURE_FRACTION,
+    explained_fraction,
+    learned_step,
+    powered,
+    pure_until,
+)
 from backend.agf.simulation import AgfResult, LossSpike
 from backend.agf.staircase import find_plateaus, flattest_level, left_drop
 from backend.agf.theory import PredictedDrop
 from backend.config import RunConfig
 
 CHECKPOINTS = 400
-LEARNED_FRACTION = 0.5
 VANISHED_LEVEL = 0.01
 """A measured level below this share of the initial loss counts as the end of the
 staircase: its error is taken relative to the drop into it."""
@@ -204,19 +210,6 @@ def run_from_snapshots(
         template_power=power,
         seconds=math.nan,
     )
-
-
-def learned_step(steps: np.ndarray, fraction: np.ndarray, threshold: float = LEARNED_FRACTION):
-    """First step where ``fraction`` reaches ``threshold`` (linear interpolation), or None."""
-    above = np.flatnonzero(fraction >= threshold)
-    if above.size == 0:
-        return None
-    i = int(above[0])
-    if i == 0:
-        return float(steps[0])
-    f0, f1 = fraction[i - 1], fraction[i]
-    weight = (threshold - f0) / (f1 - f0) if f1 != f0 else 1.0
-    return float(steps[i - 1] + weight * (steps[i] - steps[i - 1]))
 
 
 def measured_drops(run: GradientDescentRun) -> list[MeasuredDrop]:

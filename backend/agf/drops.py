@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from backend.agf import simulation, staircase
-from backend.agf.orbit_fit import pure_until
+from backend.agf.orbit_fit import learned_step, pure_until
 from backend.agf.simulation import AgfProblem, AgfResult, AgfRound
 
 START_OUTPUT = 0.1
@@ -401,7 +401,8 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
     rounds = []
     before = drop.loss_before
     for position, step in enumerate(crossings):
-        orbits = [labels[i] for i, s in sorted(drop.learned_at.items()) if s == step]
+        learned = [i for i, s in sorted(drop.learned_at.items()) if s == step]
+        orbits = [labels[i] for i in learned]
         if position + 1 < len(crossings):
             later = [i for i, s in drop.learned_at.items() if s > step] + never
             stop = pure_until(reading_steps, readings, step, crossings[position + 1], later)
@@ -409,9 +410,22 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
             shares = drop.shares[step]
         else:
             after, shares = drop.loss_after, drop.shares[start + drop.steps]
-        rounds.append((orbits, step, before, after, shares))
+        rounds.append((orbits, _crossing(reading_steps, readings, learned, step), before,
+                       after, shares))
         before = after
     return rounds
+
+
+def _crossing(reading_steps: np.ndarray, readings: np.ndarray, learned: list[int],
+              step: float) -> float:
+    """Where the first of the ``learned`` orbits reached LEARNED, interpolated between the
+    readings (every CHECK_EVERY steps) up to ``step``, the reading past it: gradient
+    descent's rule, so the round's step is the one the comparison reads."""
+    order = np.argsort(reading_steps, kind="stable")
+    order = order[reading_steps[order] <= step]
+    found = [learned_step(reading_steps[order], readings[order, index], LEARNED)
+             for index in learned]
+    return min((s for s in found if s is not None and math.isfinite(s)), default=step)
 
 
 class CurveRecorder:
@@ -451,6 +465,15 @@ class CurveRecorder:
                                          np.asarray(template_power, dtype=np.float64))
 
 
+def _joined_on(joined: np.ndarray, writes_into: np.ndarray, orbits: list[str],
+               labels: list[str]) -> list[int]:
+    """The neurons that became active in the drop and write into one of ``orbits`` (all
+    that became active when the round is named by no orbit, as a drop that learned none)."""
+    wanted = [labels.index(orbit) for orbit in orbits if orbit in labels]
+    chosen = joined & np.isin(writes_into, wanted) if wanted else joined
+    return [int(i) for i in np.flatnonzero(chosen)]
+
+
 def _norms(theta: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
 
@@ -462,10 +485,12 @@ def run_agf_with_drops(
     tolerance: float = simulation.TOLERANCE,
 ) -> AgfResult:
     """Dormant flow between drops, each drop resolved by ``resolve_drop``. One AgfRound
-    per drop: its ``step`` is the first step inside the drop at which an orbit became
-    learned (the drop's end when none did), its ``orbits`` the orbits learned in it (else
-    the orbit of the neuron that started it), its ``neurons`` the neurons that became
-    active. ``optimiser_steps`` of the result counts the steps all drops took."""
+    per step inside a drop at which orbits became learned (``drop_rounds``; one at the
+    drop's end when none did): its ``step`` is where the first of them crossed LEARNED,
+    interpolated between readings as the comparison reads it, its ``orbits`` the orbits
+    learned there (else the orbit of the neuron that started the drop), its ``neurons``
+    the neurons that became active in the drop and write into those orbits (``ξ``'s
+    orbit). ``optimiser_steps`` of the result counts the steps all drops took."""
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
     norms = _norms(theta)
@@ -506,7 +531,7 @@ def run_agf_with_drops(
         mixed = mixed_starter(problem, dormant, moved, grown, labels)
         theta[:, :, ~active] = directions[:, :, ~active] * np.exp(log_norms[~active])
         with np.errstate(over="ignore", invalid="ignore"):
-            drop = resolve_drop(problem, theta, time, int(math.ceil(horizon - time)))
+            drop = resolve_drop(problem, theta, time, max(1, int(horizon - time)))
         spent += int(round(drop.steps))
         evaluations += drop.evaluations
         recorder.add(drop, time)
@@ -529,11 +554,12 @@ def run_agf_with_drops(
         if continues_plateau(drop, spike):
             time += drop.steps
             continue
+        writes_into = problem.layer_orbits(theta)[-1]  # the orbit of each neuron's ξ
         for orbits, step, before, after, shares in drop_rounds(drop, time, starter, labels):
             explained.append(shares)
             rounds.append(AgfRound(
                 round=len(rounds) + 1, step=step, orbits=orbits,
-                neurons=[int(i) for i in np.flatnonzero(joined)],
+                neurons=_joined_on(joined, writes_into, orbits, labels),
                 loss_before=before, loss_after=after,
                 weights=simulation._split_weights(theta.copy()),
                 partial=simulation.part_only(orbits, labels, shares),

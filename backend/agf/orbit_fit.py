@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+LEARNED_FRACTION = 0.5
+"""An orbit is learned at the first step where it is explained this much (interpolated
+between readings, ``learned_step``)."""
+
 PURE_FRACTION = 0.1
 """A stretch of the loss curve is an orbit's level while every orbit not yet learned is
 fitted below this share (``pure_until``; comparison._plateau_level, drops.drop_rounds)."""
@@ -55,3 +59,16 @@ def pure_until(reading_steps: np.ndarray, shares: np.ndarray, step: float, stop:
     fitted = np.nan_to_num(np.asarray(shares)[inside][:, later]).max(axis=1) >= PURE_FRACTION
     first = int(np.argmax(fitted))
     return float(reading_steps[inside][first]) if fitted.any() and first > 0 else stop
+
+
+def learned_step(steps: np.ndarray, fraction: np.ndarray, threshold: float = LEARNED_FRACTION):
+    """First step where ``fraction`` reaches ``threshold`` (linear interpolation), or None."""
+    above = np.flatnonzero(fraction >= threshold)
+    if above.size == 0:
+        return None
+    i = int(above[0])
+    if i == 0:
+        return float(steps[0])
+    f0, f1 = fraction[i - 1], fraction[i]
+    weight = (threshold - f0) / (f1 - f0) if f1 != f0 else 1.0
+    return float(steps[i - 1] + weight * (steps[i] - steps[i - 1]))

@@ -72,7 +72,9 @@ def test_a_drop_with_two_orbits_gives_two_rounds_with_their_own_plateaus():
                       checks=[*shares.items(), (1430.0, np.array([1.0, 1.0]))])
     rounds = drops.drop_rounds(drop, 1000.0, "starter", ["a", "b"])
     assert [r[0] for r in rounds] == [["a"], ["b"]]
-    assert [r[1] for r in rounds] == [1150.0, 1430.0]
+    # each round's step interpolated where its orbit's share crossed 1/2 between readings,
+    # as the comparison reads it: b's share is 0 at 1150 and 1 at 1430
+    assert [r[1] for r in rounds] == [1150.0, 1290.0]
     plateau = losses[250]  # the middle of the flat stretch between the drops
     assert rounds[0][3] == pytest.approx(plateau, abs=1e-3)
     assert rounds[1][2] == rounds[0][3]
@@ -480,3 +482,22 @@ def test_loss_departure_reads_the_whole_networks_loss_against_the_held_one():
             expected = np.log(abs(loss - held)) - np.log(drops.LOSS_DEPARTURE * held)
             assert margin == pytest.approx(expected, abs=1e-9)
     assert departure(theta[:, :, dormant] / norms, np.log(200.0 * norms)) > 0.0
+
+
+def test_rounds_give_the_comparisons_steps_and_their_own_orbits_neurons():
+    """d3-agf-onehot learns trivial, sign and the 2-dim irrep in one drop by the
+    optimiser: each round's step is the one the comparison reads (the crossing of 1/2
+    interpolated between readings, not the reading after it), and each round lists the
+    neurons that joined on its orbit (where their ξ writes), none twice."""
+    config = load_preset("d3-agf-onehot")
+    result = simulation.run_agf(config, horizon=float(config.steps), drops="optimiser")
+    read = comparison.agf_orbit_drops(result)
+    assert [r.orbits for r in result.rounds] == [[d.orbit] for d in read]
+    assert [r.step for r in result.rounds] == pytest.approx([d.step for d in read], abs=1e-9)
+    problem = simulation.agf_problem(config)
+    labels = [orbit.label for orbit in problem.irreps.orbits]
+    ends = problem.layer_orbits(np.stack([w.T for w in result.rounds[-1].weights]))[-1]
+    listed = [i for r in result.rounds for i in r.neurons]
+    assert len(listed) == len(set(listed)) and all(r.neurons for r in result.rounds)
+    for entry in result.rounds:
+        assert {labels[ends[i]] for i in entry.neurons} == set(entry.orbits)
