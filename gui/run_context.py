@@ -34,6 +34,7 @@ class RunContext:
     answer_edges: np.ndarray | None = field(default=None, repr=False)  # rows of the answers
     held_out: np.ndarray | None = field(default=None, repr=False)  # (R, R) held-out share
     recorded_history: Any = field(default=None, repr=False)  # a reopened run's MetricHistory
+    template_power: np.ndarray | None = None  # (K,) P_O(t) of the template per orbit
 
     @property
     def order(self) -> int:
@@ -77,6 +78,8 @@ def context_from_trainer(trainer: Any) -> RunContext:
         cayley_table=np.asarray(trainer.group.table),
         answer_edges=block_edges(n),
         held_out=held_out_table(test_pairs, n),
+        template_power=(np.asarray(task.template_power, dtype=np.float64)
+                        if task is not None else None),
     )
 
 

@@ -153,7 +153,8 @@ class LossSpike:
 
     def headline(self) -> str:
         """The climb in a few words, for a small panel (``sentence`` says why)."""
-        return f"{self._climb()}; rounds from there on are not reliable"
+        return (f"the loss climbs in a drop at step {self.step:.0f} ({self.low:.3g} → "
+                f"{self.high:.3g}); later rounds are not reliable")
 
     def sentence(self) -> str:
         climb = self._climb()

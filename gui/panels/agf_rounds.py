@@ -10,7 +10,6 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QSizePolicy,
     QTabWidget,
@@ -107,9 +106,10 @@ class AgfRoundsPanel(Panel):
         bar.addWidget(self.next_button)
         bar.addWidget(self.round_label, 1)
         self.layout_.addLayout(bar)
-        self.caution_label = QLabel("")  # why the rounds are not to be trusted, when seen
+        # why the rounds are not to be trusted, when seen: at most three lines in a small
+        # dock (the whole text and the measured reasons in its tooltip)
+        self.caution_label = WrappedLabel(1, 3)
         self.caution_label.setObjectName("error")
-        self.caution_label.setWordWrap(True)
         self.caution_label.setVisible(False)
         self.layout_.addWidget(self.caution_label)
         # two pages, each with the dock's whole height: the rounds, and the comparison
@@ -396,7 +396,7 @@ class AgfRoundsPanel(Panel):
                                 if climb is not None else "gradient descent does not")
         caution = "; ".join(warnings)
         self.caution_label.setText(f"AGF (simulated): {caution}." if caution else "")
-        self.caution_label.setToolTip("\n".join(details))
+        self.caution_label.set_tip("\n".join(details))
         self.caution_label.setVisible(bool(caution))
 
     def _update_table(self) -> None:

@@ -375,6 +375,13 @@ class WrappedLabel(QLabel):
         self.fewest, self.most = int(fewest), int(most)
         self.setWordWrap(True)
         self._lines = 0
+        self._tip = ""
+        self._fit()
+
+    def set_tip(self, tip: str) -> None:
+        """A tooltip of the caller's (a fuller account than the text), kept whatever the
+        text's length; empty: the whole text where it is cut."""
+        self._tip = tip
         self._fit()
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt override
@@ -410,7 +417,7 @@ class WrappedLabel(QLabel):
         if lines != self._lines:
             self._lines = lines
             fix_text_height(self, lines)
-        self.setToolTip(self.text() if needed > self.most else "")
+        self.setToolTip(self._tip or (self.text() if needed > self.most else ""))
 
 
 class ElidedLabel(QLabel):

@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
+from backend.agf.orbit_fit import powered
 from backend.pair_sample import sampled_label_forms
 from gui import theme
 from gui.panels.base import (
@@ -32,7 +33,9 @@ MAX_LEGEND = 12
 
 
 class FunctionPowerPanel(Panel):
-    """One curve per nontrivial orbit over steps, with the template's level dashed."""
+    """One curve per orbit over steps, with the template's level dashed: every nontrivial
+    orbit, and the trivial one where the template has power on it (a one-hot target's
+    mean, the first orbit d3-agf-onehot learns)."""
 
     title = "Learned function power"
     definition = DEFINITION
@@ -62,7 +65,10 @@ class FunctionPowerPanel(Panel):
             item.legend = None
         self.x_range.reset()
         self.y_range.reset()
-        self.orbits = np.flatnonzero(~context.orbit_trivial)
+        shown = ~context.orbit_trivial
+        if context.template_power is not None:
+            shown |= powered(context.template_power)
+        self.orbits = np.flatnonzero(shown)
         legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt", colCount=2) \
             if len(self.orbits) <= MAX_LEGEND else None
         self.legend_strip.attach(legend)  # above the curves, never over them

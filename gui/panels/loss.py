@@ -199,6 +199,11 @@ class LossPanel(Panel):
         self.simulated = pg.PlotCurveItem(pen=pg.mkPen(theme.SIMULATED_COLOUR, width=1.4))
         item.addItem(self.simulated)
         self._legend_names[id(self.simulated)] = "AGF (simulated)"
+        # the measured loss over the predictions: where a prediction is right it lies
+        # under the curve and shows at its edges, and where it is off it shows apart
+        self.plateaus.setZValue(1)
+        self.simulated.setZValue(2)
+        self.loss_curve.setZValue(3)
         self.simulated_rounds: tuple = ()
         self.simulated_curve = None
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.CURSOR_COLOUR, width=1))

@@ -293,3 +293,17 @@ def test_comparison_table_marks_errors_beyond_the_targets(qtbot):
     assert table.cell_text(0, "step error") == "—" and table.cell_text(0, "step GD") == "1,000"
     assert table.table.rowCount() == 6 > SHOWN_ROWS
     assert table.note.text() == "note"
+
+
+def test_function_power_shows_the_trivial_orbit_a_one_hot_target_has(agf_window):
+    """d3-agf-onehot learns its trivial orbit first (the one-hot target's mean): the
+    learned-function panel draws it with the others; a mean-centred template has no
+    power there and no curve."""
+    panel = agf_window.panels["function_power"]
+    labels = [agf_window.context.orbit_labels[i] for i in panel.orbits]
+    assert labels == ["trivial", "sign", "2-dim k=1"]
+    context = replace(agf_window.context,
+                      template_power=np.array([0.0, 1.0, 2.0]))
+    panel.set_context(context)
+    assert [context.orbit_labels[i] for i in panel.orbits] == ["sign", "2-dim k=1"]
+

@@ -210,3 +210,12 @@ def test_simulated_curve_is_drawn_as_recorded_and_held_to_the_end():
     x, y = simulated_staircase([object()], 40.0, curve)
     np.testing.assert_array_equal(x, [0.0, 10.0, 11.0, 12.5, 40.0])
     np.testing.assert_array_equal(y, [1.0, 1.0, 0.6, 0.5, 0.5])
+
+
+def test_the_measured_loss_is_drawn_over_the_predictions(qtbot):
+    """Where a prediction is right it lies under the measured curve (d3-agf-onehot's
+    plateaus at the closed form's levels): the loss above AGF (simulated) above AGF
+    (closed form)."""
+    steps, losses = falling_loss(100)
+    panel = shown_panel(qtbot, Recorded(steps, losses, [0, 100], [0.1, 1.0], [0.1, 0.9]))
+    assert panel.loss_curve.zValue() > panel.simulated.zValue() > panel.plateaus.zValue()
