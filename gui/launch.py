@@ -24,6 +24,11 @@ NO_DISPLAY_MESSAGE = (
 
 
 def launch(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:  # the window's options, display or not
+        from gui.app import build_parser
+
+        build_parser().print_help()
+        return 0
     wants_screenshot = "--screenshot" in argv
     if not display_available():
         if wants_screenshot:

@@ -23,6 +23,14 @@ def test_help_lists_headless_commands():
     assert result.returncode == 0
     for command in ("group", "train", "presets", "agf", "open", "video"):
         assert command in result.stdout
+    for option in ("--preset", "--run-steps", "--window-size", "--screenshot"):
+        assert option in result.stdout  # the window's options, named
+
+
+def test_the_windows_help_needs_no_display():
+    result = run_main("--preset", "c11-agf", "--help")
+    assert result.returncode == 0 and result.stderr == ""
+    assert "--run-steps N" in result.stdout and "--window-size" in result.stdout
 
 
 def test_window_without_display_prints_one_clear_line():

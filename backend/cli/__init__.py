@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="irrep-studio",
         description="Irrep Studio: watch two-layer networks learn group composition. "
         "Without a sub-command the window opens.",
+        epilog="Window options (no COMMAND): --preset NAME, --set KEY=VALUE (repeatable), "
+        "--run-steps N, --window-size WIDTHxHEIGHT, --screenshot FILE.png; e.g. "
+        "`./start.sh --preset c11-agf`. `./start.sh --preset NAME --help` explains them.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

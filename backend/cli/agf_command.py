@@ -62,6 +62,14 @@ def _cell(value: float, form: str, width: int) -> str:
     return f"{format(value, form):>{width}}" if math.isfinite(value) else f"{'—':>{width}}"
 
 
+def _closed_step(drop, width: int) -> str:
+    """The closed form's step: as it is where valid for the optimiser, else as the lower
+    bound it is (≥, and no error beside it)."""
+    if drop is None or not math.isfinite(drop.step):
+        return f"{'—':>{width}}"
+    return f"{('' if drop.timed else '≥') + format(drop.step, '.0f'):>{width}}"
+
+
 def _orbit(drop) -> str:
     if drop is None:
         return "—"
@@ -116,7 +124,7 @@ def comparison_lines(rows) -> list[str]:
         lines.append(
             f"{row.position:>2} | {_orbit(row.closed_form):>13} {_orbit(sim):>10} "
             f"{_orbit(gd):>10} | "
-            f"{_cell(row.closed_form_step, '.0f', 12)} "
+            f"{_closed_step(row.closed_form, 12)} "
             f"{_cell(sim.step if sim else math.nan, '.0f', 9)} "
             f"{_cell(gd.step if gd else math.nan, '.0f', 9)} "
             f"{_cell(row.closed_form_step_error, '+.1%', 8)} "
@@ -165,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
     simulated = agf_orbit_drops(result)
     regime = regime_report(config, drops=args.drops)
 
-    print(f"AGF for {config.group} ({config.preset or 'configuration'}), "
+    changed = f" with {', '.join(args.overrides)}" if args.overrides else ""
+    print(f"AGF for {config.group} ({config.preset or 'configuration'}{changed}), "
           f"{config.steps} steps, initial loss {result.initial_loss:.4g}")
     for line in regime.lines():
         print(line)

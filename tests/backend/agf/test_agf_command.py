@@ -41,6 +41,12 @@ def test_agf_command_with_compare_writes_the_documented_keys(tmp_path, capsys):
     assert [p["orbit"] for p in closed] == ["k=±1", "k=±2", "k=±3", "k=±4", "k=±5"]
     assert set(closed[0]) == {"orbit", "dim", "utility", "step", "step_lower_bound", "level"}
     assert closed[0]["step"] is not None and closed[1]["step"] is None  # scaled SGD
+    # the header names the changes; the comparison gives a lower bound as one, no error
+    assert printed.startswith("AGF for C11 (c11-agf with steps=2500, width=64)")
+    table = printed[printed.index("AGF against gradient descent"):].splitlines()
+    second = next(line for line in table if line.startswith(" 2 |"))
+    step_cells = second.split("|")[2].split()
+    assert step_cells[0] == f"≥{closed[1]['step_lower_bound']:.0f}" and step_cells[3] == "—"
     assert [m["orbit"] for m in data["measured"]] == ["k=±1", "k=±2", "k=±3"]
     assert set(data["measured"][0]) == {"orbit", "dim", "step", "level"}
     for predicted, measured in zip(closed, data["measured"], strict=False):
