@@ -45,7 +45,7 @@ from backend.errors import UserError  # noqa: E402
 from backend.file_reading import check_writable_file  # noqa: E402
 from backend.groups.spec import parse_group  # noqa: E402
 from backend.presets import load_preset  # noqa: E402
-from backend.training.trainer import resolve_device  # noqa: E402
+from backend.training.trainer import Trainer, resolve_device  # noqa: E402
 
 LEVEL_TARGET = comparison.LEVEL_TARGET
 STEP_TARGET = comparison.STEP_TARGET
@@ -228,10 +228,24 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def checked_cases(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """The cases the arguments name, each one a configuration AGF and the trainer accept
+    (a group of one element is refused here, before any case runs)."""
+    chosen = cases(args.cases.split(","), args.groups.split(","), args.seeds, args.first_seed)
+    for name, config in chosen:
+        try:
+            Trainer(config.replace(device=args.device))
+            predict_staircase(config)
+        except UserError as error:
+            print(f"validate_agf.py: error: {name}: {error}", file=sys.stderr)
+            sys.exit(2)
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     modes = args.drops.split(",")
-    chosen = cases(args.cases.split(","), args.groups.split(","), args.seeds, args.first_seed)
+    chosen = checked_cases(args)
     print(f"{'case':<24} {'drops':<9} {'regime':<7} {'order cl.':<9} {'order sim.':<10} "
           f"{'level err':>9} {'step err':>9} {'AGF/GD time':>11} {'opt. steps':>10} "
           f"{'gradients':>9}  result")

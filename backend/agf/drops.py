@@ -465,13 +465,22 @@ class CurveRecorder:
                                          np.asarray(template_power, dtype=np.float64))
 
 
-def _joined_on(joined: np.ndarray, writes_into: np.ndarray, orbits: list[str],
-               labels: list[str]) -> list[int]:
-    """The neurons that became active in the drop and write into one of ``orbits`` (all
-    that became active when the round is named by no orbit, as a drop that learned none)."""
-    wanted = [labels.index(orbit) for orbit in orbits if orbit in labels]
-    chosen = joined & np.isin(writes_into, wanted) if wanted else joined
-    return [int(i) for i in np.flatnonzero(chosen)]
+def _neurons_by_round(joined: np.ndarray, writes_into: np.ndarray,
+                      round_orbits: list[list[str]], labels: list[str]) -> list[list[int]]:
+    """The neurons that became active in a drop, by round: each round lists those that
+    write (with ξ) into one of its orbits, and the last round also every other one (a
+    neuron that joined a fit of an orbit learned earlier), so every active neuron is
+    listed once."""
+    left = joined.copy()
+    listed = []
+    for orbits in round_orbits:
+        wanted = [labels.index(orbit) for orbit in orbits if orbit in labels]
+        chosen = left & np.isin(writes_into, wanted)
+        left &= ~chosen
+        listed.append(chosen)
+    if listed:
+        listed[-1] = listed[-1] | left
+    return [[int(i) for i in np.flatnonzero(chosen)] for chosen in listed]
 
 
 def _norms(theta: np.ndarray) -> np.ndarray:
@@ -490,7 +499,8 @@ def run_agf_with_drops(
     interpolated between readings as the comparison reads it, its ``orbits`` the orbits
     learned there (else the orbit of the neuron that started the drop), its ``neurons``
     the neurons that became active in the drop and write into those orbits (``ξ``'s
-    orbit). ``optimiser_steps`` of the result counts the steps all drops took."""
+    orbit; ``_neurons_by_round``). ``optimiser_steps`` of the result counts the steps all
+    drops took."""
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
     norms = _norms(theta)
@@ -554,12 +564,13 @@ def run_agf_with_drops(
         if continues_plateau(drop, spike):
             time += drop.steps
             continue
-        writes_into = problem.layer_orbits(theta)[-1]  # the orbit of each neuron's ξ
-        for orbits, step, before, after, shares in drop_rounds(drop, time, starter, labels):
+        found = drop_rounds(drop, time, starter, labels)
+        listed = _neurons_by_round(joined, problem.layer_orbits(theta)[-1],
+                                   [orbits for orbits, *_ in found], labels)
+        for (orbits, step, before, after, shares), neurons in zip(found, listed, strict=True):
             explained.append(shares)
             rounds.append(AgfRound(
-                round=len(rounds) + 1, step=step, orbits=orbits,
-                neurons=_joined_on(joined, writes_into, orbits, labels),
+                round=len(rounds) + 1, step=step, orbits=orbits, neurons=neurons,
                 loss_before=before, loss_after=after,
                 weights=simulation._split_weights(theta.copy()),
                 partial=simulation.part_only(orbits, labels, shares),

@@ -7,8 +7,8 @@ in steps would miss the short early plateaus or blur the late drops. A point lie
 **plateau** when the loss changes by less than ``flatness`` × L(0) between u − W and
 u + W, W = ``window`` × (u range). Runs of such points at least 2W long are plateaus (one
 touching either end of the curve may be shorter), with the loss where the run is
-flattest as their level (``flattest_level``), so a plateau that creeps slowly still has
-a level, and a run that creeps from one resting value to another reads the value it
+flattest as their level (``flattest_level``; the median of the resampled run where
+fewer than three readings lie in it), so a plateau that creeps slowly still has a level, and a run that creeps from one resting value to another reads the value it
 rests at; neighbouring plateaus whose levels differ by less than ``min_drop`` × L(0) are
 merged. Between two plateaus lies
 a **drop**: its step is where the loss first crosses the midpoint of the two levels
@@ -89,8 +89,12 @@ def find_plateaus(
     for begin, end in zip(edges[::2], edges[1::2], strict=True):
         if end - begin < 2 * half and not (begin == 0 or end == grid.size):
             continue
-        level = flattest_level(steps, losses, float(grid[begin]), float(grid[end - 1]))
-        candidate = Plateau(float(grid[begin]), float(grid[end - 1]), level)
+        start, stop = float(grid[begin]), float(grid[end - 1])
+        recorded = np.count_nonzero((steps >= start) & (steps <= stop))
+        # a stretch between two sparse readings has no slope of its own to weigh
+        level = (flattest_level(steps, losses, start, stop) if recorded >= 3
+                 else float(np.median(values[begin:end])))
+        candidate = Plateau(start, stop, level)
         if plateaus and abs(plateaus[-1].level - level) < min_drop * scale:
             previous = plateaus[-1]
             candidate = Plateau(previous.start, candidate.end, level)

@@ -46,6 +46,7 @@ DENSE_GAP = 0.02
 """Accuracy samples at most this share of the step axis apart are joined by a line (the
 accuracy between two snapshots is not measured; over so short a gap a line says nothing
 false)."""
+JUMP_Z = 4  # the closed form's drop markers and the cursor, over the loss (z 3)
 DROP_LABEL_ROWS = (0.94, 0.86, 0.78)  # the drop labels' rows when nothing is drawn yet
 DROP_LABEL_GAP = 4  # pixels between two drop labels in one row
 
@@ -208,6 +209,7 @@ class LossPanel(Panel):
         self.simulated_curve = None
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.CURSOR_COLOUR, width=1))
         self.cursor.setVisible(False)
+        self.cursor.setZValue(JUMP_Z + 1)
         item.addItem(self.cursor, ignoreBounds=True)
 
     def set_log_steps(self, on: bool) -> None:
@@ -262,6 +264,7 @@ class LossPanel(Panel):
             line.setToolTip(tip)
             line.label.setToolTip(tip)
             line.step = float(drop.step)
+            line.setZValue(JUMP_Z)  # the marker and its label over the curves
             position = step_position(line.step, self.log_steps)
             line.setVisible(position is not None)
             if position is not None:

@@ -217,5 +217,9 @@ def test_the_measured_loss_is_drawn_over_the_predictions(qtbot):
     plateaus at the closed form's levels): the loss above AGF (simulated) above AGF
     (closed form)."""
     steps, losses = falling_loss(100)
-    panel = shown_panel(qtbot, Recorded(steps, losses, [0, 100], [0.1, 1.0], [0.1, 0.9]))
+    panel = shown_panel(qtbot, Recorded(steps, losses, [0, 100], [0.1, 1.0], [0.1, 0.9]),
+                        drops=[drop(40.0, "χ1")])
+    assert len(panel.jumps) == 1
     assert panel.loss_curve.zValue() > panel.simulated.zValue() > panel.plateaus.zValue()
+    assert panel.cursor.zValue() > panel.loss_curve.zValue()  # the cursor and the drop
+    assert all(line.zValue() > panel.loss_curve.zValue() for line in panel.jumps)  # labels

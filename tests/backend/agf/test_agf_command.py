@@ -139,3 +139,12 @@ def test_the_validation_script_refuses_bad_arguments_before_any_run(validation, 
         validation.arguments(argv)
     err = capsys.readouterr().err
     assert stop.value.code == 2 and words in err and "Traceback" not in err
+
+
+def test_the_validation_script_refuses_a_case_the_trainer_refuses_before_any_run(
+        validation, capsys):
+    args = validation.arguments(["--cases", "random", "--groups", "C1", "--seeds", "1"])
+    with pytest.raises(SystemExit) as stop:
+        validation.checked_cases(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "C1 random t, seed 0" in err and "single element" in err

@@ -499,5 +499,12 @@ def test_rounds_give_the_comparisons_steps_and_their_own_orbits_neurons():
     ends = problem.layer_orbits(np.stack([w.T for w in result.rounds[-1].weights]))[-1]
     listed = [i for r in result.rounds for i in r.neurons]
     assert len(listed) == len(set(listed)) and all(r.neurons for r in result.rounds)
-    for entry in result.rounds:
+    for entry in result.rounds[:-1]:
         assert {labels[ends[i]] for i in entry.neurons} == set(entry.orbits)
+    last = result.rounds[-1]
+    assert set(last.orbits) <= {labels[ends[i]] for i in last.neurons}
+    # every active neuron is listed once (the last round also lists those that joined
+    # the fit of an orbit learned earlier)
+    final = np.stack([w.T for w in result.final_weights])
+    active = np.flatnonzero(np.sqrt((final**2).sum(axis=(0, 1))) >= drops.ACTIVE_NORM)
+    assert sorted(listed) == active.tolist()

@@ -103,6 +103,19 @@ def test_two_stretches_closer_than_min_drop_merge_with_the_later_level():
     assert middle.level == pytest.approx(0.295, rel=1e-3)
 
 
+def test_a_sparsely_recorded_curve_gives_every_plateau_a_level():
+    """17 readings spread evenly in log-steps over 1…1e5 and one drop: a stretch that
+    lies between two readings (5 800–9 800) is read from the resampled curve, where
+    flattest_level has no reading inside it (it gave NaN, and a drop with a NaN level)."""
+    steps = np.r_[0.0, np.geomspace(1.0, 1e5, 17)]
+    losses = 1.0 - 0.5 / (1.0 + np.exp(-(steps - 3000.0) / 1000.0))
+    plateaus = find_plateaus(steps, losses)
+    assert len(plateaus) >= 2 and all(np.isfinite(p.level) for p in plateaus)
+    assert plateaus[-1].level == pytest.approx(0.5, abs=1e-3)
+    assert all(np.isfinite(d.level_before) and np.isfinite(d.level_after)
+               for d in detect_drops(steps, losses))
+
+
 def test_flattest_level_reads_a_plateau_too_short_for_detection():
     steps = np.arange(0, 3000, dtype=np.float64)
     curve = 2.0 - sum(0.5 / (1 + np.exp(-(steps - jump) / 10)) for jump in (1000, 1150))
