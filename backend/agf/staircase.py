@@ -8,11 +8,11 @@ in steps would miss the short early plateaus or blur the late drops. A point lie
 u + W, W = ``window`` × (u range). Runs of such points at least 2W long are plateaus (one
 touching either end of the curve may be shorter), with the loss where the run is
 flattest as their level (``flattest_level``; the median of the resampled run where
-fewer than three readings lie in it), so a plateau that creeps slowly still has a level, and a run that creeps from one resting value to another reads the value it
-rests at; neighbouring plateaus whose levels differ by less than ``min_drop`` × L(0) are
-merged. Between two plateaus lies
-a **drop**: its step is where the loss first crosses the midpoint of the two levels
-after the earlier plateau ends.
+fewer than three readings lie in it), so a plateau that creeps slowly still has a
+level, and a run that creeps from one resting value to another reads the value it rests
+at; neighbouring plateaus whose levels differ by less than ``min_drop`` × L(0) are
+merged, keeping the later level. Between two plateaus lies a **drop**: its step is where
+the loss first crosses the midpoint of the two levels after the earlier plateau ends.
 """
 
 from __future__ import annotations
