@@ -253,7 +253,7 @@ class LiveSession:
         self._measured_step, self._measured = self.step_count, snapshot
         return snapshot
 
-    def agf_rounds(self, drops: str = "cost") -> Any:
+    def agf_rounds(self, drops: str = "optimiser") -> Any:
         """The AGF simulation of this configuration, each round measured like a snapshot
         (``backend.agf.rounds.AgfStates``; ``drops`` "cost" or "optimiser"); raises
         UserError where AGF does not apply."""

@@ -200,9 +200,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="random templates per group (default 5)")
     parser.add_argument("--first-seed", type=int, default=0,
                         help="the first template seed (default 0)")
-    parser.add_argument("--drops", default="cost",
+    parser.add_argument("--drops", default="optimiser",
                         help="comma-separated drop modes: "
-                             f"{', '.join(simulation.DROP_MODES)} (default cost)")
+                             f"{', '.join(simulation.DROP_MODES)} (default optimiser)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                         help="where gradient descent trains (default cpu)")
     parser.add_argument("--json", metavar="FILE", help="also write every outcome as JSON")

@@ -38,12 +38,12 @@ is the step at which that orbit is learned.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from backend.agf import simulation, staircase
-from backend.agf.orbit_fit import learned_step, pure_until
+from backend.agf.orbit_fit import PURE_FRACTION, learned_step, pure_until
 from backend.agf.simulation import AgfProblem, AgfResult, AgfRound
 
 START_OUTPUT = 0.1
@@ -103,6 +103,17 @@ CHECK_EVERY = 10
 """Steps between two readings of the orbits' explained shares inside a drop."""
 
 LEARNED = simulation.LEARNED_SHARE
+
+HELD_MARKS = (0.01, 0.03, PURE_FRACTION, LEARNED)
+"""Explained shares of an orbit still to learn at whose first passing a drop keeps the
+weights of the reading before (``Drop.held``): a few copies per orbit, among which each
+round finds the network on its level."""
+
+PURE_MARK = HELD_MARKS.index(PURE_FRACTION) + 1  # marks passed once PURE_FRACTION is
+
+HELD_BYTES = 256 * 2**20
+"""At most this many bytes of held weights per drop (S6 at width 2048: 35 MB a copy, seven
+copies; the rounds past them read their weights at the nearest copy or the drop's end)."""
 
 LOSS_DEPARTURE = 0.01
 """A drop also starts when the dormant neurons, as they are, move the whole network's loss
@@ -165,6 +176,10 @@ class Drop:
     """Steps (from the drop's start) at which ``losses`` were taken; None: 0, 1, 2, …"""
     evaluations: int = 0
     """Gradients the drop evaluated."""
+    held: dict[float, np.ndarray] = field(default_factory=dict)
+    """The weights by step from the run's start, kept at the reading before each reading
+    at which an orbit still to learn first passed one of HELD_MARKS: the network as it
+    stood on an earlier orbit's level before the next came in (``drop_rounds``)."""
 
     @property
     def shares(self) -> dict[float, np.ndarray]:
@@ -305,6 +320,46 @@ class LossDeparture:
         return math.log(max(moved, 1e-300)) - math.log(LOSS_DEPARTURE * self.loss)
 
 
+class HeldWeights:
+    """The weights a drop keeps for its rounds (``Drop.held``), read at each reading of the
+    explained shares: the reading before an orbit still to learn first passes one of
+    HELD_MARKS, and after each crossing of LEARNED the reading where the loss fell slowest
+    until the next orbit came in (PURE_FRACTION) or was learned, where the round's level
+    lies. The optimiser's steps make new arrays, so keeping one costs no copy; at most
+    HELD_BYTES are kept."""
+
+    def __init__(self, start: float, theta: np.ndarray, loss: float, orbits: int) -> None:
+        self.held: dict[float, np.ndarray] = {}
+        self.last = (start, theta, loss)
+        self.passed = np.zeros(orbits, dtype=np.int64)  # HELD_MARKS passed, per orbit
+        self.slowest: tuple[float, float, np.ndarray] | None = None  # (rate, step, θ)
+        self.tracking = False
+
+    def read(self, step: float, theta: np.ndarray, loss: float, shares: np.ndarray,
+             pending: list[int], crossed: bool) -> None:
+        marks = {k: int(np.searchsorted(HELD_MARKS, shares[k], side="right"))
+                 for k in pending if np.isfinite(shares[k])}
+        newly = {k for k, count in marks.items() if count > self.passed[k]}
+        if newly:
+            self._keep(self.last[0], self.last[1])
+        if self.tracking and step > self.last[0]:
+            rate = abs(loss - self.last[2]) / (step - self.last[0])
+            if self.slowest is None or rate < self.slowest[0]:
+                self.slowest = (rate, step, theta)
+        coming = any(self.passed[k] < PURE_MARK <= marks[k] for k in newly)
+        if crossed or coming:
+            if self.tracking and self.slowest is not None:
+                self._keep(self.slowest[1], self.slowest[2])
+            self.tracking, self.slowest = crossed, None
+        for k, count in marks.items():
+            self.passed[k] = max(self.passed[k], count)
+        self.last = (step, theta, loss)
+
+    def _keep(self, step: float, theta: np.ndarray) -> None:
+        if step not in self.held and (len(self.held) + 1) * theta.nbytes <= HELD_BYTES:
+            self.held[step] = theta
+
+
 def partly_fitted(shares: np.ndarray) -> bool:
     """Whether an orbit's explained share (NaN: not read) lies in [PARTLY_FITTED, LEARNED)."""
     with np.errstate(invalid="ignore"):
@@ -323,6 +378,7 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     before = problem.explained(problem.residual(theta))
     to_learn = [int(k) for k in np.flatnonzero(np.isfinite(before) & (before < LEARNED))]
     checks = [(start, before)]
+    held = HeldWeights(start, theta, stepper.loss, len(before))
     covered = 0.0
     while covered < most_steps and math.isfinite(stepper.loss):
         norms = _norms(stepper.theta)
@@ -338,6 +394,8 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
             residual = problem.residual(stepper.theta)
             shares = problem.explained(residual, pending)  # the orbits still to learn
             crossed = [k for k in pending if shares[k] >= LEARNED]
+            held.read(start + covered, stepper.theta, stepper.loss, shares, pending,
+                      bool(crossed))
             if crossed:
                 shares = problem.explained(residual)
                 for index in crossed:
@@ -354,7 +412,8 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
         checks.pop()
     checks.append((start + covered, shares))
     return Drop(theta, covered, rule.losses[0], stepper.loss, learned,
-                np.asarray(rule.losses), checks, np.asarray(rule.times), stepper.evaluations)
+                np.asarray(rule.losses), checks, np.asarray(rule.times), stepper.evaluations,
+                held.held)
 
 
 def mixed_starter(problem: AgfProblem, dormant: np.ndarray, directions: np.ndarray,
@@ -382,16 +441,18 @@ def continues_plateau(drop: Drop, spike: simulation.LossSpike | None) -> bool:
 
 
 def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
-                ) -> list[tuple[list[str], float, float, float, np.ndarray]]:
-    """(orbits, step, loss before, loss after, explained shares) of the rounds of one
-    drop: one per step at which orbits became learned inside it, its level the flattest
-    loss between that step and the next one's (the loss after the drop for the last), so
-    that a drop that went on through the next orbit's drop still gives each orbit its own
-    plateau. A drop in which no orbit became learned is one round at its end, named by
+                ) -> list[tuple[list[str], float, float, float, np.ndarray, np.ndarray]]:
+    """(orbits, step, loss before, loss after, explained shares, weights) of the rounds of
+    one drop: one per step at which orbits became learned inside it, its level the
+    flattest loss between that step and the next one's (the loss after the drop for the
+    last), so that a drop that went on through the next orbit's drop still gives each
+    orbit its own plateau, and its weights the network as it stood on that level, at the
+    last reading before the next orbit came in (``Drop.held``; the drop's end for the
+    last). A drop in which no orbit became learned is one round at its end, named by
     ``starter``."""
     if not drop.learned_at:
         return [([starter], start + drop.steps, drop.loss_before, drop.loss_after,
-                 drop.shares[start + drop.steps])]
+                 drop.shares[start + drop.steps], drop.theta)]
     crossings = sorted(set(drop.learned_at.values()))
     steps = start + (np.arange(drop.losses.size) if drop.times is None else drop.times)
     reading_steps = np.array([reading for reading, _ in drop.checks])
@@ -408,12 +469,25 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
             stop = pure_until(reading_steps, readings, step, crossings[position + 1], later)
             after = staircase.flattest_level(steps, drop.losses, step, stop)
             shares = drop.shares[step]
+            weights = _held_nearest(drop, steps, step, stop, after)
         else:
             after, shares = drop.loss_after, drop.shares[start + drop.steps]
+            weights = drop.theta
         rounds.append((orbits, _crossing(reading_steps, readings, learned, step), before,
-                       after, shares))
+                       after, shares, weights))
         before = after
     return rounds
+
+
+def _held_nearest(drop: Drop, steps: np.ndarray, begin: float, stop: float,
+                  level: float) -> np.ndarray:
+    """Of the weights held between ``begin`` and ``stop``, those whose loss is nearest
+    ``level`` (the drop's end where none was held there)."""
+    kept = [step for step in drop.held if begin - CHECK_EVERY <= step <= stop]
+    if not kept:
+        return drop.theta
+    losses = np.interp(kept, steps, drop.losses)
+    return drop.held[kept[int(np.argmin(np.abs(losses - level)))]]
 
 
 def _crossing(reading_steps: np.ndarray, readings: np.ndarray, learned: list[int],
@@ -567,12 +641,13 @@ def run_agf_with_drops(
         found = drop_rounds(drop, time, starter, labels)
         listed = _neurons_by_round(joined, problem.layer_orbits(theta)[-1],
                                    [orbits for orbits, *_ in found], labels)
-        for (orbits, step, before, after, shares), neurons in zip(found, listed, strict=True):
+        for (orbits, step, before, after, shares, weights), neurons in zip(found, listed,
+                                                                            strict=True):
             explained.append(shares)
             rounds.append(AgfRound(
                 round=len(rounds) + 1, step=step, orbits=orbits, neurons=neurons,
                 loss_before=before, loss_after=after,
-                weights=simulation._split_weights(theta.copy()),
+                weights=simulation._split_weights(weights.copy()),
                 partial=simulation.part_only(orbits, labels, shares),
             ))
         joined[:] = False

@@ -43,7 +43,7 @@ class AgfStates:
     (simulation.LossSpike), None if none."""
 
 
-def simulate_agf(config: Any, drops: str = "cost") -> AgfStates:
+def simulate_agf(config: Any, drops: str = "optimiser") -> AgfStates:
     """Run AGF for ``config`` and measure the network after every round; ``drops`` as in
     ``simulation.run_agf`` ("cost": cost minimisation, "optimiser": the configuration's
     own optimiser through each drop).

@@ -39,11 +39,12 @@ def register(subparsers) -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also run gradient descent and compare")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    parser.add_argument("--drops", choices=("cost", "optimiser"), default="cost",
-                        help="how AGF (simulated) resolves each drop: cost minimisation "
-                        "(default, fast) or the configuration's own optimiser steps on the "
-                        "whole network (closer to gradient descent on later orbits, at the "
-                        "price of those steps; docs/agf.md)")
+    parser.add_argument("--drops", choices=("optimiser", "cost"), default="optimiser",
+                        help="how AGF (simulated) resolves each drop: the configuration's own "
+                        "optimiser steps on the whole network (default: the mode validated "
+                        "against gradient descent, docs/agf.md) or cost minimisation (a jump "
+                        "to the fitted network: AGF as first formulated, off on later "
+                        "orbits)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

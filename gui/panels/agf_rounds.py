@@ -82,12 +82,13 @@ class AgfRoundsPanel(Panel):
                                        "(in the background).")
         self.compute_button.clicked.connect(self.compute_requested)
         self.drops_choice = QComboBox()
-        self.drops_choice.addItem("drops: cost", "cost")
         self.drops_choice.addItem("drops: optimiser", "optimiser")
+        self.drops_choice.addItem("drops: cost", "cost")
         self.drops_choice.setToolTip(
-            "How AGF (simulated) resolves each drop: by cost minimisation (a jump to the "
-            "fitted network, fast) or by the optimiser (the configuration's own steps "
-            "through the drop: closer to gradient descent, slower).")
+            "How AGF (simulated) resolves each drop: by the optimiser (the configuration's "
+            "own steps through the drop, the mode validated against gradient descent) or "
+            "by cost minimisation (a jump to the fitted network, AGF as first formulated: "
+            "off on later orbits).")
         self.previous_button = QPushButton("◀")
         self.previous_button.setToolTip("Previous AGF round")
         self.previous_button.clicked.connect(lambda: self.select_round(self.current - 1))

@@ -49,8 +49,11 @@ def test_loss_panel_overlays_the_predicted_staircase(agf_window):
 
 
 def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
+    """Cost-minimised rounds (the loss plot draws them as jumps; drops by the optimiser
+    draw the optimiser's curve: test_agf_drops_by_the_optimiser_from_the_window)."""
     window, panel = agf_window, agf_window.agf_panel
     window.docks["agf"].raise_()
+    panel.drops_choice.setCurrentIndex(panel.drops_choice.findData("cost"))
     window.simulate_agf()
     qtbot.waitUntil(lambda: bool(panel.rounds), timeout=60000)
     assert len(panel.round_states) == len(panel.rounds) >= 2
@@ -117,14 +120,15 @@ def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window, monkeypat
     simulated = []
     simulate = rounds.simulate_agf
 
-    def recorded(config, drops="cost"):  # the real simulation, its result kept
+    def recorded(config, drops="optimiser"):  # the real simulation, its result kept
         simulated.append(simulate(config, drops))
         return simulated[-1]
 
     monkeypatch.setattr(rounds, "simulate_agf", recorded)
+    assert panel.drops_mode() == "optimiser"  # the default: the mode validated against GD
+    panel.drops_choice.setCurrentIndex(panel.drops_choice.findData("cost"))
     assert panel.drops_mode() == "cost"
     panel.drops_choice.setCurrentIndex(panel.drops_choice.findData("optimiser"))
-    assert panel.drops_mode() == "optimiser"
     window.simulate_agf()
     assert not panel.drops_choice.isEnabled()  # fixed while it simulates
     qtbot.waitUntil(lambda: bool(panel.rounds), timeout=60000)

@@ -108,7 +108,7 @@ def test_a_drop_without_learned_orbit_is_one_round_at_its_end():
                       learned_at={}, losses=np.linspace(1.0, 0.99, 80),
                       checks=[(580.0, np.array([0.2]))])
     assert drops.drop_rounds(drop, 500.0, "k=±1", ["k=±1"]) == [
-        (["k=±1"], 580.0, 1.0, 0.99, drop.shares[580.0])]
+        (["k=±1"], 580.0, 1.0, 0.99, drop.shares[580.0], drop.theta)]
 
 
 def test_unknown_drop_mode_is_refused():
@@ -505,6 +505,11 @@ def test_rounds_give_the_comparisons_steps_and_their_own_orbits_neurons():
     assert set(last.orbits) <= {labels[ends[i]] for i in last.neurons}
     # every active neuron is listed once (the last round also lists those that joined
     # the fit of an orbit learned earlier)
+    # each round's weights are the network on that round's level, not the drop's end
+    for entry in result.rounds:
+        theta = np.stack([w.T for w in entry.weights])
+        loss = problem.residual_loss(problem.residual(theta))
+        assert loss == pytest.approx(entry.loss_after, rel=0.05), entry.orbits
     final = np.stack([w.T for w in result.final_weights])
     active = np.flatnonzero(np.sqrt((final**2).sum(axis=(0, 1))) >= drops.ACTIVE_NORM)
     assert sorted(listed) == active.tolist()

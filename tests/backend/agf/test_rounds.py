@@ -43,7 +43,7 @@ def test_simulated_rounds_carry_the_drop_mode_and_its_caution():
     assert "climbs inside a drop" in by_optimiser.caution
     assert len(by_optimiser.snapshots) == len(by_optimiser.rounds) >= 3
     assert by_optimiser.optimiser_steps > 0
-    by_cost = simulate_agf(config.replace(learning_rate=0.01, steps=3000))
+    by_cost = simulate_agf(config.replace(learning_rate=0.01, steps=3000), "cost")
     assert by_cost.caution == ""
     assert by_cost.rounds and by_cost.optimiser_steps == 0
 
