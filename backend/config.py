@@ -314,7 +314,18 @@ def parse_assignment(assignment: str) -> tuple[str, Any]:
         value = tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         value = text
+    if isinstance(value, float) and _beyond_doubles(text, value):
+        raise ConfigError(f"{key} = {text} is beyond double precision (it would read as "
+                          f"{value}); write a number between 1e-300 and 1e300 in size")
     return key, value
+
+
+def _beyond_doubles(text: str, value: float) -> bool:
+    """Whether a written number under- or overflowed: 1e-400 reads as 0.0, 1e400 as inf."""
+    mantissa = text.lower().split("e")[0]
+    if value == 0.0:
+        return any(digit in mantissa for digit in "123456789")
+    return math.isinf(value) and "inf" not in text.lower()
 
 
 def _closest(word: str, choices: Iterable[str]) -> str:
