@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import sip
 from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QFontMetricsF, QImage, QPainter, QTextDocument
+from PyQt6.QtGui import QFontMetricsF, QImage, QPainter, QRegion, QTextDocument
 from PyQt6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from pyqtgraph.graphicsItems.LegendItem import ItemSample
 
@@ -399,6 +399,10 @@ class WrappedLabel(QLabel):
         """Lines the text takes at the label's width."""
         if not self.text():
             return 1
+        return max(1, len(self._line_bottoms()))
+
+    def _laid_out(self) -> QTextDocument:
+        """The text laid out at the label's width, as the label lays it out."""
         document = QTextDocument()  # a fresh one lays out faster than a reused one
         document.setDefaultFont(self.font())
         document.setDocumentMargin(0)
@@ -407,16 +411,37 @@ class WrappedLabel(QLabel):
         else:
             document.setPlainText(self.text())
         document.setTextWidth(max(self.contentsRect().width(), 1))
-        return max(1, round(document.size().height() / self.fontMetrics().lineSpacing()))
+        document.size()  # lays the text out (the lines exist once it is)
+        return document
+
+    def _line_bottoms(self) -> list[float]:
+        """Where each line of the laid-out text ends (its descenders included)."""
+        bottoms = []
+        document = self._laid_out()  # held while its blocks are read
+        block = document.begin()
+        while block.isValid():
+            layout = block.layout()
+            top = layout.position().y()
+            for index in range(layout.lineCount()):
+                line = layout.lineAt(index)
+                bottoms.append(top + line.y() + line.height())
+            block = block.next()
+        return bottoms
 
     def _fit(self) -> None:
         """Take the height of the lines needed, within the bounds; the whole text as
-        tooltip where it needs more."""
+        tooltip where it needs more, and then only whole lines shown (the top of the next
+        line's letters would show in the label's margin)."""
         needed = self.lines_needed()
         lines = min(self.most, max(self.fewest, needed))
         if lines != self._lines:
             self._lines = lines
             fix_text_height(self, lines)
+        if needed > self.most:
+            shown = self.contentsRect().top() + math.ceil(self._line_bottoms()[lines - 1])
+            self.setMask(QRegion(0, 0, max(self.width(), 1), shown))
+        else:
+            self.clearMask()
         self.setToolTip(self._tip or (self.text() if needed > self.most else ""))
 
 

@@ -71,12 +71,20 @@ def test_a_wrapped_label_is_as_tall_as_its_text_within_its_bounds(qtbot):
     assert label.height() == expected * line + 4
     label.setText(words.replace("neurons", "neuronz"))
     assert label.height() == expected * line + 4
+    assert label.mask().isEmpty()  # every line shown whole
     label.setText(" ".join(["neurons per orbit"] * 40))
     assert label.height() == 4 * line + 4
     assert label.toolTip() == label.text()
+    # cut after four whole lines: the top of the fifth does not show in the margin
+    shown = label.mask().boundingRect().height()
+    assert 4 * line - 2 <= shown < label.height() + 1 and shown < 4 * line + 4
+    label.setText("<b>Round 1</b>: " + " ".join(["neurons per orbit"] * 40))
+    assert label.lines_needed() > 4 and not label.mask().isEmpty()  # rich text alike
+    label.setText(" ".join(["neurons per orbit"] * 40))
     label.resize(2000, label.height())  # wider: the same long text takes 2-3 lines
     assert 2 <= label.lines_needed() <= 3
     assert label.height() == label.lines_needed() * line + 4 and not label.toolTip()
+    assert label.mask().isEmpty()
     label.setText(words)
     assert label.lines_needed() == 1
     assert label.height() == 2 * line + 4 and not label.toolTip()
