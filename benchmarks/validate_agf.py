@@ -45,7 +45,7 @@ from backend.errors import UserError  # noqa: E402
 from backend.file_reading import check_writable_file  # noqa: E402
 from backend.groups.spec import parse_group  # noqa: E402
 from backend.presets import load_preset  # noqa: E402
-from backend.training.trainer import Trainer, resolve_device  # noqa: E402
+from backend.training.trainer import check_setup, resolve_device  # noqa: E402
 
 LEVEL_TARGET = comparison.LEVEL_TARGET
 STEP_TARGET = comparison.STEP_TARGET
@@ -184,7 +184,6 @@ def report(outcome: Outcome) -> None:
 
 
 CASE_NAMES = ("c11", "d3", "a5", "c20", "random")
-RANDOM_GROUPS = ("D5", "S4", "A5")
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -234,7 +233,7 @@ def checked_cases(args: argparse.Namespace) -> list[tuple[str, object]]:
     chosen = cases(args.cases.split(","), args.groups.split(","), args.seeds, args.first_seed)
     for name, config in chosen:
         try:
-            Trainer(config.replace(device=args.device))
+            check_setup(config.replace(device=args.device).validate())
             predict_staircase(config)
         except UserError as error:
             print(f"validate_agf.py: error: {name}: {error}", file=sys.stderr)

@@ -30,9 +30,9 @@ PREDICTION_COLOUR = "#ffcb6b"
 SIMULATED_COLOUR = "#c792ea"  # AGF (simulated) on the loss plot
 CURSOR_COLOUR = "#ff5370"
 
-# Okabe-Ito first (colour-blind safe), then evenly spaced hues for large groups.
-# Okabe–Ito, ordered so that the first five differ in hue, not only in shade (the two
-# blues read alike on the dark background: C11's k=±1 and k=±5 were both blue)
+# Okabe-Ito first (colour-blind safe), then evenly spaced hues for large groups; ordered
+# so that the first five differ in hue, not only in shade (its two blues read alike on
+# the dark background: C11's k=±1 and k=±5 were both blue).
 _CATEGORICAL = ("#56b4e9", "#e69f00", "#009e73", "#f0e442", "#d55e00", "#0072b2",
                 "#cc79a7", "#9ad0f5", "#ffd27f", "#7fd6b9", "#b3b3b3")
 

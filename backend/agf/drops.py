@@ -104,16 +104,9 @@ CHECK_EVERY = 10
 
 LEARNED = simulation.LEARNED_SHARE
 
-HELD_MARKS = (0.01, 0.03, PURE_FRACTION, LEARNED)
-"""Explained shares of an orbit still to learn at whose first passing a drop keeps the
-weights of the reading before (``Drop.held``): a few copies per orbit, among which each
-round finds the network on its level."""
-
-PURE_MARK = HELD_MARKS.index(PURE_FRACTION) + 1  # marks passed once PURE_FRACTION is
-
 HELD_BYTES = 256 * 2**20
-"""At most this many bytes of held weights per drop (S6 at width 2048: 35 MB a copy, seven
-copies; the rounds past them read their weights at the nearest copy or the drop's end)."""
+"""At most this many bytes of held weights per drop, one copy per orbit learned inside it
+(S6 at width 2048: 35 MB a copy; a round past them takes the drop's end)."""
 
 LOSS_DEPARTURE = 0.01
 """A drop also starts when the dormant neurons, as they are, move the whole network's loss
@@ -177,9 +170,8 @@ class Drop:
     evaluations: int = 0
     """Gradients the drop evaluated."""
     held: dict[float, np.ndarray] = field(default_factory=dict)
-    """The weights by step from the run's start, kept at the reading before each reading
-    at which an orbit still to learn first passed one of HELD_MARKS: the network as it
-    stood on an earlier orbit's level before the next came in (``drop_rounds``)."""
+    """The weights by step from the run's start at which each orbit learned inside the
+    drop held its level (``HeldWeights``, read by ``drop_rounds``)."""
 
     @property
     def shares(self) -> dict[float, np.ndarray]:
@@ -321,43 +313,38 @@ class LossDeparture:
 
 
 class HeldWeights:
-    """The weights a drop keeps for its rounds (``Drop.held``), read at each reading of the
-    explained shares: the reading before an orbit still to learn first passes one of
-    HELD_MARKS, and after each crossing of LEARNED the reading where the loss fell slowest
-    until the next orbit came in (PURE_FRACTION) or was learned, where the round's level
-    lies. The optimiser's steps make new arrays, so keeping one costs no copy; at most
-    HELD_BYTES are kept."""
+    """The weights a drop keeps for its rounds (``Drop.held``): after each crossing of
+    LEARNED, those of the reading where the loss fell slowest until the next orbit came in
+    (an orbit still to learn first explained PURE_FRACTION) or was learned — where that
+    round's level lies. The optimiser's steps make new arrays, so keeping one costs no copy; at
+    most HELD_BYTES are kept."""
 
-    def __init__(self, start: float, theta: np.ndarray, loss: float, orbits: int) -> None:
+    def __init__(self, start: float, loss: float) -> None:
         self.held: dict[float, np.ndarray] = {}
-        self.last = (start, theta, loss)
-        self.passed = np.zeros(orbits, dtype=np.int64)  # HELD_MARKS passed, per orbit
+        self.last = (start, loss)
         self.slowest: tuple[float, float, np.ndarray] | None = None  # (rate, step, θ)
-        self.tracking = False
+        self.tracking = False  # between a crossing and the next orbit's coming in
+        self.begun: set[int] = set()  # orbits that have been explained PURE_FRACTION
 
-    def read(self, step: float, theta: np.ndarray, loss: float, shares: np.ndarray,
-             pending: list[int], crossed: bool) -> None:
-        marks = {k: int(np.searchsorted(HELD_MARKS, shares[k], side="right"))
-                 for k in pending if np.isfinite(shares[k])}
-        newly = {k for k, count in marks.items() if count > self.passed[k]}
-        if newly:
-            self._keep(self.last[0], self.last[1])
+    def read(self, step: float, theta: np.ndarray, loss: float, fitted: set[int],
+             crossed: bool) -> None:
+        """One reading: the step, weights and loss there, the orbits still to learn that
+        are explained PURE_FRACTION or more, and whether one crossed LEARNED."""
+        coming = bool(fitted - self.begun)
+        self.begun |= fitted
         if self.tracking and step > self.last[0]:
-            rate = abs(loss - self.last[2]) / (step - self.last[0])
+            rate = abs(loss - self.last[1]) / (step - self.last[0])
             if self.slowest is None or rate < self.slowest[0]:
                 self.slowest = (rate, step, theta)
-        coming = any(self.passed[k] < PURE_MARK <= marks[k] for k in newly)
-        if crossed or coming:
-            if self.tracking and self.slowest is not None:
-                self._keep(self.slowest[1], self.slowest[2])
-            self.tracking, self.slowest = crossed, None
-        for k, count in marks.items():
-            self.passed[k] = max(self.passed[k], count)
-        self.last = (step, theta, loss)
-
-    def _keep(self, step: float, theta: np.ndarray) -> None:
-        if step not in self.held and (len(self.held) + 1) * theta.nbytes <= HELD_BYTES:
-            self.held[step] = theta
+        if self.tracking and (coming or crossed) and self.slowest is not None:
+            _, kept_step, kept = self.slowest
+            if (len(self.held) + 1) * kept.nbytes <= HELD_BYTES:
+                self.held[kept_step] = kept
+        if crossed:
+            self.tracking, self.slowest = True, None
+        elif coming:
+            self.tracking = False
+        self.last = (step, loss)
 
 
 def partly_fitted(shares: np.ndarray) -> bool:
@@ -378,7 +365,7 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     before = problem.explained(problem.residual(theta))
     to_learn = [int(k) for k in np.flatnonzero(np.isfinite(before) & (before < LEARNED))]
     checks = [(start, before)]
-    held = HeldWeights(start, theta, stepper.loss, len(before))
+    held = HeldWeights(start, stepper.loss)
     covered = 0.0
     while covered < most_steps and math.isfinite(stepper.loss):
         norms = _norms(stepper.theta)
@@ -394,8 +381,8 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
             residual = problem.residual(stepper.theta)
             shares = problem.explained(residual, pending)  # the orbits still to learn
             crossed = [k for k in pending if shares[k] >= LEARNED]
-            held.read(start + covered, stepper.theta, stepper.loss, shares, pending,
-                      bool(crossed))
+            fitted = {k for k in pending if shares[k] >= PURE_FRACTION}
+            held.read(start + covered, stepper.theta, stepper.loss, fitted, bool(crossed))
             if crossed:
                 shares = problem.explained(residual)
                 for index in crossed:
@@ -446,8 +433,8 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
     one drop: one per step at which orbits became learned inside it, its level the
     flattest loss between that step and the next one's (the loss after the drop for the
     last), so that a drop that went on through the next orbit's drop still gives each
-    orbit its own plateau, and its weights the network as it stood on that level, at the
-    last reading before the next orbit came in (``Drop.held``; the drop's end for the
+    orbit its own plateau, and its weights the network as it stood on that level
+    (``Drop.held``, the kept weights whose loss is nearest it; the drop's end for the
     last). A drop in which no orbit became learned is one round at its end, named by
     ``starter``."""
     if not drop.learned_at:
@@ -483,7 +470,7 @@ def _held_nearest(drop: Drop, steps: np.ndarray, begin: float, stop: float,
                   level: float) -> np.ndarray:
     """Of the weights held between ``begin`` and ``stop``, those whose loss is nearest
     ``level`` (the drop's end where none was held there)."""
-    kept = [step for step in drop.held if begin - CHECK_EVERY <= step <= stop]
+    kept = [step for step in drop.held if begin <= step <= stop]
     if not kept:
         return drop.theta
     losses = np.interp(kept, steps, drop.losses)
@@ -495,9 +482,8 @@ def _crossing(reading_steps: np.ndarray, readings: np.ndarray, learned: list[int
     """Where the first of the ``learned`` orbits reached LEARNED, interpolated between the
     readings (every CHECK_EVERY steps) up to ``step``, the reading past it: gradient
     descent's rule, so the round's step is the one the comparison reads."""
-    order = np.argsort(reading_steps, kind="stable")
-    order = order[reading_steps[order] <= step]
-    found = [learned_step(reading_steps[order], readings[order, index], LEARNED)
+    upto = reading_steps <= step  # the readings come in step order
+    found = [learned_step(reading_steps[upto], readings[upto, index], LEARNED)
              for index in learned]
     return min((s for s in found if s is not None and math.isfinite(s)), default=step)
 

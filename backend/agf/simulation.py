@@ -947,11 +947,11 @@ def _run_agf(config: RunConfig, max_rounds: int | None, horizon: float | None,
         # (input weights grown on an orbit learned earlier) are dropped.
         output, dominant = output_log_norms(problem, directions[:, :, dormant], grown)
         joining = output >= together
-        if not joining.any():
-            # The stopping event's margin jumps where a neuron's ξ is near-tied between two
-            # orbits (its dominant orbit flips), and the root the integrator returns may lie
-            # on the low side of the jump: the neuron furthest on is the one that arrived.
-            joining[np.argmax(output)] = True
+        # The neuron furthest on is the one that arrived, and joins whatever its output
+        # reads here: where its ξ is near-tied between two orbits the stopping event's
+        # margin jumps as its dominant orbit flips, and the root returned may lie on the
+        # low side of the jump (c11-agf seed 32, step ≈ 8036).
+        joining[np.argmax(output)] = True
         newcomers = dormant[joining]
         log_norms[newcomers] = np.minimum(log_norms[newcomers], math.log(ACTIVATION_NORM))
         orbit_index = dominant[joining]

@@ -35,6 +35,7 @@ import torch
 
 from backend.answers import answer_pair_sample, pairs_per_cell, sampled_answer_table
 from backend.config import ConfigError, RunConfig
+from backend.groups.finite_group import FiniteGroup
 from backend.memory_estimate import check_memory
 from backend.metrics import MajorityVote, MetricSnapshot, compute_metrics, majority_vote
 from backend.pair_sample import metric_pair_sample
@@ -66,28 +67,36 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def check_setup(config: RunConfig) -> tuple[FiniteGroup, torch.device, str]:
+    """(group, device, step path) of a validated ``config``, or the ConfigError a Trainer
+    of it would raise (a group of one element, a shared embedding on a non-commutative
+    group, a device this machine lacks, too little memory), with nothing built."""
+    group = load_group(config.group)
+    if group.order < 2:
+        raise ConfigError(
+            f"group {config.group!r} has a single element, so there is nothing to learn; "
+            "choose a group of order 2 or more"
+        )
+    if config.shared_embedding and not group.is_abelian:
+        raise ConfigError(
+            f"shared_embedding = true needs a commutative group, because θ¹ = θ² makes "
+            f"f(g1, g2) = f(g2, g1) while {group.name} has g1 g2 ≠ g2 g1 for some "
+            "pairs; set shared_embedding = false"
+        )
+    device = resolve_device(config.device)
+    step_path = choose_step_path(config, group.order, device.type)
+    check_memory(config, group.order, step_path=step_path)
+    return group, device, step_path
+
+
 class Trainer:
     """Training state of one run (see the module docstring)."""
 
     def __init__(self, config: RunConfig) -> None:
         config = copy.deepcopy(config).validate()
         self.config = config
-        self.group = load_group(config.group)
-        if self.group.order < 2:
-            raise ConfigError(
-                f"group {config.group!r} has a single element, so there is nothing to learn; "
-                "choose a group of order 2 or more"
-            )
-        if config.shared_embedding and not self.group.is_abelian:
-            raise ConfigError(
-                f"shared_embedding = true needs a commutative group, because θ¹ = θ² makes "
-                f"f(g1, g2) = f(g2, g1) while {self.group.name} has g1 g2 ≠ g2 g1 for some "
-                "pairs; set shared_embedding = false"
-            )
+        self.group, self.device, self.step_path = check_setup(config)
         n = self.group.order
-        self.device = resolve_device(config.device)
-        self.step_path = choose_step_path(config, n, self.device.type)
-        check_memory(config, n, step_path=self.step_path)
         self.dtype = torch.float64 if config.precision == "float64" else torch.float32
         self.metric_pairs = metric_pair_sample(n, config.data_seed) if (
             self.step_path == "exact" and n**3 * config.width > exact_step_cost(n, config.width)

@@ -397,8 +397,6 @@ class WrappedLabel(QLabel):
 
     def lines_needed(self) -> int:
         """Lines the text takes at the label's width."""
-        if not self.text():
-            return 1
         return max(1, len(self._line_bottoms()))
 
     def _laid_out(self) -> QTextDocument:
@@ -416,6 +414,8 @@ class WrappedLabel(QLabel):
 
     def _line_bottoms(self) -> list[float]:
         """Where each line of the laid-out text ends (its descenders included)."""
+        if not self.text():
+            return []
         bottoms = []
         document = self._laid_out()  # held while its blocks are read
         block = document.begin()
@@ -432,13 +432,14 @@ class WrappedLabel(QLabel):
         """Take the height of the lines needed, within the bounds; the whole text as
         tooltip where it needs more, and then only whole lines shown (the top of the next
         line's letters would show in the label's margin)."""
-        needed = self.lines_needed()
+        bottoms = self._line_bottoms()  # one layout of the text serves both
+        needed = max(1, len(bottoms))
         lines = min(self.most, max(self.fewest, needed))
         if lines != self._lines:
             self._lines = lines
             fix_text_height(self, lines)
         if needed > self.most:
-            shown = self.contentsRect().top() + math.ceil(self._line_bottoms()[lines - 1])
+            shown = self.contentsRect().top() + math.ceil(bottoms[lines - 1])
             self.setMask(QRegion(0, 0, max(self.width(), 1), shown))
         else:
             self.clearMask()

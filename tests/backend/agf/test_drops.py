@@ -69,7 +69,8 @@ def test_a_drop_with_two_orbits_gives_two_rounds_with_their_own_plateaus():
     drop = drops.Drop(theta=np.zeros((3, 2, 1)), steps=600, loss_before=float(losses[0]),
                       loss_after=float(losses[-1]), learned_at={0: 1150.0, 1: 1430.0},
                       losses=losses,
-                      checks=[*shares.items(), (1430.0, np.array([1.0, 1.0]))])
+                      checks=[(1150.0, shares[1150.0]), (1430.0, np.array([1.0, 1.0])),
+                              (1600.0, shares[1600.0])])
     rounds = drops.drop_rounds(drop, 1000.0, "starter", ["a", "b"])
     assert [r[0] for r in rounds] == [["a"], ["b"]]
     # each round's step interpolated where its orbit's share crossed 1/2 between readings,
