@@ -34,8 +34,9 @@ MAX_LEGEND = 12
 
 class FunctionPowerPanel(Panel):
     """One curve per orbit over steps, with the template's level dashed: every nontrivial
-    orbit, and the trivial one where the template has power on it (a one-hot target's
-    mean, the first orbit d3-agf-onehot learns)."""
+    orbit, and the trivial one where the template has power on it and the loss sees it
+    (MSE on a one-hot target's mean, the first orbit d3-agf-onehot learns; cross-entropy
+    is blind to a constant added to every logit)."""
 
     title = "Learned function power"
     definition = DEFINITION
@@ -66,7 +67,8 @@ class FunctionPowerPanel(Panel):
         self.x_range.reset()
         self.y_range.reset()
         shown = ~context.orbit_trivial
-        if context.template_power is not None:
+        if context.template_power is not None and getattr(context.config, "loss",
+                                                           "mse") == "mse":
             shown |= powered(context.template_power)
         self.orbits = np.flatnonzero(shown)
         legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt", colCount=2) \

@@ -310,4 +310,9 @@ def test_function_power_shows_the_trivial_orbit_a_one_hot_target_has(agf_window)
                       template_power=np.array([0.0, 1.0, 2.0]))
     panel.set_context(context)
     assert [context.orbit_labels[i] for i in panel.orbits] == ["sign", "2-dim k=1"]
+    # cross-entropy is blind to the logits' mean: no trivial curve (the default preset)
+    blind = replace(agf_window.context,
+                    config=agf_window.context.config.replace(loss="cross_entropy"))
+    panel.set_context(blind)
+    assert [blind.orbit_labels[i] for i in panel.orbits] == ["sign", "2-dim k=1"]
 
