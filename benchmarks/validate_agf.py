@@ -152,7 +152,8 @@ def evaluate(name: str, config, device: str, modes: list[str]) -> list[Outcome]:
             drops=mode,
             optimiser_share=(result.optimiser_steps / config.steps if mode == "optimiser"
                              else math.nan),
-            gradient_share=(result.optimiser_evaluations / config.steps
+            gradient_share=((result.optimiser_evaluations + result.relaxation_evaluations)
+                            / config.steps
                             if mode == "optimiser" else math.nan),
             gd_climb=comparison.climb_sentence(climb) if result.loss_spike is not None else "",
         ))

@@ -27,8 +27,9 @@ growth at the drop's start (the neurons that started the drop have joined a fit,
 stopped); and no orbit still to learn may be partly fitted (its explained
 share between ``PARTLY_FITTED`` and 1/2: a matrix orbit of a random template is fitted
 in parts, and its neurons held half-way stay so). The state is then handed back to the
-dormant flow: a neuron of norm ≥ ``ACTIVE_NORM`` stays active and is held as it is (its
-output ∝ ρ³ is part of the fit); every other neuron is dormant again, with the direction
+dormant flow: a neuron of norm ≥ ``ACTIVE_NORM`` stays active (its output ∝ ρ³ is part
+of the fit) and goes on relaxing in the optimiser's steps along the plateau
+(``plateau.run_plateau``); every other neuron is dormant again, with the direction
 and norm it has, mixed parts included, and follows its utility on the residual of the
 whole network (its own small output included, so that a neuron left on a fitted orbit
 sees no residual there). Each crossing of an orbit's explained share 1/2 inside a drop
@@ -43,7 +44,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from backend.agf import simulation, staircase
+from backend.agf.optimiser_flow import FlowStepper, column_norms
 from backend.agf.orbit_fit import PURE_FRACTION, learned_step, pure_until
+from backend.agf.plateau import run_plateau
 from backend.agf.simulation import AgfProblem, AgfResult, AgfRound
 
 START_OUTPUT = 0.1
@@ -85,12 +88,6 @@ ARRIVING_RATE = 0.5
 """A neuron below ACTIVE_NORM is arriving at a drop's start when it grows by at least
 this share of the fastest relative growth there."""
 
-STEP_TOLERANCE = 1e-4
-"""Largest local error of a stretched step, relative to each neuron's norm."""
-
-MAX_STEP_LENGTH = 64.0
-"""Longest stretched step, in optimiser steps."""
-
 PARTLY_FITTED = 0.05
 """... and no orbit still to learn may have more than this share of its power explained
 (and less than LEARNED): such an orbit is being fitted — a matrix orbit of a random
@@ -108,45 +105,10 @@ HELD_BYTES = 256 * 2**20
 """At most this many bytes of held weights per drop, one copy per orbit learned inside it
 (S6 at width 2048: 35 MB a copy; a round past them takes the drop's end)."""
 
-LOSS_DEPARTURE = 0.01
-"""A drop also starts when the dormant neurons, as they are, move the whole network's loss
-by this share away from the loss the dormant flow holds (``LossDeparture``)."""
-
 SPIKE_RISE = 0.1
 """A drop spikes where its loss climbs above the lowest value it had reached by more than
 this share of its loss at the start (``simulation.LossSpike``): a fall from plateau to
 plateau never climbs, so the rounds from there on are not to be trusted."""
-
-
-class OptimiserSteps:
-    """The configuration's optimiser (gd with momentum, or per-neuron scaled GD) on numpy
-    weights (L, n, M), float64. With ``steady_velocity`` the momentum starts at the
-    plateau's steady velocity g/(1 − μ); without, at g (the trainer's first step)."""
-
-    def __init__(self, config, steady_velocity: bool = True) -> None:
-        self.steady_velocity = steady_velocity
-        self.scaled = config.optimiser == "scaled_gd"
-        self.rate = float(config.learning_rate)
-        self.momentum = 0.0 if self.scaled else float(config.momentum)
-        self.exponent = float(config.scaled_exponent)
-        self.factor = (math.log(1.0 / config.init_scale)
-                       if self.scaled and config.scaled_log_factor else 1.0)
-        self.velocity: np.ndarray | None = None
-
-    def step(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-        """θ after one step with gradient g."""
-        if self.scaled:
-            norms = np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
-            scale = np.maximum(norms, 1e-300) ** (1.0 - self.exponent)
-            return theta - (self.rate * self.factor) * gradient * scale
-        if self.momentum == 0.0:
-            return theta - self.rate * gradient
-        if self.velocity is None:
-            self.velocity = gradient / (1.0 - self.momentum) if self.steady_velocity else (
-                gradient.copy())
-        else:
-            self.velocity = self.momentum * self.velocity + gradient
-        return theta - self.rate * self.velocity
 
 
 @dataclass
@@ -242,76 +204,6 @@ class SettleRule:
         return self.losses[left] + share * (self.losses[left + 1] - self.losses[left])
 
 
-class FlowStepper:
-    """Steps of the optimiser's flow. Without momentum the optimiser's step is an Euler
-    step of length 1 of its flow θ' = F(θ) = −η P(θ) ∇L (P = 1, or c ‖θ_m‖^{1−k} per
-    neuron), so a step of length h ≥ 1 is the same step at the rate h η. The length is
-    chosen so that every neuron's local error, estimated by (h/2) ‖F_m(θ + h F) − F_m(θ)‖
-    against its norm, stays below ``STEP_TOLERANCE``: h grows where the drop's slow tail
-    creeps and falls back to 1, the optimiser's own step, where anything moves fast.
-    Heavy-ball momentum keeps h = 1 (the trainer's steps exactly)."""
-
-    def __init__(self, problem: AgfProblem, theta: np.ndarray) -> None:
-        self.problem = problem
-        self.optimiser = OptimiserSteps(problem.config)
-        self.stretch = self.optimiser.momentum == 0.0
-        self.length = 1.0
-        self.evaluations = 0
-        self.theta = theta
-        self.loss, self.flow = self._flow_at(theta)
-
-    def _flow_at(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, gradient = self.problem.optimiser_gradient(theta)
-        self.evaluations += 1
-        return loss, theta - self.optimiser.step(theta, gradient)
-
-    def advance(self, most: float, norms: np.ndarray) -> float:
-        """One accepted step of at most ``most`` optimiser steps; returns its length."""
-        while True:
-            length = min(self.length, most) if self.stretch else 1.0
-            moved = self.theta - length * self.flow
-            loss, flow = self._flow_at(moved)
-            if not self.stretch:
-                break
-            error = float((0.5 * length * _norms(flow - self.flow)
-                           / np.maximum(np.maximum(norms, _norms(moved)), 1e-300)).max())
-            grow = 0.9 * math.sqrt(STEP_TOLERANCE / max(error, 1e-300))
-            if error <= STEP_TOLERANCE or length <= 1.0:
-                self.length = min(MAX_STEP_LENGTH, max(1.0, length * min(2.0, grow)))
-                break
-            self.length = max(1.0, length * max(0.2, grow))
-        self.theta, self.loss, self.flow = moved, loss, flow
-        return length
-
-
-class LossDeparture:
-    """How far the dormant neurons have moved the loss: the dormant flow holds the
-    residual of the network as it was handed back (loss L₀) and leaves the dormant
-    neurons' own outputs out of it, which holds while they are small against the
-    residual. Late in a run the residual is small, and a neuron left dormant just below
-    ACTIVE_NORM on a fitted orbit drifts in the flow until its output matters (D5, random
-    template seed 14: the loss of the whole network rose from 0.01117 to 0.01372 over a
-    plateau on which gradient descent's stayed at 0.01115). The margin
-
-        ln |L(θ_active, ρ θ̄_dormant) − L₀| − ln(LOSS_DEPARTURE · L₀)
-
-    is ≥ 0 once the whole network's loss has moved by LOSS_DEPARTURE of L₀, L₀ the loss of
-    ``residual``, the one the dormant flow holds."""
-
-    def __init__(self, problem: AgfProblem, theta: np.ndarray, dormant: np.ndarray,
-                 residual) -> None:
-        self.problem = problem
-        self.theta = theta.copy()
-        self.dormant = dormant
-        self.loss = problem.residual_loss(residual)
-
-    def __call__(self, directions: np.ndarray, log_norms: np.ndarray) -> float:
-        self.theta[:, :, self.dormant] = directions * np.exp(log_norms)
-        loss = self.problem.residual_loss(self.problem.residual(self.theta))
-        moved = abs(loss - self.loss) if math.isfinite(loss) else math.inf
-        return math.log(max(moved, 1e-300)) - math.log(LOSS_DEPARTURE * self.loss)
-
-
 class HeldWeights:
     """The weights a drop keeps for its rounds (``Drop.held``): after each crossing of
     LEARNED, those of the reading where the loss fell slowest until the next orbit came in
@@ -368,7 +260,7 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     held = HeldWeights(start, stepper.loss)
     covered = 0.0
     while covered < most_steps and math.isfinite(stepper.loss):
-        norms = _norms(stepper.theta)
+        norms = column_norms(stepper.theta)
         rates = -np.einsum("lnm,lnm->m", stepper.flow, stepper.theta) / np.maximum(
             norms, 1e-300) ** 2
         if rule.settled(covered, stepper.loss, norms, rates) and not partly_fitted(
@@ -510,6 +402,17 @@ class CurveRecorder:
                 self.check_steps.append(step)
                 self.shares.append(shares)
 
+    def add_readings(self, readings: list[tuple[float, float, np.ndarray]]) -> None:
+        """(step, loss, explained shares) read along a plateau (``plateau.Plateau``)."""
+        for step, loss, shares in readings:
+            if step > self.last:
+                self.steps.append(np.array([step]))
+                self.losses.append(np.array([loss]))
+                self.last = step
+            if step > self.check_steps[-1]:
+                self.check_steps.append(step)
+                self.shares.append(shares)
+
     def curve(self, end: float, loss: float, template_power: np.ndarray
               ) -> simulation.SimulatedCurve:
         """The curve, held at ``loss`` from the last drop to step ``end``."""
@@ -543,10 +446,6 @@ def _neurons_by_round(joined: np.ndarray, writes_into: np.ndarray,
     return [[int(i) for i in np.flatnonzero(chosen)] for chosen in listed]
 
 
-def _norms(theta: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
-
-
 def run_agf_with_drops(
     problem: AgfProblem,
     horizon: float,
@@ -563,7 +462,7 @@ def run_agf_with_drops(
     drops took."""
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
-    norms = _norms(theta)
+    norms = column_norms(theta)
     log_norms = np.log(np.maximum(norms, 1e-300))
     directions = theta / np.maximum(norms, 1e-300)
     active = np.zeros(width, dtype=bool)
@@ -577,6 +476,7 @@ def run_agf_with_drops(
     time = 0.0
     spent = 0
     evaluations = 0
+    relaxation = 0
     spikes: list[simulation.LossSpike] = []
     recorder = CurveRecorder(initial_loss, problem.explained(residual))
     stop_reason = "horizon reached"
@@ -587,15 +487,14 @@ def run_agf_with_drops(
         if reason is not None:
             stop_reason = reason
             break
-        time, moved, grown, arrived = simulation.integrate_dormant(
-            problem, directions[:, :, dormant], log_norms[dormant], residual, time, horizon,
-            tolerance, threshold=START_OUTPUT, norm_threshold=START_NORM, collective=True,
-            departure=LossDeparture(problem, theta, dormant, residual),
-        )
-        directions[:, :, dormant] = moved
-        log_norms[dormant] = grown
-        if not arrived:
+        plateau = run_plateau(problem, theta, active, directions, log_norms, time, horizon,
+                              tolerance, START_OUTPUT, START_NORM)
+        time, theta = plateau.end, plateau.theta.copy()
+        relaxation += plateau.evaluations
+        recorder.add_readings(plateau.readings)
+        if not plateau.arrived:
             break
+        moved, grown = directions[:, :, dormant], log_norms[dormant]
         output, dominant = simulation.output_log_norms(problem, moved, grown)
         starter = labels[int(dominant[np.argmax(output)])]
         mixed = mixed_starter(problem, dormant, moved, grown, labels)
@@ -613,7 +512,7 @@ def run_agf_with_drops(
         if spike is not None:
             spikes.append(replace(spike, starter=mixed))
         theta = drop.theta
-        norms = _norms(theta)
+        norms = column_norms(theta)
         newly = ~active & (norms >= ACTIVE_NORM)
         active = norms >= ACTIVE_NORM
         log_norms = np.log(np.maximum(norms, 1e-300))
@@ -650,6 +549,7 @@ def run_agf_with_drops(
         explained=explained,
         optimiser_steps=spent,
         optimiser_evaluations=evaluations,
+        relaxation_evaluations=relaxation,
         loss_spikes=spikes,
         diverged_at=time if stop_reason.startswith(simulation.DIVERGED) else None,
         curve=recorder.curve(held_to, current_loss, problem.task.template_power),

@@ -217,7 +217,10 @@ class AgfResult:
     """Optimiser steps covered on the whole network (drops resolved by the optimiser)."""
     optimiser_evaluations: int = 0
     """Gradients of the whole network those drops evaluated (fewer than the steps where
-    their steps were stretched, ``drops.FlowStepper``)."""
+    their steps were stretched, ``optimiser_flow.FlowStepper``)."""
+    relaxation_evaluations: int = 0
+    """Gradients the held network's relaxation on the plateaus between those drops
+    evaluated (``plateau``)."""
     loss_spikes: list[LossSpike] = field(default_factory=list)
     """Every climb of the loss inside a drop resolved by the optimiser, in step order."""
     diverged_at: float | None = None
@@ -744,11 +747,13 @@ def integrate_dormant(
     norm_threshold: float = math.inf,
     collective: bool = False,
     departure: Callable[[np.ndarray, np.ndarray], float] | None = None,
+    since: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray, bool]:
     """Integrate the dormant neurons from optimiser step ``start`` until the first one
     reaches the activation norm (``threshold``, in output norm ρ_out, or with
-    ``collective`` the output an orbit's neurons wrote together since ``start``; or
-    ``norm_threshold`` in norm ρ: ``arrival_margins``) or ``stop`` (where the law is
+    ``collective`` the output an orbit's neurons wrote together since ``start``, or since
+    the state ``since``, their ``output_log_norms`` then, when a plateau is taken in
+    stretches; or ``norm_threshold`` in norm ρ: ``arrival_margins``) or ``stop`` (where the law is
     ``stepped``, the optimiser's own steps instead: ``step_dormant``). ``departure``
     (directions, log-norms → a margin, ≥ 0 to stop) adds a condition of the caller's.
 
@@ -765,8 +770,9 @@ def integrate_dormant(
         return start, directions, log_norms, False
     if law.stepped:
         return step_dormant(problem, directions, log_norms, residual, start, stop,
-                            threshold, norm_threshold, collective, departure)
-    since = output_log_norms(problem, directions, log_norms) if collective else None
+                            threshold, norm_threshold, collective, departure, since)
+    if collective and since is None:
+        since = output_log_norms(problem, directions, log_norms)
     shape = directions.shape
     size = directions.size
 
@@ -828,6 +834,7 @@ def step_dormant(
     norm_threshold: float = math.inf,
     collective: bool = False,
     departure: Callable[[np.ndarray, np.ndarray], float] | None = None,
+    since: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray, bool]:
     """``integrate_dormant`` in the optimiser's own steps: each step maps every dormant
     neuron by θ̄ ← normalise(θ̄ + s' P⊥∇G), ln ρ ← ln ρ + ln‖(1 + 3sG) θ̄ + s P⊥∇G‖
@@ -841,7 +848,8 @@ def step_dormant(
     # is at most (number of neurons)^{1/3} times the largest ρ_out)
     reach = threshold / max(log_norms.size, 1) ** (1.0 / 3.0) if collective else threshold
     within_reach = math.log(min(reach, norm_threshold))
-    since = output_log_norms(problem, directions, log_norms) if collective else None
+    if collective and since is None:
+        since = output_log_norms(problem, directions, log_norms)
     directions = directions.copy()
     log_norms = log_norms.copy()
     time = start

@@ -94,7 +94,9 @@ def simulated_lines(result, seconds: float, backend: str = "dense") -> list[str]
     """AGF (simulated): every round, with whether the loss dropped; ``backend`` names the
     problem it ran on ("dense": pairs formed; "exact": the identity of MATH §6)."""
     spent = (f", drops by the optimiser: {result.optimiser_steps} steps in "
-             f"{result.optimiser_evaluations} gradients" if result.optimiser_steps else "")
+             f"{result.optimiser_evaluations} gradients, "
+             f"{result.relaxation_evaluations} more as the held network relaxed on the "
+             f"plateaus" if result.optimiser_steps else "")
     lines = [f"AGF (simulated): rounds of the numerical AGF ({seconds:.2f} s on the "
              f"{backend} problem, {result.stop_reason}{spent})",
              f"{'round':>5} {'step':>10}  {'orbit':<16} {'neurons':<16} "
@@ -214,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         "simulated_drops": args.drops,
         "optimiser_steps": result.optimiser_steps,
         "optimiser_evaluations": result.optimiser_evaluations,
+        "relaxation_evaluations": result.relaxation_evaluations,
         "simulated_spike": None if result.loss_spike is None else asdict(result.loss_spike),
         "closed_form_seconds": agf_seconds,
     }

@@ -26,7 +26,8 @@ def test_agf_command_with_compare_writes_the_documented_keys(tmp_path, capsys):
     data = json.loads(out.read_text(encoding="utf-8"))
     assert set(data) == {"regime", "rounds", "closed_form", "closed_form_timing", "simulated",
                          "simulated_seconds", "simulated_drops", "optimiser_steps",
-                         "optimiser_evaluations", "closed_form_seconds", "measured",
+                         "optimiser_evaluations", "relaxation_evaluations",
+                         "closed_form_seconds", "measured",
                          "comparison", "gd_seconds", "simulated_problem", "simulated_spike",
                          "gd_climb"}
     assert data["gd_climb"] is None  # a staircase: gradient descent never climbs

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from backend.agf import comparison, drops, simulation
+from backend.agf import comparison, drops, optimiser_flow, plateau, simulation
 from backend.agf.regime import regime_report
 from backend.agf.theory import predict_staircase
 from backend.config import RunConfig
@@ -34,7 +34,7 @@ def test_optimiser_steps_follow_the_trainer(change):
     problem = simulation.AgfProblem(config)
     theta = problem.initial_theta.copy()
     np.testing.assert_allclose(theta, trainer.theta.numpy(), rtol=0, atol=0)
-    steps = drops.OptimiserSteps(config, steady_velocity=False)
+    steps = optimiser_flow.OptimiserSteps(config, steady_velocity=False)
     for _ in range(40):
         _, gradient = problem.loss_and_gradient(theta)
         theta = steps.step(theta, gradient)
@@ -50,10 +50,10 @@ def test_steady_velocity_is_the_plateau_velocity():
                        init_scale=0.1, steps=1).validate()
     gradient = np.random.default_rng(0).normal(size=(3, 11, 4))
     theta = np.zeros_like(gradient)
-    cold = drops.OptimiserSteps(config, steady_velocity=False)
+    cold = optimiser_flow.OptimiserSteps(config, steady_velocity=False)
     for _ in range(200):
         cold.step(theta, gradient)
-    steady = drops.OptimiserSteps(config)
+    steady = optimiser_flow.OptimiserSteps(config)
     steady.step(theta, gradient)
     np.testing.assert_allclose(steady.velocity, cold.velocity, rtol=1e-12)
     np.testing.assert_allclose(steady.velocity, gradient / 0.2, rtol=1e-12)
@@ -238,7 +238,7 @@ def test_stretched_steps_follow_the_optimisers_own_steps(monkeypatch):
     most 60 % of the gradients."""
     config = _c11_small()
     stretched = simulation.run_agf(config, horizon=5000.0, drops="optimiser")
-    monkeypatch.setattr(drops, "MAX_STEP_LENGTH", 1.0)
+    monkeypatch.setattr(optimiser_flow, "MAX_STEP_LENGTH", 1.0)
     single = simulation.run_agf(config, horizon=5000.0, drops="optimiser")
     assert [r.orbits for r in single.rounds] == [["k=±1"], ["k=±2"], ["k=±3"], ["k=±4"]]
     assert single.optimiser_evaluations >= single.optimiser_steps
@@ -296,14 +296,17 @@ def test_optimiser_drops_on_the_exact_problem_equal_the_dense_ones():
 
 def test_the_simulated_curve_holds_the_drops_and_the_plateaus(c11_optimiser_runs):
     """AgfResult.curve: from the initial loss at step 0 to the horizon, steps strictly
-    increasing; flat between drops (each drop starts where the loss was left, up to the
-    dormant neurons' small outputs); explained shares read from 0 at step 0 to the end."""
+    increasing; between drops, the loss as the held network relaxes (falling by less than
+    1 % after the last drop, measured 0.01 %; each drop starts where the loss was left, up
+    to the dormant neurons' small outputs); explained shares read from 0 at step 0 to the
+    end."""
     config, result, _ = c11_optimiser_runs
     curve = result.curve
     assert curve.steps[0] == 0.0 and curve.losses[0] == pytest.approx(result.initial_loss)
     assert curve.steps[-1] == pytest.approx(float(config.steps), abs=1.0)
     assert np.all(np.diff(curve.steps) > 0) and np.all(np.diff(curve.checkpoint_steps) > 0)
-    assert curve.losses[-1] == pytest.approx(result.rounds[-1].loss_after, rel=1e-6)
+    last = result.rounds[-1].loss_after
+    assert 0.99 * last <= curve.losses[-1] < last
     assert curve.explained.shape == (curve.checkpoint_steps.size, len(result.orbit_labels))
     np.testing.assert_allclose(np.nan_to_num(curve.explained[0]), 0.0, atol=1e-6)
     assert np.nanmin(curve.explained[-1]) >= 0.5  # all five orbits learned by the end
@@ -470,7 +473,7 @@ def test_loss_departure_reads_the_whole_networks_loss_against_the_held_one():
     theta = problem.initial_theta * 1e3
     dormant = np.arange(8, theta.shape[2])
     held = problem.residual_loss(problem.residual(theta))
-    departure = drops.LossDeparture(problem, theta, dormant, problem.residual(theta))
+    departure = plateau.LossDeparture(problem, theta, dormant, problem.residual(theta))
     norms = np.sqrt((theta[:, :, dormant] ** 2).sum((0, 1)))
     for scale in (1.0, 20.0, 200.0):
         moved = theta.copy()
@@ -480,7 +483,7 @@ def test_loss_departure_reads_the_whole_networks_loss_against_the_held_one():
         if scale == 1.0:
             assert margin < -20.0
         else:
-            expected = np.log(abs(loss - held)) - np.log(drops.LOSS_DEPARTURE * held)
+            expected = np.log(abs(loss - held)) - np.log(plateau.LOSS_DEPARTURE * held)
             assert margin == pytest.approx(expected, abs=1e-9)
     assert departure(theta[:, :, dormant] / norms, np.log(200.0 * norms)) > 0.0
 
