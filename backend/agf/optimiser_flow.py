@@ -52,7 +52,6 @@ class OptimiserSteps:
         return theta - self.rate * self.velocity
 
 
-
 class FlowStepper:
     """Steps of the optimiser's flow. Without momentum the optimiser's step is an Euler
     step of length 1 of its flow θ' = F(θ) = −η P(θ) ∇L (P = 1, or c ‖θ_m‖^{1−k} per
