@@ -36,14 +36,18 @@ class OptimiserSteps:
                        if self.scaled and config.scaled_log_factor else 1.0)
         self.velocity: np.ndarray | None = None
 
-    def step(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-        """θ after one step with gradient g."""
+    def displacement(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+        """D = η P(θ) g, the step without momentum: P = 1, or c ‖θ_m‖^{1−k} per neuron."""
         if self.scaled:
             norms = np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
             scale = np.maximum(norms, 1e-300) ** (1.0 - self.exponent)
-            return theta - (self.rate * self.factor) * gradient * scale
+            return (self.rate * self.factor) * gradient * scale
+        return self.rate * gradient
+
+    def step(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+        """θ after one step with gradient g."""
         if self.momentum == 0.0:
-            return theta - self.rate * gradient
+            return theta - self.displacement(theta, gradient)
         if self.velocity is None:
             self.velocity = gradient / (1.0 - self.momentum) if self.steady_velocity else (
                 gradient.copy())
@@ -53,51 +57,79 @@ class OptimiserSteps:
 
 
 class FlowStepper:
-    """Steps of the optimiser's flow. Without momentum the optimiser's step is an Euler
-    step of length 1 of its flow θ' = F(θ) = −η P(θ) ∇L (P = 1, or c ‖θ_m‖^{1−k} per
-    neuron), so a step of length h ≥ 1 is the same step at the rate h η. The length is
-    chosen so that every neuron's local error, estimated by (h/2) ‖F_m(θ + h F) − F_m(θ)‖
-    against its norm, stays below ``STEP_TOLERANCE``: h grows where the drop's slow tail
-    creeps and falls back to 1, the optimiser's own step, where anything moves fast.
-    Heavy-ball momentum keeps h = 1 (the trainer's steps exactly). With ``moving`` (a
-    mask of neurons) only those neurons move; the others stay as they are."""
+    """Steps of the optimiser's flow. One optimiser step is v ← μ v + D(θ), θ ← θ − v
+    (``OptimiserSteps.displacement``: D = η P(θ) ∇L; μ = 0 without momentum), v starting
+    at the plateau's steady D/(1 − μ). A stretched step of length h ≥ 1 moves
+    θ ← θ − h v: where the network creeps, v is at its steady D/(1 − μ) and the step
+    stands for h optimiser steps of the flow θ' = −D(θ)/(1 − μ). h is the largest (up to
+    ``MAX_STEP_LENGTH``) for which every neuron's local error of that flow, estimated by
+    (h/2) ‖D_m(θ − h v) − D_m(θ)‖/(1 − μ) against its norm, stays below
+    ``STEP_TOLERANCE``: h grows where a drop's slow tail or a plateau creeps and falls
+    back to 1, the optimiser's own step, where anything moves fast. Without momentum
+    this is Euler's method on the flow. With momentum it is heavy-ball at the rate hη,
+    stable along a curvature λ while hηλ < 2(1 + μ) (h is also kept within half of that,
+    λ read along each step); its stiff directions ring, so a drop with momentum keeps
+    h = 1, the trainer's own steps, and only the held network's relaxation on a plateau
+    (``moving``: a mask of the neurons that move, the others stay as they are) is
+    stretched."""
 
     def __init__(self, problem: AgfProblem, theta: np.ndarray,
                  moving: np.ndarray | None = None) -> None:
         self.problem = problem
         self.moving = moving
         self.optimiser = OptimiserSteps(problem.config)
-        self.stretch = self.optimiser.momentum == 0.0
+        self.momentum = self.optimiser.momentum
+        self.stretch = self.momentum == 0.0 or moving is not None
         self.length = 1.0
         self.evaluations = 0
         self.theta = theta
-        self.loss, self.flow = self._flow_at(theta)
+        self.loss, self.force = self._force_at(theta)
+        self.velocity = self.force / (1.0 - self.momentum)  # the steady velocity
 
-    def _flow_at(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    @property
+    def flow(self) -> np.ndarray:
+        """The next optimiser step's displacement, μ v + D(θ)."""
+        return self.momentum * self.velocity + self.force
+
+    def _force_at(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         loss, gradient = self.problem.optimiser_gradient(theta)
         self.evaluations += 1
-        flow = theta - self.optimiser.step(theta, gradient)
+        force = self.optimiser.displacement(theta, gradient)
         if self.moving is not None:
-            flow[:, :, ~self.moving] = 0.0
-        return loss, flow
+            force[:, :, ~self.moving] = 0.0
+        return loss, force
 
     def advance(self, most: float, norms: np.ndarray) -> float:
         """One accepted step of at most ``most`` optimiser steps; returns its length."""
+        velocity = self.flow
         while True:
             length = min(self.length, most) if self.stretch else 1.0
-            moved = self.theta - length * self.flow
-            loss, flow = self._flow_at(moved)
+            moved = self.theta - length * velocity
+            loss, force = self._force_at(moved)
             if not self.stretch:
                 break
-            error = float((0.5 * length * column_norms(flow - self.flow)
+            change = force - self.force
+            error = float((0.5 * length / (1.0 - self.momentum) * column_norms(change)
                            / np.maximum(np.maximum(norms, column_norms(moved)), 1e-300)).max())
             grow = 0.9 * math.sqrt(STEP_TOLERANCE / max(error, 1e-300))
-            if error <= STEP_TOLERANCE or length <= 1.0:
-                self.length = min(MAX_STEP_LENGTH, max(1.0, length * min(2.0, grow)))
+            stable = self._stable_length(change, length * velocity)
+            if (error <= STEP_TOLERANCE and length <= stable) or length <= 1.0:
+                self.length = min(MAX_STEP_LENGTH, stable,
+                                  max(1.0, length * min(2.0, grow)))
                 break
-            self.length = max(1.0, length * max(0.2, grow))
-        self.theta, self.loss, self.flow = moved, loss, flow
+            self.length = max(1.0, min(length * max(0.2, grow), stable))
+        self.theta, self.loss, self.force, self.velocity = moved, loss, force, velocity
         return length
+
+    def _stable_length(self, change: np.ndarray, step: np.ndarray) -> float:
+        """With momentum, half the longest stable step along the curvature the step
+        met: ηλ ≈ ‖ΔD‖/‖Δθ‖, and heavy-ball at the rate hη is stable while
+        hηλ < 2(1 + μ). Without, no bound (the error estimate keeps Euler's step
+        stable)."""
+        if self.momentum == 0.0:
+            return math.inf
+        bend = math.sqrt(float(np.sum(change**2)) / max(float(np.sum(step**2)), 1e-300))
+        return max(1.0, (1.0 + self.momentum) / max(bend, 1e-300))
 
 
 def column_norms(theta: np.ndarray) -> np.ndarray:
