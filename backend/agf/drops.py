@@ -381,9 +381,10 @@ def _crossing(reading_steps: np.ndarray, readings: np.ndarray, learned: list[int
 
 
 class CurveRecorder:
-    """Builds the run's ``simulation.SimulatedCurve``: the loss held flat along each
-    dormant plateau (the dormant neurons' outputs are negligible there) and the drops'
-    losses and explained-share readings as the optimiser took them."""
+    """Builds the run's ``simulation.SimulatedCurve``: the loss and explained shares along
+    each plateau at the end of each stretch of the held network's relaxation
+    (``add_readings``; the dormant neurons' outputs are negligible there), and the drops'
+    losses and explained-share readings as the optimiser took them (``add``)."""
 
     def __init__(self, loss: float, shares: np.ndarray) -> None:
         self.steps, self.losses = [np.zeros(1)], [np.array([loss])]
@@ -415,7 +416,7 @@ class CurveRecorder:
 
     def curve(self, end: float, loss: float, template_power: np.ndarray
               ) -> simulation.SimulatedCurve:
-        """The curve, held at ``loss`` from the last drop to step ``end``."""
+        """The curve, held at ``loss`` from its last reading to step ``end``."""
         steps, losses = np.concatenate(self.steps), np.concatenate(self.losses)
         check_steps, shares = list(self.check_steps), list(self.shares)
         if end > steps[-1]:
@@ -492,6 +493,8 @@ def run_agf_with_drops(
         time, theta = plateau.end, plateau.theta.copy()
         relaxation += plateau.evaluations
         recorder.add_readings(plateau.readings)
+        if plateau.readings:
+            current_loss = plateau.readings[-1][1]
         if not plateau.arrived:
             break
         moved, grown = directions[:, :, dormant], log_norms[dormant]

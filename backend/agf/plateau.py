@@ -92,6 +92,8 @@ def run_plateau(problem: AgfProblem, theta: np.ndarray, active: np.ndarray,
     neurons' ``directions`` and ``log_norms`` (every neuron's, width-long) are updated in
     place; ``theta`` holds every neuron as handed back and is not changed."""
     dormant = np.flatnonzero(~active)
+    if dormant.size == 0:  # nothing can arrive: the held network stays as it is
+        return Plateau(start, False, theta)
     since = simulation.output_log_norms(problem, directions[:, :, dormant],
                                         log_norms[dormant])
     relaxing = FlowStepper(problem, theta, moving=active) if active.any() else None

@@ -176,11 +176,12 @@ class LossSpike:
 class SimulatedCurve:
     """The loss of a simulation with drops resolved by the optimiser, as gradient
     descent's run is recorded (``comparison.GradientDescentRun``): ``losses`` at
-    ``steps`` (flat along each dormant plateau, every step the optimiser took inside a
-    drop), and each orbit's explained share at ``checkpoint_steps`` (rows of
-    ``explained``; NaN for an orbit not read there, i.e. one learned before that drop
-    began or without template power), with the template's power per orbit. Read by
-    gradient descent's own rule (``comparison.agf_orbit_drops``)."""
+    ``steps`` (along each plateau as the held network relaxes, read at the end of each
+    stretch of ``plateau.run_plateau``; every step the optimiser took inside a drop),
+    and each orbit's explained share at ``checkpoint_steps`` (rows of ``explained``; NaN
+    for an orbit not read there, i.e. one learned before that drop began or without
+    template power), with the template's power per orbit. Read by gradient descent's own
+    rule (``comparison.agf_orbit_drops``)."""
 
     steps: np.ndarray
     losses: np.ndarray
