@@ -95,7 +95,7 @@ def simulated_lines(result, seconds: float, backend: str = "dense") -> list[str]
     problem it ran on ("dense": pairs formed; "exact": the identity of MATH §6)."""
     spent = (f", drops by the optimiser: {result.optimiser_steps} steps in "
              f"{result.optimiser_evaluations} gradients, "
-             f"{result.relaxation_evaluations} more as the held network relaxed on the "
+             f"{result.relaxation_evaluations} more relaxing the held network on the "
              f"plateaus" if result.optimiser_steps else "")
     lines = [f"AGF (simulated): rounds of the numerical AGF ({seconds:.2f} s on the "
              f"{backend} problem, {result.stop_reason}{spent})",
