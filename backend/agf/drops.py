@@ -45,7 +45,7 @@ import numpy as np
 
 from backend.agf import simulation, staircase
 from backend.agf.optimiser_flow import FlowStepper, column_norms
-from backend.agf.orbit_fit import PURE_FRACTION, learned_step, pure_until
+from backend.agf.orbit_fit import LEARNED_FRACTION, PURE_FRACTION, learned_step, pure_until
 from backend.agf.plateau import run_plateau
 from backend.agf.simulation import AgfProblem, AgfResult, AgfRound
 
@@ -99,7 +99,7 @@ that followed, [3,1] came at step 6017 against gradient descent's 5130)."""
 CHECK_EVERY = 10
 """Steps between two readings of the orbits' explained shares inside a drop."""
 
-LEARNED = simulation.LEARNED_SHARE
+LEARNED = LEARNED_FRACTION
 
 HELD_BYTES = 256 * 2**20
 """At most this many bytes of held weights per drop, one copy per orbit learned inside it
@@ -520,7 +520,6 @@ def run_agf_with_drops(
         active = norms >= ACTIVE_NORM
         log_norms = np.log(np.maximum(norms, 1e-300))
         directions = theta / np.maximum(norms, 1e-300)
-        residual = problem.residual(theta)
         current_loss = drop.loss_after
         joined |= newly
         if continues_plateau(drop, spike):

@@ -47,7 +47,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
 from backend.agf.applicability import check_agf_config
-from backend.agf.orbit_fit import explained_fraction, only_listed
+from backend.agf.orbit_fit import LEARNED_FRACTION, explained_fraction, only_listed
 from backend.config import RunConfig
 
 ACTIVATION_NORM = 1.0
@@ -80,9 +80,6 @@ its neurons activated, but on orbits already fitted or without a fit to add."""
 
 DROP_MODES = ("cost", "optimiser")
 """How a round's drop is resolved: cost minimisation, or the optimiser's own steps."""
-
-LEARNED_SHARE = 0.5
-"""An orbit is learned once the network explains this share of its template power."""
 
 VANISHED_LOSS = 1e-9
 """AGF stops once the loss is below this fraction of the initial loss."""
@@ -124,9 +121,9 @@ class AgfRound:
 
 
 def part_only(orbits: list[str], labels: list[str], shares: np.ndarray) -> bool:
-    """Whether none of ``orbits`` (labels) has an explained share ≥ LEARNED_SHARE in
+    """Whether none of ``orbits`` (labels) has an explained share ≥ LEARNED_FRACTION in
     ``shares`` (per orbit, in the order of ``labels``)."""
-    return not any(np.nan_to_num(shares[labels.index(orbit)]) >= LEARNED_SHARE
+    return not any(np.nan_to_num(shares[labels.index(orbit)]) >= LEARNED_FRACTION
                    for orbit in orbits if orbit in labels)
 
 
