@@ -253,13 +253,13 @@ class LiveSession:
         self._measured_step, self._measured = self.step_count, snapshot
         return snapshot
 
-    def agf_rounds(self, drops: str = "optimiser") -> Any:
+    def agf_rounds(self, drops: str = "optimiser", progress: Any = None) -> Any:
         """The AGF simulation of this configuration, each round measured like a snapshot
-        (``backend.agf.rounds.AgfStates``; ``drops`` "cost" or "optimiser"); raises
-        UserError where AGF does not apply."""
+        (``backend.agf.rounds.AgfStates``; ``drops`` "cost" or "optimiser"; ``progress``
+        as in ``simulation.run_agf``); raises UserError where AGF does not apply."""
         from backend.agf.rounds import simulate_agf
 
-        return simulate_agf(self.config, drops)
+        return simulate_agf(self.config, drops, progress)
 
     # ----------------------------------------------------------------- changing the run
     def perturb(self, neurons: Sequence[int] | None, relative_scale: float, seed: int) -> None:

@@ -54,6 +54,7 @@ from gui.worker_commands import (
 )
 
 MESSAGE_SECONDS = 20
+PROGRESS_SECONDS = 0.25  # an AGF simulation's progress is shown at most this often
 DRAWING_TIME_SHARE = 0.06  # live frames take at most about this share of the time
 MIN_FRAME_SECONDS = 1 / 30
 START_FALLBACK_MS = 400  # build the first run by then even if the window never painted
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
     recorded ``history``) it reopens a saved run instead of starting a fresh one."""
 
     agf_finished = pyqtSignal(object, object, str)  # token, AgfStates or None, note
+    agf_progress = pyqtSignal(object, float, float)  # token, step reached, horizon
 
     def __init__(self, config: Any, worker: TrainingWorker | None = None,
                  state: Any = None, history: Any = None,
@@ -123,6 +125,7 @@ class MainWindow(QMainWindow):
         self.form.learning_rate_changed.connect(
             lambda rate: self.worker.send(SetLearningRate(rate)))
         self.agf_finished.connect(self._agf_finished)
+        self.agf_progress.connect(self._agf_progress)
         self.votes = PairVotes(self.worker, self)
         self.votes.vote_ready.connect(self._vote_ready)
         self.answers_panel.pair_clicked.connect(self._pair_clicked)
@@ -186,6 +189,7 @@ class MainWindow(QMainWindow):
         self.centralWidget().setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.heatmaps.neuron_clicked.connect(self._neuron_clicked)
         self.agf_panel.compute_requested.connect(self.simulate_agf)
+        self.agf_panel.stop_requested.connect(self.stop_agf)
 
         controls = QScrollArea()
         controls.setWidgetResizable(True)
@@ -581,18 +585,37 @@ class MainWindow(QMainWindow):
         token, config = self._agf_token, self.context.config
         drops = self.agf_panel.drops_mode()
         self.agf_panel.set_busy(True)
+        from backend.agf.simulation import SimulationStopped
+
+        shown = [0.0]  # when progress was last shown
+
+        def progress(step: float, horizon: float) -> None:
+            if token != self._agf_token or self._closing:  # stopped, or another run
+                raise SimulationStopped
+            now = time.monotonic()
+            if now - shown[0] >= PROGRESS_SECONDS:
+                shown[0] = now
+                self.agf_progress.emit(token, step, horizon)
 
         def work() -> None:
             try:
                 from backend.agf.rounds import simulate_agf
 
-                self.agf_finished.emit(token, simulate_agf(config, drops), "")
+                self.agf_finished.emit(token, simulate_agf(config, drops, progress), "")
+            except SimulationStopped:
+                pass
             except ValueError as error:  # the backend's UserError: a message for people
                 self.agf_finished.emit(token, None, str(error))
             except Exception as error:  # shown, not raised: the window must stay up
                 self.agf_finished.emit(token, None, f"AGF simulation failed: {error}")
 
         threading.Thread(target=work, name="agf-simulation", daemon=True).start()
+
+    def stop_agf(self) -> None:
+        """Stop the AGF simulation running in the background (it ends at its next step
+        and its results are dropped); the rounds shown before stay."""
+        self._agf_token += 1
+        self.agf_panel.set_stopped()
 
     def go_live(self) -> None:
         """Leave the scrubbed moment and follow the latest snapshot."""
@@ -685,6 +708,10 @@ class MainWindow(QMainWindow):
         self.mode_label.setProperty("running", running)
         self.mode_label.style().unpolish(self.mode_label)
         self.mode_label.style().polish(self.mode_label)
+
+    def _agf_progress(self, token: int, step: float, horizon: float) -> None:
+        if token == self._agf_token and not self._closing:
+            self.agf_panel.set_progress(step, horizon)
 
     def _agf_finished(self, token: int, states: Any, note: str) -> None:
         if token != self._agf_token or self._closing:

@@ -245,12 +245,23 @@ def partly_fitted(shares: np.ndarray) -> bool:
         return bool(((shares >= PARTLY_FITTED) & (shares < LEARNED)).any())
 
 
+def learned_by(step: float, to_learn: list[int], learned: dict[int, float]) -> bool:
+    """Whether every orbit of ``to_learn`` was learned (``learned``: orbit → step) at or
+    before ``step``. An orbit learned later keeps its drop going to the horizon, so that
+    its level is read from the drop's own tail; with every neuron active but an orbit
+    left, gradient descent may still learn it by turning neurons over (c11-agf at width
+    8 learns k=±3 at step 8 323 so), so that is no reason to stop."""
+    return all(k in learned and learned[k] <= step for k in to_learn)
+
+
 def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
-                 most_steps: int) -> Drop:
+                 most_steps: int, run_end: float = math.inf) -> Drop:
     """The optimiser's flow (``FlowStepper``) on the whole network from step ``start``
     until the drop settles (``SettleRule``) with no orbit partly fitted at the last
     reading of the explained shares (``partly_fitted``), or ``most_steps`` steps were
-    covered."""
+    covered, or it reached step ``run_end`` (the run's steps) with every orbit learned
+    before it (``learned_by``): it then ends where a simulation up to the run's end
+    ends, and what it would go on to is the slow tail of fits already made."""
     stepper = FlowStepper(problem, theta)
     rule = SettleRule()
     learned: dict[int, float] = {}
@@ -266,8 +277,14 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
         if rule.settled(covered, stepper.loss, norms, rates) and not partly_fitted(
                 checks[-1][1]):
             break
+        if start + covered >= run_end and learned_by(run_end, to_learn, learned):
+            break
         checked = int(covered // CHECK_EVERY)
-        covered += stepper.advance(most_steps - covered, norms)
+        simulation.reached(start + covered)
+        most = most_steps - covered
+        if start + covered < run_end:  # land on the run's end, where the test above is
+            most = min(most, run_end - start - covered)
+        covered += stepper.advance(most, norms)
         pending = [k for k in to_learn if k not in learned]
         if int(covered // CHECK_EVERY) > checked and pending:
             residual = problem.residual(stepper.theta)
@@ -452,6 +469,7 @@ def run_agf_with_drops(
     horizon: float,
     max_rounds: int | None = None,
     tolerance: float = simulation.TOLERANCE,
+    run_end: float = math.inf,
 ) -> AgfResult:
     """Dormant flow between drops, each drop resolved by ``resolve_drop``. One AgfRound
     per step inside a drop at which orbits became learned (``drop_rounds``; one at the
@@ -460,7 +478,8 @@ def run_agf_with_drops(
     learned there (else the orbit of the neuron that started the drop), its ``neurons``
     the neurons that became active in the drop and write into those orbits (``ξ``'s
     orbit; ``_neurons_by_round``). ``optimiser_steps`` of the result counts the steps all
-    drops took."""
+    drops took. Past ``run_end`` (the run's steps) it stops once no orbit is left to learn
+    (``simulation.learning_horizon``)."""
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
     norms = column_norms(theta)
@@ -480,15 +499,17 @@ def run_agf_with_drops(
     relaxation = 0
     spikes: list[simulation.LossSpike] = []
     recorder = CurveRecorder(initial_loss, problem.explained(residual))
-    stop_reason = "horizon reached"
+    stop_reason = simulation.HORIZON_REACHED
+    shares = recorder.shares[-1]
     while True:
         dormant = np.flatnonzero(~active)
+        limit = simulation.learning_horizon(horizon, run_end, time, shares)
         reason = simulation.stop_before_round(dormant, current_loss, initial_loss,
-                                              len(rounds), max_rounds, time, horizon)
+                                              len(rounds), max_rounds, time, limit)
         if reason is not None:
-            stop_reason = reason
+            stop_reason = simulation.past_learning(reason, limit, horizon)
             break
-        plateau = run_plateau(problem, theta, active, directions, log_norms, time, horizon,
+        plateau = run_plateau(problem, theta, active, directions, log_norms, time, limit,
                               tolerance, START_OUTPUT, START_NORM)
         time, theta = plateau.end, plateau.theta.copy()
         relaxation += plateau.evaluations
@@ -496,6 +517,7 @@ def run_agf_with_drops(
         if plateau.readings:
             current_loss = plateau.readings[-1][1]
         if not plateau.arrived:
+            stop_reason = simulation.past_learning(stop_reason, limit, horizon)
             break
         moved, grown = directions[:, :, dormant], log_norms[dormant]
         output, dominant = simulation.output_log_norms(problem, moved, grown)
@@ -503,7 +525,8 @@ def run_agf_with_drops(
         mixed = mixed_starter(problem, dormant, moved, grown, labels)
         theta[:, :, ~active] = directions[:, :, ~active] * np.exp(log_norms[~active])
         with np.errstate(over="ignore", invalid="ignore"):
-            drop = resolve_drop(problem, theta, time, max(1, int(horizon - time)))
+            drop = resolve_drop(problem, theta, time, max(1, int(horizon - time)),
+                                run_end=run_end)
         spent += int(round(drop.steps))
         evaluations += drop.evaluations
         recorder.add(drop, time)
@@ -522,6 +545,7 @@ def run_agf_with_drops(
         directions = theta / np.maximum(norms, 1e-300)
         current_loss = drop.loss_after
         joined |= newly
+        shares = drop.checks[-1][1]
         if continues_plateau(drop, spike):
             time += drop.steps
             continue
@@ -541,6 +565,7 @@ def run_agf_with_drops(
         time += drop.steps
     # the network stays as it is to the horizon, unless its last drop diverged
     held_to = (time if stop_reason.startswith(simulation.DIVERGED)
+               or stop_reason == simulation.EVERY_ORBIT_LEARNED
                or not math.isfinite(horizon) else max(time, horizon))
     return AgfResult(
         rounds=rounds, initial_loss=initial_loss, stop_reason=stop_reason, final_step=time,

@@ -102,6 +102,7 @@ def run_plateau(problem: AgfProblem, theta: np.ndarray, active: np.ndarray,
     relaxed = 0.0
     while True:
         time = plateau.end
+        simulation.reached(time)
         stop = horizon if relaxing is None else min(
             horizon, time + max(RELAX_CHUNK, RELAX_SHARE * (time - start)))
         reached, moved, grown, arrived = simulation.integrate_dormant(

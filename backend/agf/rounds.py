@@ -43,10 +43,11 @@ class AgfStates:
     (simulation.LossSpike), None if none."""
 
 
-def simulate_agf(config: Any, drops: str = "optimiser") -> AgfStates:
+def simulate_agf(config: Any, drops: str = "optimiser", progress: Any = None) -> AgfStates:
     """Run AGF for ``config`` and measure the network after every round; ``drops`` as in
     ``simulation.run_agf`` ("cost": cost minimisation, "optimiser": the configuration's
-    own optimiser through each drop).
+    own optimiser through each drop), ``progress`` too (``simulation.Progress``: it hears
+    the step reached, and may raise ``simulation.SimulationStopped`` to end it).
 
     Raises the backend's UserError for a configuration AGF does not describe.
     """
@@ -54,7 +55,7 @@ def simulate_agf(config: Any, drops: str = "optimiser") -> AgfStates:
     from backend.agf.comparison import agf_orbit_drops
     from backend.agf.regime import regime_report
 
-    result = run_agf(config, drops=drops)
+    result = run_agf(config, drops=drops, progress=progress)
     # The rounds and the curve run on past the run's length (HORIZON_FACTOR); the
     # comparison and the caution read them over the run's steps, as `agf --compare` does.
     steps = float(config.steps)

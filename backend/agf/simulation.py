@@ -40,6 +40,7 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,7 +55,15 @@ ACTIVATION_NORM = 1.0
 """A dormant neuron becomes active when its norm ‖(θ¹, θ², ξ)‖ reaches this value."""
 
 HORIZON_FACTOR = 3.0
-"""By default AGF runs up to this many times the configuration's number of steps."""
+"""By default AGF runs up to this many times the configuration's number of steps, to
+predict the orbits gradient descent would learn after the run's end; past the run's
+steps it stops once every orbit is learned (``EVERY_ORBIT_LEARNED``)."""
+
+HORIZON_REACHED = "horizon reached"
+
+EVERY_ORBIT_LEARNED = "every orbit is learned"
+"""Why AGF stops past the run's steps: no orbit with template power is left to learn
+(``orbits_left``), and what follows is the slow tail of fits already made."""
 
 TOLERANCE = 1e-6
 """Relative accuracy of the adaptive integration of the dormant neurons."""
@@ -866,6 +875,50 @@ def step_dormant(
     return time, directions, log_norms, False
 
 
+def orbits_left(shares: np.ndarray) -> bool:
+    """Whether an orbit with template power (a finite explained share) is explained less
+    than LEARNED_FRACTION."""
+    shares = np.asarray(shares, dtype=np.float64)
+    return bool((np.isfinite(shares) & (shares < LEARNED_FRACTION)).any())
+
+
+def learning_horizon(horizon: float, run_end: float, time: float, shares: np.ndarray
+                     ) -> float:
+    """The last step worth simulating from ``time``: ``horizon`` while an orbit is left
+    to learn (``orbits_left``), else the run's end ``run_end`` (or ``time`` past it) —
+    the loss curve is compared with gradient descent's over the run's steps."""
+    if orbits_left(shares):
+        return horizon
+    return min(horizon, max(run_end, time))
+
+
+class SimulationStopped(Exception):
+    """Raised by ``run_agf``'s ``progress`` callback to end the simulation where it is;
+    nothing of it is returned."""
+
+
+Progress = Callable[[float, float], None]
+"""progress(step, horizon): the simulation has reached optimiser step ``step`` of at most
+``horizon``; called often (every optimiser step of a drop), so it should be cheap."""
+
+_PROGRESS: ContextVar[tuple[Progress, float] | None] = ContextVar("agf_progress",
+                                                                  default=None)
+
+
+def reached(step: float) -> None:
+    """Tell ``run_agf``'s ``progress`` callback, if any, that the simulation has reached
+    optimiser step ``step`` (the callback may raise SimulationStopped)."""
+    listener = _PROGRESS.get()
+    if listener is not None:
+        listener[0](float(step), listener[1])
+
+
+def past_learning(reason: str, limit: float, horizon: float) -> str:
+    """``reason``, or EVERY_ORBIT_LEARNED where the horizon reached is the run's end that
+    ``learning_horizon`` gave once no orbit was left to learn."""
+    return EVERY_ORBIT_LEARNED if reason == HORIZON_REACHED and limit < horizon else reason
+
+
 def stop_before_round(dormant: np.ndarray, loss: float, initial_loss: float, done: int,
                       max_rounds: int | None, time: float, horizon: float) -> str | None:
     """Why AGF stops before another round, or None to go on: no dormant neuron left, the
@@ -878,7 +931,7 @@ def stop_before_round(dormant: np.ndarray, loss: float, initial_loss: float, don
     if max_rounds is not None and done >= max_rounds:
         return f"{max_rounds} rounds done"
     if time >= horizon:
-        return "horizon reached"
+        return HORIZON_REACHED
     return None
 
 
@@ -890,30 +943,38 @@ def run_agf(
     tolerance: float = TOLERANCE,
     problem: AgfProblem | None = None,
     drops: str = "cost",
+    progress: Progress | None = None,
 ) -> AgfResult:
     """Alternate utility maximisation and cost minimisation (see the module docstring).
 
     ``horizon`` is the last optimiser step simulated (default HORIZON_FACTOR × steps);
     ``tolerance`` the relative accuracy of the dormant integration. ``drops`` = "cost"
     resolves each drop by cost minimisation (above), "optimiser" by the configuration's
-    own optimiser steps on the whole network (``backend.agf.drops``).
+    own optimiser steps on the whole network (``backend.agf.drops``). ``progress``
+    (``Progress``) hears how far the simulation has come, and may stop it by raising
+    SimulationStopped.
     """
     if drops not in DROP_MODES:
         raise ValueError(f"drops must be one of {', '.join(DROP_MODES)}, not {drops!r}")
     from backend.threads import thread_policy
 
-    with thread_policy():  # the drivers' policy: one thread unless IRREP_STUDIO_THREADS
-        return _run_agf(config, max_rounds, horizon, tolerance, problem, drops)
+    last = float(horizon if horizon is not None else HORIZON_FACTOR * max(config.steps, 1))
+    listening = _PROGRESS.set(None if progress is None else (progress, last))
+    try:
+        with thread_policy():  # the drivers' policy: one thread unless IRREP_STUDIO_THREADS
+            return _run_agf(config, max_rounds, last, tolerance, problem, drops)
+    finally:
+        _PROGRESS.reset(listening)
 
 
-def _run_agf(config: RunConfig, max_rounds: int | None, horizon: float | None,
+def _run_agf(config: RunConfig, max_rounds: int | None, horizon: float,
              tolerance: float, problem: AgfProblem | None, drops: str) -> AgfResult:
     problem = problem or agf_problem(config)
-    horizon = float(horizon if horizon is not None else HORIZON_FACTOR * max(config.steps, 1))
     if drops == "optimiser":
         from backend.agf.drops import run_agf_with_drops
 
-        return run_agf_with_drops(problem, horizon, max_rounds, tolerance)
+        return run_agf_with_drops(problem, horizon, max_rounds, tolerance,
+                                  run_end=float(config.steps))
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
     norms = _column_norms(theta)
@@ -928,22 +989,27 @@ def _run_agf(config: RunConfig, max_rounds: int | None, horizon: float | None,
     rounds: list[AgfRound] = []
     explained: list[np.ndarray] = []
     time = 0.0
-    stop_reason = "horizon reached"
+    stop_reason = HORIZON_REACHED
     together = math.log(COACTIVATION * ACTIVATION_NORM)
+    run_end = float(config.steps)
     while True:
+        reached(time)
         dormant = np.flatnonzero(~active)
+        limit = learning_horizon(horizon, run_end, time, problem.explained(residual))
         reason = stop_before_round(dormant, current_loss, initial_loss, len(rounds),
-                                   max_rounds, time, horizon)
+                                   max_rounds, time, limit)
         if reason is not None:
-            stop_reason = reason
+            stop_reason = past_learning(reason, limit, horizon)
             break
         time, moved, grown, arrived = integrate_dormant(
-            problem, directions[:, :, dormant], log_norms[dormant], residual, time, horizon,
+            problem, directions[:, :, dormant], log_norms[dormant], residual, time, limit,
             tolerance,
         )
         directions[:, :, dormant] = moved
         log_norms[dormant] = grown
+        reached(time)
         if not arrived:
+            stop_reason = past_learning(HORIZON_REACHED, limit, horizon)
             break
         # Neurons within a factor COACTIVATION of the activation norm are of order one as
         # well (their output, ∝ ρ³, is no longer negligible): they join the round. A

@@ -57,6 +57,10 @@ DEFINITION = (
     "(rows grouped by dominant orbit) for AGF after the round and for gradient descent at "
     "the same step; the text gives the neurons per dominant orbit of each."
 )
+SIMULATE = "Simulate AGF"
+SIMULATE_TIP = "Run the AGF simulation for the current configuration (in the background)."
+STOP = "Stop AGF"
+STOP_TIP = "Stop the AGF simulation that is running (the rounds shown before stay)."
 MAP_LAYER = 0  # the heat maps show θ¹
 COMPACT_HEIGHT = 150  # pixels of loss plot below which it drops its axis titles
 
@@ -72,15 +76,18 @@ class AgfRoundsPanel(Panel):
     title = "AGF rounds"
     definition = DEFINITION
     compute_requested = pyqtSignal()
+    stop_requested = pyqtSignal()
     round_changed = pyqtSignal(int)  # the step of the round now shown
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         bar = QHBoxLayout()
-        self.compute_button = QPushButton("Simulate AGF")
-        self.compute_button.setToolTip("Run the AGF simulation for the current configuration "
-                                       "(in the background).")
-        self.compute_button.clicked.connect(self.compute_requested)
+        self.compute_button = QPushButton(SIMULATE)
+        self.compute_button.setToolTip(SIMULATE_TIP)
+        self.compute_button.clicked.connect(self._compute_clicked)
+        # as wide as its longer text needs (the style's padding included), whichever it shows
+        self.compute_button.setMinimumWidth(self.compute_button.sizeHint().width())
+        self.busy = False
         self.drops_choice = QComboBox()
         self.drops_choice.addItem("drops: optimiser", "optimiser")
         self.drops_choice.addItem("drops: cost", "cost")
@@ -217,12 +224,37 @@ class AgfRoundsPanel(Panel):
         """The drop mode chosen for the next simulation ("cost" or "optimiser")."""
         return str(self.drops_choice.currentData())
 
+    def _compute_clicked(self) -> None:
+        (self.stop_requested if self.busy else self.compute_requested).emit()
+
     def set_busy(self, busy: bool) -> None:
-        """Show that a simulation is running."""
-        self.compute_button.setEnabled(not busy)
+        """Show that a simulation is running; its button stops it meanwhile."""
+        self.busy = busy
+        self.compute_button.setText(STOP if busy else SIMULATE)
+        self.compute_button.setToolTip(STOP_TIP if busy else SIMULATE_TIP)
         self.drops_choice.setEnabled(not busy)
         if busy:
             self.round_label.setText("simulating AGF…")
+
+    def set_progress(self, step: float, horizon: float) -> None:
+        """Show how far the running simulation has come (optimiser steps): the step in a
+        few characters beside the buttons (the dock may be narrow; the button says it is
+        running), the whole sentence in its tooltip and in the text under the plots."""
+        if self.busy:
+            whole = (f"Simulating AGF: optimiser step {step:,.0f} of at most {horizon:,.0f} "
+                     "(past the run's steps it stops once every orbit is learned).")
+            self.round_label.setText(f"at step {step:,.0f}")
+            self.round_label.setToolTip(whole)
+            self.details.setText(whole)
+
+    def set_stopped(self) -> None:
+        """The running simulation was stopped: the rounds shown before stay."""
+        self.set_busy(False)
+        if self.rounds:
+            self.select_round(self.current)
+        else:
+            self.round_label.setText("AGF simulation stopped")
+            self.details.setText("")
 
     def set_states(self, states: Any, note: str = "") -> None:
         """Adopt an AGF simulation (backend.agf.rounds.AgfStates; None: none)."""

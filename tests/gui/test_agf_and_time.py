@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -120,8 +121,8 @@ def test_agf_drops_by_the_optimiser_from_the_window(qtbot, agf_window, monkeypat
     simulated = []
     simulate = rounds.simulate_agf
 
-    def recorded(config, drops="optimiser"):  # the real simulation, its result kept
-        simulated.append(simulate(config, drops))
+    def recorded(config, drops="optimiser", progress=None):  # the real one, its result kept
+        simulated.append(simulate(config, drops, progress))
         return simulated[-1]
 
     monkeypatch.setattr(rounds, "simulate_agf", recorded)
@@ -203,7 +204,7 @@ def test_run_to_next_drop_pauses_after_a_drop(qtbot, agf_window):
 
 def test_agf_refusal_is_a_message(qtbot, window):
     window.simulate_agf()  # the default small run uses Adam and ReLU: AGF does not apply
-    qtbot.waitUntil(lambda: window.agf_panel.compute_button.isEnabled(), timeout=20000)
+    qtbot.waitUntil(lambda: not window.agf_panel.busy, timeout=20000)
     assert window.agf_panel.rounds == []
     assert window.last_message and "Traceback" not in window.last_message
 
@@ -316,3 +317,39 @@ def test_function_power_shows_the_trivial_orbit_a_one_hot_target_has(agf_window)
     panel.set_context(blind)
     assert [blind.orbit_labels[i] for i in panel.orbits] == ["sign", "2-dim k=1"]
 
+
+
+def test_a_running_agf_simulation_shows_its_progress_and_stops(qtbot, agf_window,
+                                                               monkeypatch):
+    """While it simulates, the panel says how far the simulation has come and its button
+    stops it: the simulation ends at its next step and the panel is ready again."""
+    import threading
+
+    import backend.agf.rounds as rounds
+
+    window, panel = agf_window, agf_window.agf_panel
+    ended = threading.Event()
+
+    def endless(config, drops="optimiser", progress=None):  # a simulation that never ends
+        step = 0.0
+        try:
+            while True:
+                progress(step, 12000.0)
+                step += 10.0
+                time.sleep(0.005)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(rounds, "simulate_agf", endless)
+    window.simulate_agf()
+    assert panel.busy and panel.compute_button.text() == "Stop AGF"
+    qtbot.waitUntil(lambda: panel.round_label.text().startswith("at step "), timeout=5000)
+    assert "of at most 12,000" in panel.round_label.toolTip()
+    assert "of at most 12,000" in panel.details.text()
+    panel.compute_button.click()
+    assert not panel.busy and panel.compute_button.text() == "Simulate AGF"
+    assert panel.round_label.text() == "AGF simulation stopped"
+    assert panel.details.text() == ""
+    assert ended.wait(5.0)  # the thread left the simulation
+    qtbot.wait(300)
+    assert panel.round_label.text() == "AGF simulation stopped"  # no late progress shown

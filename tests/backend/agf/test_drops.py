@@ -517,3 +517,68 @@ def test_rounds_give_the_comparisons_steps_and_their_own_orbits_neurons():
     final = np.stack([w.T for w in result.final_weights])
     active = np.flatnonzero(np.sqrt((final**2).sum(axis=(0, 1))) >= drops.ACTIVE_NORM)
     assert sorted(listed) == active.tolist()
+
+
+def test_past_the_runs_end_the_simulation_stops_once_every_orbit_is_learned(
+        c11_optimiser_runs):
+    """The default horizon is three times the run's steps, but c11-agf learns its five
+    orbits by step 12 801 of 16 000: the simulation stops at the run's end, with the
+    rounds of a simulation up to the run's end (before, its last drop ran on to step
+    48 000 and took twice the time)."""
+    config, up_to_end, _ = c11_optimiser_runs
+    result = simulation.run_agf(config, drops="optimiser")
+    assert result.stop_reason == simulation.EVERY_ORBIT_LEARNED
+    assert result.final_step == pytest.approx(config.steps)
+    assert result.curve.steps[-1] == pytest.approx(config.steps)
+    assert result.optimiser_steps <= config.steps
+    assert [r.orbits for r in result.rounds] == [r.orbits for r in up_to_end.rounds]
+    for ours, theirs in zip(result.rounds, up_to_end.rounds, strict=True):
+        assert ours.step == pytest.approx(theirs.step, rel=1e-9)
+        # the held network's last relaxation ends at the run's end by another path
+        assert ours.loss_after == pytest.approx(theirs.loss_after, rel=1e-3)
+
+
+def test_orbits_learned_after_the_runs_end_are_still_predicted():
+    """A run of 2 000 steps whose k=±4 comes at step 2 993: the simulation goes on past
+    the run's end (to three times its steps) and gives the rounds of a run three times as
+    long."""
+    short = simulation.run_agf(_c11_small(steps=2000), drops="optimiser")
+    long = simulation.run_agf(_c11_small(steps=6000), horizon=6000.0, drops="optimiser")
+    assert [r.orbits for r in short.rounds] == [["k=±1"], ["k=±2"], ["k=±3"], ["k=±4"]]
+    assert short.rounds[-1].step > 2000
+    assert [(r.orbits, r.step, r.loss_after) for r in short.rounds] == [
+        (r.orbits, r.step, r.loss_after) for r in long.rounds]
+
+
+def test_orbits_left_reads_only_orbits_with_power():
+    """An orbit is left to learn when its explained share is finite and below one half;
+    NaN (no template power) never is. Past the run's end with none left, the horizon is
+    the run's end."""
+    assert simulation.orbits_left(np.array([np.nan, 0.9, 0.49]))
+    assert not simulation.orbits_left(np.array([np.nan, 0.9, 0.5]))
+    shares = np.array([np.nan, 1.0])
+    assert simulation.learning_horizon(300.0, 100.0, 50.0, shares) == 100.0
+    assert simulation.learning_horizon(300.0, 100.0, 150.0, shares) == 150.0
+    assert simulation.learning_horizon(300.0, 100.0, 150.0, np.array([0.1])) == 300.0
+
+
+def test_progress_hears_the_steps_and_can_stop_the_simulation():
+    """``progress`` hears the steps reached, in order, with the horizon (three times the
+    run's steps by default); raising SimulationStopped from it ends the simulation."""
+    config = _c11_small(steps=2000)
+    heard = []
+
+    def listen(step, horizon):
+        heard.append((step, horizon))
+        if step > 1000:
+            raise simulation.SimulationStopped
+
+    with pytest.raises(simulation.SimulationStopped):
+        simulation.run_agf(config, drops="optimiser", progress=listen)
+    steps = [step for step, _ in heard]
+    assert steps == sorted(steps) and 0 < steps[-2] <= 1000 < steps[-1]
+    assert {horizon for _, horizon in heard} == {6000.0}
+    heard.clear()
+    with pytest.raises(simulation.SimulationStopped):
+        simulation.run_agf(config, drops="cost", progress=listen)
+    assert heard and heard[-1][0] > 1000

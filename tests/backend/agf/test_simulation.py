@@ -162,7 +162,9 @@ def test_cost_rounds_go_on_where_an_arriving_neurons_orbit_is_near_tied(seed, ho
     config = load_preset("c11-agf")
     config = config if seed is None else config.replace(seed=seed)
     result = simulation.run_agf(config, horizon=horizon)
-    assert result.stop_reason == "horizon reached"
+    # past the run's 16 000 steps the rounds stop once every orbit is learned
+    assert result.stop_reason in (simulation.HORIZON_REACHED, simulation.EVERY_ORBIT_LEARNED)
+    assert result.final_step >= min(horizon, config.steps)
     assert len(result.rounds) >= 10 and all(r.neurons for r in result.rounds)
 
 
