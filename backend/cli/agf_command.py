@@ -171,7 +171,12 @@ def run(args: argparse.Namespace) -> int:
     _, timing_note = timing_scope(config)
     start = time.perf_counter()
     problem = agf_problem(config)
-    result = run_agf(config, problem=problem, horizon=float(config.steps), drops=args.drops)
+    bar = None if args.quiet else ProgressBar(config.steps, label="AGF (simulated)")
+    result = run_agf(config, problem=problem, horizon=float(config.steps), drops=args.drops,
+                     progress=None if bar is None else (
+                         lambda step, _horizon: bar.update(int(step))))
+    if bar is not None:
+        bar.finish(int(result.final_step))
     simulation_seconds = time.perf_counter() - start
     simulated = agf_orbit_drops(result)
     regime = regime_report(config, drops=args.drops)

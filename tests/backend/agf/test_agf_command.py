@@ -68,7 +68,10 @@ def test_agf_command_resolves_drops_by_the_optimiser_on_request(tmp_path, capsys
     code = main(["agf", "--preset", "c11-agf", "--set", "steps=1100", "--set", "width=32",
                  "--drops", "optimiser", "--json", str(out)])
     assert code == 0
-    assert "drops by the optimiser" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "drops by the optimiser" in captured.out
+    # without --quiet the simulation's progress goes to stderr, ending at the run's end
+    assert "AGF (simulated) [" in captured.err and "1100/1100 steps" in captured.err
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["simulated_drops"] == "optimiser"
     assert 0 < data["optimiser_steps"] < 1100
