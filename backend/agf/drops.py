@@ -260,8 +260,9 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     until the drop settles (``SettleRule``) with no orbit partly fitted at the last
     reading of the explained shares (``partly_fitted``), or ``most_steps`` steps were
     covered, or it reached step ``run_end`` (the run's steps) with every orbit learned
-    before it (``learned_by``): it then ends where a simulation up to the run's end
-    ends, and what it would go on to is the slow tail of fits already made."""
+    before it (``learned_by``, and none taken back by a climb): it then ends where a
+    simulation up to the run's end ends, and what it would go on to is the slow tail of
+    fits already made. Otherwise its steps are those it took without ``run_end``."""
     stepper = FlowStepper(problem, theta)
     rule = SettleRule()
     learned: dict[int, float] = {}
@@ -270,6 +271,7 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
     checks = [(start, before)]
     held = HeldWeights(start, stepper.loss)
     covered = 0.0
+    ends_at_run_end = math.isfinite(run_end)
     while covered < most_steps and math.isfinite(stepper.loss):
         norms = column_norms(stepper.theta)
         rates = -np.einsum("lnm,lnm->m", stepper.flow, stepper.theta) / np.maximum(
@@ -277,12 +279,16 @@ def resolve_drop(problem: AgfProblem, theta: np.ndarray, start: float,
         if rule.settled(covered, stepper.loss, norms, rates) and not partly_fitted(
                 checks[-1][1]):
             break
-        if start + covered >= run_end and learned_by(run_end, to_learn, learned):
-            break
+        may_end = ends_at_run_end and learned_by(run_end, to_learn, learned)
+        if may_end and start + covered >= run_end:
+            # a climb may have taken back an orbit learned before: then go on as before
+            if not simulation.orbits_left(problem.explained(problem.residual(stepper.theta))):
+                break
+            ends_at_run_end = may_end = False
         checked = int(covered // CHECK_EVERY)
         simulation.reached(start + covered)
         most = most_steps - covered
-        if start + covered < run_end:  # land on the run's end, where the test above is
+        if may_end:  # land on the run's end (only then: the steps stay the old ones)
             most = min(most, run_end - start - covered)
         covered += stepper.advance(most, norms)
         pending = [k for k in to_learn if k not in learned]
@@ -552,14 +558,14 @@ def run_agf_with_drops(
         found = drop_rounds(drop, time, starter, labels)
         listed = _neurons_by_round(joined, problem.layer_orbits(theta)[-1],
                                    [orbits for orbits, *_ in found], labels)
-        for (orbits, step, before, after, shares, weights), neurons in zip(found, listed,
-                                                                            strict=True):
-            explained.append(shares)
+        for (orbits, step, before, after, round_shares, weights), neurons in zip(
+                found, listed, strict=True):
+            explained.append(round_shares)
             rounds.append(AgfRound(
                 round=len(rounds) + 1, step=step, orbits=orbits, neurons=neurons,
                 loss_before=before, loss_after=after,
                 weights=simulation._split_weights(weights.copy()),
-                partial=simulation.part_only(orbits, labels, shares),
+                partial=simulation.part_only(orbits, labels, round_shares),
             ))
         joined[:] = False
         time += drop.steps

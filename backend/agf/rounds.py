@@ -56,19 +56,28 @@ def simulate_agf(config: Any, drops: str = "optimiser", progress: Any = None) ->
     from backend.agf.regime import regime_report
 
     result = run_agf(config, drops=drops, progress=progress)
+
+    def still_wanted() -> None:  # the caller may stop the measuring that follows too
+        if progress is not None:
+            progress(result.final_step, result.final_step)
+
     # The rounds and the curve run on past the run's length (HORIZON_FACTOR); the
     # comparison and the caution read them over the run's steps, as `agf --compare` does.
     steps = float(config.steps)
-    return AgfStates(list(result.rounds), round_snapshots(config, result.rounds),
+    snapshots = round_snapshots(config, result.rounds, still_wanted)
+    still_wanted()
+    return AgfStates(list(result.rounds), snapshots,
                      result.stop_reason, agf_orbit_drops(result, until=steps),
                      result.caution_until(steps), result.caution_until(steps, headline=True),
                      result.optimiser_steps, result.curve,
                      regime_report(config, drops=drops), result.spike_until(steps))
 
 
-def round_snapshots(config: Any, rounds: list) -> list:
+def round_snapshots(config: Any, rounds: list, before_each: Any = None) -> list:
     """The MetricSnapshot of each round's weights (θ¹, θ², ξ), by the backend's Trainer:
-    the weights are loaded into a trainer of the same configuration, which measures them."""
+    the weights are loaded into a trainer of the same configuration, which measures them.
+    ``before_each()``, if given, is called before each round is measured (it may raise to
+    stop)."""
     import torch
 
     from backend.training.trainer import Trainer
@@ -80,6 +89,8 @@ def round_snapshots(config: Any, rounds: list) -> list:
     shared = tuple(state["theta"].shape)[0] == 2
     snapshots = []
     for agf_round in rounds:
+        if before_each is not None:
+            before_each()
         first, second, readout = (np.asarray(w, dtype=np.float64) for w in agf_round.weights)
         layers = [first, readout] if shared else [first, second, readout]
         # the trainer holds weights as (layers, n, M); a round gives (M, n) per layer

@@ -899,7 +899,8 @@ class SimulationStopped(Exception):
 
 Progress = Callable[[float, float], None]
 """progress(step, horizon): the simulation has reached optimiser step ``step`` of at most
-``horizon``; called often (every optimiser step of a drop), so it should be cheap."""
+``horizon``; called often (every step of a drop, stretched or not, and every stretch of a
+plateau), so it should be cheap."""
 
 _PROGRESS: ContextVar[tuple[Progress, float] | None] = ContextVar("agf_progress",
                                                                   default=None)
@@ -947,7 +948,9 @@ def run_agf(
 ) -> AgfResult:
     """Alternate utility maximisation and cost minimisation (see the module docstring).
 
-    ``horizon`` is the last optimiser step simulated (default HORIZON_FACTOR × steps);
+    ``horizon`` is the last optimiser step simulated (default HORIZON_FACTOR × steps;
+    past the run's own steps the simulation stops earlier once every orbit is learned,
+    ``learning_horizon``);
     ``tolerance`` the relative accuracy of the dormant integration. ``drops`` = "cost"
     resolves each drop by cost minimisation (above), "optimiser" by the configuration's
     own optimiser steps on the whole network (``backend.agf.drops``). ``progress``

@@ -172,11 +172,20 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     problem = agf_problem(config)
     bar = None if args.quiet else ProgressBar(config.steps, label="AGF (simulated)")
-    result = run_agf(config, problem=problem, horizon=float(config.steps), drops=args.drops,
-                     progress=None if bar is None else (
-                         lambda step, _horizon: bar.update(int(step))))
-    if bar is not None:
-        bar.finish(int(result.final_step))
+    reached = 0.0
+
+    def show(step: float, _horizon: float) -> None:
+        nonlocal reached
+        reached = step
+        bar.update(int(step))
+
+    try:
+        result = run_agf(config, problem=problem, horizon=float(config.steps),
+                         drops=args.drops, progress=None if bar is None else show)
+        reached = result.final_step
+    finally:  # the bar's line ends before any message (or Ctrl-C) that follows
+        if bar is not None:
+            bar.finish(int(reached))
     simulation_seconds = time.perf_counter() - start
     simulated = agf_orbit_drops(result)
     regime = regime_report(config, drops=args.drops)

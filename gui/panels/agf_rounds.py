@@ -197,6 +197,7 @@ class AgfRoundsPanel(Panel):
         self.current = -1
         self._history: Any = None
         self._states: Any = None  # the AgfStates shown (its regime, caution and climb)
+        self._note = ""
         self._update_buttons()
 
     def _fit_to_height(self) -> None:
@@ -248,13 +249,14 @@ class AgfRoundsPanel(Panel):
             self.details.setText(whole)
 
     def set_stopped(self) -> None:
-        """The running simulation was stopped: the rounds shown before stay."""
+        """The running simulation was stopped: the rounds shown before stay (or, with
+        none, the configuration's note)."""
         self.set_busy(False)
         if self.rounds:
             self.select_round(self.current)
         else:
             self.round_label.setText("AGF simulation stopped")
-            self.details.setText("")
+            self.details.setText(self._note)
 
     def set_states(self, states: Any, note: str = "") -> None:
         """Adopt an AGF simulation (backend.agf.rounds.AgfStates; None: none)."""
@@ -296,6 +298,7 @@ class AgfRoundsPanel(Panel):
             for image in self.maps:
                 image.clear()
             self.round_label.setText("no rounds yet")
+            self._note = note  # the configuration's note, shown again after a stop
             self.details.setText(note)
             self.comparison.clear()
             self._table_key = ()

@@ -349,7 +349,7 @@ def test_a_running_agf_simulation_shows_its_progress_and_stops(qtbot, agf_window
     panel.compute_button.click()
     assert not panel.busy and panel.compute_button.text() == "Simulate AGF"
     assert panel.round_label.text() == "AGF simulation stopped"
-    assert panel.details.text() == ""
+    assert panel.details.text() == window.context.prediction_note  # as before it ran
     assert ended.wait(5.0)  # the thread left the simulation
     qtbot.wait(300)
     assert panel.round_label.text() == "AGF simulation stopped"  # no late progress shown
