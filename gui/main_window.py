@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
 
     agf_finished = pyqtSignal(object, object, str)  # token, AgfStates or None, note
     agf_progress = pyqtSignal(object, float, float)  # token, step reached, horizon
+    agf_ended = pyqtSignal(object)  # token: its thread has left the simulation
 
     def __init__(self, config: Any, worker: TrainingWorker | None = None,
                  state: Any = None, history: Any = None,
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
         self.reports_drawn = 0  # reports taken from the worker
         self.frames_drawn = 0  # live frames drawn from them
         self._agf_token = 0
+        self._agf_stopping: int | None = None  # the token of a simulation told to stop
         self._perturb_seed = random.Random()
         self._closing = False
         self._drawn: dict[str, tuple] = {}  # panel key -> the moment it shows
@@ -126,6 +128,7 @@ class MainWindow(QMainWindow):
             lambda rate: self.worker.send(SetLearningRate(rate)))
         self.agf_finished.connect(self._agf_finished)
         self.agf_progress.connect(self._agf_progress)
+        self.agf_ended.connect(self._agf_ended)
         self.votes = PairVotes(self.worker, self)
         self.votes.vote_ready.connect(self._vote_ready)
         self.answers_panel.pair_clicked.connect(self._pair_clicked)
@@ -608,14 +611,24 @@ class MainWindow(QMainWindow):
                 self.agf_finished.emit(token, None, str(error))
             except Exception as error:  # shown, not raised: the window must stay up
                 self.agf_finished.emit(token, None, f"AGF simulation failed: {error}")
+            finally:
+                self.agf_ended.emit(token)
 
         threading.Thread(target=work, name="agf-simulation", daemon=True).start()
 
     def stop_agf(self) -> None:
-        """Stop the AGF simulation running in the background (it ends at its next step
-        and its results are dropped); the rounds shown before stay."""
+        """Stop the AGF simulation running in the background: it ends at its next step
+        and its results are dropped. The panel says "stopping…" until its thread has left
+        (a phase without steps takes up to a second or so), so that two never run at
+        once; the rounds shown before stay."""
+        self._agf_stopping = self._agf_token
         self._agf_token += 1
-        self.agf_panel.set_stopped()
+        self.agf_panel.set_stopping()
+
+    def _agf_ended(self, token: int) -> None:
+        if token == self._agf_stopping and not self._closing:
+            self._agf_stopping = None
+            self.agf_panel.set_stopped()
 
     def go_live(self) -> None:
         """Leave the scrubbed moment and follow the latest snapshot."""
@@ -640,6 +653,7 @@ class MainWindow(QMainWindow):
         self.record = RunRecord() if history is None else RunRecord.from_history(history)
         self._pending_functions = None
         self._agf_token += 1  # a simulation still running belongs to the previous run
+        self._agf_stopping = None
         self.votes.forget()
         self.agf_panel.set_busy(False)
         self._drawn.clear()

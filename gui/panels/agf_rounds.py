@@ -231,6 +231,7 @@ class AgfRoundsPanel(Panel):
     def set_busy(self, busy: bool) -> None:
         """Show that a simulation is running; its button stops it meanwhile."""
         self.busy = busy
+        self.compute_button.setEnabled(True)
         self.compute_button.setText(STOP if busy else SIMULATE)
         self.compute_button.setToolTip(STOP_TIP if busy else SIMULATE_TIP)
         self.drops_choice.setEnabled(not busy)
@@ -247,6 +248,11 @@ class AgfRoundsPanel(Panel):
             self.round_label.setText(f"at step {step:,.0f}")
             self.round_label.setToolTip(whole)
             self.details.setText(whole)
+
+    def set_stopping(self) -> None:
+        """The running simulation has been told to stop and has not yet left."""
+        self.compute_button.setEnabled(False)
+        self.round_label.setText("stopping…")
 
     def set_stopped(self) -> None:
         """The running simulation was stopped: the rounds shown before stay (or, with

@@ -322,7 +322,8 @@ def test_function_power_shows_the_trivial_orbit_a_one_hot_target_has(agf_window)
 def test_a_running_agf_simulation_shows_its_progress_and_stops(qtbot, agf_window,
                                                                monkeypatch):
     """While it simulates, the panel says how far the simulation has come and its button
-    stops it: the simulation ends at its next step and the panel is ready again."""
+    stops it: the simulation ends at its next step, and the panel is ready again once its
+    thread has left."""
     import threading
 
     import backend.agf.rounds as rounds
@@ -347,9 +348,12 @@ def test_a_running_agf_simulation_shows_its_progress_and_stops(qtbot, agf_window
     assert "of at most 12,000" in panel.round_label.toolTip()
     assert "of at most 12,000" in panel.details.text()
     panel.compute_button.click()
-    assert not panel.busy and panel.compute_button.text() == "Simulate AGF"
+    # until its thread has left, the panel says so and offers no second simulation
+    assert panel.round_label.text() == "stopping…" and not panel.compute_button.isEnabled()
+    assert ended.wait(5.0)  # the thread left the simulation
+    qtbot.waitUntil(lambda: not panel.busy, timeout=5000)
+    assert panel.compute_button.isEnabled() and panel.compute_button.text() == "Simulate AGF"
     assert panel.round_label.text() == "AGF simulation stopped"
     assert panel.details.text() == window.context.prediction_note  # as before it ran
-    assert ended.wait(5.0)  # the thread left the simulation
     qtbot.wait(300)
     assert panel.round_label.text() == "AGF simulation stopped"  # no late progress shown
