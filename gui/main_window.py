@@ -629,6 +629,10 @@ class MainWindow(QMainWindow):
         if token == self._agf_stopping and not self._closing:
             self._agf_stopping = None
             self.agf_panel.set_stopped()
+            if self.agf_panel.rounds:  # the panel's label reads as before: say it here
+                self.statusBar().showMessage(
+                    "AGF simulation stopped: the rounds shown are those of the simulation "
+                    "before it", MESSAGE_SECONDS * 1000)
 
     def go_live(self) -> None:
         """Leave the scrubbed moment and follow the latest snapshot."""

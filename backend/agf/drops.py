@@ -343,18 +343,20 @@ def continues_plateau(drop: Drop, spike: simulation.LossSpike | None) -> bool:
 
 
 def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
-                ) -> list[tuple[list[str], float, float, float, np.ndarray, np.ndarray]]:
-    """(orbits, step, loss before, loss after, explained shares, weights) of the rounds of
-    one drop: one per step at which orbits became learned inside it, its level the
-    flattest loss between that step and the next one's (the loss after the drop for the
-    last), so that a drop that went on through the next orbit's drop still gives each
-    orbit its own plateau, and its weights the network as it stood on that level
+                ) -> list[tuple[list[str], float, float, float, np.ndarray, np.ndarray,
+                                float]]:
+    """(orbits, step, loss before, loss after, explained shares, weights, weights' step)
+    of the rounds of one drop: one per step at which orbits became learned inside it, its
+    level the flattest loss between that step and the next one's (the loss after the drop
+    for the last), so that a drop that went on through the next orbit's drop still gives
+    each orbit its own plateau, and its weights the network as it stood on that level
     (``Drop.held``, the kept weights whose loss is nearest it; the drop's end for the
-    last). A drop in which no orbit became learned is one round at its end, named by
-    ``starter``."""
+    last), at the step where they were kept. A drop in which no orbit became learned is
+    one round at its end, named by ``starter``."""
+    end = start + drop.steps
     if not drop.learned_at:
-        return [([starter], start + drop.steps, drop.loss_before, drop.loss_after,
-                 drop.shares[start + drop.steps], drop.theta)]
+        return [([starter], end, drop.loss_before, drop.loss_after, drop.shares[end],
+                 drop.theta, end)]
     crossings = sorted(set(drop.learned_at.values()))
     steps = start + (np.arange(drop.losses.size) if drop.times is None else drop.times)
     reading_steps = np.array([reading for reading, _ in drop.checks])
@@ -371,25 +373,26 @@ def drop_rounds(drop: Drop, start: float, starter: str, labels: list[str]
             stop = pure_until(reading_steps, readings, step, crossings[position + 1], later)
             after = staircase.flattest_level(steps, drop.losses, step, stop)
             shares = drop.shares[step]
-            weights = _held_nearest(drop, steps, step, stop, after)
+            kept_at, weights = _held_nearest(drop, steps, step, stop, after, end)
         else:
-            after, shares = drop.loss_after, drop.shares[start + drop.steps]
-            weights = drop.theta
+            after, shares = drop.loss_after, drop.shares[end]
+            kept_at, weights = end, drop.theta
         rounds.append((orbits, _crossing(reading_steps, readings, learned, step), before,
-                       after, shares, weights))
+                       after, shares, weights, kept_at))
         before = after
     return rounds
 
 
 def _held_nearest(drop: Drop, steps: np.ndarray, begin: float, stop: float,
-                  level: float) -> np.ndarray:
-    """Of the weights held between ``begin`` and ``stop``, those whose loss is nearest
-    ``level`` (the drop's end where none was held there)."""
+                  level: float, end: float) -> tuple[float, np.ndarray]:
+    """(step, weights) of the weights held between ``begin`` and ``stop`` whose loss is
+    nearest ``level`` (the drop's end, step ``end``, where none was held there)."""
     kept = [step for step in drop.held if begin <= step <= stop]
     if not kept:
-        return drop.theta
+        return end, drop.theta
     losses = np.interp(kept, steps, drop.losses)
-    return drop.held[kept[int(np.argmin(np.abs(losses - level)))]]
+    nearest = kept[int(np.argmin(np.abs(losses - level)))]
+    return nearest, drop.held[nearest]
 
 
 def _crossing(reading_steps: np.ndarray, readings: np.ndarray, learned: list[int],
@@ -558,7 +561,7 @@ def run_agf_with_drops(
         found = drop_rounds(drop, time, starter, labels)
         listed = _neurons_by_round(joined, problem.layer_orbits(theta)[-1],
                                    [orbits for orbits, *_ in found], labels)
-        for (orbits, step, before, after, round_shares, weights), neurons in zip(
+        for (orbits, step, before, after, round_shares, weights, kept_at), neurons in zip(
                 found, listed, strict=True):
             explained.append(round_shares)
             rounds.append(AgfRound(
@@ -566,6 +569,7 @@ def run_agf_with_drops(
                 loss_before=before, loss_after=after,
                 weights=simulation._split_weights(weights.copy()),
                 partial=simulation.part_only(orbits, labels, round_shares),
+                level_step=kept_at,
             ))
         joined[:] = False
         time += drop.steps

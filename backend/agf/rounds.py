@@ -16,7 +16,8 @@ import numpy as np
 @dataclass
 class AgfStates:
     """The rounds of one AGF simulation and, per round, the backend's MetricSnapshot of
-    the weights after it (its ``step`` is the round's optimiser step, rounded)."""
+    the weights after it (its ``step`` is the step those weights stand at,
+    ``AgfRound.weights_step``, rounded)."""
 
     rounds: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)
@@ -95,7 +96,7 @@ def round_snapshots(config: Any, rounds: list, before_each: Any = None) -> list:
         layers = [first, readout] if shared else [first, second, readout]
         # the trainer holds weights as (layers, n, M); a round gives (M, n) per layer
         state["theta"] = torch.from_numpy(np.stack([w.T for w in layers]))
-        state["step_count"] = int(round(float(agf_round.step)))
+        state["step_count"] = int(round(agf_round.weights_step))
         trainer.load_state_dict(state)
         snapshots.append(trainer.metrics())
     return snapshots

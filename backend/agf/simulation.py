@@ -122,6 +122,16 @@ class AgfRound:
     partial: bool = False
     """No orbit it names has half of its power explained after it: the round fitted a
     part of an orbit (``part_only``)."""
+    level_step: float | None = None
+    """The optimiser step at which ``weights`` and ``loss_after`` stand, on the round's
+    level: a drop by the optimiser reads them after ``step`` (its orbit's crossing of
+    LEARNED_FRACTION, half-way down the drop); None for a cost-minimised round, whose
+    jump ends at ``step``."""
+
+    @property
+    def weights_step(self) -> float:
+        """Where the round's network stands: ``level_step``, or ``step`` without one."""
+        return float(self.step if self.level_step is None else self.level_step)
 
     @property
     def dropped(self) -> bool:

@@ -211,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
                 "loss_before": entry.loss_before,
                 "loss_after": entry.loss_after,
                 "dropped": entry.dropped,
+                "level_step": entry.weights_step,
             }
             for entry in result.rounds
         ],

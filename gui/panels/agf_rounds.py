@@ -65,6 +65,12 @@ MAP_LAYER = 0  # the heat maps show θ¹
 COMPACT_HEIGHT = 150  # pixels of loss plot below which it drops its axis titles
 
 
+def _weights_step(agf_round: Any) -> float:
+    """Where a round's network stands (``AgfRound.weights_step``; its step for a round
+    that carries none)."""
+    return float(getattr(agf_round, "weights_step", agf_round.step))
+
+
 def _neurons(count: int) -> str:
     return f"{count} neuron" + ("" if count == 1 else "s")
 
@@ -317,8 +323,8 @@ class AgfRoundsPanel(Panel):
         index = int(np.clip(index, 0, len(self.rounds) - 1))
         self.current = index
         agf_round = self.rounds[index]
-        self.round_label.setText(f"round {index + 1} of {len(self.rounds)}  ·  step "
-                                 f"{float(agf_round.step):.0f}")
+        self.round_label.setText(f"round {index + 1}/{len(self.rounds)} · step "
+                                 f"{float(agf_round.step):,.0f}")  # short: the dock is narrow
         if float(agf_round.loss_after) > 0:
             self.round_marker.setData([float(agf_round.step)],
                                       [np.log10(float(agf_round.loss_after))])
@@ -334,10 +340,11 @@ class AgfRoundsPanel(Panel):
         return None
 
     def gd_snapshot(self) -> Any:
-        """Gradient descent's recorded snapshot at the round's step (None: not reached)."""
+        """Gradient descent's recorded snapshot where the round's network stands (its
+        level, after the drop: ``AgfRound.weights_step``), None where not reached."""
         if self.current < 0 or self._history is None or not len(self._history):
             return None
-        step = float(self.rounds[self.current].step)
+        step = _weights_step(self.rounds[self.current])
         if float(self._history.snapshot_steps[-1]) < step:
             return None
         return self._history.snapshot_at(int(round(step)))
@@ -373,6 +380,9 @@ class AgfRoundsPanel(Panel):
         text = (f"<b>AGF (simulated) round {int(agf_round.round)}</b>: {verb} {orbits} "
                 f"({_neurons(len(agf_round.neurons))}); loss "
                 f"{float(agf_round.loss_before):.4g} → {float(agf_round.loss_after):.4g}")
+        level_step = _weights_step(agf_round)
+        if abs(level_step - float(agf_round.step)) >= 1.0:  # read on its level, later
+            text += f" at step {level_step:,.0f}"
         state = self.round_snapshot()
         if state is not None:
             active = np.unique(np.concatenate(

@@ -48,6 +48,10 @@ accuracy between two snapshots is not measured; over so short a gap a line says 
 false)."""
 JUMP_Z = 4  # the closed form's drop markers and the cursor, over the loss (z 3)
 DROP_LABEL_ROWS = (0.94, 0.86, 0.78)  # the drop labels' rows when nothing is drawn yet
+DROP_LABEL_SHARE = 1 / 3
+"""The drop labels' rows take at most this share of the plot's height: in a plot a few
+lines high a label would hide the plateaus it names (at 1280×800 the loss plot is 61
+pixels high and a label 22), so there it is left out and its line keeps the tooltip."""
 DROP_LABEL_GAP = 4  # pixels between two drop labels in one row
 
 
@@ -318,16 +322,16 @@ class LossPanel(Panel):
     def _label_row_places(self, view, height: float
                           ) -> tuple[list[float], list[tuple[float, float] | None]]:
         """The rows' places along the lines (share of the plot's height, from the bottom)
-        that keep labels ``height`` pixels tall inside the plot and apart, at most
-        len(DROP_LABEL_ROWS) of them; and, per row, the stretch (pixels from the plot's
-        left) that the legend covers, if any."""
+        that keep labels ``height`` pixels tall inside the top DROP_LABEL_SHARE of the plot
+        and apart, at most len(DROP_LABEL_ROWS) of them; and, per row, the stretch (pixels
+        from the plot's left) that the legend covers, if any."""
         area = view.sceneBoundingRect()
         total = max(area.height(), 1.0)
         legend = self.legend.sceneBoundingRect() if self.legend.isVisible() else None
         positions, blocked = [], []
         for row in range(len(DROP_LABEL_ROWS)):
             middle = height / 2 + 1 + row * (height + 2)  # pixels below the top
-            if middle + height / 2 > total:
+            if middle + height / 2 > DROP_LABEL_SHARE * total:
                 break
             positions.append(1.0 - middle / total)
             top = area.top() + (1.0 - positions[-1]) * total - height / 2
@@ -338,7 +342,7 @@ class LossPanel(Panel):
         if legend is not None and any(blocked):  # one more row, below legend and rows
             lowest = (1.0 - positions[-1]) * total + height / 2
             middle = max(legend.bottom() - area.top(), lowest) + 2 + height / 2
-            if middle + height / 2 <= total:
+            if middle + height / 2 <= DROP_LABEL_SHARE * total:
                 positions.append(1.0 - middle / total)
                 blocked.append(None)
         return positions, blocked

@@ -71,7 +71,7 @@ def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
     panel.next_button.click()
     assert panel.current == 1
     assert panel.round_snapshot() is panel.round_states[1]
-    assert panel.round_label.text().startswith("round 2 of")
+    assert panel.round_label.text().startswith("round 2/")
     assert panel.round_label.toolTip() == panel.round_label.text()  # elided, not cut
     panel.previous_button.click()
     assert panel.current == 0
@@ -357,3 +357,18 @@ def test_a_running_agf_simulation_shows_its_progress_and_stops(qtbot, agf_window
     assert panel.details.text() == window.context.prediction_note  # as before it ran
     qtbot.wait(300)
     assert panel.round_label.text() == "AGF simulation stopped"  # no late progress shown
+
+    # with rounds shown from before, they stay, and the status bar says they are old
+    from backend.agf.simulation import AgfRound
+
+    weights = tuple(np.zeros((window.context.width, 6)) for _ in range(3))
+    panel.set_rounds([AgfRound(1, 10.0, ["sign"], [0], 1.0, 0.5, weights)])
+    ended.clear()
+    window.simulate_agf()
+    qtbot.waitUntil(lambda: panel.round_label.text().startswith("at step "), timeout=5000)
+    panel.compute_button.click()
+    assert ended.wait(5.0)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=5000)
+    assert panel.round_label.text() == "round 1/1 · step 10"
+    assert "rounds shown are those of the simulation before" in (
+        window.statusBar().currentMessage())

@@ -165,6 +165,24 @@ def test_close_drop_labels_never_overlap_and_keep_their_tooltips(qtbot):
     qtbot.waitUntil(lambda: all(label.isVisible() for label in labels), timeout=2000)
 
 
+def test_a_plot_a_few_lines_high_shows_no_drop_label_over_its_plateaus(qtbot):
+    """In a plot whose labels would take more than DROP_LABEL_SHARE of its height (the loss
+    plot is 61 pixels high at 1280×800) the labels are left out; the lines stay, with their
+    tooltips, and the labels come back when the plot grows."""
+    steps, losses = falling_loss(1000)
+    panel = shown_panel(qtbot, Recorded(steps, losses, [0, 1000], [0.1, 1.0], [0.1, 0.9]),
+                        [drop(100, "χ1"), drop(600, "χ2")])
+    labels = [line.label for line in panel.jumps]
+    assert all(label.isVisible() for label in labels)
+    panel.resize(480, 120)
+    qtbot.waitUntil(lambda: panel.plot.getPlotItem().vb.height() < 66, timeout=2000)
+    qtbot.waitUntil(lambda: not any(label.isVisible() for label in labels), timeout=2000)
+    assert all(line.isVisible() and "AGF (closed form)" in line.toolTip()
+               for line in panel.jumps)
+    panel.resize(480, 320)
+    qtbot.waitUntil(lambda: all(label.isVisible() for label in labels), timeout=2000)
+
+
 # ------------------------------------------------------------------ line widths
 def test_curves_are_thin_in_the_window_and_full_in_pictures(qtbot):
     steps, losses = falling_loss(1000)

@@ -37,7 +37,8 @@ def test_agf_command_with_compare_writes_the_documented_keys(tmp_path, capsys):
     assert data["regime"]["inside"] is True
     assert len(data["rounds"]) >= 3, "k=±1, ±2 and ±3 activate within 2500 steps"
     assert set(data["rounds"][0]) == {"round", "step", "orbits", "neurons", "loss_before",
-                                      "loss_after", "dropped"}
+                                      "loss_after", "dropped", "level_step"}
+    assert all(r["level_step"] >= r["step"] for r in data["rounds"])
     closed = data["closed_form"]
     assert [p["orbit"] for p in closed] == ["k=±1", "k=±2", "k=±3", "k=±4", "k=±5"]
     assert set(closed[0]) == {"orbit", "dim", "utility", "step", "step_lower_bound", "level"}

@@ -109,7 +109,7 @@ def test_a_drop_without_learned_orbit_is_one_round_at_its_end():
                       learned_at={}, losses=np.linspace(1.0, 0.99, 80),
                       checks=[(580.0, np.array([0.2]))])
     assert drops.drop_rounds(drop, 500.0, "k=±1", ["k=±1"]) == [
-        (["k=±1"], 580.0, 1.0, 0.99, drop.shares[580.0], drop.theta)]
+        (["k=±1"], 580.0, 1.0, 0.99, drop.shares[580.0], drop.theta, 580.0)]
 
 
 def test_unknown_drop_mode_is_refused():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 from backend.agf.rounds import round_snapshots, simulate_agf
 from backend.agf.simulation import run_agf
@@ -16,6 +17,10 @@ from backend.training.trainer import Trainer
 class Round:
     step: float
     weights: tuple
+
+    @property
+    def weights_step(self) -> float:  # a cost-minimised round's network stands at its step
+        return self.step
 
 
 def test_a_round_is_measured_as_the_trainer_measures_the_same_weights():
@@ -60,3 +65,19 @@ def test_a_climb_past_the_runs_end_is_no_caution():
     assert result.caution == result.loss_spike.sentence()
     assert result.caution_until(config.steps) == ""
     assert result.caution_until(3 * config.steps, headline=True) == result.loss_spike.headline()
+
+
+def test_a_rounds_network_stands_on_its_level_after_the_crossing():
+    """With drops by the optimiser a round's step is its orbit's crossing of one half,
+    half-way down the drop; its weights and loss after are read later, on its level
+    (``AgfRound.level_step``), and the round's snapshot is measured there: its loss is the
+    round's level, not the loss half-way down."""
+    config = load_preset("c11-agf").replace(width=32, steps=2000)
+    states = simulate_agf(config, "optimiser")
+    assert len(states.rounds) >= 3
+    for agf_round, snapshot in zip(states.rounds, states.snapshots, strict=True):
+        assert agf_round.level_step is not None
+        assert agf_round.weights_step >= agf_round.step
+        assert snapshot.step == round(agf_round.weights_step)
+        assert snapshot.loss == pytest.approx(agf_round.loss_after, rel=0.02)
+    assert any(r.weights_step > r.step + 10 for r in states.rounds)
