@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import (
@@ -66,9 +67,22 @@ def comparison_rows(context: RunContext | None, rounds: list, history: Any,
     if simulated is None:
         simulated = agf_orbit_drops_of_rounds(rounds, list(context.orbit_labels),
                                               [int(d) for d in context.orbit_dims])
-    rows = compare(list(context.predicted_drops), measured,
-                   float(rounds[0].loss_before), simulated)
-    return [row.as_dict() for row in rows]
+    rows = [row.as_dict() for row in compare(list(context.predicted_drops), measured,
+                                             float(rounds[0].loss_before), simulated)]
+    if history is not None and len(history) >= 2:
+        recorded = np.asarray(history.snapshot_steps, dtype=np.float64)
+        for row in rows:
+            row["gd_step_spacing"] = snapshot_spacing(recorded, row["step"]["gradient_descent"])
+    return rows
+
+
+def snapshot_spacing(recorded: np.ndarray, step: float | None) -> float | None:
+    """How far apart the snapshots that bracket ``step`` are (gradient descent's orbit
+    steps are interpolated between them); None without a step or a bracket."""
+    if step is None or recorded.size < 2:
+        return None
+    after = int(np.clip(np.searchsorted(recorded, step), 1, recorded.size - 1))
+    return float(recorded[after] - recorded[after - 1])
 
 
 def _cell(value, form: str) -> str:
@@ -88,9 +102,13 @@ def row_cells(row: dict, prediction: str) -> list[tuple[str, float | None, float
     both = (prediction, "gradient_descent")
     orbit, step, level = row["orbit"], row["step"], row["level"]
     step_error, level_error = row["step_error"][prediction], row["level_error"][prediction]
+    spacing = row.get("gd_step_spacing")
+    gd_step = _cell(step["gradient_descent"], ",.0f")
+    if spacing is not None and spacing >= 2 and step["gradient_descent"] is not None:
+        gd_step += f" ±{spacing / 2:,.0f}"  # read between snapshots this far apart
     return [(str(row["position"]), None, 0.0),
             *((str(orbit[k] or "—").split(" (")[0], None, 0.0) for k in both),
-            *((_cell(step[k], ",.0f"), None, 0.0) for k in both),
+            (_cell(step[prediction], ",.0f"), None, 0.0), (gd_step, None, 0.0),
             (_error(step_error), step_error, STEP_TARGET),
             *((_cell(level[k], ".4g"), None, 0.0) for k in both),
             (_error(level_error), level_error, LEVEL_TARGET)]

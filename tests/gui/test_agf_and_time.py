@@ -296,6 +296,10 @@ def test_comparison_table_marks_errors_beyond_the_targets(qtbot):
     table.prediction_choice.setCurrentIndex(table.prediction_choice.findData("closed_form"))
     assert table.table.horizontalHeaderItem(3).text() == "step\nclosed"
     assert table.cell_text(0, "step error") == "—" and table.cell_text(0, "step GD") == "1,000"
+    # gradient descent's step read between snapshots 256 steps apart: ±128
+    table.show_rows([{**row(1, 0.0, 0.0), "gd_step_spacing": 256.0}], "note")
+    assert table.cell_text(0, "step GD") == "1,000 ±128"
+    table.show_rows([row(1, 0.10, 0.03), *(row(p, 0.2, 0.0) for p in range(2, 7))], "note")
     assert table.table.rowCount() == 6 > SHOWN_ROWS
     assert table.note.text() == "note"
 
@@ -372,3 +376,18 @@ def test_a_running_agf_simulation_shows_its_progress_and_stops(qtbot, agf_window
     assert panel.round_label.text() == "round 1/1 · step 10"
     assert "rounds shown are those of the simulation before" in (
         window.statusBar().currentMessage())
+
+
+def test_snapshot_spacing_is_the_gap_that_brackets_a_step():
+    """Gradient descent's orbit steps are interpolated between snapshots: the gap around
+    the step (the last gap past the record's end, the first at its start), None without
+    a step."""
+    from gui.panels.agf_table import snapshot_spacing
+
+    recorded = np.array([0.0, 10.0, 20.0, 40.0, 80.0])
+    assert snapshot_spacing(recorded, 25.0) == 20.0
+    assert snapshot_spacing(recorded, 40.0) == 20.0  # on a snapshot: the gap before it
+    assert snapshot_spacing(recorded, 0.0) == 10.0
+    assert snapshot_spacing(recorded, 200.0) == 40.0
+    assert snapshot_spacing(recorded, None) is None
+    assert snapshot_spacing(recorded[:1], 5.0) is None
