@@ -171,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
     _, timing_note = timing_scope(config)
     start = time.perf_counter()
     problem = agf_problem(config)
-    bar = None if args.quiet else ProgressBar(config.steps, label="AGF (simulated)")
+    bar = None if args.quiet else ProgressBar(config.steps, label="AGF (simulated)",
+                                              with_loss=False)
     reached = 0.0
 
     def show(step: float, _horizon: float) -> None:

@@ -35,9 +35,11 @@ class ProgressBar:
         stream: TextIO | None = None,
         width: int = 28,
         plain_interval: float = 5.0,
+        with_loss: bool = True,
     ) -> None:
         self.total = max(int(total), 0)
         self.label = label
+        self.with_loss = with_loss  # False: a task with no loss to show (no "loss --")
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -58,9 +60,10 @@ class ProgressBar:
         eta = (self.total - done) / rate if rate > 0 else math.inf
         loss_text = "--" if loss is None else f"{loss:.4g}"
         prefix = f"{self.label} " if self.label else ""
+        shown_loss = f"loss {loss_text}  " if self.with_loss else ""
         return (
             f"{prefix}[{bar}] {done}/{self.total} steps  {rate:,.0f} steps/s  "
-            f"loss {loss_text}  ETA {format_duration(eta)}"
+            f"{shown_loss}ETA {format_duration(eta)}"
         )
 
     def update(self, done: int, loss: float | None = None, *, force: bool = False) -> None:

@@ -73,6 +73,7 @@ def test_agf_command_resolves_drops_by_the_optimiser_on_request(tmp_path, capsys
     assert "drops by the optimiser" in captured.out
     # without --quiet the simulation's progress goes to stderr, ending at the run's end
     assert "AGF (simulated) [" in captured.err and "1100/1100 steps" in captured.err
+    assert "loss" not in captured.err  # the simulation's bar has no loss to show
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["simulated_drops"] == "optimiser"
     assert 0 < data["optimiser_steps"] < 1100
