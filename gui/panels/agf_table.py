@@ -36,6 +36,10 @@ def headers(prediction: str) -> list[str]:
             f"level\n{short}", "level\nGD", "level\nerror"]
 
 
+SIMULATED_NOTE = ("Steps: where each orbit is half learned (explained share 1/2), read "
+                  "alike on both curves; levels: the plateau after each orbit.")
+"""Under the simulated prediction's table (the closed form's gets its timing note)."""
+
 SHOWN_ROWS = 3
 """Rows the table always has room for; more scroll."""
 
@@ -122,6 +126,7 @@ class ComparisonTable(QWidget):
     def __init__(self, tooltip: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: list[dict] = []
+        self.closed_form_note = ""
         self.prediction_choice = QComboBox()
         for key, name in PREDICTIONS.items():
             self.prediction_choice.addItem(f"{name} against gradient descent", key)
@@ -159,13 +164,16 @@ class ComparisonTable(QWidget):
         return str(self.prediction_choice.currentData())
 
     def show_rows(self, rows: list[dict], note: str = "") -> None:
-        """Fill the table with comparison rows (``comparison_rows``)."""
+        """Fill the table with comparison rows (``comparison_rows``); ``note`` says where
+        the closed form's times hold, shown under the closed form's table."""
         self.rows = list(rows)
-        self.note.setText(note)
+        self.closed_form_note = note
         self._fill()
 
     def _fill(self) -> None:
         prediction = self.prediction()
+        self.note.setText(self.closed_form_note if prediction == "closed_form" or not self.rows
+                          else SIMULATED_NOTE)
         self.table.setHorizontalHeaderLabels(headers(prediction))
         self.table.setRowCount(len(self.rows))
         for i, row in enumerate(self.rows):
@@ -187,5 +195,6 @@ class ComparisonTable(QWidget):
 
     def clear(self) -> None:
         self.rows = []
+        self.closed_form_note = ""
         self.table.setRowCount(0)
         self.note.setText("")

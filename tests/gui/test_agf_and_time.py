@@ -89,7 +89,10 @@ def test_agf_rounds_step_beside_gradient_descent(qtbot, agf_window):
         "orbit\nsim.")
     assert [table.cell_text(i, "orbit sim.") for i in range(2)] == ["trivial", "sign"]
     assert table.cell_text(0, "step sim.") == f"{first.step:,.0f}"
-    assert "first drop only" in table.note.text()
+    assert "half learned" in table.note.text()  # under the simulated prediction's table
+    table.prediction_choice.setCurrentIndex(table.prediction_choice.findData("closed_form"))
+    assert "first drop only" in table.note.text()  # where the closed form's times hold
+    table.prediction_choice.setCurrentIndex(table.prediction_choice.findData("simulated"))
     x, y = window.loss_panel.simulated.getData()  # AGF (simulated) on the loss plot
     assert x[1] == pytest.approx(first.step)
     assert 10 ** y[2] == pytest.approx(first.loss_after)
@@ -291,6 +294,7 @@ def test_comparison_table_marks_errors_beyond_the_targets(qtbot):
         return table.table.item(i, column).foreground().color().name()
 
     assert table.cell_text(0, "orbit sim.") == "k=±1" and table.cell_text(0, "step GD") == "1,000"
+    assert table.note.text().startswith("Steps: where each orbit is half learned")
     assert table.cell_text(0, "step error") == "+10.0%" and colour(0, "step error") != red
     assert colour(0, "level error") == red and colour(1, "step error") == red
     table.prediction_choice.setCurrentIndex(table.prediction_choice.findData("closed_form"))
