@@ -44,10 +44,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from backend.agf import simulation, staircase
-from backend.agf.optimiser_flow import FlowStepper, column_norms
+from backend.agf.optimiser_flow import FlowStepper
 from backend.agf.orbit_fit import LEARNED_FRACTION, PURE_FRACTION, learned_step, pure_until
 from backend.agf.plateau import run_plateau
-from backend.agf.simulation import AgfProblem, AgfResult, AgfRound
+from backend.agf.simulation import AgfProblem, AgfResult, AgfRound, column_norms
 
 START_OUTPUT = 0.1
 """A drop starts when the dormant neurons' output on one orbit, written since the residual

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from backend.agf.simulation import AgfProblem
+from backend.agf.simulation import AgfProblem, column_norms
 
 STEP_TOLERANCE = 1e-4
 """Largest local error of a stretched step, relative to each neuron's norm."""
@@ -23,37 +23,23 @@ MAX_STEP_LENGTH = 64.0
 
 class OptimiserSteps:
     """The configuration's optimiser (gd with momentum, or per-neuron scaled GD) on numpy
-    weights (L, n, M), float64. With ``steady_velocity`` the momentum starts at the
-    plateau's steady velocity g/(1 − μ); without, at g (the trainer's first step)."""
+    weights (L, n, M), float64: its step's displacement before momentum (``FlowStepper``
+    carries the momentum)."""
 
-    def __init__(self, config, steady_velocity: bool = True) -> None:
-        self.steady_velocity = steady_velocity
+    def __init__(self, config) -> None:
         self.scaled = config.optimiser == "scaled_gd"
         self.rate = float(config.learning_rate)
         self.momentum = 0.0 if self.scaled else float(config.momentum)
         self.exponent = float(config.scaled_exponent)
         self.factor = (math.log(1.0 / config.init_scale)
                        if self.scaled and config.scaled_log_factor else 1.0)
-        self.velocity: np.ndarray | None = None
 
     def displacement(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """D = η P(θ) g, the step without momentum: P = 1, or c ‖θ_m‖^{1−k} per neuron."""
         if self.scaled:
-            norms = np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
-            scale = np.maximum(norms, 1e-300) ** (1.0 - self.exponent)
+            scale = np.maximum(column_norms(theta), 1e-300) ** (1.0 - self.exponent)
             return (self.rate * self.factor) * gradient * scale
         return self.rate * gradient
-
-    def step(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-        """θ after one step with gradient g."""
-        if self.momentum == 0.0:
-            return theta - self.displacement(theta, gradient)
-        if self.velocity is None:
-            self.velocity = gradient / (1.0 - self.momentum) if self.steady_velocity else (
-                gradient.copy())
-        else:
-            self.velocity = self.momentum * self.velocity + gradient
-        return theta - self.rate * self.velocity
 
 
 class FlowStepper:
@@ -130,8 +116,3 @@ class FlowStepper:
             return math.inf
         bend = math.sqrt(float(np.sum(change**2)) / max(float(np.sum(step**2)), 1e-300))
         return max(1.0, (1.0 + self.momentum) / max(bend, 1e-300))
-
-
-def column_norms(theta: np.ndarray) -> np.ndarray:
-    """‖θ_m‖ of every neuron of weights (L, n, M)."""
-    return np.sqrt(np.einsum("lnm,lnm->m", theta, theta))

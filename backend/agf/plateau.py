@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backend.agf import simulation
-from backend.agf.optimiser_flow import FlowStepper, column_norms
-from backend.agf.simulation import AgfProblem
+from backend.agf.optimiser_flow import FlowStepper
+from backend.agf.simulation import AgfProblem, column_norms
 
 LOSS_DEPARTURE = 0.01
 """A drop also starts when the dormant neurons, as they are, move the whole network's loss

@@ -337,7 +337,7 @@ class GrowthLaw:
         if not self.second_order:
             return growth
         moved = directions + out
-        moved /= np.maximum(_column_norms(moved), 1e-300)
+        moved /= np.maximum(column_norms(moved), 1e-300)
         scale, tangent, grown = self.flow(problem, moved, log_norms + growth, residual)
         ahead = scale * tangent
         ahead -= np.einsum("lnm,lnm->m", ahead, directions) * directions
@@ -748,7 +748,8 @@ def arrival_margins(problem: AgfProblem, directions: np.ndarray, log_norms: np.n
     return np.maximum(output - math.log(threshold), log_norms - math.log(norm_threshold))
 
 
-def _column_norms(theta: np.ndarray) -> np.ndarray:
+def column_norms(theta: np.ndarray) -> np.ndarray:
+    """‖θ_m‖ of every neuron of weights (L, n, M)."""
     return np.sqrt(np.einsum("lnm,lnm->m", theta, theta))
 
 
@@ -795,7 +796,7 @@ def integrate_dormant(
 
     def field(_, state: np.ndarray) -> np.ndarray:
         current = state[:size].reshape(shape)
-        current = current / np.maximum(_column_norms(current), 1e-300)
+        current = current / np.maximum(column_norms(current), 1e-300)
         rate = np.empty_like(state)  # written in place: the state is the weights' size
         rate[size:] = law.step_rate(problem, current, state[size:], residual,
                                     out=rate[:size].reshape(shape))
@@ -803,7 +804,7 @@ def integrate_dormant(
 
     def activation(_, state: np.ndarray) -> float:
         current = state[:size].reshape(shape)
-        current = current / np.maximum(_column_norms(current), 1e-300)
+        current = current / np.maximum(column_norms(current), 1e-300)
         margin = float(arrival_margins(problem, current, state[size:], threshold,
                                        norm_threshold, since).max())
         if departure is not None:
@@ -836,7 +837,7 @@ def integrate_dormant(
     else:  # the step size underflowed before ``stop``: nothing moved that can be trusted
         return start, directions, log_norms, False
     moved = final[:size].reshape(shape)
-    moved = moved / np.maximum(_column_norms(moved), 1e-300)
+    moved = moved / np.maximum(column_norms(moved), 1e-300)
     return reached, moved, final[size:].copy(), arrived
 
 
@@ -873,7 +874,7 @@ def step_dormant(
     while time + 1.0 <= stop:  # whole steps only: a drop may have ended between two
         turn, tangent, growth = law.flow(problem, directions, log_norms, residual)
         directions += turn * tangent
-        directions /= np.maximum(_column_norms(directions), 1e-300)
+        directions /= np.maximum(column_norms(directions), 1e-300)
         log_norms += growth
         time += 1.0
         if log_norms.max(initial=-math.inf) >= within_reach and arrival_margins(
@@ -990,7 +991,7 @@ def _run_agf(config: RunConfig, max_rounds: int | None, horizon: float,
                                   run_end=float(config.steps))
     theta = problem.initial_theta.copy()
     width = theta.shape[2]
-    norms = _column_norms(theta)
+    norms = column_norms(theta)
     log_norms = np.log(np.maximum(norms, 1e-300))
     directions = theta / np.maximum(norms, 1e-300)
     active = np.zeros(width, dtype=bool)
@@ -1008,7 +1009,8 @@ def _run_agf(config: RunConfig, max_rounds: int | None, horizon: float,
     while True:
         reached(time)
         dormant = np.flatnonzero(~active)
-        limit = learning_horizon(horizon, run_end, time, problem.explained(residual))
+        limit = learning_horizon(horizon, run_end, time, explained[-1] if explained
+                                 else problem.explained(residual))
         reason = stop_before_round(dormant, current_loss, initial_loss, len(rounds),
                                    max_rounds, time, limit)
         if reason is not None:
@@ -1051,7 +1053,7 @@ def _run_agf(config: RunConfig, max_rounds: int | None, horizon: float,
         changed = active & np.isin(orbit_of[-1], orbit_index)
         trained = problem.minimise_cost(theta[:, :, changed], orbit_of[:, changed])
         theta[:, :, changed] = trained
-        changed_norms = _column_norms(trained)
+        changed_norms = column_norms(trained)
         log_norms[changed] = np.log(np.maximum(changed_norms, 1e-300))
         directions[:, :, changed] = trained / np.maximum(changed_norms, 1e-300)
         residual = problem.residual(theta[:, :, active])

@@ -65,12 +65,6 @@ MAP_LAYER = 0  # the heat maps show θ¹
 COMPACT_HEIGHT = 150  # pixels of loss plot below which it drops its axis titles
 
 
-def _weights_step(agf_round: Any) -> float:
-    """Where a round's network stands (``AgfRound.weights_step``; its step for a round
-    that carries none)."""
-    return float(getattr(agf_round, "weights_step", agf_round.step))
-
-
 def _neurons(count: int) -> str:
     return f"{count} neuron" + ("" if count == 1 else "s")
 
@@ -344,7 +338,7 @@ class AgfRoundsPanel(Panel):
         level, after the drop: ``AgfRound.weights_step``), None where not reached."""
         if self.current < 0 or self._history is None or not len(self._history):
             return None
-        step = _weights_step(self.rounds[self.current])
+        step = self.rounds[self.current].weights_step
         if float(self._history.snapshot_steps[-1]) < step:
             return None
         return self._history.snapshot_at(int(round(step)))
@@ -380,7 +374,7 @@ class AgfRoundsPanel(Panel):
         text = (f"<b>AGF (simulated) round {int(agf_round.round)}</b>: {verb} {orbits} "
                 f"({_neurons(len(agf_round.neurons))}); loss "
                 f"{float(agf_round.loss_before):.4g} → {float(agf_round.loss_after):.4g}")
-        level_step = _weights_step(agf_round)
+        level_step = agf_round.weights_step
         if abs(level_step - float(agf_round.step)) >= 1.0:  # read on its level, later
             text += f" at step {level_step:,.0f}"
         state = self.round_snapshot()

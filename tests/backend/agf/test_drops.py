@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -26,37 +27,41 @@ C11 = dict(group="C11", encoding="template", template_powers=[12.5, 10.0, 7.5, 5
           scaled_log_factor=True),
      dict(optimiser="gd", learning_rate=0.05, momentum=0.9)],
 )
-def test_optimiser_steps_follow_the_trainer(change):
-    """From the same weights, 40 steps of OptimiserSteps on AgfProblem's gradient give the
-    trainer's weights (its own optimiser and backward pass)."""
-    config = RunConfig(**C11, init_scale=0.05, steps=40, **change).validate()
+def test_optimiser_steps_follow_the_trainer(change, monkeypatch):
+    """From the trainer's weights and momentum after 3 steps, 40 single steps of the
+    drops' FlowStepper (the trainer's kernel for the gradient) give the trainer's weights
+    40 steps on (its own optimiser and backward pass)."""
+    config = RunConfig(**C11, init_scale=0.05, steps=43, **change).validate()
     trainer = Trainer(config)
     problem = simulation.AgfProblem(config)
-    theta = problem.initial_theta.copy()
-    np.testing.assert_allclose(theta, trainer.theta.numpy(), rtol=0, atol=0)
-    steps = optimiser_flow.OptimiserSteps(config, steady_velocity=False)
+    np.testing.assert_allclose(problem.initial_theta, trainer.theta.numpy(), rtol=0, atol=0)
+    trainer.step(3)
+    monkeypatch.setattr(optimiser_flow, "MAX_STEP_LENGTH", 1.0)  # the optimiser's steps
+    stepper = optimiser_flow.FlowStepper(problem, trainer.theta.numpy().astype(np.float64))
+    if stepper.momentum:  # the trainer's velocity, in the stepper's units (η v)
+        stepper.velocity = config.learning_rate * trainer.optimiser.velocity.numpy()
+    start = stepper.theta.copy()
     for _ in range(40):
-        _, gradient = problem.loss_and_gradient(theta)
-        theta = steps.step(theta, gradient)
+        assert stepper.advance(40.0, simulation.column_norms(stepper.theta)) == 1.0
     trainer.step(40)
-    assert np.abs(theta - problem.initial_theta).max() > 1e-2  # the weights did move
-    np.testing.assert_allclose(theta, trainer.theta.numpy(), rtol=1e-9, atol=1e-12)
+    assert np.abs(stepper.theta - start).max() > 1e-2  # the weights did move
+    np.testing.assert_allclose(stepper.theta, trainer.theta.numpy(), rtol=1e-9, atol=1e-12)
 
 
 def test_steady_velocity_is_the_plateau_velocity():
-    """With a constant gradient the heavy-ball velocity converges to g/(1 − μ); the steady
-    start takes that value at once."""
+    """With a constant gradient the heavy-ball velocity converges to D/(1 − μ), D = η g;
+    the stepper starts at that value at once."""
     config = RunConfig(**C11, optimiser="gd", learning_rate=0.1, momentum=0.8,
                        init_scale=0.1, steps=1).validate()
     gradient = np.random.default_rng(0).normal(size=(3, 11, 4))
-    theta = np.zeros_like(gradient)
-    cold = optimiser_flow.OptimiserSteps(config, steady_velocity=False)
+    problem = SimpleNamespace(config=config,
+                              optimiser_gradient=lambda theta: (1.0, gradient.copy()))
+    stepper = optimiser_flow.FlowStepper(problem, np.zeros_like(gradient))
+    cold = 0.1 * gradient  # the trainer's first step: v = D
     for _ in range(200):
-        cold.step(theta, gradient)
-    steady = optimiser_flow.OptimiserSteps(config)
-    steady.step(theta, gradient)
-    np.testing.assert_allclose(steady.velocity, cold.velocity, rtol=1e-12)
-    np.testing.assert_allclose(steady.velocity, gradient / 0.2, rtol=1e-12)
+        cold = 0.8 * cold + 0.1 * gradient
+    np.testing.assert_allclose(stepper.velocity, cold, rtol=1e-12)
+    np.testing.assert_allclose(stepper.velocity, 0.1 * gradient / 0.2, rtol=1e-12)
 
 
 def test_a_drop_with_two_orbits_gives_two_rounds_with_their_own_plateaus():
